@@ -1,0 +1,413 @@
+"""One typed configuration for a QSER Lab experiment.
+
+``qser config show --set head.n_layers=4`` prints the resolved configuration.
+
+:class:`QserConfig` is a frozen dataclass made of one section per pipeline
+stage. It is what the CLI reads (``--config PATH`` and repeatable
+``--set section.field=value``), what the dashboard edits, what every run
+records, and what cache keys are derived from (:meth:`QserConfig.digest`).
+Secrets such as the IBM Quantum token are never fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from qser_core.errors import ConfigError
+
+__all__ = [
+    "DATASETS",
+    "BACKBONES",
+    "HEAD_KINDS",
+    "ENCODINGS",
+    "ANSATZE",
+    "SIMULATORS",
+    "DataConfig",
+    "AudioConfig",
+    "FeatureConfig",
+    "EmbeddingConfig",
+    "ReduceConfig",
+    "HeadConfig",
+    "TrainConfig",
+    "HardwareConfig",
+    "QserConfig",
+    "load_config",
+    "qser_home",
+]
+
+# Closed vocabularies shared by the config, the CLI and the dashboard.
+DATASETS = ("demo", "crema-d", "ravdess", "emodb", "tess", "manifest")
+BACKBONES = (
+    "efficientnet-lite0",
+    "panns-cnn14",
+    "panns-cnn10",
+    "panns-cnn6",
+    "panns-mobilenetv1",
+    "egemaps",
+    "random-cnn",
+)
+HEAD_KINDS = ("logreg", "mlp", "mlp-matched", "quantum")
+ENCODINGS = ("angle-ry", "angle-rx", "reupload")
+ANSATZE = ("basic", "strong", "hea")
+SIMULATORS = ("torch", "default.qubit")
+
+
+def qser_home() -> Path:
+    """Folder for caches, the demo corpus and run records (``$QSER_HOME``, default ``~/.cache/qser``)."""
+    return Path(os.environ.get("QSER_HOME", Path.home() / ".cache" / "qser")).expanduser()
+
+
+def _check_choice(section: str, name: str, value: str, allowed: Iterable[str]) -> None:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ConfigError(f"{section}.{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _check_range(section: str, name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{section}.{name} must be between {low} and {high}; got {value!r}")
+
+
+class _Section:
+    """Shared behaviour of the config sections: type checks and ``key`` exclusion."""
+
+    #: Fields that do not change results (batch sizes, folders) and stay out of cache keys.
+    _not_in_key: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):
+            value = getattr(self, f.name)
+            expected = hints[f.name]
+            if typing.get_origin(expected) is tuple:
+                if not isinstance(value, tuple) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                    raise ConfigError(f"{self._name()}.{f.name} must be a list of integers; got {value!r}")
+                continue
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
+                continue
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise ConfigError(
+                    f"{self._name()}.{f.name} must be of type {expected.__name__}; got {value!r}"
+                )
+        self._validate()
+
+    @classmethod
+    def _name(cls) -> str:
+        return cls.__name__.removesuffix("Config").lower()
+
+    def _validate(self) -> None:  # overridden by sections with ranges
+        pass
+
+    def key_dict(self) -> dict[str, Any]:
+        """The fields that change results, as plain values (what cache keys hash)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in self._not_in_key}
+
+
+@dataclass(frozen=True)
+class DataConfig(_Section):
+    dataset: str = "demo"  # demo | crema-d | ravdess | emodb | tess | manifest
+    data_dir: str = ""  # folder of clips (for manifest: the CSV); empty with demo = generated corpus
+    val_fraction: float = 0.15  # share of speakers held out for validation (early stopping)
+    test_fraction: float = 0.2  # share of speakers held out for the single train/val/test split
+    n_folds: int = 5  # speaker-disjoint folds for cross-validation
+    split_seed: int = 0  # seed of the speaker assignment to parts and folds
+
+    def _validate(self) -> None:
+        _check_choice("data", "dataset", self.dataset, DATASETS)
+        _check_range("data", "val_fraction", self.val_fraction, 0.0, 0.5)
+        _check_range("data", "test_fraction", self.test_fraction, 0.05, 0.5)
+        _check_range("data", "n_folds", self.n_folds, 2, 20)
+        if self.dataset != "demo" and not self.data_dir:
+            raise ConfigError(
+                f"data.data_dir is empty but data.dataset is {self.dataset!r}; "
+                "set data.data_dir to the corpus folder (or use data.dataset=demo)"
+            )
+
+
+@dataclass(frozen=True)
+class AudioConfig(_Section):
+    sr: int = 16000  # sampling rate every clip is resampled to (Hz)
+    duration: float = 3.0  # fixed clip length after trimming: crop or zero-pad (s)
+    top_db: float = 40.0  # leading/trailing audio this far below peak counts as silence (dB)
+    max_seconds: float = 60.0  # longer files are refused as not being single utterances (s)
+
+    def _validate(self) -> None:
+        _check_range("audio", "sr", self.sr, 4000, 96000)
+        _check_range("audio", "duration", self.duration, 0.5, 30.0)
+        _check_range("audio", "top_db", self.top_db, 10.0, 120.0)
+        _check_range("audio", "max_seconds", self.max_seconds, 1.0, 3600.0)
+
+
+@dataclass(frozen=True)
+class FeatureConfig(_Section):
+    n_fft: int = 1024  # FFT window length (samples)
+    hop_length: int = 160  # hop between frames (samples); 10 ms at 16 kHz
+    n_mels: int = 64  # mel bands
+    fmin: float = 50.0  # lowest mel band edge (Hz)
+    fmax: float = 8000.0  # highest mel band edge (Hz); at most sr / 2
+
+    def _validate(self) -> None:
+        _check_range("features", "n_fft", self.n_fft, 64, 8192)
+        _check_range("features", "hop_length", self.hop_length, 16, self.n_fft)
+        _check_range("features", "n_mels", self.n_mels, 8, 256)
+        if not 0 <= self.fmin < self.fmax:
+            raise ConfigError(f"features.fmin must be >= 0 and below features.fmax; got fmin={self.fmin}, fmax={self.fmax}")
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig(_Section):
+    backbone: str = "efficientnet-lite0"  # pre-trained network that turns clips into embeddings
+    batch_size: int = 32  # clips per forward pass (speed only)
+    cache_dir: str = ""  # embedding cache folder; empty = $QSER_HOME/embeddings
+
+    _not_in_key = ("batch_size", "cache_dir")
+
+    def _validate(self) -> None:
+        _check_choice("embedding", "backbone", self.backbone, BACKBONES)
+        _check_range("embedding", "batch_size", self.batch_size, 1, 1024)
+
+
+@dataclass(frozen=True)
+class ReduceConfig(_Section):
+    n_qubits: int = 8  # PCA components = qubits of the quantum head (2-12)
+
+    def _validate(self) -> None:
+        _check_range("reduce", "n_qubits", self.n_qubits, 2, 12)
+
+
+@dataclass(frozen=True)
+class HeadConfig(_Section):
+    kind: str = "quantum"  # logreg | mlp | mlp-matched | quantum
+    encoding: str = "angle-ry"  # angle-ry | angle-rx | reupload (re-encode before every layer)
+    ansatz: str = "strong"  # basic (BasicEntanglerLayers) | strong (StronglyEntanglingLayers) | hea (RY + CZ ladder)
+    n_layers: int = 2  # ansatz layers (1-8)
+    hidden: int = 32  # hidden units of the mlp head
+    simulator: str = "torch"  # torch (fast batched statevector) | default.qubit (PennyLane reference)
+
+    def _validate(self) -> None:
+        _check_choice("head", "kind", self.kind, HEAD_KINDS)
+        _check_choice("head", "encoding", self.encoding, ENCODINGS)
+        _check_choice("head", "ansatz", self.ansatz, ANSATZE)
+        _check_choice("head", "simulator", self.simulator, SIMULATORS)
+        _check_range("head", "n_layers", self.n_layers, 1, 8)
+        _check_range("head", "hidden", self.hidden, 1, 4096)
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Section):
+    epochs: int = 60  # upper bound on epochs (early stopping usually ends sooner)
+    lr: float = 0.02  # Adam learning rate
+    batch_size: int = 64  # minibatch size
+    patience: int = 10  # epochs without a better validation UA before stopping
+    weight_decay: float = 0.0  # Adam L2 penalty
+    seeds: tuple[int, ...] = (0,)  # seeds of weight initialisation and minibatch order
+    trainable_blocks: int = 1  # hybrid model: last backbone blocks trained end to end
+
+    def _validate(self) -> None:
+        _check_range("train", "epochs", self.epochs, 1, 10000)
+        _check_range("train", "lr", self.lr, 1e-6, 10.0)
+        _check_range("train", "batch_size", self.batch_size, 1, 1_000_000)
+        _check_range("train", "patience", self.patience, 1, 10000)
+        _check_range("train", "weight_decay", self.weight_decay, 0.0, 1.0)
+        _check_range("train", "trainable_blocks", self.trainable_blocks, 0, 16)
+        if not self.seeds:
+            raise ConfigError("train.seeds must list at least one seed; got an empty list")
+
+
+@dataclass(frozen=True)
+class HardwareConfig(_Section):
+    backend: str = "ibm_brisbane"  # IBM Quantum backend (or the fake backend of the same name offline)
+    shots: int = 1024  # measurement shots per circuit
+    optimization_level: int = 1  # Qiskit transpiler optimisation level (0-3)
+    instance: str = ""  # IBM Quantum instance (CRN or hub/group/project); empty = account default
+
+    _not_in_key = ("instance",)
+
+    def _validate(self) -> None:
+        _check_range("hardware", "shots", self.shots, 1, 1_000_000)
+        _check_range("hardware", "optimization_level", self.optimization_level, 0, 3)
+
+
+_SECTIONS: dict[str, type[_Section]] = {
+    "data": DataConfig,
+    "audio": AudioConfig,
+    "features": FeatureConfig,
+    "embedding": EmbeddingConfig,
+    "reduce": ReduceConfig,
+    "head": HeadConfig,
+    "train": TrainConfig,
+    "hardware": HardwareConfig,
+}
+
+
+@dataclass(frozen=True)
+class QserConfig:
+    """Everything that describes one experiment, stage by stage.
+
+    Parameters
+    ----------
+    data, audio, features, embedding, reduce, head, train, hardware : section dataclasses
+        One per pipeline stage; every field is typed, defaulted and validated.
+
+    Examples
+    --------
+    >>> cfg = QserConfig().with_overrides(["reduce.n_qubits=4", "head.ansatz=basic"])
+    >>> cfg.reduce.n_qubits, cfg.head.ansatz
+    (4, 'basic')
+    >>> len(cfg.digest("data", "audio"))
+    16
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    reduce: ReduceConfig = field(default_factory=ReduceConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+
+    # ----------------------------------------------------------------- building
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Mapping[str, Any]]) -> "QserConfig":
+        """Build from ``{section: {field: value}}``; unknown keys raise :class:`ConfigError`."""
+        sections = {}
+        for name, section_values in values.items():
+            if name not in _SECTIONS:
+                raise ConfigError(f"unknown config section {name!r}; sections are {', '.join(_SECTIONS)}")
+            if not isinstance(section_values, Mapping):
+                raise ConfigError(f"config section {name!r} must be a table of fields; got {section_values!r}")
+            section_cls = _SECTIONS[name]
+            known = {f.name for f in fields(section_cls)}
+            for key in section_values:
+                if key not in known:
+                    raise ConfigError(
+                        f"unknown config field {name}.{key}; fields of [{name}] are {', '.join(sorted(known))}"
+                    )
+            coerced = {k: _from_plain(section_cls, k, v) for k, v in section_values.items()}
+            sections[name] = section_cls(**coerced)
+        return cls(**sections)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> "QserConfig":
+        """Read a TOML file with one table per section (see :meth:`to_toml`)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist; write one with `qser config show --toml > {path}`")
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        return cls.from_dict(values)
+
+    def with_overrides(self, overrides: Iterable[str]) -> "QserConfig":
+        """Apply ``section.field=value`` strings, parsing each value by the field's type."""
+        values = self.to_dict()
+        for item in overrides:
+            key, sep, raw = item.partition("=")
+            section, dot, name = key.strip().partition(".")
+            if not sep or not dot:
+                raise ConfigError(f"override must look like section.field=value; got {item!r}")
+            if section not in _SECTIONS:
+                raise ConfigError(f"unknown config section {section!r} in {item!r}; sections are {', '.join(_SECTIONS)}")
+            section_cls = _SECTIONS[section]
+            known = {f.name: f for f in fields(section_cls)}
+            if name not in known:
+                raise ConfigError(
+                    f"unknown config field {section}.{name}; fields of [{section}] are {', '.join(sorted(known))}"
+                )
+            values[section][name] = _parse_value(section_cls, name, raw.strip())
+        return QserConfig.from_dict(values)
+
+    def replace(self, section: str, **changes: Any) -> "QserConfig":
+        """A copy with some fields of one section changed (validated again)."""
+        if section not in _SECTIONS:
+            raise ConfigError(f"unknown config section {section!r}; sections are {', '.join(_SECTIONS)}")
+        return replace(self, **{section: replace(getattr(self, section), **changes)})
+
+    # ---------------------------------------------------------------- exporting
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain ``{section: {field: value}}`` (tuples become lists), ready for JSON or TOML."""
+        return {
+            name: {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(getattr(self, name)).items()}
+            for name in _SECTIONS
+        }
+
+    def to_toml(self) -> str:
+        """TOML text that :meth:`from_toml` reads back unchanged."""
+        lines = []
+        for name, section in self.to_dict().items():
+            lines.append(f"[{name}]")
+            for key, value in section.items():
+                lines.append(f"{key} = {_toml_value(value)}")
+            lines.append("")
+        return "\n".join(lines)
+
+    def digest(self, *sections: str) -> str:
+        """Stable 16-hex-digit key of the result-changing fields of ``sections`` (all if none)."""
+        names = sections or tuple(_SECTIONS)
+        for name in names:
+            if name not in _SECTIONS:
+                raise ConfigError(f"unknown config section {name!r}; sections are {', '.join(_SECTIONS)}")
+        payload = {name: getattr(self, name).key_dict() for name in names}
+        text = json.dumps(payload, sort_keys=True, default=list)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> QserConfig:
+    """The configuration from an optional TOML file plus ``section.field=value`` overrides."""
+    base = QserConfig.from_toml(path) if path else QserConfig()
+    return base.with_overrides(list(overrides))
+
+
+# --------------------------------------------------------------------- helpers
+def _field_type(section_cls: type, name: str) -> Any:
+    return typing.get_type_hints(section_cls)[name]
+
+
+def _from_plain(section_cls: type, name: str, value: Any) -> Any:
+    """Turn TOML/JSON values into field values (lists into tuples)."""
+    if typing.get_origin(_field_type(section_cls, name)) is tuple and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _parse_value(section_cls: type, name: str, raw: str) -> Any:
+    expected = _field_type(section_cls, name)
+    label = f"{section_cls._name()}.{name}"
+    try:
+        if typing.get_origin(expected) is tuple:
+            return tuple(int(v) for v in raw.strip("[]() ").replace(",", " ").split())
+        if expected is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if expected is int:
+            return int(raw)
+        if expected is float:
+            return float(raw)
+    except ValueError:
+        kind = "a list of integers" if typing.get_origin(expected) is tuple else expected.__name__
+        raise ConfigError(f"{label} must be {kind}; got {raw!r}") from None
+    return raw
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(value)
