@@ -134,10 +134,10 @@ def _cmd_data_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
+    config = _config(args, **_pipeline_flags(args))
     from qser_core.embeddings import cache_status
     from qser_core.experiment import prepare
 
-    config = _config(args, **_pipeline_flags(args))
     progress = _TqdmProgress()
     features = prepare(config, progress=progress)
     progress.close()
@@ -150,9 +150,9 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    config = _config(args, **_pipeline_flags(args))
     from qser_core.experiment import evaluate
 
-    config = _config(args, **_pipeline_flags(args))
     progress = _TqdmProgress()
     summary = evaluate(config, progress=progress, track=not args.no_track).summary()
     progress.close()
@@ -163,9 +163,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    config = _config(args, **_pipeline_flags(args))
     from qser_core.experiment import train_model
 
-    config = _config(args, **_pipeline_flags(args))
     progress = _TqdmProgress()
     model = train_model(config, progress=progress, track=not args.no_track)
     progress.close()
@@ -206,7 +206,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows a default only where the flag has one (None means: taken from the config)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in (None, False) or "default" in (action.help or ""):
+        if action.default is None or action.default is False or "default" in (action.help or ""):
             return action.help or ""
         return super()._get_help_string(action)
 

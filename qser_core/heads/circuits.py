@@ -115,13 +115,7 @@ class StrongAnsatz:
         return qml.StronglyEntanglingLayers.shape(n_layers=n_layers, n_wires=n_qubits)
 
     def __call__(self, weights: Any, *, wires: Sequence[int]) -> None:
-        # Ranges are given explicitly so that applying one layer at a time (re-uploading)
-        # gives the same entangling pattern as applying all layers in one template.
-        n_layers = weights.shape[0]
-        start = getattr(self, "_layer_offset", 0)
-        n = len(wires)
-        ranges = [((start + l) % (n - 1)) + 1 for l in range(n_layers)] if n > 1 else [0] * n_layers
-        qml.StronglyEntanglingLayers(weights, wires=wires, ranges=ranges)
+        qml.StronglyEntanglingLayers(weights, wires=wires)
 
 
 class HEAAnsatz:

@@ -1,0 +1,116 @@
+"""Tests of qser_core.config: the one typed experiment configuration."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from qser_core.config import QserConfig, load_config
+from qser_core.errors import ConfigError
+
+PACKAGE = Path(__file__).resolve().parents[1] / "qser_core"
+
+
+class TestDefaults:
+    def test_defaults_are_valid_and_describe_the_embedded_default(self):
+        cfg = QserConfig()
+        assert cfg.data.dataset == "demo"
+        assert cfg.embedding.backbone == "efficientnet-lite0"
+        assert 2 <= cfg.reduce.n_qubits <= 12
+
+    def test_frozen(self):
+        with pytest.raises(AttributeError):
+            QserConfig().reduce.n_qubits = 3  # type: ignore[misc]
+
+
+class TestOverrides:
+    def test_values_are_parsed_by_field_type(self):
+        cfg = QserConfig().with_overrides(
+            ["reduce.n_qubits=4", "train.lr=0.5", "head.ansatz=basic", "train.seeds=0,1,2", "data.data_dir=/x=y"]
+        )
+        assert cfg.reduce.n_qubits == 4 and isinstance(cfg.reduce.n_qubits, int)
+        assert cfg.train.lr == 0.5
+        assert cfg.head.ansatz == "basic"
+        assert cfg.train.seeds == (0, 1, 2)
+        assert cfg.data.data_dir == "/x=y"
+
+    @pytest.mark.parametrize(
+        "override, match",
+        [
+            ("reduce.n_qubits=20", r"reduce.n_qubits must be between 2 and 12; got 20"),
+            ("reduce.n_qubits=four", r"reduce.n_qubits must be int; got 'four'"),
+            ("head.foo=1", r"unknown config field head.foo; fields of \[head\] are"),
+            ("nosuch.x=1", r"unknown config section 'nosuch'"),
+            ("head.ansatz=ring", r"head.ansatz must be one of basic, strong, hea; got 'ring'"),
+            ("n_qubits=3", r"override must look like section.field=value"),
+            ("train.seeds=", r"train.seeds must list at least one seed"),
+            ("data.dataset=crema-d", r"data.data_dir is empty"),
+        ],
+    )
+    def test_bad_overrides_name_the_field_and_the_allowed_values(self, override, match):
+        with pytest.raises(ConfigError, match=match):
+            QserConfig().with_overrides([override])
+
+    def test_config_error_is_a_value_error(self):
+        with pytest.raises(ValueError):
+            QserConfig().with_overrides(["reduce.n_qubits=1"])
+
+
+class TestToml:
+    def test_round_trip(self, tmp_path):
+        cfg = QserConfig().with_overrides(["head.n_layers=5", "train.seeds=3,4", "data.dataset=emodb", "data.data_dir=/d"])
+        path = tmp_path / "exp.toml"
+        path.write_text(cfg.to_toml())
+        assert QserConfig.from_toml(path) == cfg
+        assert load_config(path, ["head.n_layers=6"]).head.n_layers == 6
+
+    def test_partial_file_keeps_other_defaults(self, tmp_path):
+        path = tmp_path / "exp.toml"
+        path.write_text("[reduce]\nn_qubits = 3\n")
+        cfg = QserConfig.from_toml(path)
+        assert cfg.reduce.n_qubits == 3 and cfg.head == QserConfig().head
+
+    def test_missing_and_invalid_files(self, tmp_path):
+        with pytest.raises(ConfigError, match="does not exist"):
+            QserConfig.from_toml(tmp_path / "none.toml")
+        bad = tmp_path / "bad.toml"
+        bad.write_text("[reduce\n")
+        with pytest.raises(ConfigError, match="not valid TOML"):
+            QserConfig.from_toml(bad)
+        wrong = tmp_path / "wrong.toml"
+        wrong.write_text('[reduce]\nn_qubits = "many"\n')
+        with pytest.raises(ConfigError, match="reduce.n_qubits must be of type int"):
+            QserConfig.from_toml(wrong)
+
+
+class TestDigest:
+    def test_stable_and_section_scoped(self):
+        a = QserConfig()
+        b = a.with_overrides(["head.n_layers=7"])
+        assert a.digest("data", "audio", "features", "embedding") == b.digest("data", "audio", "features", "embedding")
+        assert a.digest() != b.digest()
+        assert a.digest("head") == QserConfig().digest("head")
+
+    def test_speed_only_fields_do_not_change_keys(self):
+        a = QserConfig()
+        b = a.with_overrides(["embedding.batch_size=8", "embedding.cache_dir=/tmp/x"])
+        assert a.digest("embedding") == b.digest("embedding")
+        assert a.digest("embedding") != a.with_overrides(["embedding.backbone=random-cnn"]).digest("embedding")
+
+
+def test_library_never_imports_streamlit():
+    """qser_core is a UI-free library: no module may import streamlit."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(name.split(".")[0] == "streamlit" for name in names):
+                offenders.append(str(path.relative_to(PACKAGE.parent)))
+    assert not offenders, f"qser_core must not import streamlit: {offenders}"
