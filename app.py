@@ -1,0 +1,33 @@
+"""QSER Lab dashboard: ``streamlit run app.py``.
+
+The router: session defaults, the shared sidebar, the page list (``st.navigation``), and the
+error boundary that turns any QserError into a readable message. Each page is a short file in
+``pages/``; every ``st.cache_*`` lives in ``app_support/cache.py``.
+"""
+
+import streamlit as st
+
+from app_support import state, widgets
+from qser_core.errors import QserError
+
+st.set_page_config(page_title="QSER Lab", page_icon="🎙️", layout="wide")
+state.init_session()
+
+pages = {
+    "Lab": [
+        st.Page("pages/overview.py", title="Overview", icon="🏠", default=True),
+        st.Page("pages/data.py", title="Data and spectrograms", icon="🎧"),
+        st.Page("pages/embeddings.py", title="Embeddings and PCA", icon="🧭"),
+        st.Page("pages/train.py", title="Train", icon="🏋️"),
+        st.Page("pages/circuit.py", title="Circuit", icon="⚛️"),
+        st.Page("pages/compare.py", title="Compare runs", icon="📊"),
+        st.Page("pages/live.py", title="Live demo", icon="🎤"),
+    ],
+    "Later": [st.Page("pages/hardware.py", title="Hardware", icon="🖥️")],
+}
+page = st.navigation(pages)
+widgets.sidebar()
+try:
+    page.run()
+except QserError as exc:  # anything else is a bug and keeps its traceback
+    st.error(str(exc))

@@ -1,0 +1,1 @@
+"""Dashboard support: session state, the Streamlit cache layer, config widgets and background jobs."""

@@ -1,0 +1,241 @@
+"""The dashboard's cache layer — the only home of ``st.cache_data`` and ``st.cache_resource``.
+
+``cache_data`` holds values (corpus tables, embeddings, PCA views, spectrograms, drawings, run
+records), keyed by config digests or plain arguments; ``cache_resource`` holds shared objects
+(backbones, trained models) that callers never mutate. Long work that reports progress runs
+outside the cached functions (a cached function must not draw on the page), filling the library's
+disk cache first; the cached function then reads it back quickly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from qser_core.config import QserConfig
+
+FEATURE_SECTIONS = ("data", "audio", "features", "embedding")
+
+
+# ------------------------------------------------------------------ corpus and embeddings
+def _corpus_key(config: QserConfig) -> str:
+    return json.dumps([config.data.dataset, config.data.data_dir])
+
+
+@st.cache_data(show_spinner="Indexing the corpus (the demo corpus is generated on first use)…", max_entries=8)
+def _corpus(key: str, _config: QserConfig):
+    from qser_core.data import load_corpus
+
+    return load_corpus(_config.data)
+
+
+def corpus(config: QserConfig):
+    """The configured :class:`qser_core.data.Corpus` (indexed once per dataset and folder)."""
+    return _corpus(_corpus_key(config), config)
+
+
+def cache_status(config: QserConfig) -> dict[str, Any]:
+    """How many clips of the corpus have cached embeddings (not cached: it changes as extraction runs)."""
+    from qser_core.embeddings import cache_status as status
+
+    return status(corpus(config).table, config)
+
+
+@st.cache_data(show_spinner="Reading cached embeddings…", max_entries=4)
+def _features(key: str, _config: QserConfig):
+    from qser_core.experiment import prepare
+
+    return prepare(_config)
+
+
+def features(config: QserConfig, *, progress=None):
+    """The :class:`qser_core.experiment.FeatureSet` of the config; extracts (with ``progress``) if needed."""
+    key = config.digest(*FEATURE_SECTIONS)
+    if progress is not None and not _complete(cache_status(config)):
+        from qser_core.experiment import prepare
+
+        prepare(config, progress=progress)  # fills the disk cache; the cached read below is then quick
+    return _features(key, config)
+
+
+def _complete(status: dict[str, Any]) -> bool:
+    cached, total = status.get("cached", 0), status.get("total", status.get("n_clips", 0))
+    return bool(status.get("complete", cached >= total > 0))
+
+
+@st.cache_data(show_spinner="Fitting PCA on the training speakers…", max_entries=16)
+def _pca_view(key: str, _config: QserConfig) -> dict[str, Any]:
+    from qser_core.data import EMOTIONS, split_by_speaker
+    from qser_core.reduce import QubitReducer
+
+    fs = _features(_config.digest(*FEATURE_SECTIONS), _config)
+    d = _config.data
+    split = split_by_speaker(fs.table, val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.split_seed)
+    reducer = QubitReducer(n_components=_config.reduce.n_qubits).fit(fs.embeddings[split.train])
+    scores = reducer.pipeline_[:-1].transform(fs.embeddings)  # PCA scores before the angle scaling
+    part = np.full(len(fs.labels), "train", dtype=object)
+    part[split.val], part[split.test] = "val", "test"
+    ratio = np.asarray(reducer.explained_variance_ratio_, dtype=float)
+    return {
+        "ratio": ratio, "cumulative": np.cumsum(ratio), "scores": scores[:, : min(3, scores.shape[1])],
+        "emotion": [EMOTIONS[i] for i in fs.labels], "speaker": fs.table["speaker"].tolist(),
+        "part": part.tolist(), "n_train": int(len(split.train)), "dim": int(fs.embeddings.shape[1]),
+    }
+
+
+def pca_view(config: QserConfig) -> dict[str, Any]:
+    """Explained variance and PCA scores (fit on the training split only) for ``reduce.n_qubits``."""
+    return _pca_view(config.digest(*FEATURE_SECTIONS, "reduce"), config)
+
+
+# ------------------------------------------------------------------ single clips
+@st.cache_data(max_entries=64, show_spinner=False)
+def clip(path: str, sr: int) -> np.ndarray:
+    """One file as a mono waveform at ``sr`` (no trimming, no padding)."""
+    from qser_core.audio import read_audio
+
+    y, _ = read_audio(path, sr=sr)
+    return y
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def log_mel(y: np.ndarray, sr: int, n_fft: int, hop_length: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """Log-mel spectrogram ``(n_mels, t)`` in dB of one waveform."""
+    from qser_core.features import log_mel as _log_mel
+
+    return _log_mel(y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, fmin=fmin, fmax=fmax)
+
+
+# ------------------------------------------------------------------ circuits
+@st.cache_data(max_entries=32, show_spinner=False)
+def circuit_text(n_qubits: int, n_layers: int, encoding: str, ansatz: str) -> str:
+    from qser_core.heads.circuits import draw
+
+    return draw(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
+
+
+@st.cache_data(max_entries=32, show_spinner="Drawing the circuit…")
+def circuit_png(n_qubits: int, n_layers: int, encoding: str, ansatz: str) -> bytes:
+    """``qml.draw_mpl`` figure of the circuit (templates expanded) as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pennylane as qml
+
+    from qser_core.heads.circuits import circuit_fn, weight_shape
+
+    shape = weight_shape(n_qubits=n_qubits, n_layers=n_layers, ansatz=ansatz, encoding=encoding)
+    fn = circuit_fn(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
+    qnode = qml.QNode(fn, qml.device("default.qubit", wires=n_qubits))
+    rng = np.random.default_rng(0)
+    fig, _ = qml.draw_mpl(qnode, level="device", style="pennylane")(rng.uniform(0, np.pi, n_qubits),
+                                                                    rng.uniform(0, 2 * np.pi, shape))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def circuit_stats(n_qubits: int, n_layers: int, encoding: str, ansatz: str) -> dict[str, Any]:
+    from qser_core.heads.circuits import circuit_stats as stats
+
+    return stats(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
+
+
+@st.cache_data(max_entries=32, show_spinner="Transpiling for the device…")
+def transpiled(n_qubits: int, n_layers: int, encoding: str, ansatz: str, backend: str,
+               optimization_level: int) -> dict[str, Any]:
+    """Stats of the Qiskit circuit before and after ``qiskit.transpile`` for a fake IBM device."""
+    from qser_core.heads import export
+
+    qc = export.to_qiskit(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
+    tq = export.transpile_circuit(qc, backend=backend, optimization_level=optimization_level)
+    return {"logical": export.qiskit_stats(qc), "transpiled": export.qiskit_stats(tq),
+            "qasm": export.to_openqasm(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz),
+            "text": str(tq.draw(output="text", idle_wires=False, fold=120))}
+
+
+# ------------------------------------------------------------------ run records
+@st.cache_data(ttl=5, show_spinner=False)
+def runs(filter_string: str = ""):
+    """Recorded runs (:func:`qser_core.tracking.list_runs`), refreshed every few seconds."""
+    from qser_core.tracking import list_runs
+
+    return list_runs(filter_string=filter_string)
+
+
+@st.cache_data(max_entries=64, show_spinner="Loading the run record…")
+def run_record(run_id: str) -> dict[str, Any]:
+    from qser_core.tracking import load_run
+
+    return load_run(run_id)
+
+
+# ------------------------------------------------------------------ shared objects
+@st.cache_resource(show_spinner="Loading the backbone…")
+def backbone(name: str, _features_config, key: str):
+    from qser_core.backbones import get_backbone
+
+    return get_backbone(name, features=_features_config)
+
+
+@st.cache_resource(show_spinner="Training small default models for the live demo (once)…", max_entries=4)
+def _demo_models(key: str, _config: QserConfig) -> dict[str, Any]:
+    from qser_core.experiment import train_model
+
+    fs = _features(_config.digest(*FEATURE_SECTIONS), _config)
+    small = _config.replace("train", epochs=min(_config.train.epochs, 30))
+    return {kind: train_model(small.replace("head", kind=kind), features=fs, track=False)
+            for kind in ("logreg", "quantum")}
+
+
+def demo_models(config: QserConfig) -> dict[str, Any]:
+    """A classical (logreg) and a quantum head trained on the active corpus with the session's settings."""
+    features(config)
+    return _demo_models(config.digest(), config)
+
+
+@st.cache_data(max_entries=32, show_spinner="Running the paired tests…")
+def paired_test(run_a: str, run_b: str) -> dict[str, Any]:
+    """McNemar and paired bootstrap (UA) between two recorded runs on the clips both scored.
+
+    Uses the stored per-clip test predictions (``predictions.json``, written by cross-validation
+    runs) and the first seed both runs share. Raises DataError when a run has no predictions or
+    the runs share no clips or seeds.
+    """
+    from qser_core.errors import DataError
+    from qser_core.metrics import mcnemar, paired_bootstrap
+
+    preds = []
+    for run_id in (run_a, run_b):
+        p = run_record(run_id).get("predictions")
+        if not p:
+            raise DataError(f"run {run_id} has no stored per-clip predictions; paired tests need runs made with "
+                            "cross-validation (Train page, protocol 'cross-validation', or `qser evaluate`)")
+        preds.append(p)
+    seeds = [s for s in preds[0]["y_pred"] if s in preds[1]["y_pred"]]
+    common = sorted(set(preds[0]["clips"]) & set(preds[1]["clips"]))
+    if not seeds or not common:
+        raise DataError(f"runs {run_a} and {run_b} share no {'seed' if not seeds else 'test clip'}; compare runs "
+                        "made on the same dataset with the same seeds")
+    pos = [{c: i for i, c in enumerate(p["clips"])} for p in preds]
+    idx = [np.array([m[c] for c in common]) for m in pos]
+    y_true = np.asarray(preds[0]["y_true"])[idx[0]]
+    ya = np.asarray(preds[0]["y_pred"][seeds[0]])[idx[0]]
+    yb = np.asarray(preds[1]["y_pred"][seeds[0]])[idx[1]]
+    return {"n_clips": len(common), "seed": seeds[0], "mcnemar": mcnemar(y_true, ya, yb),
+            "bootstrap": paired_bootstrap(y_true, ya, yb, metric="ua", seed=0)}
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def decode(data: bytes, sr: int, duration: float, top_db: float) -> np.ndarray:
+    """A recorded or uploaded clip as the fixed-length waveform the models take (load_audio)."""
+    from qser_core.audio import load_audio
+
+    return load_audio(io.BytesIO(data), sr=sr, duration=duration, top_db=top_db)

@@ -1,0 +1,147 @@
+"""Background training jobs: training runs in a thread so it carries on while the user visits other pages.
+
+The job keeps everything the Train page shows (per-head epoch logs, progress, results, the error
+message) behind a lock; the page polls it from an ``st.fragment(run_every=...)``. The Stop button
+calls :meth:`TrainingJob.stop`, which cancels the library's :class:`qser_core.train.CancelToken`,
+so the training loop itself stops between batches. No Streamlit call happens in the thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from qser_core.config import QserConfig
+from qser_core.errors import QserError, TrainingCancelled
+from qser_core.train import CancelToken
+
+MODES = ("quick", "cross-validation")
+
+
+@dataclass
+class JobSnapshot:
+    """A consistent copy of a job's state for one page render."""
+
+    status: str  # queued | running | done | stopped | failed
+    heads: list[str]
+    logs: dict[str, list[dict[str, Any]]]  # head → one row per epoch (run, epoch, losses, accuracies)
+    progress: tuple[int, int, str]
+    current: str
+    results: dict[str, Any]
+    error: str
+    seconds: float
+    mode: str = "quick"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "stopped", "failed")
+
+
+class TrainingJob:
+    """Train several heads on the same prepared inputs, one after the other, in a daemon thread.
+
+    Parameters
+    ----------
+    config : QserConfig
+        The session's config; ``head.kind`` is replaced by each entry of ``heads``.
+    heads : list of str
+        Head kinds to compare (``logreg``, ``mlp``, ``mlp-matched``, ``quantum``).
+    mode : {"quick", "cross-validation"}, default="quick"
+        ``quick``: :func:`qser_core.experiment.train_model` on the single speaker-disjoint split;
+        ``cross-validation``: :func:`qser_core.experiment.evaluate` over folds × seeds.
+    track : bool, default=True
+        Record every run with MLflow.
+    """
+
+    def __init__(self, config: QserConfig, heads: list[str], *, mode: str = "quick", track: bool = True) -> None:
+        self.config, self.heads, self.mode, self.track = config, list(heads), mode, track
+        self.cancel_token = CancelToken()
+        self._lock = threading.Lock()
+        self._status, self._current, self._error, self._notes = "queued", "", "", []
+        self._logs: dict[str, list[Any]] = {h: [] for h in self.heads}
+        self._progress: tuple[int, int, str] = (0, 1, "waiting")
+        self._results: dict[str, Any] = {}
+        self._start = self._end = 0.0
+        self._thread = threading.Thread(target=self._run, name="qser-train", daemon=True)
+
+    # ------------------------------------------------------------ control
+    def start(self) -> "TrainingJob":
+        self._start = time.perf_counter()
+        with self._lock:
+            self._status = "running"
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the training loop to stop (the best model so far is kept and scored)."""
+        self.cancel_token.cancel()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            end = self._end or time.perf_counter()
+            return JobSnapshot(status=self._status, heads=list(self.heads),
+                               logs={h: list(v) for h, v in self._logs.items()}, progress=self._progress,
+                               current=self._current, results=dict(self._results), error=self._error,
+                               seconds=end - self._start if self._start else 0.0, mode=self.mode,
+                               notes=list(self._notes))
+
+    # ------------------------------------------------------------ the thread
+    def _on_progress(self, done: int, total: int, message: str = "") -> None:
+        with self._lock:
+            self._progress = (done, total, message)
+
+    def _on_epoch(self, head: str, log: Any, run: str = "split") -> None:
+        row = {"head": head, "run": run, **dataclasses.asdict(log)}
+        with self._lock:
+            self._logs[head].append(row)
+
+    def _run(self) -> None:
+        from qser_core import experiment
+
+        try:
+            features = experiment.prepare(self.config, progress=self._on_progress)
+            for i, head in enumerate(self.heads):
+                if self.cancel_token.cancelled:
+                    break
+                with self._lock:
+                    self._current, self._progress = head, (i, len(self.heads), f"training {head}")
+                config = self.config.replace("head", kind=head)
+                if self.mode == "quick":
+                    result = experiment.train_model(config, features=features, track=self.track,
+                                                    callback=lambda log, h=head: self._on_epoch(h, log),
+                                                    cancel=self.cancel_token)
+                else:
+                    result = experiment.evaluate(config, features=features, track=self.track,
+                                                 callback=lambda kind, fold, seed, log, h=head: self._on_epoch(
+                                                     h, log, f"fold {fold + 1} · seed {seed}"),
+                                                 cancel=self.cancel_token)
+                with self._lock:
+                    self._results[head] = result
+            status = "stopped" if self.cancel_token.cancelled else "done"
+            with self._lock:
+                self._status, self._progress = status, (len(self.heads), len(self.heads), status)
+        except TrainingCancelled as exc:
+            with self._lock:
+                self._status, self._notes = "stopped", [*self._notes, str(exc)]
+        except QserError as exc:
+            with self._lock:
+                self._status, self._error = "failed", str(exc)
+        except Exception as exc:  # a bug: keep the message readable, the traceback in the log
+            traceback.print_exc()
+            with self._lock:
+                self._status, self._error = "failed", f"training failed: {type(exc).__name__}: {exc}"
+        finally:
+            with self._lock:
+                self._end = time.perf_counter()

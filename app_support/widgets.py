@@ -1,0 +1,109 @@
+"""Widgets ↔ config: every config-editing widget is bound to one ``section.field`` of the session's QserConfig.
+
+A bound widget shows the config's current value; changing it replaces the config with
+``config.replace(section, field=value)`` (validated again). A rejected value leaves the config
+unchanged and shows the validation message. Also: the shared sidebar, progress bars for the
+library's ``progress(done, total, message)`` callbacks, and the error boundary of pages.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+import streamlit as st
+
+from qser_core.config import DATASETS
+from qser_core.errors import QserError
+from app_support import state
+
+
+def _apply(section: str, name: str, key: str, to_config: Callable[[Any], Any]) -> None:
+    """on_change: write the widget's value into the config (or keep the message of why not)."""
+    try:
+        value = to_config(st.session_state[key])
+        state.set_config(state.get_config().replace(section, **{name: value}))
+        st.session_state[state.CONFIG_ERROR] = ""
+    except (QserError, TypeError, ValueError) as exc:
+        st.session_state[state.CONFIG_ERROR] = str(exc)
+
+
+def bind(
+    widget: Callable[..., Any],
+    section: str,
+    name: str,
+    label: str,
+    *,
+    page: str,
+    to_config: Callable[[Any], Any] = lambda v: v,
+    from_config: Callable[[Any], Any] = lambda v: v,
+    **kwargs: Any,
+) -> Any:
+    """Show ``widget`` (``st.slider``, ``st.selectbox``, ...) bound to ``config.<section>.<name>``.
+
+    ``to_config``/``from_config`` convert between the widget's value and the field's value (e.g.
+    a list of seeds ↔ a tuple). The widget key is ``"<page>.<section>.<name>"``. Returns the
+    config's value after the change.
+    """
+    key = state.page_key(page, f"{section}.{name}")
+    current = getattr(getattr(state.get_config(), section), name)
+    st.session_state[key] = from_config(current)  # the config is the source of truth
+    widget(label, key=key, on_change=_apply, args=(section, name, key, to_config), **kwargs)
+    if st.session_state.get(state.CONFIG_ERROR):
+        st.error(st.session_state[state.CONFIG_ERROR])
+        st.session_state[state.CONFIG_ERROR] = ""
+    return getattr(getattr(state.get_config(), section), name)
+
+
+def progress_bar(label: str) -> tuple[Callable[[int, int, str], None], Any]:
+    """A ``progress(done, total, message)`` callback drawing an ``st.progress`` bar, and the bar."""
+    bar = st.progress(0.0, text=label)
+
+    def progress(done: int, total: int, message: str = "") -> None:
+        bar.progress(min(max(done / total, 0.0), 1.0) if total else 0.0, text=f"{label}: {message}" if message else label)
+
+    return progress, bar
+
+
+@contextmanager
+def show_errors() -> Iterator[None]:
+    """Show a QserError as a readable message on the page and stop the page there."""
+    try:
+        yield
+    except QserError as exc:
+        st.error(str(exc))
+        st.stop()
+
+
+def sidebar() -> None:
+    """The shared sidebar: the active dataset (remembered across restarts) and the main config."""
+    config = state.get_config()
+    with st.sidebar:
+        st.subheader("Dataset")
+        if config.data.dataset == "demo":
+            st.markdown("**demo** — SYNTHETIC eSpeak NG speech")
+        else:
+            st.markdown(f"**{config.data.dataset}** — `{config.data.data_dir}`")
+        with st.expander("Change dataset"):
+            dataset = st.selectbox("Corpus", DATASETS, index=DATASETS.index(config.data.dataset), key="sidebar.dataset")
+            data_dir = st.text_input("Folder (manifest: the CSV file)", value=config.data.data_dir,
+                                     key="sidebar.data_dir", disabled=dataset == "demo")
+            if st.button("Use this dataset", key="sidebar.use"):
+                folder = "" if dataset == "demo" else data_dir.strip()
+                try:
+                    state.set_config(config.replace("data", dataset=dataset, data_dir=folder))
+                    state.remember_dataset(dataset, folder)
+                    st.rerun()
+                except QserError as exc:
+                    st.error(str(exc))
+        st.subheader("Configuration")
+        c = state.get_config()
+        st.caption(
+            f"backbone **{c.embedding.backbone}** · qubits **{c.reduce.n_qubits}** · head **{c.head.kind}** · "
+            f"{c.head.encoding} / {c.head.ansatz} × {c.head.n_layers} · epochs {c.train.epochs} · "
+            f"seeds {', '.join(map(str, c.train.seeds))}"
+        )
+        st.download_button("Download config (TOML)", c.to_toml(), file_name="qser.toml", key="sidebar.toml")
+        if st.button("Reset to defaults", key="sidebar.reset"):
+            state.set_config(state.default_config())
+            st.rerun()

@@ -1,0 +1,63 @@
+"""Circuit: the PQC of the current settings, its size, and the transpiled circuit for an IBM device."""
+
+import streamlit as st
+
+from app_support import cache, state, widgets
+from qser_core.config import ANSATZE, ENCODINGS
+from qser_core.heads.export import FAKE_BACKENDS
+
+P = "circuit"
+st.title("Circuit")
+cols = st.columns(4)
+with cols[0]:
+    widgets.bind(st.slider, "reduce", "n_qubits", "Qubits", page=P, min_value=2, max_value=12)
+with cols[1]:
+    widgets.bind(st.selectbox, "head", "encoding", "Encoding", page=P, options=ENCODINGS)
+with cols[2]:
+    widgets.bind(st.selectbox, "head", "ansatz", "Ansatz", page=P, options=ANSATZE)
+with cols[3]:
+    widgets.bind(st.slider, "head", "n_layers", "Layers", page=P, min_value=1, max_value=8)
+config = state.get_config()
+args = (config.reduce.n_qubits, config.head.n_layers, config.head.encoding, config.head.ansatz)
+
+stats = cache.circuit_stats(*args)
+cols = st.columns(4)
+cols[0].metric("Trainable parameters (circuit + readout)", stats["params"])
+cols[1].metric("Circuit parameters", stats["circuit_params"])
+cols[2].metric("Depth", stats["depth"])
+cols[3].metric("Two-qubit gates", stats["two_qubit_gates"])
+st.caption("Gates: " + ", ".join(f"{name} × {n}" for name, n in stats["gate_types"].items())
+           + ". Angles shown are placeholders; the inputs are the PCA angles of a clip.")
+
+text_tab, figure_tab = st.tabs(["Text (qml.draw)", "Figure (qml.draw_mpl)"])
+text_tab.code(cache.circuit_text(*args), language=None)
+with figure_tab:
+    if st.toggle("Draw the figure", value=config.reduce.n_qubits * config.head.n_layers <= 32, key=f"{P}.figure"):
+        st.image(cache.circuit_png(*args))
+
+st.subheader("Transpiled for an IBM device (offline fake backend, real calibrations)")
+cols = st.columns(2)
+with cols[0]:
+    widgets.bind(st.selectbox, "hardware", "backend", "Device", page=P, options=list(FAKE_BACKENDS),
+                 from_config=lambda b: b if b in FAKE_BACKENDS else next(iter(FAKE_BACKENDS)), help="Only these devices have offline fake backends here.")
+with cols[1]:
+    widgets.bind(st.select_slider, "hardware", "optimization_level", "Optimisation level", page=P,
+                 options=[0, 1, 2, 3])
+config = state.get_config()
+if config.hardware.backend not in FAKE_BACKENDS:
+    st.info(f"{config.hardware.backend} has no offline fake backend; pick one of the devices above.")
+    st.stop()
+result = cache.transpiled(*args, config.hardware.backend, config.hardware.optimization_level)
+logical, native = result["logical"], result["transpiled"]
+cols = st.columns(4)
+cols[0].metric("Depth", native["depth"], native["depth"] - logical["depth"], delta_color="inverse")
+cols[1].metric("Two-qubit gates", native["two_qubit_gates"],
+               native["two_qubit_gates"] - logical["two_qubit_gates"], delta_color="inverse")
+cols[2].metric("Two-qubit depth", native["two_qubit_depth"])
+cols[3].metric("Physical qubits used", native["active_qubits"])
+st.caption("Native gate counts: " + ", ".join(f"{k} × {v}" for k, v in native["ops"].items())
+           + " (deltas against the logical circuit).")
+with st.expander("Transpiled circuit"):
+    st.code(result["text"], language=None)
+with st.expander("OpenQASM 2 (logical circuit)"):
+    st.code(result["qasm"], language=None)

@@ -1,0 +1,66 @@
+"""Data and spectrograms: counts, the index report, clip browser with audio, waveform and log-mel."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from app_support import cache, plots, state
+
+P = "data"  # page prefix of the session keys
+config = state.get_config()
+st.title("Data and spectrograms")
+corpus = cache.corpus(config)
+table = corpus.table
+if config.data.dataset == "demo":
+    st.caption("Demo corpus: SYNTHETIC eSpeak NG speech in CREMA-D format.")
+
+cols = st.columns(3)
+cols[0].plotly_chart(plots.counts(table, "emotion", "Clips per emotion", color="emotion"), key=f"{P}.c_emotion")
+cols[1].plotly_chart(plots.counts(table, "speaker", "Clips per actor"), key=f"{P}.c_speaker")
+cols[2].plotly_chart(plots.counts(table, "sex", "Clips per sex"), key=f"{P}.c_sex")
+with st.expander(f"Index report: {corpus.report.n_files} files, {len(corpus.report.skipped)} skipped"):
+    st.text(corpus.report.summary())
+    if corpus.report.skipped:
+        st.dataframe([{"file": p, "reason": r} for p, r in corpus.report.skipped], key=f"{P}.skipped")
+
+st.subheader("Listen to a clip")
+cols = st.columns(4)
+actor = cols[0].selectbox("Actor", sorted(table["speaker"].unique()), key=f"{P}.actor")
+by_actor = table[table["speaker"] == actor]
+sentence = cols[1].selectbox("Sentence", sorted(by_actor["sentence"].unique()), key=f"{P}.sentence")
+rows = by_actor[by_actor["sentence"] == sentence]
+emotion = cols[2].selectbox("Emotion", sorted(rows["emotion"].unique()), key=f"{P}.emotion")
+choices = rows[rows["emotion"] == emotion]["path"].tolist()
+path = cols[3].selectbox("Clip", choices, format_func=lambda p: Path(p).name, key=f"{P}.clip")
+
+with st.expander("Mel settings", expanded=False):
+    f = config.features
+    c = st.columns(5)
+    n_mels = c[0].slider("n_mels", 16, 128, f.n_mels, step=8, key=f"{P}.n_mels")
+    n_fft = c[1].select_slider("n_fft", [256, 512, 1024, 2048], value=f.n_fft, key=f"{P}.n_fft")
+    hop = c[2].select_slider("hop_length", [80, 160, 256, 320, 512], value=f.hop_length, key=f"{P}.hop")
+    fmin = c[3].number_input("fmin (Hz)", 0.0, 2000.0, f.fmin, step=10.0, key=f"{P}.fmin")
+    fmax = c[4].number_input("fmax (Hz)", 1000.0, config.audio.sr / 2, min(f.fmax, config.audio.sr / 2),
+                             step=100.0, key=f"{P}.fmax")
+    if st.button("Use these settings for embeddings", key=f"{P}.apply"):
+        state.set_config(config.replace("features", n_mels=n_mels, n_fft=n_fft, hop_length=min(hop, n_fft),
+                                        fmin=fmin, fmax=fmax))
+        st.success("Saved to the configuration (embeddings will be re-extracted with them).")
+mel = dict(n_fft=n_fft, hop_length=min(hop, n_fft), n_mels=n_mels, fmin=fmin, fmax=fmax)
+sr = config.audio.sr
+
+y = cache.clip(path, sr)
+st.audio(path)
+cols = st.columns(2)
+cols[0].plotly_chart(plots.waveform(y, sr), key=f"{P}.wave")
+S = cache.log_mel(y, sr, **mel)
+cols[1].plotly_chart(plots.log_mel(S, sr=sr, hop_length=mel["hop_length"], fmin=fmin, fmax=fmax), key=f"{P}.mel")
+
+st.subheader(f"Actor {actor}, sentence {sentence}: all emotions side by side")
+cols = st.columns(3)
+for i, (emo, group) in enumerate(rows.groupby("emotion", sort=True)):
+    S = cache.log_mel(cache.clip(group["path"].iloc[0], sr), sr, **mel)
+    with cols[i % 3]:
+        st.plotly_chart(plots.log_mel(S, sr=sr, hop_length=mel["hop_length"], fmin=fmin, fmax=fmax, title=emo,
+                                      height=220, colorbar=False), key=f"{P}.six.{emo}")
+        st.audio(group["path"].iloc[0])

@@ -1,0 +1,37 @@
+"""Embeddings and PCA: pick a backbone, extract (with progress), choose k qubits, look at the PCA space."""
+
+import streamlit as st
+
+from app_support import cache, plots, state, widgets
+from qser_core.config import BACKBONES
+
+P = "embeddings"
+st.title("Embeddings and PCA")
+st.markdown("A frozen pre-trained backbone turns each clip into an embedding; PCA, fit on the **training "
+            "speakers only**, reduces it to as many dimensions as the quantum head has qubits.")
+
+cols = st.columns(2)
+with cols[0]:
+    widgets.bind(st.selectbox, "embedding", "backbone", "Backbone", page=P, options=BACKBONES)
+with cols[1]:
+    widgets.bind(st.slider, "reduce", "n_qubits", "Qubits k (PCA components)", page=P, min_value=2, max_value=12)
+config = state.get_config()
+
+status = cache.cache_status(config)
+cached, total = status.get("cached", 0), status.get("total", 0)
+st.caption(f"Embedding cache for {config.embedding.backbone}: {cached} of {total} clips.")
+if cached < total:
+    if not st.button(f"Extract embeddings ({total - cached} clips)", type="primary", key=f"{P}.extract"):
+        st.info("Embeddings are computed once per backbone and front-end settings, then read from the disk cache.")
+        st.stop()
+    progress, bar = widgets.progress_bar("Extracting embeddings")
+    cache.features(config, progress=progress)
+    bar.empty()
+
+view = cache.pca_view(config)
+st.caption(f"{view['dim']}-dimensional embeddings → {config.reduce.n_qubits} components; "
+           f"PCA fit on {view['n_train']} training clips. "
+           f"Kept variance: {view['cumulative'][-1]:.1%}.")
+st.plotly_chart(plots.explained_variance(view["ratio"], view["cumulative"]), key=f"{P}.evr")
+three_d = st.toggle("3-D", value=False, key=f"{P}.three_d", disabled=config.reduce.n_qubits < 3)
+st.plotly_chart(plots.scatter(view, three_d=three_d), key=f"{P}.scatter")

@@ -1,0 +1,45 @@
+"""Overview: what the lab compares, the active dataset, its size, cache state and recorded runs."""
+
+import streamlit as st
+
+from app_support import cache, state
+
+config = state.get_config()
+st.title("QSER Lab")
+st.markdown(
+    "Speech emotion recognition, **classical vs quantum heads compared honestly**: every head — logistic "
+    "regression, an MLP, a parameter-matched MLP and a parameterised quantum circuit (PQC) — sees the very "
+    "same inputs: backbone embeddings reduced by PCA (fit on training speakers only) to as many dimensions "
+    "as qubits, the same speaker-disjoint splits and the same seeds. The PQC runs in ideal simulation, "
+    "under device noise and (later) on IBM Quantum hardware."
+)
+
+st.subheader("Active dataset")
+if config.data.dataset == "demo":
+    st.warning("**Demo corpus — SYNTHETIC speech.** Generated with eSpeak NG in CREMA-D's format (12 sentences, "
+               "6 emotions, synthetic speakers). Numbers measured on it say nothing about human speech. Point the "
+               "sidebar at a CREMA-D folder for real results.")
+else:
+    st.info(f"**{config.data.dataset}** from `{config.data.data_dir}`")
+
+corpus = cache.corpus(config)
+table = corpus.table
+cols = st.columns(4)
+cols[0].metric("Clips", len(table))
+cols[1].metric("Speakers", table["speaker"].nunique())
+cols[2].metric("Emotions", table["emotion"].nunique())
+cols[3].metric("Skipped files", len(corpus.report.skipped))
+
+status = cache.cache_status(config)
+cached, total = status.get("cached", 0), status.get("total", len(table))
+cols = st.columns(2)
+cols[0].metric(f"Cached embeddings ({config.embedding.backbone})", f"{cached} / {total}")
+runs = cache.runs()
+cols[1].metric("Recorded runs", len(runs))
+st.caption(f"Caches, the demo corpus and run records live in `{state.remembered_path().parent}`.")
+
+st.subheader("Where to go next")
+st.page_link("pages/data.py", label="Listen to clips and look at spectrograms", icon="🎧")
+st.page_link("pages/embeddings.py", label="Extract embeddings and choose the number of qubits", icon="🧭")
+st.page_link("pages/train.py", label="Train classical and quantum heads side by side", icon="🏋️")
+st.page_link("pages/live.py", label="Predict the emotion of your own voice", icon="🎤")

@@ -1,0 +1,185 @@
+"""The quantum head's circuit as a Qiskit circuit, transpiled for an IBM device.
+
+``qser`` has no subcommand for this yet; the dashboard's Circuit page shows what it returns.
+
+The circuit of :func:`qser_core.heads.circuits.circuit_fn` is exported with PennyLane's own
+OpenQASM 2 writer (``qml.to_openqasm``, templates decomposed into ``ry``/``rz``/``rx``/``cx``/``cz``)
+and read back with ``qiskit.qasm2.loads`` — no hand-written gate mapping. IBM devices are the
+offline fake backends of ``qiskit_ibm_runtime.fake_provider`` (real calibration snapshots), and
+``qiskit.transpile`` maps the circuit onto their coupling map and native gates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from qser_core.errors import BackendError
+from qser_core.heads.circuits import check_circuit_args, circuit_fn, weight_shape
+
+__all__ = ["FAKE_BACKENDS", "to_openqasm", "to_qiskit", "fake_backend", "transpile_circuit", "qiskit_stats"]
+
+#: IBM device name → offline fake backend class in ``qiskit_ibm_runtime.fake_provider``.
+FAKE_BACKENDS: dict[str, str] = {
+    "ibm_brisbane": "FakeBrisbane",
+    "ibm_sherbrooke": "FakeSherbrooke",
+    "ibm_kyiv": "FakeKyiv",
+    "ibm_torino": "FakeTorino",
+    "ibm_fez": "FakeFez",
+    "ibm_marrakesh": "FakeMarrakesh",
+}
+
+
+def _angles(n_qubits: int, shape: tuple[int, ...], inputs: Any, weights: Any, seed: int):
+    """Given or placeholder (random, seeded) inputs and weights of the right shapes."""
+    rng = np.random.default_rng(seed)
+    inputs = rng.uniform(0, np.pi, n_qubits) if inputs is None else np.asarray(inputs, dtype=float)
+    weights = rng.uniform(0, 2 * np.pi, shape) if weights is None else np.asarray(weights, dtype=float)
+    if inputs.shape != (n_qubits,):
+        raise BackendError(f"inputs must have shape ({n_qubits},) (one angle per qubit); got {inputs.shape}")
+    if weights.shape != shape:
+        raise BackendError(f"weights must have shape {shape} for this ansatz; got {weights.shape}")
+    return inputs, weights
+
+
+def to_openqasm(
+    *,
+    n_qubits: int,
+    n_layers: int,
+    encoding: str,
+    ansatz: str,
+    inputs: Any = None,
+    weights: Any = None,
+    seed: int = 0,
+) -> str:
+    """OpenQASM 2 text of the head's circuit for one set of angles.
+
+    Parameters
+    ----------
+    n_qubits, n_layers : int
+        Qubits (2-12) and ansatz layers (1-8).
+    encoding : {"angle-ry", "angle-rx", "reupload"}
+    ansatz : {"basic", "strong", "hea"}
+    inputs : array-like [shape=(n_qubits,)], optional
+        Encoded feature angles; random placeholders (seeded) if omitted.
+    weights : array-like [shape=weight_shape(...)], optional
+        Circuit weights; random placeholders (seeded) if omitted.
+    seed : int, default=0
+        Seed of the placeholder angles.
+
+    Returns
+    -------
+    str
+        Ends with a measurement of every qubit (the readout is ``⟨Z⟩`` on every wire).
+
+    Raises
+    ------
+    ConfigError
+        For circuit settings outside the vocabulary or range.
+    BackendError
+        For inputs or weights of the wrong shape.
+    """
+    import pennylane as qml
+
+    check_circuit_args(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
+    shape = weight_shape(n_qubits=n_qubits, n_layers=n_layers, ansatz=ansatz, encoding=encoding)
+    inputs, weights = _angles(n_qubits, shape, inputs, weights, seed)
+    fn = circuit_fn(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
+    qnode = qml.QNode(fn, qml.device("default.qubit", wires=n_qubits))
+    return qml.to_openqasm(qnode, measure_all=True)(inputs, weights)
+
+
+def to_qiskit(*, measure: bool = True, **kwargs: Any):
+    """The head's circuit as a ``qiskit.QuantumCircuit`` (other arguments as in :func:`to_openqasm`).
+
+    Parameters
+    ----------
+    measure : bool, default=True
+        Keep the final measurement of every qubit (what a hardware run needs); ``False``
+        gives the unitary part only (for statevector checks).
+
+    Examples
+    --------
+    >>> qc = to_qiskit(n_qubits=4, n_layers=2, encoding="angle-ry", ansatz="hea")
+    >>> qc.num_qubits, qc.count_ops()["cz"]
+    (4, 6)
+    """
+    import qiskit.qasm2
+
+    circuit = qiskit.qasm2.loads(to_openqasm(**kwargs))
+    if not measure:
+        circuit.remove_final_measurements(inplace=True)
+    return circuit
+
+
+def fake_backend(name: str = "ibm_brisbane"):
+    """The offline fake backend (real calibration snapshot) of an IBM device.
+
+    Parameters
+    ----------
+    name : str, default="ibm_brisbane"
+        A key of :data:`FAKE_BACKENDS`.
+
+    Returns
+    -------
+    qiskit.providers.BackendV2
+
+    Raises
+    ------
+    BackendError
+        For a device without a fake backend here.
+    """
+    if name not in FAKE_BACKENDS:
+        raise BackendError(
+            f"no offline fake backend for IBM device {name!r}; choose one of {', '.join(FAKE_BACKENDS)}"
+        )
+    from qiskit_ibm_runtime import fake_provider
+
+    return getattr(fake_provider, FAKE_BACKENDS[name])()
+
+
+def transpile_circuit(circuit, *, backend: str = "ibm_brisbane", optimization_level: int = 1, seed: int = 0):
+    """``qiskit.transpile`` onto an IBM device's coupling map and native gates.
+
+    Parameters
+    ----------
+    circuit : qiskit.QuantumCircuit
+    backend : str, default="ibm_brisbane"
+        A key of :data:`FAKE_BACKENDS`.
+    optimization_level : int, default=1
+        Qiskit transpiler optimisation level, 0-3.
+    seed : int, default=0
+        ``seed_transpiler`` (layout and routing are randomised).
+
+    Returns
+    -------
+    qiskit.QuantumCircuit
+    """
+    from qiskit import transpile
+
+    if optimization_level not in (0, 1, 2, 3):
+        raise BackendError(f"optimization_level must be 0, 1, 2 or 3; got {optimization_level!r}")
+    device = fake_backend(backend)
+    if circuit.num_qubits > device.num_qubits:
+        raise BackendError(f"the circuit needs {circuit.num_qubits} qubits but {backend} has {device.num_qubits}; "
+                           "use fewer qubits or a larger device")
+    return transpile(circuit, backend=device, optimization_level=optimization_level, seed_transpiler=seed)
+
+
+def qiskit_stats(circuit) -> dict[str, Any]:
+    """Size of a Qiskit circuit: ``depth``, ``two_qubit_depth``, ``two_qubit_gates``, ``gates``, ``ops``.
+
+    Measurements and barriers are not counted as gates; ``depth`` is Qiskit's (measurements included).
+    """
+    skip = {"measure", "barrier"}
+    two = [inst for inst in circuit.data if inst.operation.num_qubits == 2 and inst.operation.name not in skip]
+    ops = {name: int(n) for name, n in circuit.count_ops().items()}
+    return {
+        "depth": int(circuit.depth()),
+        "two_qubit_depth": int(circuit.depth(lambda inst: inst.operation.num_qubits == 2)),
+        "two_qubit_gates": len(two),
+        "gates": int(sum(n for name, n in ops.items() if name not in skip)),
+        "ops": ops,
+        "active_qubits": len({circuit.find_bit(q).index for inst in circuit.data for q in inst.qubits}),
+    }

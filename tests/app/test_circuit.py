@@ -1,0 +1,37 @@
+"""AppTest of the Circuit page."""
+
+from __future__ import annotations
+
+from conftest import assert_clean, open_page
+
+
+def _metrics(at):
+    return {m.label: m.value for m in at.metric}
+
+
+class TestCircuitPage:
+    def test_draws_the_circuit_and_transpiles(self, demo_config):
+        at = open_page("pages/circuit.py", config=demo_config)
+        assert_clean(at)
+        drawing = at.code[0].value
+        assert drawing.count("\n") >= 3 and "RY" in drawing  # 4 wires, angle-ry encoding
+        assert int(_metrics(at)["Two-qubit gates"]) > 0
+        assert int(_metrics(at)["Physical qubits used"]) >= 4
+        assert len(at.image) == 1  # the draw_mpl figure
+
+    def test_settings_change_the_circuit(self, demo_config):
+        at = open_page("pages/circuit.py", config=demo_config)
+        at.selectbox(key="circuit.head.ansatz").set_value("hea")
+        at.slider(key="circuit.head.n_layers").set_value(2)
+        at.run()
+        assert_clean(at)
+        assert "CZ" in at.code[0].value or "╭●" in at.code[0].value
+        assert int(_metrics(at)["Two-qubit gates"]) == 6  # CZ ladder 0-1, 1-2, 2-3 twice
+        assert at.session_state["config"].head.ansatz == "hea"
+
+    def test_other_device(self, demo_config):
+        at = open_page("pages/circuit.py", config=demo_config)
+        at.selectbox(key="circuit.hardware.backend").set_value("ibm_torino")
+        at.run()
+        assert_clean(at)
+        assert "cz" in at.caption[-1].value

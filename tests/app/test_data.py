@@ -1,0 +1,32 @@
+"""AppTest of the Data and spectrograms page."""
+
+from __future__ import annotations
+
+from conftest import assert_clean, elements, open_page
+
+
+class TestDataPage:
+    def test_renders_counts_audio_and_spectrograms(self, demo_config):
+        at = open_page("pages/data.py", config=demo_config)
+        assert_clean(at)
+        charts = elements(at, "plotly_chart")
+        assert len(charts) >= 3 + 2 + 6  # counts, waveform + log-mel, six emotions
+        assert len(elements(at, "audio")) >= 7
+        assert any("Index report" in e.label for e in at.expander)
+
+    def test_pick_another_actor_and_mel_settings(self, demo_config):
+        at = open_page("pages/data.py", config=demo_config)
+        actors = at.selectbox(key="data.actor").options
+        at.selectbox(key="data.actor").set_value(actors[-1])
+        at.slider(key="data.n_mels").set_value(32)
+        at.run()
+        assert_clean(at)
+        assert at.selectbox(key="data.actor").value == actors[-1]
+
+    def test_apply_mel_settings_to_config(self, demo_config):
+        at = open_page("pages/data.py", config=demo_config)
+        at.slider(key="data.n_mels").set_value(40)
+        at.button(key="data.apply").click()
+        at.run()
+        assert_clean(at)
+        assert at.session_state["config"].features.n_mels == 40

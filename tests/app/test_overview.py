@@ -1,0 +1,74 @@
+"""AppTest of app.py (router, sidebar) and the Overview page."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import assert_clean, open_page, texts
+
+
+class TestRouter:
+    def test_opens_on_the_demo_corpus(self):
+        at = open_page()
+        assert_clean(at)
+        assert at.title[0].value == "QSER Lab"
+        assert "SYNTHETIC" in texts(at)
+        assert at.session_state["config"].data.dataset == "demo"
+
+    def test_every_page_renders(self, demo_config):
+        for page in ("pages/hardware.py", "pages/circuit.py", "pages/data.py"):
+            at = open_page(page, config=demo_config)
+            assert_clean(at)
+
+
+class TestOverview:
+    def test_shows_size_cache_and_runs(self):
+        at = open_page()
+        labels = {m.label: m.value for m in at.metric}
+        assert int(labels["Clips"]) > 0
+        assert int(labels["Speakers"]) >= 2
+        assert "Recorded runs" in labels
+        assert any(label.startswith("Cached embeddings") for label in labels)
+
+
+class TestDataset:
+    def test_bad_folder_is_a_readable_error(self, tmp_path):
+        at = open_page()
+        at.selectbox(key="sidebar.dataset").set_value("crema-d")
+        at.text_input(key="sidebar.data_dir").set_value(str(tmp_path / "missing"))
+        at.button(key="sidebar.use").click()
+        at.run()
+        assert not at.exception
+        assert at.error, "a folder that does not exist must give an error message"
+        assert "missing" in at.error[0].value
+        # switch back to the demo corpus
+        at.selectbox(key="sidebar.dataset").set_value("demo")
+        at.button(key="sidebar.use").click()
+        at.run()
+        assert_clean(at)
+
+    def test_choice_is_remembered_across_restarts(self, qser_home):
+        path = qser_home / "dashboard.json"
+        at = open_page()
+        at.selectbox(key="sidebar.dataset").set_value("demo")
+        at.button(key="sidebar.use").click()
+        at.run()
+        assert json.loads(path.read_text()) == {"dataset": "demo", "data_dir": ""}
+
+    def test_unusable_remembered_choice_falls_back_to_demo(self, qser_home):
+        path = qser_home / "dashboard.json"
+        path.write_text(json.dumps({"dataset": "ravdess", "data_dir": ""}))
+        try:
+            at = open_page()
+            assert_clean(at)
+            assert at.session_state["config"].data.dataset == "demo"
+        finally:
+            path.unlink()
+
+
+@pytest.mark.parametrize("name", ["pages/overview.py", "pages/hardware.py"])
+def test_renders(name):
+    at = open_page(name)
+    assert_clean(at)

@@ -1,0 +1,63 @@
+"""AppTest of the Train page: two epochs of two heads in the background thread, Stop, results."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import assert_clean, elements, open_page, wait_for_job
+
+
+@pytest.mark.slow
+class TestTrainPage:
+    def test_two_epochs_then_results(self, demo_config):
+        at = open_page("pages/train.py", config=demo_config.replace("train", epochs=50))
+        assert_clean(at)
+        at.number_input(key="train.train.epochs").set_value(2)  # the widget edits the session's config
+        at.run()
+        assert at.session_state["config"].train.epochs == 2
+        at.multiselect(key="train.heads").set_value(["logreg", "quantum"])
+        at.button(key="train.start").click()
+        at.run()
+        assert_clean(at)
+        job = wait_for_job(at)
+        snap = job.snapshot()
+        assert snap.status == "done", snap.error
+        assert [len(snap.logs[h]) for h in ("logreg", "quantum")] == [2, 2]  # live curves saw every epoch
+        assert_clean(at)
+        table = at.dataframe[0].value
+        assert list(table["head"]) == ["logreg", "quantum"]
+        assert table["run_id"].notna().all()  # recorded with MLflow
+        assert len(elements(at, "plotly_chart")) == 2 * 2 + 2  # curves per head + confusion per head
+
+    def test_stop_really_stops(self, demo_config):
+        at = open_page("pages/train.py", config=demo_config.replace("train", epochs=5000, patience=5000))
+        at.multiselect(key="train.heads").set_value(["quantum"])
+        at.button(key="train.start").click()
+        at.run()
+        at.button(key="train.stop").click()
+        at.run()
+        job = wait_for_job(at, timeout=120)
+        snap = job.snapshot()
+        assert snap.status == "stopped"
+        assert len(snap.logs["quantum"]) < 5000
+        assert_clean(at)
+
+    def test_cross_validation_shows_intervals(self, demo_config):
+        at = open_page("pages/train.py", config=demo_config)
+        at.multiselect(key="train.heads").set_value(["logreg"])
+        at.radio(key="train.mode").set_value("cross-validation")
+        at.run()
+        at.button(key="train.start").click()
+        at.run()
+        job = wait_for_job(at)
+        assert job.snapshot().status == "done", job.snapshot().error
+        assert_clean(at)
+        assert "[" in at.dataframe[0].value["ua"].iloc[0]  # mean [low, high]
+
+    def test_bad_seeds_are_a_message(self, demo_config):
+        at = open_page("pages/train.py", config=demo_config)
+        at.text_input(key="train.train.seeds").set_value("0, x")
+        at.run()
+        assert not at.exception
+        assert at.session_state["config"].train.seeds == (0,)
+        assert "x" in at.error[0].value

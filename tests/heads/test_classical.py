@@ -1,0 +1,107 @@
+"""Tests of qser_core.heads.classical: logreg, MLP, parameter-matched MLP and make_head."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from qser_core.config import HeadConfig, TrainConfig
+from qser_core.errors import ConfigError, DataError
+from qser_core.heads import circuits
+from qser_core.heads.classical import ClassicalHead, make_head, matched_hidden, mlp_params
+from qser_core.heads.quantum import QuantumHead, quantum_param_count
+
+
+def _data(n=120, d=4, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 6
+    centres = rng.uniform(0, np.pi, (6, d))
+    return np.clip(centres[y] + rng.normal(0, 0.1, (n, d)), 0, np.pi), y
+
+
+class TestKinds:
+    def test_logreg(self):
+        X, y = _data()
+        head = ClassicalHead("logreg", epochs=30, lr=0.1).fit(X, y, X_val=X, y_val=y)
+        assert head.n_params_ == 4 * 6 + 6 and head.hidden_ is None
+        assert head.history_.best_score > 0.8
+
+    def test_mlp(self):
+        X, y = _data()
+        head = ClassicalHead("mlp", hidden=10, epochs=5).fit(X, y)
+        assert head.n_params_ == mlp_params(4, 10) == 4 * 10 + 10 + 10 * 6 + 6
+        assert head.predict_proba(X).shape == (120, 6)
+
+    def test_mlp_matched(self):
+        X, y = _data()
+        target = quantum_param_count(n_qubits=4, n_layers=3, ansatz="strong")
+        head = ClassicalHead("mlp-matched", target_params=target, epochs=2).fit(X, y)
+        assert abs(head.n_params_ - target) <= 0.1 * target
+        assert head.param_match_["within_tolerance"] and head.param_match_["params"] == head.n_params_
+
+    def test_same_seed_same_model(self):
+        X, y = _data()
+        a = ClassicalHead("mlp", epochs=3, seed=2).fit(X, y)
+        b = ClassicalHead("mlp", epochs=3, seed=2).fit(X, y)
+        c = ClassicalHead("mlp", epochs=3, seed=3).fit(X, y)
+        np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+        assert not np.array_equal(a.predict_proba(X), c.predict_proba(X))
+
+    def test_clone(self):
+        head = ClassicalHead("mlp", hidden=7, lr=0.3)
+        assert clone(head).get_params() == head.get_params()
+
+
+class TestParameterMatching:
+    def test_every_config_combination_within_ten_percent(self):
+        for ansatz in circuits.ANSATZE:
+            for n_qubits in range(2, 13):
+                for n_layers in range(1, 9):
+                    target = quantum_param_count(n_qubits=n_qubits, n_layers=n_layers, ansatz=ansatz)
+                    hidden, bias, params = matched_hidden(n_qubits, target)
+                    assert params == mlp_params(n_qubits, hidden, hidden_bias=bias)
+                    assert abs(params - target) <= 0.1 * target, (ansatz, n_qubits, n_layers, target, params)
+
+    def test_unreachable_target_falls_back_with_warning(self):
+        X, y = _data()
+        with pytest.warns(UserWarning, match="no MLP is within 10% of 3 parameters"):
+            head = ClassicalHead("mlp-matched", target_params=3, epochs=1).fit(X, y)
+        assert head.hidden_ == 1 and not head.param_match_["within_tolerance"]
+
+
+class TestMakeHead:
+    def test_quantum(self):
+        head = make_head(HeadConfig(kind="quantum", n_layers=3, ansatz="hea", encoding="reupload"),
+                         TrainConfig(epochs=7, lr=0.05), n_qubits=5, seed=4)
+        assert isinstance(head, QuantumHead)
+        assert (head.n_layers, head.ansatz, head.encoding, head.epochs, head.lr, head.seed) == (3, "hea", "reupload", 7, 0.05, 4)
+
+    def test_matched_uses_quantum_count(self):
+        head = make_head(HeadConfig(kind="mlp-matched", n_layers=4, ansatz="strong"), TrainConfig(), n_qubits=8, seed=0)
+        assert head.target_params == 150
+        X, y = _data(d=8)
+        head.set_params(epochs=1).fit(X, y)
+        assert abs(head.n_params_ - 150) <= 15
+
+    @pytest.mark.parametrize("kind", ["logreg", "mlp"])
+    def test_classical(self, kind):
+        head = make_head(HeadConfig(kind=kind, hidden=9), TrainConfig(patience=3), n_qubits=4, seed=1)
+        assert isinstance(head, ClassicalHead) and head.kind == kind and head.patience == 3
+
+
+class TestInputs:
+    def test_bad_kind(self):
+        X, y = _data()
+        with pytest.raises(ConfigError, match="kind must be one of logreg, mlp, mlp-matched; got 'svm'"):
+            ClassicalHead("svm").fit(X, y)
+
+    def test_matched_needs_target(self):
+        X, y = _data()
+        with pytest.raises(ConfigError, match="mlp-matched needs target_params"):
+            ClassicalHead("mlp-matched").fit(X, y)
+
+    def test_only_one_validation_array(self):
+        X, y = _data()
+        with pytest.raises(DataError, match="pass both X_val and y_val or neither"):
+            ClassicalHead(epochs=1).fit(X, y, X_val=X)
