@@ -104,14 +104,16 @@ def _decode(source: Any, label: str, max_seconds: float) -> tuple[np.ndarray, in
             raise AudioError(f"audio file {label} is empty (0 bytes); re-download or remove it")
         handle: Any = path
         suffix = path.suffix.lower()
+        size = path.stat().st_size
         with open(path, "rb") as fh:
-            head = fh.read(4)
+            head = fh.read(65536)
     else:
         handle = _source_bytes(source, label)
         if handle.getbuffer().nbytes == 0:
             raise AudioError(f"audio file {label} is empty (0 bytes); record or upload the clip again")
         suffix = Path(label).suffix.lower()
-        head = handle.getvalue()[:4]
+        size = handle.getbuffer().nbytes
+        head = handle.getvalue()[:65536]
 
     try:
         info = sf.info(handle)
@@ -123,6 +125,12 @@ def _decode(source: Any, label: str, max_seconds: float) -> tuple[np.ndarray, in
             ) from None
         return _decode_fallback(handle, label, max_seconds)
 
+    missing = _riff_missing_bytes(head, size)
+    if missing > 0:
+        raise AudioError(
+            f"audio file {label} is truncated: its WAV header declares {missing} more bytes of audio than "
+            "the file holds; re-download or re-export it"
+        )
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(f"audio file {label} holds no audio frames; re-record or remove it")
     seconds = info.frames / info.samplerate
@@ -144,6 +152,24 @@ def _decode(source: Any, label: str, max_seconds: float) -> tuple[np.ndarray, in
     return y, int(sr)
 
 
+def _riff_missing_bytes(head: bytes, size: int) -> int:
+    """Bytes a RIFF/WAVE file's ``data`` chunk declares beyond the end of the file (0 if fine).
+
+    libsndfile silently shortens such a file to what is there; a cut-off download should fail.
+    """
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return 0
+    pos = 12
+    while pos + 8 <= len(head):
+        chunk, length = head[pos : pos + 4], int.from_bytes(head[pos + 4 : pos + 8], "little")
+        if chunk == b"data":
+            if length in (0, 0xFFFFFFFF):  # streaming writers leave the size unset
+                return 0
+            return max(0, pos + 8 + length - size)
+        pos += 8 + length + (length & 1)
+    return 0
+
+
 def _decode_fallback(handle: Any, label: str, max_seconds: float) -> tuple[np.ndarray, int]:
     """``librosa.load`` (audioread/ffmpeg) for containers libsndfile does not know (m4a, webm, ...)."""
     tmp_path = None
@@ -162,8 +188,9 @@ def _decode_fallback(handle: Any, label: str, max_seconds: float) -> tuple[np.nd
             # Decode at most a little past max_seconds so a long file is refused without reading it all.
             y, sr = librosa.load(target, sr=None, mono=False, duration=max_seconds + 1.0)
     except Exception as exc:  # audioread raises a zoo of backend-specific errors
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else "no decoder recognised it"
         raise AudioError(
-            f"audio file {label} is not readable audio ({type(exc).__name__}: {exc}); "
+            f"audio file {label} is not readable audio ({reason}); "
             "allowed: WAV, FLAC, OGG, MP3 (or formats ffmpeg decodes); convert it to WAV"
         ) from None
     finally:

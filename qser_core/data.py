@@ -416,7 +416,8 @@ def _join_demographics(table: pd.DataFrame, root: Path) -> pd.DataFrame:
     if not {"ActorID", "Age", "Sex"} <= set(demo.columns):
         warnings.warn(f"{csv} lacks ActorID, Age or Sex columns; sex and age are left unknown", stacklevel=3)
         return table
-    demo = demo.drop_duplicates("ActorID").set_index(demo["ActorID"].drop_duplicates().str.strip())
+    demo["ActorID"] = demo["ActorID"].str.strip()
+    demo = demo.drop_duplicates("ActorID").set_index("ActorID")
     sex = demo["Sex"].str.strip().str.capitalize().where(lambda s: s.isin(["Male", "Female"]), "")
     age = pd.to_numeric(demo["Age"], errors="coerce")
     table = table.copy()
@@ -439,20 +440,50 @@ def load_corpus(data: DataConfig) -> Corpus:
 
 
 # ---------------------------------------------------------------------------- splits
-def _group_parts(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -> list[np.ndarray]:
-    """Test positions of each part of a stratified, group-disjoint K-fold (StratifiedGroupKFold)."""
-    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+def _group_parts(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int, *,
+                 n_candidates: int = 4) -> list[np.ndarray]:
+    """Row positions of each part of a stratified, group-disjoint K-fold split.
 
-    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():  # rare emotions in small corpora are expected, not an error
-        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-        parts = [np.sort(test) for _, test in cv.split(np.zeros(len(y)), y, groups)]
-    if any(len(p) == 0 for p in parts):
-        # StratifiedGroupKFold's greedy assignment can leave a part empty when a few speakers hold
-        # most clips; GroupKFold balances part sizes and never does (stratification is then lost).
-        cv = GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        parts = [np.sort(test) for _, test in cv.split(np.zeros(len(y)), y, groups)]
-    return parts
+    Hand-written on purpose: sklearn's ``StratifiedGroupKFold(shuffle=True)`` only shuffles groups
+    that tie on the spread of their class counts, so on real corpora (EmoDB: every seed alike) the
+    seed does not change the folds. This keeps its greedy rule (each speaker joins the part that
+    keeps per-emotion shares most even, measured as in sklearn: mean over classes of the std of
+    each part's share of the class; ties go to the smaller part), visits speakers largest first
+    with a seeded ±30 % jitter, and keeps the most even of ``n_candidates`` seeded assignments.
+    Every part gets at least one speaker.
+    """
+    rng = np.random.default_rng(seed)
+    _, y_inv = np.unique(y, return_inverse=True)
+    _, g_inv = np.unique(groups, return_inverse=True)
+    counts = np.zeros((g_inv.max() + 1, y_inv.max() + 1))
+    np.add.at(counts, (g_inv, y_inv), 1)
+    totals = counts.sum(axis=0)
+    best, best_score = None, np.inf
+    for _ in range(n_candidates):
+        assign = _greedy_assign(counts, totals, n_splits, rng)
+        per_part = np.stack([counts[assign == i].sum(axis=0) for i in range(n_splits)])
+        score = np.mean(np.std(per_part / totals, axis=0))
+        if score < best_score - 1e-12:
+            best, best_score = assign, score
+    return [np.flatnonzero(best[g_inv] == i) for i in range(n_splits)]
+
+
+def _greedy_assign(counts: np.ndarray, totals: np.ndarray, n_splits: int, rng: np.random.Generator) -> np.ndarray:
+    """Part index of each group (row of ``counts``, groups × classes), by one seeded greedy pass."""
+    n_groups = len(counts)
+    order = np.argsort(-counts.sum(axis=1) * rng.uniform(0.7, 1.3, n_groups), kind="stable")
+    parts = np.zeros((n_splits, counts.shape[1]))
+    assign = np.empty(n_groups, dtype=np.int64)
+    trial = np.eye(n_splits)[:, :, None]  # trial[i] adds a group to part i only
+    for left, g in zip(range(n_groups, 0, -1), order):
+        empty = np.flatnonzero(parts.sum(axis=1) == 0)
+        allowed = empty if left <= len(empty) else np.arange(n_splits)  # keep enough groups for empty parts
+        spread = np.mean(np.std((parts[None] + trial * counts[g]) / totals, axis=1), axis=1)[allowed]
+        sizes = parts.sum(axis=1)[allowed]
+        pick = allowed[np.lexsort((sizes, np.round(spread, 12)))[0]]
+        parts[pick] += counts[g]
+        assign[g] = pick
+    return assign
 
 
 def _speakers_and_labels(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -487,7 +518,7 @@ def split_by_speaker(table: pd.DataFrame, *, val_fraction: float = 0.15, test_fr
     val_fraction : float, default=0.15
         Share of speakers for validation (0 for none), drawn from the non-test speakers.
     test_fraction : float, default=0.2
-        Share of speakers for the test part (the first part of a ``round(1/test_fraction)``-fold split).
+        Share of speakers for the test part (one part of a stratified ``round(1/test_fraction)``-fold split).
     seed : int, default=0
         Seed of the speaker assignment; the same seed gives the same split.
 
@@ -522,8 +553,9 @@ def split_by_speaker(table: pd.DataFrame, *, val_fraction: float = 0.15, test_fr
 def speaker_folds(table: pd.DataFrame, *, n_folds: int = 5, val_fraction: float = 0.15, seed: int = 0) -> list[Split]:
     """Speaker-disjoint cross-validation folds, stratified by emotion.
 
-    Each fold's test speakers are one part of a ``StratifiedGroupKFold(n_folds)``; its validation
-    speakers (about ``val_fraction`` of all speakers) are drawn from the other parts, the rest train.
+    Each fold's test speakers are one part of a stratified group K-fold (sklearn's
+    ``StratifiedGroupKFold`` rule, with a seed that matters; see ``_group_parts``); its validation
+    speakers (about ``val_fraction`` of all speakers) are drawn from the other parts the same way.
 
     Parameters
     ----------

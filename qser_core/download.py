@@ -109,7 +109,8 @@ def download_file(url: str, dest: str | os.PathLike, *, size: int | None = None,
     Returns
     -------
     Path
-        ``dest``, complete and verified. An already complete, verified ``dest`` is not fetched again.
+        ``dest``, complete and verified. An already complete, verified ``dest`` is not fetched again
+        (with no ``size`` or checksum given, an existing ``dest`` counts as complete).
 
     Raises
     ------
@@ -169,6 +170,8 @@ def _fetch(url: str, part: Path, *, size: int | None, progress: Progress | None,
                         progress(done, total, part.name.removesuffix(".part"))
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise _network_error(url, exc) from exc  # the .part file stays for the next resume
+        except requests.exceptions.ChunkedEncodingError:  # connection cut mid-body: resume next time
+            pass
         if length and done - have < length:
             raise BackendError(f"download of {url} stopped after {done} of {have + length} bytes; "
                                "run the command again to resume it")

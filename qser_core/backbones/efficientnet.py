@@ -66,11 +66,25 @@ def _same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
 
 
 class _SameConv2d(nn.Conv2d):
-    """Conv2d with TensorFlow "SAME" padding computed from the input size."""
+    """Conv2d with TensorFlow "SAME" padding computed from the input size.
+
+    The symmetric part of the padding is left to the convolution itself (only an
+    uneven remainder is padded explicitly): on CPU, depthwise convolutions with
+    built-in padding are several times faster than ``F.pad`` followed by an
+    unpadded convolution.
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _same_pad(x, self.kernel_size[0], self.stride[0])
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        k, s = self.kernel_size[0], self.stride[0]
+        extra = []
+        common = []
+        for size in (x.shape[-1], x.shape[-2]):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            common.append(total // 2)
+            extra += [0, total - 2 * (total // 2)]
+        if any(extra):
+            x = F.pad(x, extra)
+        return F.conv2d(x, self.weight, self.bias, self.stride, (common[1], common[0]), self.dilation, self.groups)
 
 
 class MBConvBlock(nn.Module):
@@ -204,7 +218,8 @@ class EfficientNetBackbone(Backbone):
                 f"features.fmax={self.features.fmax} Hz is above the Nyquist frequency of the backbone's "
                 f"sr={self.sr} Hz; lower features.fmax to at most {self.sr / 2} or raise audio.sr"
             )
-        self.net = net
+        # channels_last: PyTorch's CPU depthwise convolutions are 2-10x faster in NHWC layout.
+        self.net = net.to(memory_format=torch.channels_last)
 
     @property
     def blocks(self) -> nn.ModuleList:
@@ -223,7 +238,7 @@ class EfficientNetBackbone(Backbone):
     def frozen_part(self, waveforms: torch.Tensor, *, trainable_blocks: int = 0) -> torch.Tensor:
         """Activations after the stem and all but the last ``trainable_blocks`` MBConv blocks."""
         n_frozen = len(self.blocks) - self._check_trainable(trainable_blocks)
-        x = self.net.forward_stem(self.spectrogram(waveforms))
+        x = self.net.forward_stem(self.spectrogram(waveforms)).contiguous(memory_format=torch.channels_last)
         for block in self.blocks[:n_frozen]:
             x = block(x)
         return x

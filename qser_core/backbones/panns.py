@@ -42,25 +42,10 @@ from qser_core.backbones import Backbone
 from qser_core.errors import BackendError, ConfigError
 
 __all__ = [
-    "PANNS",
-    "SR",
-    "N_FFT",
-    "HOP_LENGTH",
-    "N_MELS",
-    "FMIN",
-    "FMAX",
-    "PannsBackbone",
-    "Cnn14",
-    "Cnn10",
-    "Cnn6",
-    "MobileNetV1",
-    "make_panns",
-    "load_checkpoint",
-    "panns_cnn14",
-    "panns_cnn10",
-    "panns_cnn6",
-    "panns_mobilenetv1",
-]
+    "PANNS", "SR", "N_FFT", "HOP_LENGTH", "N_MELS", "FMIN", "FMAX",
+    "PannsBackbone", "Cnn14", "Cnn10", "Cnn6", "MobileNetV1", "make_panns", "load_checkpoint",
+    "panns_cnn14", "panns_cnn10", "panns_cnn6", "panns_mobilenetv1",
+]  # fmt: skip
 
 SR = 32000  # sampling rate the checkpoints were trained at (Hz)
 N_FFT = 1024  # STFT window (samples)
@@ -103,7 +88,7 @@ class _Spectrogram(nn.Module):
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         # The stored kernels are applied as convolutions (not torch.stft) so that the
-        # checkpoint's own front end is used bit for bit; they cost < 10 % of Cnn6's FLOPs.
+        # checkpoint's own front end is used bit for bit; they cost about a tenth of Cnn6's multiply-adds.
         x = F.pad(y[:, None, :], (self.n_fft // 2, self.n_fft // 2), mode="reflect")
         real = F.conv1d(x, self.stft.conv_real.weight, stride=self.hop_length)
         imag = F.conv1d(x, self.stft.conv_imag.weight, stride=self.hop_length)
@@ -369,8 +354,8 @@ def load_checkpoint(model: PannsBackbone, path: str | os.PathLike, *, trusted: b
     except pickle.UnpicklingError:
         if not trusted:
             raise BackendError(
-                f"checkpoint {path} holds objects other than tensors and its checksum was not verified; "
-                "use the published file (qser_core.backbones.weights.ensure_weights)"
+                f"checkpoint {path} cannot be read as a file of plain tensors: it is corrupt, or holds other "
+                "objects and its checksum was not verified; use the published file (delete it to download it again)"
             ) from None
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # checksum-verified official file
     except (OSError, RuntimeError, EOFError) as exc:
@@ -436,22 +421,19 @@ def make_panns(
     return load_checkpoint(_ARCHITECTURES[name](), checkpoint, trusted=trusted)
 
 
-# Registry entries (qser_core.backbones.REGISTRY calls these with no arguments).
+# Registry entries: qser_core.backbones.REGISTRY calls these with no arguments; each
+# downloads its published checkpoint on first use (Cnn14: 327 MB; the others 20-25 MB).
 def panns_cnn14() -> PannsBackbone:
-    """Cnn14 with its published weights (downloaded on first use, 327 MB)."""
     return make_panns("panns-cnn14")
 
 
 def panns_cnn10() -> PannsBackbone:
-    """Cnn10 with its published weights (downloaded on first use)."""
     return make_panns("panns-cnn10")
 
 
 def panns_cnn6() -> PannsBackbone:
-    """Cnn6 with its published weights (downloaded on first use)."""
     return make_panns("panns-cnn6")
 
 
 def panns_mobilenetv1() -> PannsBackbone:
-    """MobileNetV1 with its published weights (downloaded on first use)."""
     return make_panns("panns-mobilenetv1")

@@ -69,9 +69,9 @@ WEIGHTS: dict[str, WeightsFile] = {
     "panns-mobilenetv1": WeightsFile("MobileNetV1_mAP=0.389.pth", "a419303e1c88aa1b9d2ac3811563d371"),
 }
 
-# Files already hashed in this process: (path, size, mtime_ns) → True. Hashing Cnn14
+# Files already verified in this process: (path, size, mtime_ns, expected md5, expected size). Hashing Cnn14
 # takes about a second, so it is done once per process, not per backbone build.
-_VERIFIED: set[tuple[str, int, int]] = set()
+_VERIFIED: set[tuple] = set()
 _LOCK = threading.Lock()
 
 
@@ -159,7 +159,7 @@ def check_weights_file(path: str | os.PathLike, *, md5: str, size: int | None = 
     if not path.is_file():
         raise BackendError(f"weights file {path} does not exist; run again online to download it")
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, md5.lower(), size)
     with _LOCK:
         if key in _VERIFIED:
             return

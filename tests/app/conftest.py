@@ -20,15 +20,16 @@ TIMEOUT = 300  # first runs generate the demo corpus and extract embeddings
 
 
 def open_page(page: str | None = None, **session) -> AppTest:
-    """Run the app (``app.py``) once, set session values, then open ``page`` (e.g. ``"pages/data.py"``)."""
+    """The app (``app.py``: router, sidebar, session defaults) run once on ``page`` (e.g. ``"pages/data.py"``).
+
+    ``session`` values are set before the first run (the app keeps them: its defaults use setdefault).
+    """
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.run()
     for key, value in session.items():
         at.session_state[key] = value
-    if page is not None:
+    if page is not None:  # st.Page url paths are the file names, so the page resolves before the first run
         at.switch_page(page)
-        at.run()
-    return at
+    return at.run()
 
 
 def texts(at: AppTest) -> str:

@@ -34,7 +34,7 @@ class TestLivePage:
     def test_predicts_an_uploaded_flac(self, demo_config, emodb_audio):
         path = sorted(emodb_audio.glob("*.flac"))[0]
         at = open_page("pages/live.py", config=demo_config)
-        at.file_uploader(key="live.upload").upload(path.name, path.read_bytes(), "audio/flac")
+        at.file_uploader(key="live.upload").set_value((path.name, path.read_bytes(), "audio/flac"))
         at.run()
         assert_clean(at)
         assert texts(at).count("prediction took") == 2

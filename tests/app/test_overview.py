@@ -36,7 +36,7 @@ class TestOverview:
 class TestDataset:
     def test_bad_folder_is_a_readable_error(self, tmp_path):
         at = open_page()
-        at.selectbox(key="sidebar.dataset").set_value("crema-d")
+        at.selectbox(key="sidebar.dataset").set_value("crema-d").run()  # enables the folder field
         at.text_input(key="sidebar.data_dir").set_value(str(tmp_path / "missing"))
         at.button(key="sidebar.use").click()
         at.run()
