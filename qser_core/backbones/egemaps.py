@@ -11,7 +11,8 @@ openSMILE C++ library through the ``opensmile`` package, one clip at a time, at
 
 Speed: about 30 ms per 3 s clip on one core. openSMILE runs through ctypes, which
 releases the GIL, and ``opensmile.Smile`` builds a fresh native instance per call,
-so clips run in a thread pool (measured 1.85x faster with 2 threads on 2 cores).
+so clips run in a thread pool (1.85x faster with 2 threads on an otherwise idle
+2-core machine; no gain when the cores are busy).
 """
 
 from __future__ import annotations

@@ -1,0 +1,125 @@
+"""From backbone embeddings to qubit rotation angles.
+
+``qser evaluate`` fits one :class:`QubitReducer` per fold, on that fold's training rows.
+
+A quantum head with ``n_qubits`` wires encodes one feature per wire as a rotation
+angle, so the 2560-dim embeddings are standardised, projected on their first
+``n_qubits`` principal components, and scaled to ``[0, π]``. Every step is a
+scikit-learn transformer fitted on training rows only; angles of rows outside the
+training range are clipped into ``[0, π]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.decomposition import PCA
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from qser_core.errors import ConfigError
+
+__all__ = ["QubitReducer", "MIN_COMPONENTS", "MAX_COMPONENTS"]
+
+MIN_COMPONENTS = 2  # fewer qubits cannot entangle
+MAX_COMPONENTS = 12  # what the simulators handle at training speed (config reduce.n_qubits)
+
+
+class QubitReducer(TransformerMixin, BaseEstimator):
+    """StandardScaler → PCA(n_components) → MinMaxScaler((0, π), clip=True).
+
+    Parameters
+    ----------
+    n_components : int, default=8
+        Principal components kept = qubits of the quantum head (2-12), at most
+        ``min(n_samples, n_features)`` of the rows passed to :meth:`fit`.
+
+    Attributes
+    ----------
+    pipeline_ : sklearn.pipeline.Pipeline
+        The fitted ``scale → pca → angles`` pipeline.
+    explained_variance_ratio_ : np.ndarray [shape=(n_components,)]
+        Share of the (standardised) variance each kept component explains.
+    n_features_in_ : int
+        Embedding size seen in :meth:`fit`.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).standard_normal((40, 16))
+    >>> angles = QubitReducer(n_components=4).fit_transform(X)
+    >>> angles.shape, bool(angles.min() >= 0), bool(angles.max() <= np.pi)
+    ((40, 4), True, True)
+    """
+
+    def __init__(self, n_components: int = 8) -> None:
+        self.n_components = n_components
+
+    def _check_n_components(self, n_samples: int, n_features: int) -> int:
+        k = self.n_components
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not MIN_COMPONENTS <= k <= MAX_COMPONENTS:
+            raise ConfigError(
+                f"n_components (reduce.n_qubits) must be an integer between {MIN_COMPONENTS} and "
+                f"{MAX_COMPONENTS}; got {k!r}"
+            )
+        limit = min(n_samples, n_features)
+        if k > limit:
+            raise ConfigError(
+                f"n_components={k} is more than the data allows: PCA keeps at most min(n_samples, n_features) = "
+                f"min({n_samples}, {n_features}) = {limit} components; lower reduce.n_qubits or fit on more rows"
+            )
+        return int(k)
+
+    def fit(self, X, y=None) -> "QubitReducer":
+        """Fit scaler, PCA and angle scaling on ``X`` (training rows only).
+
+        Parameters
+        ----------
+        X : array-like [shape=(n_samples, n_features)]
+            Embeddings of the training rows.
+        y : ignored
+
+        Returns
+        -------
+        self : QubitReducer
+        """
+        X = check_array(X, dtype=(np.float64, np.float32))
+        k = self._check_n_components(*X.shape)
+        self.pipeline_ = Pipeline([
+            ("scale", StandardScaler()),
+            ("pca", PCA(n_components=k, svd_solver="full")),
+            ("angles", MinMaxScaler(feature_range=(0.0, math.pi), clip=True)),
+        ]).fit(X)
+        self.explained_variance_ratio_ = self.pipeline_.named_steps["pca"].explained_variance_ratio_
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Rotation angles in ``[0, π]`` of the rows of ``X``.
+
+        Parameters
+        ----------
+        X : array-like [shape=(n_samples, n_features_in_)]
+
+        Returns
+        -------
+        np.ndarray [shape=(n_samples, n_components)]
+        """
+        check_is_fitted(self, "pipeline_")
+        X = check_array(X, dtype=(np.float64, np.float32))
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but QubitReducer was fitted with {self.n_features_in_}; "
+                "use embeddings from the same backbone as in fit"
+            )
+        return self.pipeline_.transform(X)
+
+    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+        """:meth:`fit` then :meth:`transform` on the same rows."""
+        return self.fit(X, y).transform(X)
