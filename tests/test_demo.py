@@ -11,7 +11,6 @@ import wave
 import numpy as np
 import pytest
 
-from qser_core import demo
 from qser_core.audio import read_audio, trim_silence
 from qser_core.demo import (
     EMOTION_PROSODY,

@@ -92,7 +92,7 @@ class TestCorrupt:
         with pytest.raises(AudioError, match=r"cut\.flac is corrupt or truncated"):
             load_audio(path)
 
-    def test_corrupt_buffer_with_a_name(self, good_wav):
+    def test_corrupt_buffer_with_a_name(self):
         buffer = io.BytesIO(b"RIFF" + b"\x00" * 40)
         buffer.name = "upload.wav"
         with pytest.raises(AudioError, match=r"upload\.wav cannot be decoded"):

@@ -63,7 +63,8 @@ class TestMatchesLibrosa:
         ours = log_mel(y, sr=22050, fmax=11025.0)
         ref = _librosa(y[1], sr=22050, n_fft=1024, hop_length=160, n_mels=64, fmin=50.0, fmax=11025.0)
         assert np.abs(ours[1] - ref).max() < 1e-6
-        assert np.allclose(ours.max(axis=(-2, -1)) - ours.min(axis=(-2, -1)), 80.0)
+        batch_ref = _librosa(y, sr=22050, n_fft=1024, hop_length=160, n_mels=64, fmin=50.0, fmax=11025.0)
+        assert np.abs(batch_ref[1] - ours[1]).max() > 1.0  # librosa on the stack floors at the batch maximum
 
     def test_top_db_none_and_reflect(self, speech):
         y = speech[0].astype(np.float64)
