@@ -10,20 +10,20 @@ import streamlit as st
 from app_support import state, widgets
 from qser_core.errors import QserError
 
-st.set_page_config(page_title="QSER Lab", page_icon="🎙️", layout="wide")
+st.set_page_config(page_title="QSER Lab", page_icon=":material/graphic_eq:", layout="wide")
 state.init_session()
 
 pages = {
     "Lab": [
-        st.Page("pages/overview.py", title="Overview", icon="🏠", default=True),
-        st.Page("pages/data.py", title="Data and spectrograms", icon="🎧"),
-        st.Page("pages/embeddings.py", title="Embeddings and PCA", icon="🧭"),
-        st.Page("pages/train.py", title="Train", icon="🏋️"),
-        st.Page("pages/circuit.py", title="Circuit", icon="⚛️"),
-        st.Page("pages/compare.py", title="Compare runs", icon="📊"),
-        st.Page("pages/live.py", title="Live demo", icon="🎤"),
+        st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
+        st.Page("pages/data.py", title="Data and spectrograms", icon=":material/graphic_eq:"),
+        st.Page("pages/embeddings.py", title="Embeddings and PCA", icon=":material/scatter_plot:"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/circuit.py", title="Circuit", icon=":material/memory:"),
+        st.Page("pages/compare.py", title="Compare runs", icon=":material/leaderboard:"),
+        st.Page("pages/live.py", title="Live demo", icon=":material/mic:"),
     ],
-    "Later": [st.Page("pages/hardware.py", title="Hardware", icon="🖥️")],
+    "Later": [st.Page("pages/hardware.py", title="Hardware", icon=":material/dns:")],
 }
 page = st.navigation(pages)
 widgets.sidebar()

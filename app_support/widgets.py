@@ -96,6 +96,9 @@ def sidebar() -> None:
                     st.rerun()
                 except QserError as exc:
                     st.error(str(exc))
+        job = st.session_state.get(state.TRAIN_JOB)
+        if job is not None and job.alive:
+            st.info(f"Training {', '.join(job.heads)} in the background — see the Train page.")
         st.subheader("Configuration")
         c = state.get_config()
         st.caption(

@@ -31,7 +31,7 @@ st.download_button("Download as CSV", shown.to_csv(index=False), file_name="qser
 def label(run_id: str) -> str:
     row = runs.set_index("run_id").loc[run_id]
     qubits = f"{row['n_qubits']}q" if str(row["n_qubits"]) != "<NA>" else ""
-    return f"{row['head']} {qubits} {row['run_type']} · {row['run_name']}"
+    return f"{row['head']} {qubits} {row['run_type']} · {row['start_time']:%m-%d %H:%M} · {run_id[:6]}"
 
 
 st.subheader("Runs side by side")
@@ -45,12 +45,14 @@ if picked:
     st.caption("Error bars: 95% interval over folds × seeds (cross-validation runs; single-split runs have none).")
 
 st.subheader("Paired significance test")
-if len(ids) < 2:
-    st.info("Record at least two runs to compare them.")
+paired = shown[shown["run_type"] == "evaluate"]["run_id"].tolist()  # runs with stored per-clip predictions
+if len(paired) < 2:
+    st.info("Paired tests need two cross-validation runs (Train page, protocol 'cross-validation', or "
+            "`qser evaluate`): they store the per-clip predictions the tests compare.")
     st.stop()
 cols = st.columns(2)
-run_a = cols[0].selectbox("Run A", ids, index=0, format_func=label, key=f"{P}.a")
-run_b = cols[1].selectbox("Run B", ids, index=1, format_func=label, key=f"{P}.b")
+run_a = cols[0].selectbox("Run A", paired, index=0, format_func=label, key=f"{P}.a")
+run_b = cols[1].selectbox("Run B", paired, index=1, format_func=label, key=f"{P}.b")
 if run_a == run_b:
     st.info("Pick two different runs.")
     st.stop()

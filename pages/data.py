@@ -54,7 +54,8 @@ st.audio(path)
 cols = st.columns(2)
 cols[0].plotly_chart(plots.waveform(y, sr), key=f"{P}.wave")
 S = cache.log_mel(y, sr, **mel)
-cols[1].plotly_chart(plots.log_mel(S, sr=sr, hop_length=mel["hop_length"], fmin=fmin, fmax=fmax), key=f"{P}.mel")
+cols[1].plotly_chart(plots.log_mel(S, sr=sr, hop_length=mel["hop_length"], fmin=fmin, fmax=fmax), key=f"{P}.mel",
+                     theme=None)
 
 st.subheader(f"Actor {actor}, sentence {sentence}: all emotions side by side")
 cols = st.columns(3)
@@ -62,5 +63,6 @@ for i, (emo, group) in enumerate(rows.groupby("emotion", sort=True)):
     S = cache.log_mel(cache.clip(group["path"].iloc[0], sr), sr, **mel)
     with cols[i % 3]:
         st.plotly_chart(plots.log_mel(S, sr=sr, hop_length=mel["hop_length"], fmin=fmin, fmax=fmax, title=emo,
-                                      height=220, colorbar=False), key=f"{P}.six.{emo}")
+                                      height=220, colorbar=False), key=f"{P}.six.{emo}",
+                        theme=None)
         st.audio(group["path"].iloc[0])

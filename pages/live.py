@@ -41,7 +41,8 @@ f = config.features
 cols = st.columns(2)
 cols[0].plotly_chart(plots.waveform(y, a.sr, title="Clip (trimmed, fixed length)"), key=f"{P}.wave")
 S = cache.log_mel(y, a.sr, f.n_fft, f.hop_length, f.n_mels, f.fmin, f.fmax)
-cols[1].plotly_chart(plots.log_mel(S, sr=a.sr, hop_length=f.hop_length, fmin=f.fmin, fmax=f.fmax), key=f"{P}.mel")
+cols[1].plotly_chart(plots.log_mel(S, sr=a.sr, hop_length=f.hop_length, fmin=f.fmin, fmax=f.fmax), key=f"{P}.mel",
+                     theme=None)
 
 if source == "train":
     classical = next(k for k in trained if k != "quantum")

@@ -47,6 +47,7 @@ __all__ = ["extract_embeddings", "embed_waveforms", "cache_status", "cache_folde
 Progress = Callable[[int, int, str], None]
 _INDEX = "index.json"
 _VERSION = 1
+_FLUSH_ROWS = 1024  # rows embedded between cache writes (what an interrupted run keeps)
 _MAX_CHUNKS = 32  # more chunk files than this are merged into one (fewer reads on the cached path)
 
 
@@ -238,14 +239,14 @@ class EmbeddingCache:
             (self.folder / name).unlink(missing_ok=True)
 
     def _write_array(self, name: str, array: np.ndarray) -> None:
-        tmp = self.folder / f".{name}.{os.getpid()}.tmp"
+        tmp = self.folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
         with open(tmp, "wb") as fh:
             np.save(fh, array, allow_pickle=False)
         os.replace(tmp, self.folder / name)
 
     def _write_index(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".{_INDEX}.{os.getpid()}.tmp"
+        tmp = self.folder / f".{_INDEX}.{os.getpid()}.{threading.get_ident()}.tmp"
         tmp.write_text(json.dumps(self.index, separators=(",", ":")), encoding="utf-8")
         os.replace(tmp, self.folder / _INDEX)
 
@@ -355,6 +356,12 @@ def extract_embeddings(table, config: QserConfig, *, progress: Progress | None =
 
 
 def _compute_missing(missing, first_path, idents, config, cache, found, progress, done, total) -> None:
+    """Embed the clips of ``missing`` (decoding overlapped with the CNN) and cache them.
+
+    Finished rows are written every ``_FLUSH_ROWS`` rows and when anything (a bad clip,
+    Ctrl-C, a cancelled dashboard run) stops the loop, so a long extraction resumes
+    where it stopped.
+    """
     backbone = _backbone(config)
     miss_paths = [first_path[i] for i in missing]
     batch_size = config.embedding.batch_size
@@ -365,10 +372,18 @@ def _compute_missing(missing, first_path, idents, config, cache, found, progress
     worker.start()
     vectors = np.empty((len(missing), backbone.dim), dtype=np.float32)
     content = [""] * len(missing)
-    counts = {i: 0 for i in missing}
+    counts: dict[str, int] = {}
     for i in idents:
-        if i in counts:
-            counts[i] += 1
+        counts[i] = counts.get(i, 0) + 1
+    finished = flushed = 0  # rows embedded / rows written to the cache
+
+    def flush() -> None:
+        nonlocal flushed
+        if finished > flushed:
+            cache.add(missing[flushed:finished], content[flushed:finished], vectors[flushed:finished],
+                      backbone=backbone.name)
+            flushed = finished
+
     try:
         while True:
             item = batches.get()
@@ -377,10 +392,12 @@ def _compute_missing(missing, first_path, idents, config, cache, found, progress
             if isinstance(item, BaseException):
                 raise item
             start, waves, hashes = item
-            emb = backbone.embed(torch.from_numpy(waves)).numpy()
-            vectors[start:start + len(waves)] = emb
+            vectors[start:start + len(waves)] = backbone.embed(torch.from_numpy(waves)).numpy()
             content[start:start + len(waves)] = hashes
-            done += sum(counts[i] for i in missing[start:start + len(waves)])
+            finished = start + len(waves)
+            done += sum(counts[i] for i in missing[start:finished])
+            if finished - flushed >= _FLUSH_ROWS:
+                flush()
             if progress is not None:
                 progress(done, total, f"embedded {done} of {total} clips ({backbone.name})")
     finally:
@@ -390,7 +407,7 @@ def _compute_missing(missing, first_path, idents, config, cache, found, progress
                 batches.get_nowait()
             except queue.Empty:
                 worker.join(timeout=0.05)
-    cache.add(missing, content, vectors, backbone=backbone.name)
+        flush()
     for ident, vec in zip(missing, vectors):
         found[ident] = vec
 

@@ -154,10 +154,13 @@ class Evaluation:
         """Test predictions of every fold pooled per seed, rows in one fixed order (for paired tests)."""
         seeds = sorted({r.seed for r in self.runs})
         by_seed = {s: sorted((r for r in self.runs if r.seed == s), key=lambda r: r.fold) for s in seeds}
-        rows = np.concatenate([r.test_rows for r in by_seed[seeds[0]]]) if seeds else np.array([], int)
+        first = by_seed[seeds[0]] if seeds else []
+        rows = np.concatenate([r.test_rows for r in first]) if seeds else np.array([], int)
+        folds = np.concatenate([np.full(len(r.test_rows), r.fold) for r in first]) if seeds else np.array([], int)
         order = np.argsort(rows, kind="stable")
         preds = [np.concatenate([r.y_pred for r in by_seed[s]])[order] for s in seeds]
-        return {"rows": rows[order], "y_true": self.labels[rows[order]], "y_pred": preds, "seeds": seeds}
+        return {"rows": rows[order], "folds": folds[order], "y_true": self.labels[rows[order]],
+                "y_pred": preds, "seeds": seeds}
 
     def predictions_record(self) -> dict[str, Any]:
         """JSON-ready pooled predictions keyed by clip file name (what run records store)."""
@@ -288,8 +291,9 @@ def compare(a: Evaluation, b: Evaluation, *, metric: str = "ua", seed: int = 0) 
         ``mcnemar`` and ``bootstrap`` results, ``n_clips``, the two heads and the seed used.
     """
     pa, pb = a.pooled_predictions(), b.pooled_predictions()
-    if len(pa["rows"]) != len(pb["rows"]) or not np.array_equal(pa["rows"], pb["rows"]):
-        raise DataError("the two evaluations were not scored on the same test clips; "
+    same = len(pa["rows"]) == len(pb["rows"]) and np.array_equal(pa["rows"], pb["rows"])
+    if not same or not np.array_equal(pa["folds"], pb["folds"]):
+        raise DataError("the two evaluations were not scored on the same test clips with the same folds; "
                         "use the same dataset, data.n_folds and data.split_seed for both")
     common = [s for s in pa["seeds"] if s in pb["seeds"]]
     if not common:

@@ -118,6 +118,14 @@ class TestEmbed:
         backbone.embed(waves)
         assert torch.equal(stats, backbone.net._bn0.running_mean)  # eval mode inside: BN stats untouched
 
+    def test_folded_batch_norm_matches_forward_and_follows_weight_changes(self, waves):
+        backbone = random_cnn(seed=3).eval()
+        with torch.no_grad():
+            assert torch.allclose(backbone.embed(waves), backbone(waves), atol=1e-4)
+            backbone.blocks[-1]._project_conv.weight.mul_(3.0)  # in place, like an optimizer step
+            assert torch.allclose(backbone.embed(waves), backbone(waves), atol=1e-4)
+        assert all("fused" not in key for key in backbone.state_dict())
+
     def test_bad_shape(self, lite0):
         with pytest.raises(BackendError, match=r"shape \(n_clips, samples\); got shape \(16000,\)"):
             lite0.embed(torch.zeros(16000))

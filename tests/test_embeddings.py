@@ -18,9 +18,10 @@ from qser_core.embeddings import EmbeddingCache, cache_folder, cache_status, emb
 from qser_core.errors import AudioError, DataError
 
 SR = 16000
+N = 7  # clips in the test table
 
 
-def _write_clip(path, freq, *, seed=0, seconds=0.8):
+def _write_clip(path, freq, *, seed=0, seconds=0.4):
     rng = np.random.default_rng(seed)
     t = np.arange(int(SR * seconds)) / SR
     y = 0.3 * np.sin(2 * np.pi * freq * t) * np.hanning(len(t)) + 0.005 * rng.standard_normal(len(t))
@@ -30,9 +31,9 @@ def _write_clip(path, freq, *, seed=0, seconds=0.8):
 
 @pytest.fixture
 def config(tmp_path):
-    # Short clips keep the CNN fast; batch_size 4 exercises several batches.
+    # Short clips keep the CNN fast; batch_size 3 exercises several batches.
     return QserConfig().with_overrides(
-        ["audio.duration=1.0", "embedding.batch_size=4", f"embedding.cache_dir={tmp_path / 'cache'}"]
+        ["audio.duration=0.5", "embedding.batch_size=3", f"embedding.cache_dir={tmp_path / 'cache'}"]
     )
 
 
@@ -40,34 +41,26 @@ def config(tmp_path):
 def table(tmp_path):
     folder = tmp_path / "clips"
     folder.mkdir()
-    paths = [_write_clip(folder / f"clip{i:02d}.wav", 150 + 90 * i, seed=i) for i in range(10)]
-    return pd.DataFrame({"path": paths, "emotion": ["NEU"] * 10})
+    paths = [_write_clip(folder / f"clip{i:02d}.wav", 150 + 90 * i, seed=i) for i in range(N)]
+    return pd.DataFrame({"path": paths, "emotion": ["NEU"] * N})
 
 
-class _Counter:
-    """Counts clips that go through the shared backbone's forward (a real hook, not a mock)."""
+def _extract_counting(table, config):
+    """Embeddings plus how many clips were computed (not read from the cache).
 
-    def __init__(self, config):
-        self.backbone = get_backbone(config.embedding.backbone, features=config.features)
-        self.clips = 0
-
-    def __enter__(self):
-        self.handle = self.backbone.register_forward_hook(self._hook)
-        return self
-
-    def _hook(self, module, args, output):
-        self.clips += args[0].shape[0]
-
-    def __exit__(self, *exc):
-        self.handle.remove()
+    The first progress report gives the number of cached clips, before any work.
+    """
+    calls = []
+    emb = extract_embeddings(table, config, progress=lambda done, total, message: calls.append((done, total)))
+    return emb, calls[0][1] - calls[0][0]
 
 
 class TestExtract:
     def test_shape_order_and_values(self, table, config):
         calls = []
         emb = extract_embeddings(table, config, progress=lambda d, t, m: calls.append((d, t)))
-        assert emb.shape == (10, 2560) and emb.dtype == np.float32 and np.isfinite(emb).all()
-        assert calls[0] == (0, 10) and calls[-1] == (10, 10)
+        assert emb.shape == (N, 2560) and emb.dtype == np.float32 and np.isfinite(emb).all()
+        assert calls[0] == (0, N) and calls[-1] == (N, N)
         assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))
         # Same numbers as decoding and embedding the clips directly, row for row.
         from qser_core.audio import audio_kwargs, load_batch
@@ -80,14 +73,14 @@ class TestExtract:
     def test_duplicate_rows_and_empty_table(self, table, config):
         doubled = pd.concat([table, table.iloc[:3]], ignore_index=True)
         emb = extract_embeddings(doubled, config)
-        assert emb.shape == (13, 2560) and np.array_equal(emb[10:], emb[:3])
+        assert emb.shape == (N + 3, 2560) and np.array_equal(emb[N:], emb[:3])
         assert extract_embeddings(table.iloc[:0], config).shape == (0, 2560)
 
     def test_embed_waveforms_resamples_to_backbone_rate(self, table, config):
         from qser_core.audio import load_batch
 
-        y16 = load_batch(list(table["path"][:2]), sr=16000, duration=1.0)
-        y22 = load_batch(list(table["path"][:2]), sr=22050, duration=1.0)
+        y16 = load_batch(list(table["path"][:2]), sr=16000, duration=0.5)
+        y22 = load_batch(list(table["path"][:2]), sr=22050, duration=0.5)
         cfg22 = config.replace("audio", sr=22050)
         a, b = embed_waveforms(y16, config), embed_waveforms(y22, cfg22)
         assert a.shape == b.shape == (2, 2560)
@@ -111,25 +104,26 @@ class TestExtract:
         bad = pd.concat([table, pd.DataFrame({"path": [str(broken)]})], ignore_index=True)
         with pytest.raises(AudioError, match="broken.wav"):
             extract_embeddings(bad, config)
-        assert cache_status(table, config)["cached"] == 0  # nothing half-written
+        # Batches of 3: the batch holding the broken clip fails, the batches before it are kept.
+        assert cache_status(table, config)["cached"] == 3 * (N // 3)
+        _, computed = _extract_counting(table, config)
+        assert computed == N - 3 * (N // 3)
 
 
 class TestCache:
     def test_second_run_reads_cache_only(self, table, config):
         first = extract_embeddings(table, config)
         status = cache_status(table, config)
-        assert status == {"cached": 10, "total": 10, "folder": str(cache_folder(config))}
-        with _Counter(config) as counter:
-            again = extract_embeddings(table, config)
-        assert counter.clips == 0 and np.array_equal(first, again)
+        assert status == {"cached": N, "total": N, "folder": str(cache_folder(config))}
+        again, computed = _extract_counting(table, config)
+        assert computed == 0 and np.array_equal(first, again)
 
     def test_changed_file_recomputes_only_that_clip(self, table, config):
         first = extract_embeddings(table, config)
         _write_clip(table["path"][3], 2000.0, seed=99)
-        assert cache_status(table, config)["cached"] == 9
-        with _Counter(config) as counter:
-            second = extract_embeddings(table, config)
-        assert counter.clips == 1
+        assert cache_status(table, config)["cached"] == N - 1
+        second, computed = _extract_counting(table, config)
+        assert computed == 1
         assert np.array_equal(np.delete(first, 3, 0), np.delete(second, 3, 0))
         assert not np.allclose(first[3], second[3])
 
@@ -137,10 +131,9 @@ class TestCache:
         first = extract_embeddings(table, config)
         st = os.stat(table["path"][0])
         os.utime(table["path"][0], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-        with _Counter(config) as counter:
-            second = extract_embeddings(table, config)
-        assert counter.clips == 0 and np.array_equal(first, second)
-        assert cache_status(table, config)["cached"] == 10
+        second, computed = _extract_counting(table, config)
+        assert computed == 0 and np.array_equal(first, second)
+        assert cache_status(table, config)["cached"] == N
 
     def test_changed_setting_uses_another_folder(self, table, config):
         extract_embeddings(table, config)
@@ -157,22 +150,21 @@ class TestCache:
             again = extract_embeddings(table, config)
         assert np.allclose(first, again, atol=1e-5)
         assert not chunk.exists() or chunk.name not in json.loads((cache_folder(config) / "index.json").read_text())["chunks"]
-        with _Counter(config) as counter:
-            extract_embeddings(table, config)
-        assert counter.clips == 0
+        _, computed = _extract_counting(table, config)
+        assert computed == 0
 
     def test_wrong_shape_chunk_is_detected(self, table, config):
         extract_embeddings(table, config)
         folder = cache_folder(config)
         index = json.loads((folder / "index.json").read_text())
         name = next(iter(index["chunks"]))
-        np.save(folder / name, np.zeros((10, 7), np.float32))
+        np.save(folder / name, np.zeros((N, 7), np.float32))
         import hashlib
 
         index["chunks"][name]["sha256"] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
         (folder / "index.json").write_text(json.dumps(index))
-        with pytest.warns(UserWarning, match=r"has shape \(10, 7\) float32, expected \(10, 2560\) float32"):
-            assert extract_embeddings(table, config).shape == (10, 2560)
+        with pytest.warns(UserWarning, match=rf"has shape \({N}, 7\) float32, expected \({N}, 2560\) float32"):
+            assert extract_embeddings(table, config).shape == (N, 2560)
 
     def test_garbled_index_is_rebuilt(self, table, config):
         first = extract_embeddings(table, config)
@@ -180,14 +172,14 @@ class TestCache:
         with pytest.warns(UserWarning, match=r"index.json is unreadable .*rebuilding the cache"):
             again = extract_embeddings(table, config)
         assert np.allclose(first, again, atol=1e-5)
-        assert cache_status(table, config)["cached"] == 10
+        assert cache_status(table, config)["cached"] == N
 
     def test_missing_chunk_file(self, table, config):
         extract_embeddings(table, config)
         for chunk in cache_folder(config).glob("chunk-*.npy"):
             chunk.unlink()
         with pytest.warns(UserWarning, match="the file is missing"):
-            assert extract_embeddings(table, config).shape == (10, 2560)
+            assert extract_embeddings(table, config).shape == (N, 2560)
 
     def test_many_runs_are_compacted(self, table, config):
         for i in range(len(table)):
@@ -195,7 +187,7 @@ class TestCache:
         cache = EmbeddingCache(cache_folder(config))
         cache._compact()
         assert len(list(cache_folder(config).glob("chunk-*.npy"))) == 1
-        assert cache_status(table, config)["cached"] == 10
+        assert cache_status(table, config)["cached"] == N
 
 
 class TestSpeed:

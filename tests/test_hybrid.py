@@ -42,7 +42,8 @@ def manifest(tmp_path_factory) -> str:
     table = index_corpus(folder, dataset="demo").table
     table = table[table["sentence"].isin(["DFA", "IEO"])]
     csv = folder / "subset.csv"
-    pd.DataFrame({"path": table["path"], "label": table["emotion"], "speaker": table["speaker"]}).to_csv(csv, index=False)
+    rows = {"path": table["path"], "label": table["emotion"], "speaker": table["speaker"]}
+    pd.DataFrame(rows).to_csv(csv, index=False)
     return str(csv)
 
 
@@ -95,17 +96,17 @@ class TestInputs:
     def test_backbone_without_blocks_raises(self, config):
         bad = config.replace("embedding", backbone="egemaps")
         for call in (lambda: check_hybrid_config(bad), lambda: train_hybrid(bad, track=False)):
-            with pytest.raises(ConfigError, match=r"embedding.backbone='egemaps'.*one of efficientnet-lite0, random-cnn"):
+            with pytest.raises(ConfigError, match=r"backbone='egemaps'.*one of efficientnet-lite0, random-cnn"):
                 call()
         assert HYBRID_BACKBONES == ("efficientnet-lite0", "random-cnn")
 
     def test_trainable_blocks_out_of_range(self, parts):
-        with pytest.raises(ConfigError, match="trainable_blocks must be between 0 and 16 for efficientnet-lite0; got 17"):
+        with pytest.raises(ConfigError, match="trainable_blocks must be between 0 and 16 for efficientnet-lite0; got"):
             HybridModel(parts["backbone"], parts["reducer"], trainable_blocks=17)
 
     def test_reducer_of_another_backbone(self, parts):
         reducer = QubitReducer(n_components=3).fit(np.random.default_rng(0).standard_normal((20, 512)))
-        with pytest.raises(DataError, match="fitted on 512-dim embeddings but backbone 'efficientnet-lite0' gives 2560"):
+        with pytest.raises(DataError, match="fitted on 512-dim embeddings but backbone 'efficientnet-lite0' gives"):
             HybridModel(parts["backbone"], reducer)
 
     def test_head_of_another_circuit(self, parts):
@@ -241,3 +242,23 @@ class TestTrainHybrid:
         assert run["metrics"]["ua"] == pytest.approx(result.metrics["ua"])
         assert run["metrics"]["frozen.ua"] == pytest.approx(result.baseline_metrics["ua"])
         assert set(run["history"]["prefix"]) == {"", "frozen/"}
+
+
+class TestFrontActivations:
+    def test_shape_and_reuse(self, config, parts):
+        H = front_activations(parts["table"], config)
+        assert H is parts["H"]  # computed once per process and corpus
+        assert H.shape == (48, 192, 2, 10) and H.dtype == np.float32
+
+    def test_memory_guard(self, config, parts, monkeypatch):
+        import qser_core.hybrid as hybrid
+
+        monkeypatch.setattr(hybrid, "MAX_FRONT_BYTES", 1000)
+        with pytest.raises(ConfigError, match=r"train.trainable_blocks=2 needs .* lower train.trainable_blocks"):
+            front_activations(parts["table"], config.replace("train", trainable_blocks=2))
+
+    def test_cancel_while_computing(self, config, parts):
+        token = CancelToken()
+        token.cancel()
+        with pytest.raises(TrainingCancelled, match="while computing the frozen backbone activations"):
+            front_activations(parts["table"], config.replace("train", trainable_blocks=3), cancel=token)

@@ -6,7 +6,13 @@ import time
 
 import pytest
 
-from conftest import assert_clean, elements, open_page, wait_for_job
+from conftest import assert_clean, elements, open_page, texts, wait_for_job, wav_bytes
+
+
+def _demo_path(config) -> str:
+    from qser_core.data import load_corpus
+
+    return load_corpus(config.data).table["path"].iloc[0]
 
 
 @pytest.mark.slow
@@ -31,6 +37,17 @@ class TestTrainPage:
         assert table["run_id"].notna().all()  # recorded with MLflow
         assert len(elements(at, "plotly_chart")) == 2 * 2 + 2  # curves per head + confusion per head
 
+        # the Live demo page can use the models just trained
+        from qser_core.audio import read_audio
+
+        y, sr = read_audio(_demo_path(demo_config), sr=16000)
+        at.switch_page("pages/live.py").run()
+        at.radio(key="live.source").set_value("train")
+        at.audio_input(key="live.record").set_value(("clip.wav", wav_bytes(y, sr), "audio/wav"))
+        at.run()
+        assert_clean(at)
+        assert texts(at).count("prediction took") == 2
+
     def test_stop_really_stops(self, demo_config):
         at = open_page("pages/train.py", config=demo_config.replace("train", epochs=5000, patience=5000))
         at.multiselect(key="train.heads").set_value(["quantum"])
@@ -40,6 +57,11 @@ class TestTrainPage:
         start = time.perf_counter()
         while len(job.snapshot().logs["quantum"]) < 2 and time.perf_counter() - start < 120:
             time.sleep(0.2)  # let the library's training loop get going
+        at.switch_page("pages/overview.py").run()  # training carries on while another page is open
+        assert job.alive and "in the background" in at.sidebar.info[0].value
+        at.switch_page("pages/train.py").run()
+        assert at.session_state["train_job"] is job and job.alive
+        assert_clean(at)
         at.button(key="train.stop").click()
         at.run()
         wait_for_job(at, timeout=60)

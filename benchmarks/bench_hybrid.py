@@ -1,0 +1,89 @@
+"""Hybrid model speed: ``python benchmarks/bench_hybrid.py [--clips 128] [--blocks 1 4]``.
+
+For each ``train.trainable_blocks`` value, prints ms per clip of: the frozen front
+(log-mel → stem → frozen blocks, once per clip, what ``front_activations`` does), one
+training step of the trainable part (tail + reduction + PQC, forward + backward +
+Adam, batch 64), the tail forward alone (evaluation), and the same training step if
+the whole network ran per epoch (what precomputing the front saves), plus the
+bytes per clip kept in memory.
+
+Clips: EmoDB (``../shared/data/emodb/audio``) where present, else the synthetic demo
+corpus. Timings on a shared 2-core machine are noisy: each row is the best of ``--repeat`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+EMODB = ROOT.parent / "shared" / "data" / "emodb" / "audio"
+
+
+def _clips(n: int) -> list[str]:
+    if EMODB.is_dir():
+        files, source = sorted(str(p) for p in EMODB.iterdir() if p.suffix in (".flac", ".wav")), "EmoDB"
+    else:
+        from qser_core.demo import demo_corpus_dir
+
+        files, source = sorted(str(p) for p in demo_corpus_dir().glob("*.wav")), "demo corpus"
+    print(f"clips: {min(n, len(files))} from {source}, cut/padded to 3 s at 16 kHz", flush=True)
+    return files[:n]
+
+
+def _best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=128)
+    parser.add_argument("--blocks", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+
+    import torch
+
+    from qser_core.audio import load_batch
+    from qser_core.backbones import get_backbone
+    from qser_core.hybrid import HybridModel
+    from qser_core.reduce import QubitReducer
+
+    waves = torch.from_numpy(load_batch(_clips(args.clips), sr=16000))
+    n = len(waves)
+    backbone = get_backbone("efficientnet-lite0")
+    reducer = QubitReducer(n_components=8).fit(backbone.embed(waves).numpy())
+    y = torch.arange(n) % 6
+    print(f"{'blocks':>6} {'front ms/clip':>14} {'step ms/clip':>13} {'tail fwd ms/clip':>17} "
+          f"{'full-net step ms/clip':>22} {'kept bytes/clip':>16}")
+    for k in args.blocks:
+        model = HybridModel(backbone, reducer, trainable_blocks=k, n_layers=2).train()
+        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+        front = _best(lambda: model.front(waves), args.repeat)
+        H = model.front(waves).contiguous()
+        batch = 64
+
+        def step(inputs, fn):
+            for i in range(0, n, batch):
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(fn(inputs[i:i + batch]), y[i:i + batch]).backward()
+                opt.step()
+
+        train = _best(lambda: step(H, model), args.repeat)
+        full = _best(lambda: step(waves, model.forward_waveforms), 1)
+        with torch.inference_mode():
+            tail = _best(lambda: model(H), args.repeat)
+        print(f"{k:>6} {1e3 * front / n:>14.1f} {1e3 * train / n:>13.1f} {1e3 * tail / n:>17.1f} "
+              f"{1e3 * full / n:>22.1f} {H[0].numel() * 4:>16}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
