@@ -178,11 +178,16 @@ def run_record(run_id: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ shared objects
-@st.cache_resource(show_spinner="Loading the backbone…")
-def backbone(name: str, _features_config, key: str):
+@st.cache_resource(show_spinner="Loading the backbone…", max_entries=4)
+def _backbone(key: str, _config: QserConfig):
     from qser_core.backbones import get_backbone
 
-    return get_backbone(name, features=_features_config)
+    return get_backbone(_config.embedding.backbone, features=_config.features)
+
+
+def backbone(config: QserConfig):
+    """The configured backbone (shared, never mutated)."""
+    return _backbone(config.digest("embedding", "features"), config)
 
 
 @st.cache_resource(show_spinner="Training small default models for the live demo (once)…", max_entries=4)

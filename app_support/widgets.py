@@ -60,7 +60,8 @@ def progress_bar(label: str) -> tuple[Callable[[int, int, str], None], Any]:
     bar = st.progress(0.0, text=label)
 
     def progress(done: int, total: int, message: str = "") -> None:
-        bar.progress(min(max(done / total, 0.0), 1.0) if total else 0.0, text=f"{label}: {message}" if message else label)
+        fraction = min(max(done / total, 0.0), 1.0) if total else 0.0
+        bar.progress(fraction, text=f"{label}: {message}" if message else label)
 
     return progress, bar
 

@@ -39,7 +39,8 @@ st.subheader("Transpiled for an IBM device (offline fake backend, real calibrati
 cols = st.columns(2)
 with cols[0]:
     widgets.bind(st.selectbox, "hardware", "backend", "Device", page=P, options=list(FAKE_BACKENDS),
-                 from_config=lambda b: b if b in FAKE_BACKENDS else next(iter(FAKE_BACKENDS)), help="Only these devices have offline fake backends here.")
+                 from_config=lambda b: b if b in FAKE_BACKENDS else next(iter(FAKE_BACKENDS)),
+                 help="Only these devices have offline fake backends here.")
 with cols[1]:
     widgets.bind(st.select_slider, "hardware", "optimization_level", "Optimisation level", page=P,
                  options=[0, 1, 2, 3])

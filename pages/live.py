@@ -49,8 +49,10 @@ if source == "train":
     models = {classical: trained[classical], "quantum": trained["quantum"]}
 else:
     models = cache.demo_models(config)
-if config.data.dataset == "demo":
-    st.caption("Models trained on the SYNTHETIC demo corpus: expect guesses, not emotion recognition.")
+net = cache.backbone(config)
+st.caption(f"Pipeline: clip → {net.name} ({net.dim}-dim embedding) → PCA to {config.reduce.n_qubits} angles → head."
+           + (" Models trained on the SYNTHETIC demo corpus: expect guesses, not emotion recognition."
+              if config.data.dataset == "demo" else ""))
 for column, (kind, model) in zip(st.columns(2), models.items()):
     start = time.perf_counter()
     proba = model.predict_proba(y)

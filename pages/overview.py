@@ -40,6 +40,7 @@ st.caption(f"Caches, the demo corpus and run records live in `{state.remembered_
 
 st.subheader("Where to go next")
 st.page_link("pages/data.py", label="Listen to clips and look at spectrograms", icon=":material/graphic_eq:")
-st.page_link("pages/embeddings.py", label="Extract embeddings and choose the number of qubits", icon=":material/scatter_plot:")
+st.page_link("pages/embeddings.py", label="Extract embeddings and choose the number of qubits",
+             icon=":material/scatter_plot:")
 st.page_link("pages/train.py", label="Train classical and quantum heads side by side", icon=":material/model_training:")
 st.page_link("pages/live.py", label="Predict the emotion of your own voice", icon=":material/mic:")

@@ -177,6 +177,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_hybrid(args: argparse.Namespace) -> int:
+    flags = {**_pipeline_flags(args), "train.trainable_blocks": args.trainable_blocks}
+    config = _config(args, **flags)
+    from qser_core.hybrid import train_hybrid
+
+    progress = _TqdmProgress()
+    result = train_hybrid(config, progress=progress, track=not args.no_track)
+    progress.close()
+    summary = result.summary()
+    rows = [(name, summary[part]) for name, part in (("hybrid (end to end)", "hybrid"), ("frozen backbone + PQC", "frozen"))]
+    text = "\n".join(f"{name:<22} UA {m['ua']:.3f}  WA {m['wa']:.3f}  macro-F1 {m['macro_f1']:.3f}  params {m['params']:,}"
+                     for name, m in rows)
+    gain = summary["gain"]
+    text += "\n" + f"{'gain':<22} UA {gain['ua']:+.3f}  WA {gain['wa']:+.3f}  macro-F1 {gain['macro_f1']:+.3f}"
+    text += f"\n{summary['epochs']} epochs (best {summary['best_epoch']}), {summary['seconds']:.0f} s"
+    text += " (cancelled: best epoch kept)" if summary["cancelled"] else ""
+    _emit(args, summary, text)
+    return 0
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     import time
 
@@ -275,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--seeds", type=int, help="number of seeds, runs seeds 0..N-1 (default: config train.seeds)")
         else:
             p.add_argument("--out", required=True, metavar="DIR", help="folder for the saved model")
+
+    p = _add(sub, "hybrid", _cmd_hybrid, "train backbone tail → linear reduction → PQC end to end; compare with the frozen head")
+    _dataset_flags(p)
+    _head_flags(p)
+    p.add_argument("--trainable-blocks", type=int, help="last backbone blocks trained end to end (default: 1)")
 
     p = _add(sub, "predict", _cmd_predict, "per-emotion probabilities of one clip from a saved model")
     p.add_argument("clip", metavar="CLIP", help="audio file (wav, flac, ogg, mp3)")

@@ -17,6 +17,7 @@ SUBCOMMANDS = [
     ["extract"],
     ["evaluate"],
     ["train"],
+    ["hybrid"],
     ["predict"],
     ["runs"],
     ["config", "show"],
@@ -29,7 +30,7 @@ class TestHelp:
             main(["--help"])
         assert exit_info.value.code == 0
         out = capsys.readouterr().out
-        for name in ("data", "extract", "evaluate", "train", "predict", "runs", "config"):
+        for name in ("data", "extract", "evaluate", "train", "hybrid", "predict", "runs", "config"):
             assert name in out
 
     @pytest.mark.parametrize("words", SUBCOMMANDS, ids=" ".join)
@@ -75,3 +76,51 @@ class TestConfig:
         with pytest.raises(SystemExit) as exit_info:
             build_parser().parse_args(["evaluate", "--head", "svm"])
         assert exit_info.value.code == 2
+
+
+FAST = ["--set", "train.epochs=3", "--set", "train.patience=3", "--qubits", "4", "--layers", "1"]
+
+
+class TestPipeline:
+    """The documented commands on the demo corpus: one JSON object on stdout, progress on stderr."""
+
+    def test_data_demo_and_index(self, tmp_path, capsys):
+        assert main(["data", "demo", "--out", str(tmp_path / "demo"), "--speakers", "2", "--json"]) == 0
+        written = json.loads(capsys.readouterr().out)
+        assert written["n_clips"] == 2 * 12 * 6 and written["synthetic"] is True
+        assert main(["data", "index", str(tmp_path / "demo"), "--json"]) == 0
+        index = json.loads(capsys.readouterr().out)
+        assert index["n_clips"] == 144 and index["n_speakers"] == 2
+        assert set(index["emotion"]) == {"ANG", "DIS", "FEA", "HAP", "NEU", "SAD"}
+
+    def test_index_of_a_missing_folder_exits_1_with_a_message(self, tmp_path, capsys):
+        assert main(["data", "index", str(tmp_path / "nowhere")]) == 1
+        assert "nowhere" in capsys.readouterr().err
+
+    def test_evaluate_json(self, capsys):
+        code = main(["evaluate", "--head", "quantum", "--folds", "2", "--seeds", "2", "--no-track", "--json", *FAST])
+        assert code == 0
+        result = json.loads(capsys.readouterr().out)
+        for key in ("ua", "ua_ci95", "wa", "macro_f1", "n_clips", "n_speakers", "folds", "seeds", "params"):
+            assert key in result
+        assert result["folds"] == 2 and result["seeds"] == [0, 1]
+
+    def test_train_then_predict(self, tmp_path, capsys, qser_home):
+        out = tmp_path / "model"
+        assert main(["train", "--head", "mlp", "--out", str(out), "--no-track", "--json", *FAST]) == 0
+        trained = json.loads(capsys.readouterr().out)
+        assert trained["out"] == str(out) and 0 <= trained["ua"] <= 1
+        clip = next((qser_home / "demo").rglob("*_ANG_*.wav"))
+        assert main(["predict", str(clip), "--model", str(out), "--json"]) == 0
+        prediction = json.loads(capsys.readouterr().out)
+        assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert prediction["emotion"] in prediction["probabilities"]
+
+    def test_predict_a_corrupt_clip_names_it(self, tmp_path, capsys):
+        bad = tmp_path / "broken.wav"
+        bad.write_bytes(b"RIFF0000WAVEjunk")
+        model = tmp_path / "model"
+        assert main(["train", "--head", "logreg", "--out", str(model), "--no-track", *FAST]) == 0
+        capsys.readouterr()
+        assert main(["predict", str(bad), "--model", str(model)]) == 1
+        assert "broken.wav" in capsys.readouterr().err

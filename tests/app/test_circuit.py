@@ -34,4 +34,4 @@ class TestCircuitPage:
         at.selectbox(key="circuit.hardware.backend").set_value("ibm_torino")
         at.run()
         assert_clean(at)
-        assert "cz" in at.caption[-1].value
+        assert any("cz ×" in c.value for c in at.main.caption)  # IBM Heron devices use CZ
