@@ -34,6 +34,13 @@ class TestRegistry:
         assert set(REGISTRY) == set(BACKBONES)
         assert all(":" in target for target in REGISTRY.values())
 
+    @pytest.mark.parametrize("name", BACKBONES)
+    def test_every_factory_resolves(self, name):
+        import importlib
+
+        module, _, attr = REGISTRY[name].partition(":")
+        assert callable(getattr(importlib.import_module(module), attr))
+
     def test_unknown_name(self):
         with pytest.raises(ConfigError, match=r"unknown backbone 'resnet'; embedding.backbone must be one of"):
             get_backbone("resnet")

@@ -23,6 +23,17 @@ Clip → embedding (:class:`EfficientNetBackbone`):
    ``2 x 1280 = 2560`` dims. Mean pooling summarises the whole clip, max pooling
    keeps short salient events (a laugh, a shout) that the mean dilutes.
 
+Measured on EmoDB (454 clips of the six emotions, 5 speaker-disjoint folds, logistic
+regression, unweighted accuracy; ±0.03 is noise at this size): head mean+max 0.60
+(8 PCA components: 0.52); pooling after block 10 or 14 instead 0.61 (0.55 / 0.53);
+input scaled to std 0.5 instead of 1: no consistent change; ``random-cnn`` 0.51
+(0.49). Intermediate blocks were not measurably better, so the embedding stays the
+head's 2560 dims; pre-training is worth ~9 points.
+
+``embed`` runs an inference copy with every batch norm folded into its convolution
+(rebuilt when a weight changes), and the network is kept in channels_last layout;
+both only change speed.
+
 ``random-cnn`` is the same network and front end with seeded random weights
 (``torch.manual_seed(0)``, PyTorch's default initialisation, batch-norm statistics
 at their identity values): what the pipeline reaches without pre-training.
