@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import assert_clean, elements, open_page, texts, wait_for_job, wav_bytes
+from app_harness import assert_clean, elements, open_page, texts, wait_for_job, wav_bytes
 
 
 def _demo_path(config) -> str:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import assert_clean, open_page, texts
+from app_harness import assert_clean, open_page, texts
 
 
 class TestRouter:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import assert_clean, elements, open_page
+from app_harness import assert_clean, elements, open_page
 
 
 @pytest.fixture(scope="module")

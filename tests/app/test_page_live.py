@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import assert_clean, elements, open_page, texts, wav_bytes
+from app_harness import assert_clean, elements, open_page, texts, wav_bytes
 
 
 @pytest.fixture(scope="module")

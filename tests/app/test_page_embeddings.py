@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import assert_clean, elements, open_page, texts
+from app_harness import assert_clean, elements, open_page, texts
 
 
 def _extracted(config):
