@@ -164,15 +164,15 @@ def transpiled(n_qubits: int, n_layers: int, encoding: str, ansatz: str, backend
 # ------------------------------------------------------------------ run records
 @st.cache_data(ttl=5, show_spinner=False)
 def runs(filter_string: str = ""):
-    """Recorded runs (:func:`qser_core.tracking.list_runs`), refreshed every few seconds."""
-    from qser_core.tracking import list_runs
+    """Recorded runs (:func:`qser_core.runs.list_runs`), refreshed every few seconds."""
+    from qser_core.runs import list_runs
 
     return list_runs(filter_string=filter_string)
 
 
 @st.cache_data(max_entries=64, show_spinner="Loading the run record…")
 def run_record(run_id: str) -> dict[str, Any]:
-    from qser_core.tracking import load_run
+    from qser_core.runs import load_run
 
     return load_run(run_id)
 
@@ -192,7 +192,7 @@ def backbone(config: QserConfig):
 
 @st.cache_resource(show_spinner="Training small default models for the live demo (once)…", max_entries=4)
 def _demo_models(key: str, _config: QserConfig) -> dict[str, Any]:
-    from qser_core.experiment import train_model
+    from qser_core.model import train_model
 
     fs = _features(_config.digest(*FEATURE_SECTIONS), _config)
     small = _config.replace("train", epochs=min(_config.train.epochs, 30))
@@ -208,34 +208,20 @@ def demo_models(config: QserConfig) -> dict[str, Any]:
 
 @st.cache_data(max_entries=32, show_spinner="Running the paired tests…")
 def paired_test(run_a: str, run_b: str) -> dict[str, Any]:
-    """McNemar and paired bootstrap (UA) between two recorded runs on the clips both scored.
+    """McNemar and paired bootstrap (UA) between two recorded runs on the same test clips.
 
-    Uses the stored per-clip test predictions (``predictions.json``, written by cross-validation
-    runs) and the first seed both runs share. Raises DataError when a run has no predictions or
-    the runs share no clips or seeds.
+    :func:`qser_core.experiment.compare_predictions` on the runs' stored per-clip predictions;
+    it raises DataError when the runs scored different clips or folds, or share no seed.
     """
     from qser_core.errors import DataError
-    from qser_core.metrics import mcnemar, paired_bootstrap
+    from qser_core.experiment import compare_predictions
 
-    preds = []
-    for run_id in (run_a, run_b):
-        p = run_record(run_id).get("predictions")
-        if not p:
-            raise DataError(f"run {run_id} has no stored per-clip predictions; paired tests need runs made with "
-                            "cross-validation (Train page, protocol 'cross-validation', or `qser evaluate`)")
-        preds.append(p)
-    seeds = [s for s in preds[0]["y_pred"] if s in preds[1]["y_pred"]]
-    common = sorted(set(preds[0]["clips"]) & set(preds[1]["clips"]))
-    if not seeds or not common:
-        raise DataError(f"runs {run_a} and {run_b} share no {'seed' if not seeds else 'test clip'}; compare runs "
-                        "made on the same dataset with the same seeds")
-    pos = [{c: i for i, c in enumerate(p["clips"])} for p in preds]
-    idx = [np.array([m[c] for c in common]) for m in pos]
-    y_true = np.asarray(preds[0]["y_true"])[idx[0]]
-    ya = np.asarray(preds[0]["y_pred"][seeds[0]])[idx[0]]
-    yb = np.asarray(preds[1]["y_pred"][seeds[0]])[idx[1]]
-    return {"n_clips": len(common), "seed": seeds[0], "mcnemar": mcnemar(y_true, ya, yb),
-            "bootstrap": paired_bootstrap(y_true, ya, yb, metric="ua", seed=0)}
+    records = [run_record(run_id).get("predictions") for run_id in (run_a, run_b)]
+    for run_id, record in zip((run_a, run_b), records):
+        if not record:
+            raise DataError(f"run {run_id} has no stored per-clip predictions (runs recorded before they were "
+                            "stored, or hybrid runs); train or evaluate again to compare it")
+    return compare_predictions(records[0], records[1], metric="ua", seed=0)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -52,7 +52,7 @@ class TrainingJob:
     heads : list of str
         Head kinds to compare (``logreg``, ``mlp``, ``mlp-matched``, ``quantum``).
     mode : {"quick", "cross-validation"}, default="quick"
-        ``quick``: :func:`qser_core.experiment.train_model` on the single speaker-disjoint split;
+        ``quick``: :func:`qser_core.model.train_model` on the single speaker-disjoint split;
         ``cross-validation``: :func:`qser_core.experiment.evaluate` over folds × seeds.
     track : bool, default=True
         Record every run with MLflow.
@@ -108,7 +108,7 @@ class TrainingJob:
             self._logs[head].append(row)
 
     def _run(self) -> None:
-        from qser_core import experiment
+        from qser_core import experiment, model
 
         try:
             features = experiment.prepare(self.config, progress=self._on_progress)
@@ -119,9 +119,9 @@ class TrainingJob:
                     self._current, self._progress = head, (i, len(self.heads), f"training {head}")
                 config = self.config.replace("head", kind=head)
                 if self.mode == "quick":
-                    result = experiment.train_model(config, features=features, track=self.track,
-                                                    callback=lambda log, h=head: self._on_epoch(h, log),
-                                                    cancel=self.cancel_token)
+                    result = model.train_model(config, features=features, track=self.track,
+                                               callback=lambda log, h=head: self._on_epoch(h, log),
+                                               cancel=self.cancel_token)
                 else:
                     result = experiment.evaluate(config, features=features, track=self.track,
                                                  callback=lambda kind, fold, seed, log, h=head: self._on_epoch(

@@ -14,7 +14,8 @@ EMOTION_COLORS = {"ANG": "#d62728", "DIS": "#8c564b", "FEA": "#9467bd", "HAP": "
 
 
 def _tight(fig: go.Figure, height: int) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10))
+    # Room for axis titles: with theme=None Plotly draws them inside too-small margins.
+    fig.update_layout(height=height, margin=dict(l=60, r=10, t=40, b=45))
     return fig
 
 

@@ -45,10 +45,10 @@ if picked:
     st.caption("Error bars: 95% interval over folds × seeds (cross-validation runs; single-split runs have none).")
 
 st.subheader("Paired significance test")
-paired = shown[shown["run_type"] == "evaluate"]["run_id"].tolist()  # runs with stored per-clip predictions
+paired = shown[shown["run_type"].isin(["evaluate", "train"])]["run_id"].tolist()  # runs storing per-clip predictions
 if len(paired) < 2:
-    st.info("Paired tests need two cross-validation runs (Train page, protocol 'cross-validation', or "
-            "`qser evaluate`): they store the per-clip predictions the tests compare.")
+    st.info("Paired tests need two training or cross-validation runs on the same clips (Train page, or "
+            "`qser train` / `qser evaluate`): they store the per-clip predictions the tests compare.")
     st.stop()
 cols = st.columns(2)
 run_a = cols[0].selectbox("Run A", paired, index=0, format_func=label, key=f"{P}.a")

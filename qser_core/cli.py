@@ -164,7 +164,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     config = _config(args, **_pipeline_flags(args))
-    from qser_core.experiment import train_model
+    from qser_core.model import train_model
 
     progress = _TqdmProgress()
     model = train_model(config, progress=progress, track=not args.no_track)
@@ -200,7 +200,7 @@ def _cmd_hybrid(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import time
 
-    from qser_core.experiment import load_model
+    from qser_core.model import load_model
 
     model = load_model(args.model)
     start = time.perf_counter()
@@ -213,7 +213,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from qser_core.tracking import list_runs
+    from qser_core.runs import list_runs
 
     runs = list_runs(max_results=args.limit)
     _emit(args, {"runs": json.loads(runs.to_json(orient="records", date_format="iso"))},

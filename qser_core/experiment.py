@@ -1,8 +1,8 @@
 """The pipeline end to end: corpus → embeddings → speaker-disjoint folds → reducer → head → metrics.
 
-``qser evaluate --head quantum --qubits 8 --folds 5 --seeds 3 --json`` and
-``qser train --head quantum --out models/q8`` call into this module, and so do the
-dashboard's Train, Compare and Live demo pages.
+``qser evaluate --head quantum --qubits 8 --folds 5 --seeds 3 --json`` calls into this
+module, and so do the dashboard's Train and Compare pages. One saved model (``qser train``)
+lives in :mod:`qser_core.model`.
 
 Every head sees the very same inputs: the same corpus rows, the same
 speaker-disjoint folds (``config.data.split_seed``), the same reducer fitted on
@@ -11,7 +11,6 @@ each fold's training rows only, and the same seeds.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from qser_core.config import QserConfig
-from qser_core.data import EMOTIONS, Corpus, Split, label_index, load_corpus, speaker_folds, split_by_speaker
+from qser_core.data import EMOTIONS, Corpus, Split, label_index, load_corpus, speaker_folds
 from qser_core.errors import DataError
 from qser_core.metrics import classification_metrics, mcnemar, mean_ci95, paired_bootstrap
 
@@ -28,12 +27,12 @@ __all__ = [
     "FeatureSet",
     "FoldRun",
     "Evaluation",
-    "TrainedModel",
     "prepare",
+    "fit_on_split",
     "evaluate",
     "compare",
-    "train_model",
-    "load_model",
+    "compare_predictions",
+    "predictions_record",
 ]
 
 Progress = Callable[[int, int, str], None]
@@ -79,8 +78,15 @@ def prepare(config: QserConfig, *, progress: Progress | None = None) -> FeatureS
 
 
 # ------------------------------------------------------------------ one head on one split
-def _fit_on_split(config: QserConfig, features: FeatureSet, split: Split, *, seed: int, callback=None, cancel=None):
-    """Fit reducer (training rows only) and head; returns (reducer, head)."""
+def fit_on_split(config: QserConfig, features: FeatureSet, split: Split, *, seed: int, callback=None, cancel=None):
+    """Fit the reducer on the split's training rows only, then the configured head.
+
+    Returns
+    -------
+    reducer : QubitReducer
+    head : ClassicalHead or QuantumHead
+        Trained with early stopping on the split's validation rows.
+    """
     from qser_core.heads.classical import make_head
     from qser_core.reduce import QubitReducer
 
@@ -131,17 +137,18 @@ class Evaluation:
         for name in ("ua", "wa", "macro_f1"):
             mean, low, high = mean_ci95([r.metrics[name] for r in self.runs])
             out[name], out[f"{name}_ci95"] = mean, [low, high]
-        pooled = self.pooled_predictions()
+        record = self.predictions_record()
+        first_seed = next(iter(record["y_pred"].values()))
         out.update(
             n_clips=int(len(self.labels)),
             n_speakers=self.n_speakers,
             folds=len({r.fold for r in self.runs}),
             seeds=sorted({r.seed for r in self.runs}),
-            params=int(self.runs[0].n_params) if self.runs else 0,
+            params=int(self.runs[0].n_params),
             n_qubits=self.config.reduce.n_qubits,
             backbone=self.config.embedding.backbone,
             dataset=self.config.data.dataset,
-            confusion=classification_metrics(pooled["y_true"], pooled["y_pred"][0])["confusion"] if self.runs else [],
+            confusion=classification_metrics(record["y_true"], first_seed)["confusion"],
             cancelled=self.cancelled,
             run_id=self.run_id,
         )
@@ -150,27 +157,41 @@ class Evaluation:
                        n_layers=self.config.head.n_layers, **{f"circuit_{k}": v for k, v in self.circuit.items()})
         return out
 
-    def pooled_predictions(self) -> dict[str, Any]:
-        """Test predictions of every fold pooled per seed, rows in one fixed order (for paired tests)."""
-        seeds = sorted({r.seed for r in self.runs})
-        by_seed = {s: sorted((r for r in self.runs if r.seed == s), key=lambda r: r.fold) for s in seeds}
-        first = by_seed[seeds[0]] if seeds else []
-        rows = np.concatenate([r.test_rows for r in first]) if seeds else np.array([], int)
-        folds = np.concatenate([np.full(len(r.test_rows), r.fold) for r in first]) if seeds else np.array([], int)
-        order = np.argsort(rows, kind="stable")
-        preds = [np.concatenate([r.y_pred for r in by_seed[s]])[order] for s in seeds]
-        return {"rows": rows[order], "folds": folds[order], "y_true": self.labels[rows[order]],
-                "y_pred": preds, "seeds": seeds}
-
     def predictions_record(self) -> dict[str, Any]:
-        """JSON-ready pooled predictions keyed by clip file name (what run records store)."""
-        pooled = self.pooled_predictions()
-        return {
-            "clips": [self.clip_names[i] for i in pooled["rows"]],
-            "y_true": pooled["y_true"].tolist(),
-            "y_pred": {str(s): p.tolist() for s, p in zip(pooled["seeds"], pooled["y_pred"])},
-            "labels": list(EMOTIONS),
-        }
+        """Test predictions of every fold, pooled per seed, keyed by clip (what run records store)."""
+        seeds = sorted({r.seed for r in self.runs})
+        first = sorted((r for r in self.runs if r.seed == seeds[0]), key=lambda r: r.fold)
+        rows = np.concatenate([r.test_rows for r in first])
+        folds = np.concatenate([np.full(len(r.test_rows), r.fold) for r in first])
+        preds = {}
+        for s in seeds:
+            runs = sorted((r for r in self.runs if r.seed == s), key=lambda r: r.fold)
+            if [r.fold for r in runs] == [r.fold for r in first]:  # a cancelled seed with fewer folds is left out
+                preds[s] = np.concatenate([r.y_pred for r in runs])
+        return predictions_record([self.clip_names[i] for i in rows], self.labels[rows], preds, folds=folds)
+
+
+def predictions_record(clips, y_true, y_pred_by_seed, *, folds=None) -> dict[str, Any]:
+    """JSON-ready per-clip test predictions: what paired significance tests compare.
+
+    Parameters
+    ----------
+    clips : sequence of str
+        Clip file names, one per test row.
+    y_true : array-like of int, shape (n,)
+    y_pred_by_seed : dict of int to array-like, shape (n,)
+    folds : array-like of int, shape (n,), optional
+        The fold each clip was tested in (cross-validation); None for a single split.
+    """
+    record = {
+        "clips": list(clips),
+        "y_true": np.asarray(y_true).tolist(),
+        "y_pred": {str(s): np.asarray(p).tolist() for s, p in y_pred_by_seed.items()},
+        "labels": list(EMOTIONS),
+    }
+    if folds is not None:
+        record["folds"] = np.asarray(folds).tolist()
+    return record
 
 
 def evaluate(
@@ -197,7 +218,8 @@ def evaluate(
     cancel : qser_core.train.CancelToken, optional
         Stops between batches; folds already finished are kept and the run is marked cancelled.
     track : bool, default=True
-        Record the run with MLflow (:mod:`qser_core.tracking`).
+        Record the run with MLflow (:mod:`qser_core.tracking`): every epoch as it ends, then the
+        summary, confusion matrix, per-clip predictions and speaker split.
 
     Returns
     -------
@@ -206,30 +228,34 @@ def evaluate(
     features = features or prepare(config, progress=progress)
     folds = speaker_folds(features.table, n_folds=config.data.n_folds,
                           val_fraction=config.data.val_fraction, seed=config.data.split_seed)
-    if track:
-        from qser_core.tracking import track_run
+    if not track:
+        return _cross_validate(config, features, folds, progress, callback, cancel)
+    from qser_core.tracking import track_run
 
-        with track_run(config, run_type="evaluate") as recorder:
-            evaluation = _cross_validate(config, features, folds, progress, callback, cancel)
-            evaluation.run_id = recorder.run_id
-            _record_evaluation(recorder, evaluation, folds, features)
-        return evaluation
-    return _cross_validate(config, features, folds, progress, callback, cancel)
+    with track_run(config, run_type="evaluate") as recorder:
+        def on_epoch(kind, fold, seed, log):
+            recorder.log_epoch(log, prefix=f"fold{fold}/seed{seed}/")
+            if callback:
+                callback(kind, fold, seed, log)
+
+        evaluation = _cross_validate(config, features, folds, progress, on_epoch, cancel)
+        evaluation.run_id = recorder.run_id
+        _record_evaluation(recorder, evaluation, folds, features)
+    return evaluation
 
 
 def _cross_validate(config, features, folds, progress, callback, cancel) -> Evaluation:
-    seeds = config.train.seeds
-    total, runs = len(folds) * len(seeds), []
-    kind = config.head.kind
-    for f, split in enumerate(folds):
-        for s in seeds:
+    seeds, kind, runs = config.train.seeds, config.head.kind, []
+    total = len(folds) * len(seeds)
+    for s in seeds:  # seed-major: a cancelled evaluation keeps whole seeds, each over every fold
+        for f, split in enumerate(folds):
             if cancel is not None and cancel.cancelled:
                 break
             if progress:
-                progress(len(runs), total, f"{kind}: fold {f + 1}/{len(folds)}, seed {s}")
+                progress(len(runs), total, f"{kind}: seed {s}, fold {f + 1}/{len(folds)}")
             epoch_cb = (lambda log, f=f, s=s: callback(kind, f, s, log)) if callback else None
             start = time.perf_counter()
-            reducer, head = _fit_on_split(config, features, split, seed=s, callback=epoch_cb, cancel=cancel)
+            reducer, head = fit_on_split(config, features, split, seed=s, callback=epoch_cb, cancel=cancel)
             y_pred = head.predict(reducer.transform(features.embeddings[split.test]))
             runs.append(FoldRun(
                 fold=f, seed=s, test_rows=split.test, y_pred=y_pred,
@@ -261,16 +287,12 @@ def _circuit_stats(config: QserConfig) -> dict[str, Any]:
 
 
 def _record_evaluation(recorder, evaluation: Evaluation, folds: Sequence[Split], features: FeatureSet) -> None:
-    runs = sorted(evaluation.runs, key=lambda r: (r.seed, r.fold))
-    first = runs[0]
-    for log in first.history:  # the curves of the first fold and seed
-        recorder.log_epoch(log)
     summary = evaluation.summary()
     recorder.log_confusion(summary["confusion"], list(EMOTIONS))
     recorder.log_json("predictions.json", evaluation.predictions_record())
     recorder.log_json("folds.json", [
         {"fold": r.fold, "seed": r.seed, "seconds": r.seconds, **{k: v for k, v in r.metrics.items() if k != "confusion"}}
-        for r in runs
+        for r in sorted(evaluation.runs, key=lambda r: (r.seed, r.fold))
     ])
     speakers = features.speakers
     recorder.log_split({f"fold{i}": {part: sorted(set(speakers[getattr(sp, part)].tolist()))
@@ -280,170 +302,57 @@ def _record_evaluation(recorder, evaluation: Evaluation, folds: Sequence[Split],
 
 
 def compare(a: Evaluation, b: Evaluation, *, metric: str = "ua", seed: int = 0) -> dict[str, Any]:
-    """Paired significance tests between two heads evaluated on the same test clips.
+    """Paired significance tests between two heads evaluated on the same test clips and folds.
 
-    Both evaluations must come from the same corpus and folds. Predictions are pooled over
-    folds; with several seeds, the first seed common to both is compared.
+    See :func:`compare_predictions`; adds the two head kinds.
+    """
+    result = compare_predictions(a.predictions_record(), b.predictions_record(), metric=metric, seed=seed)
+    return {"heads": [a.config.head.kind, b.config.head.kind], **result}
+
+
+def compare_predictions(a: dict, b: dict, *, metric: str = "ua", seed: int = 0) -> dict[str, Any]:
+    """McNemar and paired bootstrap between two prediction records on the clips both scored.
+
+    Parameters
+    ----------
+    a, b : dict
+        Records from :func:`predictions_record` (``Evaluation.predictions_record()`` or a recorded
+        run's ``predictions.json``). Both must have scored the same clips; cross-validation records
+        must also have tested each clip in the same fold (same ``data.n_folds`` and ``data.split_seed``).
+    metric : {"ua", "wa", "macro_f1"}, default="ua"
+        Metric of the bootstrap difference.
+    seed : int, default=0
+        Bootstrap resampling seed.
 
     Returns
     -------
     dict
-        ``mcnemar`` and ``bootstrap`` results, ``n_clips``, the two heads and the seed used.
+        ``seed`` (the first training seed both records share), ``n_clips``, ``mcnemar``, ``bootstrap``.
+
+    Raises
+    ------
+    DataError
+        When the records differ in clips or folds, or share no training seed.
     """
-    pa, pb = a.pooled_predictions(), b.pooled_predictions()
-    same = len(pa["rows"]) == len(pb["rows"]) and np.array_equal(pa["rows"], pb["rows"])
-    if not same or not np.array_equal(pa["folds"], pb["folds"]):
-        raise DataError("the two evaluations were not scored on the same test clips with the same folds; "
-                        "use the same dataset, data.n_folds and data.split_seed for both")
-    common = [s for s in pa["seeds"] if s in pb["seeds"]]
+    if sorted(a["clips"]) != sorted(b["clips"]) or len(set(a["clips"])) != len(a["clips"]):
+        raise DataError("the two runs were not scored on the same test clips; use the same dataset, "
+                        "data.n_folds and data.split_seed (and the same protocol) for both")
+    order_a, order_b = np.argsort(a["clips"], kind="stable"), np.argsort(b["clips"], kind="stable")
+    folds_a, folds_b = a.get("folds"), b.get("folds")
+    if (folds_a is None) != (folds_b is None) or (
+            folds_a is not None and not np.array_equal(np.asarray(folds_a)[order_a], np.asarray(folds_b)[order_b])):
+        raise DataError("the two runs tested the clips in different folds (or one is a single split); use the "
+                        "same data.n_folds and data.split_seed for both")
+    common = [s for s in a["y_pred"] if s in b["y_pred"]]
     if not common:
-        raise DataError(f"the evaluations share no seed (seeds {pa['seeds']} vs {pb['seeds']}); run both with one seed list")
+        raise DataError(f"the runs share no training seed ({sorted(a['y_pred'])} vs {sorted(b['y_pred'])}); "
+                        "run both with the same train.seeds")
     s = common[0]
-    ya, yb = pa["y_pred"][pa["seeds"].index(s)], pb["y_pred"][pb["seeds"].index(s)]
+    y_true = np.asarray(a["y_true"])[order_a]
+    ya, yb = np.asarray(a["y_pred"][s])[order_a], np.asarray(b["y_pred"][s])[order_b]
     return {
-        "heads": [a.config.head.kind, b.config.head.kind],
-        "seed": s,
+        "seed": int(s),
         "n_clips": int(len(ya)),
-        "mcnemar": mcnemar(pa["y_true"], ya, yb),
-        "bootstrap": paired_bootstrap(pa["y_true"], ya, yb, metric=metric, seed=seed),
+        "mcnemar": mcnemar(y_true, ya, yb),
+        "bootstrap": paired_bootstrap(y_true, ya, yb, metric=metric, seed=seed),
     }
-
-
-# ------------------------------------------------------------------ one saved model
-@dataclass
-class TrainedModel:
-    """A reducer and a head trained on the single speaker-disjoint split, ready to predict clips."""
-
-    config: QserConfig
-    reducer: Any
-    head: Any
-    metrics: dict[str, Any] = field(default_factory=dict)
-    history: list = field(default_factory=list)
-    split_speakers: dict[str, list[str]] = field(default_factory=dict)
-    run_id: str | None = None
-
-    def save(self, folder: str | Path) -> Path:
-        """Write ``config.toml``, ``model.joblib`` (reducer + head), ``metrics.json`` into ``folder``."""
-        import joblib
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "config.toml").write_text(self.config.to_toml(), encoding="utf-8")
-        tmp = folder / "model.joblib.tmp"
-        joblib.dump({"reducer": self.reducer, "head": self.head}, tmp)
-        tmp.replace(folder / "model.joblib")
-        record = {"metrics": self.metrics, "split_speakers": self.split_speakers, "run_id": self.run_id,
-                  "history": [_as_dict(h) for h in self.history]}
-        (folder / "metrics.json").write_text(json.dumps(record, indent=1, default=float), encoding="utf-8")
-        return folder
-
-    @classmethod
-    def load(cls, folder: str | Path) -> "TrainedModel":
-        """Read a folder written by :meth:`save` (only load models you trust: it unpickles)."""
-        import joblib
-
-        folder = Path(folder)
-        if not (folder / "model.joblib").is_file() or not (folder / "config.toml").is_file():
-            raise DataError(f"{folder} holds no saved model (config.toml + model.joblib); "
-                            "train one with `qser train --out DIR`")
-        parts = joblib.load(folder / "model.joblib")
-        record = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
-        return cls(config=QserConfig.from_toml(folder / "config.toml"), reducer=parts["reducer"], head=parts["head"],
-                   metrics=record.get("metrics", {}), history=record.get("history", []),
-                   split_speakers=record.get("split_speakers", {}), run_id=record.get("run_id"))
-
-    def embed(self, y_or_path) -> np.ndarray:
-        """Backbone embedding (1, dim) of one waveform at ``config.audio.sr`` or one audio file."""
-        from qser_core.embeddings import embed_waveforms
-
-        waveform = self._waveform(y_or_path)
-        return embed_waveforms(waveform[None, :], self.config)
-
-    def angles(self, y_or_path) -> np.ndarray:
-        """Rotation angles (n_qubits,) that the quantum head encodes for one clip."""
-        return self.reducer.transform(self.embed(y_or_path))[0]
-
-    def predict_proba(self, y_or_path) -> dict[str, float]:
-        """Probability of each emotion for one clip (waveform at ``config.audio.sr``, path or file-like)."""
-        proba = self.head.predict_proba(self.angles(y_or_path)[None, :])[0]
-        return {emotion: float(p) for emotion, p in zip(EMOTIONS, proba)}
-
-    def _waveform(self, y_or_path) -> np.ndarray:
-        from qser_core.audio import audio_kwargs, fix_length, load_audio
-
-        if isinstance(y_or_path, np.ndarray):
-            return fix_length(y_or_path.astype(np.float32), sr=self.config.audio.sr,
-                              duration=self.config.audio.duration, top_db=self.config.audio.top_db)
-        return load_audio(y_or_path, **audio_kwargs(self.config.audio))
-
-
-def load_model(folder: str | Path) -> TrainedModel:
-    """Shorthand for :meth:`TrainedModel.load`."""
-    return TrainedModel.load(folder)
-
-
-def train_model(
-    config: QserConfig,
-    *,
-    features: FeatureSet | None = None,
-    progress: Progress | None = None,
-    callback: Callable | None = None,
-    cancel=None,
-    track: bool = True,
-) -> TrainedModel:
-    """Train one head on the single speaker-disjoint train/validation/test split and score it on test.
-
-    Parameters
-    ----------
-    config : QserConfig
-    features : FeatureSet, optional
-        Reuse prepared inputs.
-    progress : callable, optional
-        ``progress(done, total, message)`` during extraction.
-    callback : callable, optional
-        ``callback(epoch_log)`` after every epoch (the dashboard's live curves).
-    cancel : qser_core.train.CancelToken, optional
-        Stops between batches; the best model so far is kept and scored.
-    track : bool, default=True
-        Record the run with MLflow.
-
-    Returns
-    -------
-    TrainedModel
-    """
-    features = features or prepare(config, progress=progress)
-    split = split_by_speaker(features.table, val_fraction=config.data.val_fraction,
-                             test_fraction=config.data.test_fraction, seed=config.data.split_seed)
-    seed = config.train.seeds[0]
-    if not track:
-        return _train_on_split(config, features, split, seed, callback, cancel)
-    from qser_core.tracking import track_run
-
-    with track_run(config, run_type="train") as recorder:
-        model = _train_on_split(config, features, split, seed, callback, cancel)
-        model.run_id = recorder.run_id
-        for log in model.history:
-            recorder.log_epoch(log)
-        recorder.log_split(model.split_speakers)
-        recorder.log_confusion(model.metrics["confusion"], list(EMOTIONS))
-        recorder.log_final({k: v for k, v in model.metrics.items() if k != "confusion"})
-    return model
-
-
-def _train_on_split(config, features, split, seed, callback, cancel) -> TrainedModel:
-    reducer, head = _fit_on_split(config, features, split, seed=seed, callback=callback, cancel=cancel)
-    y_pred = head.predict(reducer.transform(features.embeddings[split.test]))
-    metrics = classification_metrics(features.labels[split.test], y_pred)
-    metrics.update(params=int(head.n_params_), n_test=int(len(split.test)), cancelled=bool(head.history_.cancelled))
-    speakers = features.speakers
-    parts = {part: sorted(set(speakers[getattr(split, part)].tolist())) for part in ("train", "val", "test")}
-    return TrainedModel(config=config, reducer=reducer, head=head, metrics=metrics,
-                        history=list(head.history_.epochs), split_speakers=parts)
-
-
-def _as_dict(log) -> dict[str, Any]:
-    if isinstance(log, dict):
-        return log
-    from dataclasses import asdict
-
-    return asdict(log)

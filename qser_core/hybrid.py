@@ -560,7 +560,7 @@ def train_hybrid(
 
 
 def _run(config, features, progress, callback, cancel, warm_start) -> HybridResult:
-    from qser_core.experiment import FeatureSet, _fit_on_split
+    from qser_core.experiment import FeatureSet, fit_on_split
 
     t_start = time.perf_counter()
     corpus = features.corpus if features is not None else load_corpus(config.data)
@@ -589,7 +589,7 @@ def _run(config, features, progress, callback, cancel, warm_start) -> HybridResu
         progress(0, 2, "frozen-backbone quantum head")
     stage_cb = (lambda stage: (lambda log: callback(stage, log))) if callback else (lambda stage: None)
     fs = FeatureSet(corpus=corpus, embeddings=embeddings, labels=labels)
-    reducer, head = _fit_on_split(config, fs, split, seed=seed, callback=stage_cb("frozen"), cancel=cancel)
+    reducer, head = fit_on_split(config, fs, split, seed=seed, callback=stage_cb("frozen"), cancel=cancel)
     base_pred = head.predict(reducer.transform(embeddings[split.test]))
     baseline_metrics = classification_metrics(labels[split.test], base_pred)
     baseline_metrics.update(params=int(head.n_params_), n_test=int(len(split.test)))

@@ -10,7 +10,7 @@ import pytest
 from qser_core.config import QserConfig
 from qser_core.data import EMOTIONS
 from qser_core.errors import DataError
-from qser_core.experiment import compare, evaluate, load_model, prepare, train_model
+from qser_core.experiment import compare, compare_predictions, evaluate, prepare
 
 FAST = ["train.epochs=15", "train.patience=5", "data.n_folds=3", "reduce.n_qubits=8", "head.n_layers=1"]
 
@@ -62,11 +62,11 @@ class TestEvaluate:
         assert 0.0 <= result["mcnemar"]["p_value"] <= 1.0
         other = evaluate(demo_config.replace("data", split_seed=5).replace("head", kind="logreg"),
                          features=demo_features, track=False)
-        with pytest.raises(DataError, match="same test clips"):
+        with pytest.raises(DataError, match="different folds"):
             compare(a, other)
 
     def test_tracked_run_is_recorded(self, demo_config, demo_features):
-        from qser_core.tracking import list_runs, load_run
+        from qser_core.runs import list_runs, load_run
 
         evaluation = evaluate(demo_config.replace("head", kind="logreg"), features=demo_features, track=True)
         assert evaluation.run_id
@@ -74,25 +74,6 @@ class TestEvaluate:
         assert evaluation.run_id in set(runs["run_id"])
         record = load_run(evaluation.run_id)
         assert record["metrics"]["ua"] == pytest.approx(evaluation.summary()["ua"])
-
-
-class TestTrainedModel:
-    def test_train_save_load_predict(self, demo_config, demo_features, tmp_path):
-        model = train_model(demo_config.replace("head", kind="quantum"), features=demo_features, track=False)
-        assert {"ua", "wa", "macro_f1", "confusion", "params"} <= set(model.metrics)
-        assert not set(model.split_speakers["train"]) & set(model.split_speakers["test"])
-        folder = model.save(tmp_path / "model")
-        loaded = load_model(folder)
-        clip = demo_features.table["path"].iloc[0]
-        proba = loaded.predict_proba(clip)
-        assert list(proba) == list(EMOTIONS)
-        assert sum(proba.values()) == pytest.approx(1.0, abs=1e-5)
-        assert proba == model.predict_proba(clip)
-        assert json.loads((folder / "metrics.json").read_text())["metrics"]["ua"] == model.metrics["ua"]
-
-    def test_load_from_an_empty_folder_says_what_to_do(self, tmp_path):
-        with pytest.raises(DataError, match="qser train --out"):
-            load_model(tmp_path)
 
 
 @pytest.mark.slow

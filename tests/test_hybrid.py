@@ -233,7 +233,7 @@ class TestTrainHybrid:
             train_hybrid(config, cancel=token, track=False)
 
     def test_run_is_recorded(self, config, parts):
-        from qser_core.tracking import load_run
+        from qser_core.runs import load_run
 
         result = train_hybrid(config.replace("head", kind="logreg"), track=True)
         assert result.config.head.kind == "quantum"
