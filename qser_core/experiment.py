@@ -78,8 +78,14 @@ def prepare(config: QserConfig, *, progress: Progress | None = None) -> FeatureS
 
 
 # ------------------------------------------------------------------ one head on one split
-def fit_on_split(config: QserConfig, features: FeatureSet, split: Split, *, seed: int, callback=None, cancel=None):
+def fit_on_split(config: QserConfig, features: FeatureSet, split: Split, *, seed: int, callback=None, cancel=None,
+                 reducer=None):
     """Fit the reducer on the split's training rows only, then the configured head.
+
+    Parameters
+    ----------
+    reducer : QubitReducer, optional
+        One already fitted on this split's training rows (it does not depend on the seed), reused as is.
 
     Returns
     -------
@@ -91,7 +97,8 @@ def fit_on_split(config: QserConfig, features: FeatureSet, split: Split, *, seed
     from qser_core.reduce import QubitReducer
 
     X, y = features.embeddings, features.labels
-    reducer = QubitReducer(n_components=config.reduce.n_qubits).fit(X[split.train])
+    if reducer is None:
+        reducer = QubitReducer(n_components=config.reduce.n_qubits).fit(X[split.train])
     head = make_head(config.head, config.train, n_qubits=config.reduce.n_qubits, seed=seed)
     X_val = reducer.transform(X[split.val]) if len(split.val) else None
     y_val = y[split.val] if len(split.val) else None
@@ -247,6 +254,7 @@ def evaluate(
 def _cross_validate(config, features, folds, progress, callback, cancel) -> Evaluation:
     seeds, kind, runs = config.train.seeds, config.head.kind, []
     total = len(folds) * len(seeds)
+    reducers = {}  # one PCA per fold, shared by the seeds (it sees no seed)
     for s in seeds:  # seed-major: a cancelled evaluation keeps whole seeds, each over every fold
         for f, split in enumerate(folds):
             if cancel is not None and cancel.cancelled:
@@ -255,7 +263,9 @@ def _cross_validate(config, features, folds, progress, callback, cancel) -> Eval
                 progress(len(runs), total, f"{kind}: seed {s}, fold {f + 1}/{len(folds)}")
             epoch_cb = (lambda log, f=f, s=s: callback(kind, f, s, log)) if callback else None
             start = time.perf_counter()
-            reducer, head = fit_on_split(config, features, split, seed=s, callback=epoch_cb, cancel=cancel)
+            reducer, head = fit_on_split(config, features, split, seed=s, callback=epoch_cb, cancel=cancel,
+                                         reducer=reducers.get(f))
+            reducers[f] = reducer
             y_pred = head.predict(reducer.transform(features.embeddings[split.test]))
             runs.append(FoldRun(
                 fold=f, seed=s, test_rows=split.test, y_pred=y_pred,
