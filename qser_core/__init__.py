@@ -1,10 +1,13 @@
 """QSER Lab core library: speech emotion recognition with classical and quantum heads.
 
-The modules follow the pipeline: ``data`` (corpora, labels, speaker-disjoint
-splits) → ``audio`` (load, trim, fix length) → ``features`` (log-mel) →
-``embeddings`` (frozen pre-trained backbones, disk cache) → ``reduce`` (PCA to
-qubit angles) → ``heads`` (classical and PQC heads) → ``train`` / ``metrics`` /
-``tracking`` → ``hardware``. This package never imports Streamlit.
+The modules follow the pipeline: ``data`` (corpora and labels; ``corpora`` holds the
+file-name conventions, ``splits`` the speaker-disjoint splits, ``download`` and ``demo``
+fetch or make corpora) → ``audio`` (load, trim, fix length) → ``features`` (log-mel) →
+``backbones`` + ``embeddings`` (frozen pre-trained networks, disk cache) → ``reduce``
+(PCA to qubit angles) → ``heads`` (classical and PQC heads, the batched simulator) →
+``train`` / ``metrics`` → ``experiment`` (cross-validation, paired tests), ``model`` (one
+saved model), ``hybrid`` (end-to-end) → ``tracking`` / ``runs`` (MLflow records).
+This package never imports Streamlit.
 """
 
 from qser_core.config import QserConfig, load_config
