@@ -8,9 +8,12 @@ embeddings are made once per run).
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
+
+from qser_core.config import QserConfig
 
 EMODB_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb" / "audio"
 
@@ -35,3 +38,26 @@ def emodb_audio() -> Path:
     if not EMODB_AUDIO.is_dir():
         pytest.skip(f"real-speech folder {EMODB_AUDIO} is absent")
     return EMODB_AUDIO
+
+
+@pytest.fixture(scope="module")
+def shared_db(tmp_path_factory) -> Path:
+    """One MLflow SQLite database per test module (tests/test_tracking.py, tests/test_runs.py)."""
+    # Creating an MLflow SQLite database runs its migrations (~1-2 s), so most tests share one
+    # and isolate themselves with their own experiment name.
+    return tmp_path_factory.mktemp("mlflow") / "shared.db"
+
+
+@pytest.fixture
+def store(shared_db, tmp_path, monkeypatch) -> Path:
+    """QSER_HOME in tmp, MLFLOW_TRACKING_URI on the shared tmp SQLite, a fresh experiment."""
+    monkeypatch.setenv("QSER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{shared_db}")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", f"test-{uuid.uuid4().hex[:8]}")
+    return shared_db
+
+
+@pytest.fixture
+def tracking_config() -> QserConfig:
+    """A small quantum config (two seeds, 4 qubits, basic ansatz) for recording runs."""
+    return QserConfig().with_overrides(["train.seeds=0,1", "reduce.n_qubits=4", "head.ansatz=basic"])

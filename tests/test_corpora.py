@@ -8,32 +8,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 
 from qser_core.data import COLUMNS, EMOTIONS, Corpus, corpus_summary, counts_by, index_corpus
 from qser_core.errors import DataError
 
-
-def _wav(path: Path, *, seconds: float = 0.05, sr: int = 16000, fmt: str | None = None) -> Path:
-    """Write a tiny real audio file (noise) and return its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    y = (0.1 * np.random.default_rng(len(path.name)).standard_normal(int(seconds * sr))).astype(np.float32)
-    sf.write(path, y, sr, format=fmt)
-    return path
-
-
-def _crema_folder(root: Path, actors=(1001, 1002, 1003), emotions=EMOTIONS) -> Path:
-    for actor in actors:
-        for i, emotion in enumerate(emotions):
-            _wav(root / f"{actor}_{['DFA', 'IEO', 'TIE'][i % 3]}_{emotion}_{['XX', 'HI', 'LO', 'MD'][i % 4]}.wav")
-    return root
-
+from factories import crema_folder, write_wav
 
 
 # ---------------------------------------------------------------------------- parsers
 class TestCremaD:
     def test_parses_names_sorted_with_all_columns(self, tmp_path):
-        corpus = index_corpus(_crema_folder(tmp_path / "AudioWAV"), dataset="crema-d")
+        corpus = index_corpus(crema_folder(tmp_path / "AudioWAV"), dataset="crema-d")
         table = corpus.table
         assert isinstance(corpus, Corpus) and corpus.dataset == "crema-d"
         assert tuple(table.columns) == COLUMNS
@@ -46,7 +31,7 @@ class TestCremaD:
         assert corpus.report.n_files == 18 and corpus.report.n_clips == 18 and not corpus.report.skipped
 
     def test_demographics_joined_from_parent_folder(self, tmp_path):
-        _crema_folder(tmp_path / "AudioWAV")
+        crema_folder(tmp_path / "AudioWAV")
         (tmp_path / "VideoDemographics.csv").write_text(
             "ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,Caucasian,Not Hispanic\n"
             "1002,21,Female,Caucasian,Not Hispanic\n")
@@ -58,28 +43,28 @@ class TestCremaD:
             assert by_speaker.loc["1003", "sex"] == "" and np.isnan(by_speaker.loc["1003", "age"])
 
     def test_recursive_and_ignores_non_audio_and_hidden_folders(self, tmp_path):
-        _crema_folder(tmp_path / "a" / "b", actors=(1001,))
-        _wav(tmp_path / ".git" / "lfs" / "1002_DFA_ANG_XX.wav")
+        crema_folder(tmp_path / "a" / "b", actors=(1001,))
+        write_wav(tmp_path / ".git" / "lfs" / "1002_DFA_ANG_XX.wav")
         (tmp_path / "notes.txt").write_text("hello")
         corpus = index_corpus(tmp_path, dataset="crema-d")
         assert len(corpus.table) == 6 and corpus.report.n_files == 6
 
     def test_demo_uses_the_crema_parser(self, tmp_path):
-        corpus = index_corpus(_crema_folder(tmp_path, actors=(1001,)), dataset="demo")
+        corpus = index_corpus(crema_folder(tmp_path, actors=(1001,)), dataset="demo")
         assert corpus.dataset == "demo" and set(corpus.table["emotion"]) == set(EMOTIONS)
 
 
 class TestBadFiles:
     def test_bad_files_are_reported_with_reasons_and_never_crash(self, tmp_path):
-        _crema_folder(tmp_path, actors=(1001,))
+        crema_folder(tmp_path, actors=(1001,))
         (tmp_path / "1002_DFA_ANG_XX.wav").write_bytes(b"")
-        good = _wav(tmp_path / "full.wav", seconds=0.5).read_bytes()
+        good = write_wav(tmp_path / "full.wav", seconds=0.5).read_bytes()
         (tmp_path / "1002_DFA_DIS_XX.wav").write_bytes(good[: len(good) // 2])
         (tmp_path / "1002_DFA_FEA_XX.wav").write_text(
             "version https://git-lfs.github.com/spec/v1\noid sha256:" + "a" * 64 + "\nsize 71234\n")
         (tmp_path / "1002_DFA_HAP_XX.wav").write_bytes(np.random.default_rng(0).bytes(5000))
         (tmp_path / "full.wav").unlink()
-        _wav(tmp_path / "recording_7.wav")
+        write_wav(tmp_path / "recording_7.wav")
         report = index_corpus(tmp_path, dataset="crema-d").report
         reasons = {Path(p).name: r for p, r in report.skipped}
         assert report.n_clips == 6 and report.n_files == 11
@@ -102,7 +87,7 @@ class TestBadFiles:
         with pytest.raises(DataError, match=r"no \.wav files under .*searched recursively"):
             index_corpus(tmp_path, dataset="crema-d")
         with pytest.raises(DataError, match=r"is not a folder"):
-            index_corpus(_wav(tmp_path / "1001_DFA_ANG_XX.wav"), dataset="crema-d")
+            index_corpus(write_wav(tmp_path / "1001_DFA_ANG_XX.wav"), dataset="crema-d")
 
     def test_unknown_dataset(self, tmp_path):
         with pytest.raises(DataError, match=r"dataset must be one of demo, crema-d.*got 'iemocap'"):
@@ -115,7 +100,7 @@ class TestOtherCorpora:
         for name in ("03-01-01-01-01-01-01.wav", "03-01-05-02-02-01-02.wav", "03-01-02-01-01-01-03.wav",
                      "03-01-08-02-01-02-03.wav", "03-02-03-01-01-01-04.wav", "03-01-07-01-01-01-04.wav",
                      "01-01-03-01-01-01-05.wav"):
-            _wav(tmp_path / "Actor_x" / name)
+            write_wav(tmp_path / "Actor_x" / name)
         corpus = index_corpus(tmp_path, dataset="ravdess")
         table = corpus.table
         assert table[["speaker", "emotion", "intensity", "sex"]].values.tolist() == [
@@ -126,8 +111,8 @@ class TestOtherCorpora:
     def test_emodb_wav_and_flac(self, tmp_path):
         for name in ("03a01Wa.wav", "08a02Eb.wav", "09b03Ad.wav", "10a01Fa.wav", "11a01Na.wav", "12a01Tc.wav",
                      "13a01La.wav"):
-            _wav(tmp_path / name)
-        _wav(tmp_path / "14a05Wa.flac", fmt="FLAC")
+            write_wav(tmp_path / name)
+        write_wav(tmp_path / "14a05Wa.flac", fmt="FLAC")
         corpus = index_corpus(tmp_path, dataset="emodb")
         assert corpus.table["emotion"].tolist() == ["ANG", "DIS", "FEA", "HAP", "NEU", "SAD", "ANG"]
         assert corpus.table["speaker"].tolist() == ["03", "08", "09", "10", "11", "12", "14"]
@@ -138,7 +123,7 @@ class TestOtherCorpora:
         for name in ("OAF_back_angry.wav", "YAF_chair_disgust.wav", "OAF_dog_fear.wav", "YAF_youth_happy.wav",
                      "OAF_bean_neutral.wav", "YAF_thumb_sad.wav", "OAF_base_ps.wav",
                      "YAF_germ_pleasant_surprise.wav"):
-            _wav(tmp_path / name.split("_")[0] / name)
+            write_wav(tmp_path / name.split("_")[0] / name)
         corpus = index_corpus(tmp_path, dataset="tess")
         assert sorted(corpus.table["emotion"]) == sorted(EMOTIONS)
         assert set(corpus.table["speaker"]) == {"OAF", "YAF"}

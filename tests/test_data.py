@@ -13,8 +13,7 @@ from qser_core.config import DataConfig
 from qser_core.data import EMOTIONS, counts_by, corpus_summary, index_corpus, label_index, load_corpus
 from qser_core.errors import DataError
 
-from test_corpora import _crema_folder, _wav
-from test_splits import _synthetic_table
+from factories import crema_folder, synthetic_table, write_wav
 
 
 # ---------------------------------------------------------------------------- labels
@@ -32,7 +31,7 @@ class TestLabels:
 class TestManifest:
     def _clips(self, tmp_path):
         for name in ("a.wav", "b.wav", "c.wav", "d.wav"):
-            _wav(tmp_path / "clips" / name)
+            write_wav(tmp_path / "clips" / name)
 
     def test_codes_words_and_unknown_labels(self, tmp_path):
         self._clips(tmp_path)
@@ -62,13 +61,13 @@ class TestManifest:
 
 class TestLoadCorpus:
     def test_config_names_the_folder(self, tmp_path):
-        _crema_folder(tmp_path)
+        crema_folder(tmp_path)
         corpus = load_corpus(DataConfig(dataset="crema-d", data_dir=str(tmp_path)))
         assert len(corpus.table) == 18 and corpus.root == tmp_path.resolve()
 
     def test_demo_generates_through_demo_module(self, tmp_path, monkeypatch):
         demo = pytest.importorskip("qser_core.demo")
-        _crema_folder(tmp_path, actors=(1001, 1002))
+        crema_folder(tmp_path, actors=(1001, 1002))
         monkeypatch.setattr(demo, "demo_corpus_dir", lambda **kwargs: tmp_path)  # generation is demo.py's test
         corpus = load_corpus(DataConfig())
         assert corpus.dataset == "demo" and len(corpus.table) == 12
@@ -77,7 +76,7 @@ class TestLoadCorpus:
 
 class TestCounts:
     def test_counts_by_speaker_and_emotion(self, tmp_path):
-        table = index_corpus(_crema_folder(tmp_path, emotions=("ANG", "ANG", "SAD")), dataset="crema-d").table
+        table = index_corpus(crema_folder(tmp_path, emotions=("ANG", "ANG", "SAD")), dataset="crema-d").table
         by_speaker = counts_by(table, "speaker")
         assert list(by_speaker.columns) == ["clips", *EMOTIONS]
         assert by_speaker.loc["1001"].tolist() == [3, 2, 0, 0, 0, 0, 1]
@@ -90,4 +89,4 @@ class TestCounts:
 
     def test_unknown_column(self):
         with pytest.raises(DataError, match=r"column 'actor' is not in the table"):
-            counts_by(_synthetic_table(), "actor")
+            counts_by(synthetic_table(), "actor")

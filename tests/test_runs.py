@@ -9,13 +9,13 @@ from qser_core.errors import ConfigError, DataError
 from qser_core.runs import RUN_COLUMNS, delete_run, list_runs, load_run
 from qser_core.tracking import track_run
 
-from test_tracking import _finished_run, config, shared_db, store  # noqa: F401  (fixtures shared with tracking)
+from factories import finished_run
 
 
 class TestListRuns:
-    def test_rows_and_columns(self, store, tmp_path, config):
-        first = _finished_run(config, tmp_path)
-        logreg = config.replace("head", kind="logreg")
+    def test_rows_and_columns(self, store, tmp_path, tracking_config):
+        first = finished_run(tracking_config, tmp_path)
+        logreg = tracking_config.replace("head", kind="logreg")
         with track_run(logreg, run_type="train") as second:
             second.log_final({"ua": 0.2})
         runs = list_runs()
@@ -29,9 +29,9 @@ class TestListRuns:
         assert classical["head"] == "logreg" and pd.isna(classical["ansatz"]) and pd.isna(classical["n_layers"])
         assert isinstance(runs["start_time"].iloc[0], pd.Timestamp)
 
-    def test_filter_and_limit(self, store, config):
+    def test_filter_and_limit(self, store, tracking_config):
         for kind in ("logreg", "mlp", "logreg"):
-            with track_run(config.replace("head", kind=kind), run_type="train"):
+            with track_run(tracking_config.replace("head", kind=kind), run_type="train"):
                 pass
         assert len(list_runs(filter_string="params.`head.kind` = 'logreg'")) == 2
         assert len(list_runs(filter_string="tags.`qser.head` = 'mlp'")) == 1
@@ -41,8 +41,8 @@ class TestListRuns:
         runs = list_runs(experiment="never-used")
         assert runs.empty and tuple(runs.columns) == RUN_COLUMNS
 
-    def test_delete_run(self, store, config):
-        with track_run(config, run_type="train") as recorder:
+    def test_delete_run(self, store, tracking_config):
+        with track_run(tracking_config, run_type="train") as recorder:
             pass
         delete_run(recorder.run_id)
         assert list_runs().empty
@@ -54,8 +54,8 @@ class TestInputs:
         with pytest.raises(DataError, match="no run with id 'nope' in sqlite:///.*; list the runs with `qser runs`"):
             load_run("nope")
 
-    def test_bad_filter_and_limit(self, store, config):
-        with track_run(config, run_type="train"):
+    def test_bad_filter_and_limit(self, store, tracking_config):
+        with track_run(tracking_config, run_type="train"):
             pass
         with pytest.raises(ConfigError, match="cannot search runs with filter 'head = quantum'"):
             list_runs(filter_string="head = quantum")
