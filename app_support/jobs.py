@@ -4,6 +4,10 @@ The job keeps everything the Train page shows (per-head epoch logs, progress, re
 message) behind a lock; the page polls it from an ``st.fragment(run_every=...)``. The Stop button
 calls :meth:`TrainingJob.stop`, which cancels the library's :class:`qser_core.train.CancelToken`,
 so the training loop itself stops between batches. No Streamlit call happens in the thread.
+
+The ``hybrid`` mode runs :func:`qser_core.hybrid.train_hybrid` instead: one run whose epochs come
+in two curve groups, ``frozen`` (the frozen-backbone PQC head, trained first) and ``hybrid``
+(backbone tail + reduction + PQC trained end to end from there).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from qser_core.config import QserConfig
 from qser_core.errors import QserError, TrainingCancelled
 from qser_core.train import CancelToken
 
-MODES = ("quick", "cross-validation")
+MODES = ("quick", "cross-validation", "hybrid")
+HYBRID_STAGES = ("frozen", "hybrid")  # the curve groups of a hybrid run (the callback's ``stage``)
 
 
 @dataclass
@@ -28,10 +33,10 @@ class JobSnapshot:
 
     status: str  # queued | running | done | stopped | failed
     heads: list[str]
-    logs: dict[str, list[dict[str, Any]]]  # head → one row per epoch (run, epoch, losses, accuracies)
+    logs: dict[str, list[dict[str, Any]]]  # head (hybrid: stage) → one row per epoch (run, epoch, losses, ...)
     progress: tuple[int, int, str]
     current: str
-    results: dict[str, Any]
+    results: dict[str, Any]  # head → TrainedModel | Evaluation; hybrid mode: {"hybrid": HybridResult}
     error: str
     seconds: float
     mode: str = "quick"
@@ -50,16 +55,22 @@ class TrainingJob:
     config : QserConfig
         The session's config; ``head.kind`` is replaced by each entry of ``heads``.
     heads : list of str
-        Head kinds to compare (``logreg``, ``mlp``, ``mlp-matched``, ``quantum``).
-    mode : {"quick", "cross-validation"}, default="quick"
+        Head kinds to compare (``logreg``, ``mlp``, ``mlp-matched``, ``quantum``). Ignored in the
+        ``hybrid`` mode, whose curve groups are :data:`HYBRID_STAGES`.
+    mode : {"quick", "cross-validation", "hybrid"}, default="quick"
         ``quick``: :func:`qser_core.model.train_model` on the single speaker-disjoint split;
-        ``cross-validation``: :func:`qser_core.experiment.evaluate` over folds × seeds.
+        ``cross-validation``: :func:`qser_core.experiment.evaluate` over folds × seeds;
+        ``hybrid``: :func:`qser_core.hybrid.train_hybrid` (the frozen-backbone PQC head, then the
+        backbone tail + reduction + PQC trained end to end, on the same split and seed).
     track : bool, default=True
         Record every run with MLflow.
     """
 
     def __init__(self, config: QserConfig, heads: list[str], *, mode: str = "quick", track: bool = True) -> None:
-        self.config, self.heads, self.mode, self.track = config, list(heads), mode, track
+        if mode not in MODES:
+            raise ValueError(f"training mode must be one of {', '.join(MODES)}; got {mode!r}")
+        heads = list(HYBRID_STAGES) if mode == "hybrid" else list(heads)
+        self.config, self.heads, self.mode, self.track = config, heads, mode, track
         self.cancel_token = CancelToken()
         self._lock = threading.Lock()
         self._status, self._current, self._error, self._notes = "queued", "", "", []
@@ -88,6 +99,14 @@ class TrainingJob:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def label(self) -> str:
+        """What the job trains, in words (the sidebar's note)."""
+        if self.mode == "hybrid":
+            c = self.config
+            return f"the hybrid model ({c.embedding.backbone}, last {c.train.trainable_blocks} block(s))"
+        return ", ".join(self.heads)
+
     def snapshot(self) -> JobSnapshot:
         with self._lock:
             end = self._end or time.perf_counter()
@@ -111,6 +130,9 @@ class TrainingJob:
         from qser_core import experiment, model
 
         try:
+            if self.mode == "hybrid":
+                self._run_hybrid()
+                return
             features = experiment.prepare(self.config, progress=self._on_progress)
             for i, head in enumerate(self.heads):
                 if self.cancel_token.cancelled:
@@ -145,3 +167,20 @@ class TrainingJob:
         finally:
             with self._lock:
                 self._end = time.perf_counter()
+
+    def _run_hybrid(self) -> None:
+        """One :func:`~qser_core.hybrid.train_hybrid` run; epochs go to the ``frozen`` / ``hybrid`` curves.
+
+        No ``experiment.prepare`` first: without ``features`` the hybrid run takes its embeddings from
+        the frozen activations it computes anyway, so no separate extraction pass is needed.
+        """
+        from qser_core.hybrid import train_hybrid
+
+        with self._lock:
+            self._current = "hybrid"
+        result = train_hybrid(self.config, progress=self._on_progress, track=self.track, cancel=self.cancel_token,
+                              callback=lambda stage, log: self._on_epoch(stage, log))
+        status = "stopped" if self.cancel_token.cancelled else "done"
+        with self._lock:
+            self._results["hybrid"] = result
+            self._status, self._progress = status, (1, 1, status)

@@ -99,7 +99,7 @@ def sidebar() -> None:
                     st.error(str(exc))
         job = st.session_state.get(state.TRAIN_JOB)
         if job is not None and job.alive:
-            st.info(f"Training {', '.join(job.heads)} in the background — see the Train page.")
+            st.info(f"Training {job.label} in the background — see the Train page.")
         st.subheader("Configuration")
         c = state.get_config()
         st.caption(

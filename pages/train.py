@@ -1,4 +1,8 @@
-"""Train: classical and quantum heads on the same inputs, live curves, Stop, results with intervals."""
+"""Train: classical and quantum heads on the same inputs, live curves, Stop, results with intervals.
+
+The hybrid protocol trains the backbone tail + reduction + PQC end to end and compares it with the
+frozen-backbone PQC head on the same split and seed (:func:`qser_core.hybrid.train_hybrid`).
+"""
 
 import pandas as pd
 import streamlit as st
@@ -6,15 +10,36 @@ import streamlit as st
 from app_support import jobs, plots, state, widgets
 from qser_core.config import ANSATZE, ENCODINGS, HEAD_KINDS
 from qser_core.data import EMOTIONS
+from qser_core.errors import ConfigError
+from qser_core.hybrid import check_hybrid_config
 
 P = "train"
 st.title("Train")
 job = st.session_state.get(state.TRAIN_JOB)
 running = job is not None and job.alive
 
-heads = st.multiselect("Heads to compare", HEAD_KINDS, default=["logreg", "quantum"], key=f"{P}.heads")
-mode = st.radio("Protocol", jobs.MODES, horizontal=True, key=f"{P}.mode", format_func=lambda m: {
-    "quick": "quick: one speaker-disjoint split", "cross-validation": "cross-validation: folds × seeds (intervals)"}[m])
+MODE_LABELS = {"quick": "quick: one speaker-disjoint split",
+               "cross-validation": "cross-validation: folds × seeds (intervals)",
+               "hybrid": "hybrid: backbone tail + reduction + PQC trained end to end"}
+STAGE_LABELS = {"frozen": "frozen backbone → PQC head", "hybrid": "hybrid: backbone tail + reduction + PQC"}
+mode = st.radio("Protocol", jobs.MODES, horizontal=True, key=f"{P}.mode", format_func=MODE_LABELS.get)
+hybrid_error = ""
+if mode == "hybrid":
+    heads: list[str] = []
+    st.markdown("The **hybrid** model trains the last backbone blocks, a linear reduction (initialised from the "
+                "PCA reducer) and the PQC together, end to end. It always uses the quantum head settings below and "
+                "compares itself with the frozen-backbone PQC head trained on the same speaker-disjoint split and "
+                "seed (the first seed); both train for up to *Epochs (max)*. The frozen backbone front runs once "
+                "per clip before training.")
+    try:
+        check_hybrid_config(state.get_config())
+    except ConfigError as exc:
+        hybrid_error = str(exc)
+        st.error(hybrid_error)
+        st.page_link("pages/embeddings.py", label="Change the backbone on Embeddings and PCA",
+                     icon=":material/scatter_plot:")
+else:
+    heads = st.multiselect("Heads to compare", HEAD_KINDS, default=["logreg", "quantum"], key=f"{P}.heads")
 cols = st.columns(4)
 with cols[0]:
     widgets.bind(st.slider, "reduce", "n_qubits", "Qubits", page=P, min_value=2, max_value=12)
@@ -32,10 +57,15 @@ with cols[3]:
                  to_config=lambda t: tuple(int(v) for v in t.replace(",", " ").split()))
     if mode == "cross-validation":
         widgets.bind(st.number_input, "data", "n_folds", "Folds", page=P, min_value=2, max_value=20)
+    if mode == "hybrid":
+        widgets.bind(st.number_input, "train", "trainable_blocks", "Backbone blocks trained", page=P, min_value=0,
+                     max_value=16, help="The last blocks of the backbone that train end to end (0: only its head "
+                     "convolution). 1–4 is plenty: more blocks keep larger activations in memory and train slower.")
 config = state.get_config()
 
 cols = st.columns([1, 1, 4])
-if cols[0].button("Train", type="primary", disabled=running or not heads, key=f"{P}.start"):
+blocked = bool(hybrid_error) if mode == "hybrid" else not heads
+if cols[0].button("Train", type="primary", disabled=running or blocked, key=f"{P}.start"):
     job = jobs.TrainingJob(config, heads, mode=mode).start()
     st.session_state[state.TRAIN_JOB], st.session_state[f"{P}.watching"] = job, True
     running = True
@@ -51,7 +81,7 @@ def live() -> None:
     st.progress(min(done / total, 1.0) if total else 0.0, text=f"{snap.status} · {message} · {snap.seconds:.0f} s")
     for column, head in zip(st.columns(len(snap.heads)), snap.heads):
         with column:
-            st.markdown(f"**{head}**")
+            st.markdown(f"**{STAGE_LABELS[head] if snap.mode == 'hybrid' else head}**")
             st.plotly_chart(plots.curves(snap.logs[head], "loss", "loss"), key=f"{P}.loss.{head}")
             st.plotly_chart(plots.curves(snap.logs[head], "acc", "accuracy"), key=f"{P}.acc.{head}")
     if snap.error:
@@ -61,7 +91,9 @@ def live() -> None:
     if snap.finished and st.session_state.get(f"{P}.watching"):
         st.session_state[f"{P}.watching"] = False
         st.rerun(scope="app")  # stop polling and show the results
-    if snap.finished:
+    if snap.finished and snap.mode == "hybrid":
+        hybrid_results(snap)
+    elif snap.finished:
         results(snap)
 
 
@@ -84,8 +116,38 @@ def results(snap: jobs.JobSnapshot) -> None:
                   "one split, no interval: use cross-validation for intervals."))
 
 
+def hybrid_results(snap: jobs.JobSnapshot) -> None:
+    """Frozen vs hybrid on the test speakers: metrics, gain, both confusion matrices."""
+    result = snap.results.get("hybrid")
+    if result is None:  # stopped before the hybrid model finished an epoch (the note says so)
+        return
+    summary = result.summary()
+    st.subheader("Results on held-out speakers")
+    if result.cancelled:
+        st.warning("Stopped early: the hybrid model's best weights so far were scored.")
+    names = {"ua": "UA", "wa": "WA", "macro_f1": "macro-F1"}
+    k = summary["trainable_blocks"]
+    rows = [{"model": label, **{names[m]: f"{metrics[m]:.3f}" for m in names}, "trainable params": f"{params:,}"}
+            for label, metrics, params in (
+                ("frozen backbone + PQC head", result.baseline_metrics, result.baseline_params),
+                (f"hybrid: last {k} block(s) + reduction + PQC", result.metrics, result.n_params))]
+    rows.append({"model": "gain (hybrid − frozen)", **{names[m]: f"{v:+.3f}" for m, v in result.gain.items()},
+                 "trainable params": f"{result.n_params - result.baseline_params:+,}"})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{P}.table")
+    cols = st.columns(2)
+    for column, stage, metrics in zip(cols, jobs.HYBRID_STAGES, (result.baseline_metrics, result.metrics)):
+        column.plotly_chart(plots.confusion(metrics["confusion"], EMOTIONS, f"{stage}: confusion"),
+                            key=f"{P}.cm.{stage}")
+    st.caption(f"{summary['backbone']} · {summary['n_qubits']} qubits · {summary['encoding']} / "
+               f"{summary['ansatz']} × {summary['n_layers']} · {result.metrics['n_test']} test clips · "
+               f"hybrid {summary['epochs']} epochs (best {summary['best_epoch']}), "
+               f"frozen {summary['baseline_epochs']} · {summary['seconds']:.0f} s, "
+               f"of which {summary['front_seconds']:.0f} s for the frozen front · run {summary['run_id']}. "
+               "UA = unweighted accuracy (mean recall over emotions), WA = accuracy; one split, no interval.")
+
+
 if job is None:
-    st.info("Choose heads and settings, then press Train. Training runs in the background: you can visit other "
+    st.info("Choose a protocol and settings, then press Train. Training runs in the background: you can visit other "
             "pages and come back.")
 else:
     live()

@@ -91,3 +91,84 @@ class TestTrainPage:
         assert not at.exception
         assert at.session_state["config"].train.seeds == (0,)
         assert "x" in at.error[0].value
+
+
+HYBRID_ROWS = ["frozen backbone + PQC head", "hybrid: last 2 block(s) + reduction + PQC", "gain (hybrid − frozen)"]
+
+
+@pytest.mark.slow
+class TestHybridProtocol:
+    """The third protocol: backbone tail + reduction + PQC end to end, against the frozen-backbone PQC head."""
+
+    def test_frozen_and_hybrid_curves_then_table(self, demo_config):
+        at = open_page("pages/train.py", config=demo_config)
+        at.radio(key="train.mode").set_value("hybrid")
+        at.run()
+        assert_clean(at)
+        assert not at.multiselect  # the heads choice is replaced by the explanation
+        assert "frozen-backbone PQC head" in texts(at)
+        at.number_input(key="train.train.trainable_blocks").set_value(2)  # bound to the config
+        at.run()
+        assert at.session_state["config"].train.trainable_blocks == 2
+        at.button(key="train.start").click()
+        at.run()
+        assert_clean(at)
+        job = wait_for_job(at)
+        snap = job.snapshot()
+        assert snap.status == "done", snap.error
+        assert snap.heads == ["frozen", "hybrid"]
+        assert [len(snap.logs[s]) for s in snap.heads] == [2, 2]  # both curve groups saw every epoch
+        assert_clean(at)
+        result = snap.results["hybrid"]
+        assert result.config.train.trainable_blocks == 2 and result.run_id
+        table = at.dataframe[0].value
+        assert list(table["model"]) == HYBRID_ROWS
+        assert list(table.columns) == ["model", "UA", "WA", "macro-F1", "trainable params"]
+        assert list(table["UA"])[:2] == [f"{result.baseline_metrics['ua']:.3f}", f"{result.metrics['ua']:.3f}"]
+        assert table["UA"].iloc[2] == f"{result.gain['ua']:+.3f}"
+        assert list(table["trainable params"])[:2] == [f"{result.baseline_params:,}", f"{result.n_params:,}"]
+        assert result.n_params > result.baseline_params  # the backbone tail and the reduction train too
+        page = texts(at)
+        assert "frozen backbone → PQC head" in page and "hybrid: backbone tail + reduction + PQC" in page
+        assert len(elements(at, "plotly_chart")) == 2 * 2 + 2  # loss + accuracy per stage, two confusions
+
+    def test_stop_cancels_the_hybrid_run(self, demo_config):
+        # two trainable blocks, as above: the frozen front computed there is reused (one per process and corpus)
+        config = demo_config.replace("train", epochs=5000, patience=5000, trainable_blocks=2)
+        at = open_page("pages/train.py", config=config)
+        at.radio(key="train.mode").set_value("hybrid")
+        at.run()
+        at.button(key="train.start").click()
+        at.run()
+        job = at.session_state["train_job"]
+        start = time.perf_counter()
+        while not job.snapshot().logs["frozen"] and time.perf_counter() - start < 120:
+            time.sleep(0.2)  # the frozen front, then the baseline head's first epoch
+        at.run()
+        assert job.alive and "hybrid model" in at.sidebar.info[0].value
+        at.button(key="train.stop").click()
+        at.run()
+        wait_for_job(at, timeout=60)
+        snap = job.snapshot()
+        assert snap.status == "stopped"
+        assert 1 <= len(snap.logs["frozen"]) < 5000 and not snap.logs["hybrid"]
+        assert not at.exception and "cancelled" in " ".join(w.value for w in at.warning)
+
+    def test_unsupported_backbone_is_a_message(self, demo_config):
+        from app_support.jobs import TrainingJob
+        from qser_core.errors import ConfigError
+        from qser_core.hybrid import check_hybrid_config
+
+        config = demo_config.replace("embedding", backbone="egemaps")
+        with pytest.raises(ConfigError, match="egemaps") as caught:
+            check_hybrid_config(config)
+        at = open_page("pages/train.py", config=config)
+        at.radio(key="train.mode").set_value("hybrid")
+        at.run()
+        assert not at.exception
+        assert [e.value for e in at.error] == [str(caught.value)]  # the library's message, not a traceback
+        assert at.button(key="train.start").disabled
+        # the job reports the same message if it is started anyway (e.g. the backbone changed meanwhile)
+        job = TrainingJob(config, [], mode="hybrid", track=False).start()
+        job.join(30)
+        assert job.snapshot().status == "failed" and job.snapshot().error == str(caught.value)
