@@ -26,6 +26,7 @@ pages = {
     "Later": [st.Page("pages/hardware.py", title="Hardware", icon=":material/dns:")],
 }
 page = st.navigation(pages)
+state.mark_routed()
 widgets.sidebar()
 try:
     page.run()

@@ -19,6 +19,7 @@ from qser_core.errors import ConfigError
 CONFIG = "config"  # the QserConfig every page reads and the widgets edit
 CONFIG_ERROR = "config_error"  # message of the last rejected widget value
 TRAIN_JOB = "train_job"  # the running or finished app_support.jobs.TrainingJob
+ROUTED = "routed"  # set by app.py: the router (st.navigation, sidebar) ran in this session
 REMEMBERED = "dashboard.json"  # file under qser_home() holding the dataset choice
 
 
@@ -60,8 +61,20 @@ def init_session() -> None:
     st.session_state.setdefault(CONFIG_ERROR, "")
 
 
+def mark_routed() -> None:
+    """Called by app.py once its router has run in this session."""
+    st.session_state[ROUTED] = True
+
+
 def get_config() -> QserConfig:
-    """The session's configuration."""
+    """The session's configuration (every page starts here).
+
+    A deep link (``/train``) that is the first request to a freshly started server runs the page
+    file alone — Streamlit's legacy ``pages/`` discovery is only switched off once ``st.navigation``
+    has run — so without the router, the page hands over to app.py instead of rendering half an app.
+    """
+    if not st.session_state.get(ROUTED):
+        st.switch_page("app.py")
     init_session()
     return st.session_state[CONFIG]
 

@@ -141,6 +141,12 @@ def test_every_page_and_a_recorded_prediction(server, fake_microphone):
         try:
             context = browser.new_context(permissions=["microphone"], viewport={"width": 1400, "height": 1800})
             page = context.new_page()
+            # A deep link as the very first request to a fresh server must still get the router and sidebar
+            # (Streamlit runs the bare page file then; the page hands over to app.py).
+            page.goto(f"{server}/circuit")
+            page.locator('[data-testid="stSidebarNav"]').get_by_text("Overview").wait_for(timeout=60_000)
+            _settle(page, PAGES[0][1])
+            _assert_no_errors(page, "deep link")
             for i, (path, title) in enumerate(PAGES):
                 page.goto(f"{server}/{path}")
                 _settle(page, title)
