@@ -40,6 +40,12 @@ class _TqdmProgress:
             self._bar.close()
             self._bar = None
 
+    def __enter__(self) -> "_TqdmProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()  # also on errors, so the message is not printed behind a half-drawn bar
+
 
 def _emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
     """Print ``result`` as one JSON object with ``--json``, else the human-readable ``text``."""
@@ -83,6 +89,14 @@ def _pipeline_flags(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _note_synthetic(config: QserConfig) -> None:
+    """Say plainly on stderr when results come from the synthetic demo corpus."""
+    if config.data.dataset == "demo":
+        print("qser: note: dataset 'demo' is SYNTHETIC eSpeak NG speech made by the lab; numbers measured on it "
+              "say nothing about human speech (use --dataset crema-d --data-dir DIR for real results)",
+              file=sys.stderr)
+
+
 def _counts_text(table) -> str:
     from qser_core.data import counts_by
 
@@ -99,9 +113,8 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
 def _cmd_data_demo(args: argparse.Namespace) -> int:
     from qser_core.demo import generate_demo_corpus
 
-    progress = _TqdmProgress()
-    out = generate_demo_corpus(args.out, n_speakers=args.speakers, seed=args.seed, progress=progress)
-    progress.close()
+    with _TqdmProgress() as progress:
+        out = generate_demo_corpus(args.out, n_speakers=args.speakers, seed=args.seed, progress=progress)
     n = len(list(out.glob("*.wav")))
     _emit(args, {"out": str(out), "n_clips": n, "synthetic": True},
           f"wrote {n} SYNTHETIC eSpeak NG clips (CREMA-D file names) to {out}")
@@ -110,9 +123,12 @@ def _cmd_data_demo(args: argparse.Namespace) -> int:
 
 def _cmd_data_index(args: argparse.Namespace) -> int:
     from qser_core.data import counts_by, index_corpus
+    from qser_core.demo import is_demo_corpus
 
     corpus = index_corpus(args.folder, dataset=args.dataset)
     table = corpus.table
+    if is_demo_corpus(args.folder):
+        print("qser: note: this folder is the SYNTHETIC eSpeak NG demo corpus", file=sys.stderr)
     result = {"n_clips": len(table), "n_speakers": int(table["speaker"].nunique()),
               "emotion": counts_by(table, "emotion").iloc[:, 0].to_dict(),
               "speaker": counts_by(table, "speaker").iloc[:, 0].to_dict(),
@@ -124,9 +140,8 @@ def _cmd_data_index(args: argparse.Namespace) -> int:
 def _cmd_data_download(args: argparse.Namespace) -> int:
     from qser_core.download import download_crema_d
 
-    progress = _TqdmProgress()
-    report = download_crema_d(args.out, workers=args.workers, progress=progress)
-    progress.close()
+    with _TqdmProgress() as progress:
+        report = download_crema_d(args.out, workers=args.workers, progress=progress)
     result = {"out": str(args.out), "downloaded": report.downloaded, "skipped_complete": report.skipped_complete,
               "failed": report.failed}
     _emit(args, result, report.summary())
@@ -138,9 +153,9 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     from qser_core.embeddings import cache_status
     from qser_core.experiment import prepare
 
-    progress = _TqdmProgress()
-    features = prepare(config, progress=progress)
-    progress.close()
+    _note_synthetic(config)
+    with _TqdmProgress() as progress:
+        features = prepare(config, progress=progress)
     status = cache_status(features.table, config)
     result = {"n_clips": len(features.table), "dim": int(features.embeddings.shape[1]),
               "backbone": config.embedding.backbone, **status}
@@ -153,11 +168,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     config = _config(args, **_pipeline_flags(args))
     from qser_core.experiment import evaluate
 
-    progress = _TqdmProgress()
-    summary = evaluate(config, progress=progress, track=not args.no_track).summary()
-    progress.close()
-    summary.pop("confusion", None) if not args.json else None
-    text = "\n".join(f"{k:>16}: {v}" for k, v in summary.items())
+    _note_synthetic(config)
+    with _TqdmProgress() as progress:
+        summary = evaluate(config, progress=progress, track=not args.no_track).summary()
+    text = "\n".join(f"{k:>16}: {v}" for k, v in summary.items() if k != "confusion")
     _emit(args, summary, text)
     return 0
 
@@ -166,9 +180,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = _config(args, **_pipeline_flags(args))
     from qser_core.model import train_model
 
-    progress = _TqdmProgress()
-    model = train_model(config, progress=progress, track=not args.no_track)
-    progress.close()
+    _note_synthetic(config)
+    with _TqdmProgress() as progress:
+        model = train_model(config, progress=progress, track=not args.no_track)
     folder = model.save(args.out)
     result = {"out": str(folder), "run_id": model.run_id,
               **{k: v for k, v in model.metrics.items() if k != "confusion"}}
@@ -182,9 +196,9 @@ def _cmd_hybrid(args: argparse.Namespace) -> int:
     config = _config(args, **flags)
     from qser_core.hybrid import train_hybrid
 
-    progress = _TqdmProgress()
-    result = train_hybrid(config, progress=progress, track=not args.no_track)
-    progress.close()
+    _note_synthetic(config)
+    with _TqdmProgress() as progress:
+        result = train_hybrid(config, progress=progress, track=not args.no_track)
     summary = result.summary()
     rows = [(name, summary[part]) for name, part in (("hybrid (end to end)", "hybrid"), ("frozen backbone + PQC", "frozen"))]
     text = "\n".join(f"{name:<22} UA {m['ua']:.3f}  WA {m['wa']:.3f}  macro-F1 {m['macro_f1']:.3f}  params {m['params']:,}"

@@ -100,7 +100,9 @@ class TestPipeline:
     def test_evaluate_json(self, capsys):
         code = main(["evaluate", "--head", "quantum", "--folds", "2", "--seeds", "2", "--no-track", "--json", *FAST])
         assert code == 0
-        result = json.loads(capsys.readouterr().out)
+        captured = capsys.readouterr()
+        result = json.loads(captured.out)
+        assert "SYNTHETIC" in captured.err  # the demo corpus is labelled plainly
         for key in ("ua", "ua_ci95", "wa", "macro_f1", "n_clips", "n_speakers", "folds", "seeds", "params"):
             assert key in result
         assert result["folds"] == 2 and result["seeds"] == [0, 1]
