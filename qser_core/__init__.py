@@ -2,7 +2,7 @@
 
 The modules follow the pipeline: ``data`` (corpora and labels; ``corpora`` holds the
 file-name conventions, ``splits`` the speaker-disjoint splits, ``download`` and ``demo``
-fetch or make corpora) → ``audio`` (load, trim, fix length) → ``features`` (log-mel) →
+(with ``espeak``) fetch or make corpora) → ``audio`` (load, trim, fix length) → ``features`` (log-mel) →
 ``backbones`` + ``embeddings`` (frozen pre-trained networks, disk cache) → ``reduce``
 (PCA to qubit angles) → ``heads`` (classical and PQC heads, the batched simulator) →
 ``train`` / ``metrics`` → ``experiment`` (cross-validation, paired tests), ``model`` (one

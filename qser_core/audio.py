@@ -47,6 +47,7 @@ __all__ = [
     "trim_silence",
     "load_batch",
     "audio_kwargs",
+    "wav_data_end",
 ]
 
 AudioSource = Union[str, os.PathLike, BinaryIO, bytes, bytearray, memoryview]
@@ -125,7 +126,8 @@ def _decode(source: Any, label: str, max_seconds: float) -> tuple[np.ndarray, in
             ) from None
         return _decode_fallback(handle, label, max_seconds)
 
-    missing = _riff_missing_bytes(head, size)
+    end = wav_data_end(head)
+    missing = max(0, end - size) if end is not None else 0
     if missing > 0:
         raise AudioError(
             f"audio file {label} is truncated: its WAV header declares {missing} more bytes of audio than "
@@ -152,22 +154,26 @@ def _decode(source: Any, label: str, max_seconds: float) -> tuple[np.ndarray, in
     return y, int(sr)
 
 
-def _riff_missing_bytes(head: bytes, size: int) -> int:
-    """Bytes a RIFF/WAVE file's ``data`` chunk declares beyond the end of the file (0 if fine).
+def wav_data_end(head: bytes) -> int | None:
+    """Byte offset where a RIFF/WAVE header says the sample data ends (None if it does not say).
 
-    libsndfile silently shortens such a file to what is there; a cut-off download should fail.
+    libsndfile silently shortens a cut-off WAV to what is there, so the size the ``data`` chunk
+    declares is read from the header itself (corpus indexing and :func:`read_audio` both check it).
+
+    Parameters
+    ----------
+    head : bytes
+        The first few kilobytes of the file.
     """
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return 0
+        return None
     pos = 12
     while pos + 8 <= len(head):
         chunk, length = head[pos : pos + 4], int.from_bytes(head[pos + 4 : pos + 8], "little")
         if chunk == b"data":
-            if length in (0, 0xFFFFFFFF):  # streaming writers leave the size unset
-                return 0
-            return max(0, pos + 8 + length - size)
-        pos += 8 + length + (length & 1)
-    return 0
+            return None if length in (0, 0xFFFFFFFF) else pos + 8 + length  # 0 / max: streaming writers
+        pos += 8 + length + (length & 1)  # chunks are padded to an even length
+    return None
 
 
 def _decode_fallback(handle: Any, label: str, max_seconds: float) -> tuple[np.ndarray, int]:

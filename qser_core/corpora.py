@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-import struct
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import soundfile as sf
+
+from qser_core.audio import wav_data_end
 
 __all__: list[str] = []  # every name here is internal to qser_core.data (its index_corpus is the API)
 
@@ -97,23 +98,6 @@ _PARSERS: dict[str, tuple[Callable[[str], tuple[str, dict]], tuple[str, ...]]] =
 
 
 # ---------------------------------------------------------------------------- cheap file checks
-def _wav_data_end(head: bytes) -> int | None:
-    """Byte offset where a RIFF/WAVE header says the sample data ends (None if it does not say).
-
-    libsndfile clamps the frame count of a truncated WAV to what the file holds, so the
-    declared size must be read from the ``data`` chunk header itself.
-    """
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return None
-    offset = 12
-    while offset + 8 <= len(head):
-        chunk_id, size = head[offset:offset + 4], struct.unpack("<I", head[offset + 4:offset + 8])[0]
-        if chunk_id == b"data":
-            return None if size in (0, 0xFFFFFFFF) else offset + 8 + size
-        offset += 8 + size + (size & 1)  # chunks are padded to an even length
-    return None
-
-
 def _check_audio(path: Path) -> str | None:
     """Why ``path`` is not a usable clip (None if it looks fine), from its header and size only."""
     try:
@@ -133,7 +117,7 @@ def _check_audio(path: Path) -> str | None:
         return f"not a readable audio file ({str(exc).split(': ')[-1]}); download it again"
     if info.frames <= 0:
         return "holds no audio frames"
-    end = _wav_data_end(head) if info.format == "WAV" else None
+    end = wav_data_end(head) if info.format == "WAV" else None
     if end is not None and size < end:
         return f"truncated: the header declares {end} bytes, the file has {size}; an interrupted download, " \
                "download it again"

@@ -30,11 +30,10 @@ import json
 import os
 import queue
 import threading
-import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 import torch

@@ -61,3 +61,21 @@ def store(shared_db, tmp_path, monkeypatch) -> Path:
 def tracking_config() -> QserConfig:
     """A small quantum config (two seeds, 4 qubits, basic ansatz) for recording runs."""
     return QserConfig().with_overrides(["train.seeds=0,1", "reduce.n_qubits=4", "head.ansatz=basic"])
+
+
+@pytest.fixture(scope="session")
+def demo_fast_config():
+    """Small, quick settings on the demo corpus (8 qubits, 1 layer, 15 epochs, 3 folds)."""
+    from qser_core.config import QserConfig
+
+    return QserConfig().with_overrides(
+        ["train.epochs=15", "train.patience=5", "data.n_folds=3", "reduce.n_qubits=8", "head.n_layers=1"]
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_fast_features(demo_fast_config):
+    """The demo corpus with its embeddings (generated and extracted once per session)."""
+    from qser_core.experiment import prepare
+
+    return prepare(demo_fast_config)

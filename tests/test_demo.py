@@ -18,7 +18,6 @@ from qser_core.demo import (
     demo_corpus_dir,
     generate_demo_corpus,
     is_demo_corpus,
-    synthesize,
 )
 from qser_core.errors import BackendError, DataError
 
@@ -43,21 +42,7 @@ def parse(folder):
     return [NAME.match(p.name).groupdict() | {"path": p} for p in sorted(folder.glob("*.wav"))]
 
 
-class TestSynthesize:
-    def test_speaks_int16_at_22050(self):
-        y, sr = synthesize("It's eleven o'clock.", voice="en+f2")
-        assert sr == 22050 and y.dtype == np.int16
-        assert 0.6 < len(y) / sr < 3.0 and np.abs(y).max() > 1000
-
-    def test_rate_and_pitch_parameters_act(self):
-        slow, sr = synthesize("The surface is slick.", voice="en+m3", rate=120)
-        fast, _ = synthesize("The surface is slick.", voice="en+m3", rate=260)
-        assert len(slow) > 1.5 * len(fast)
-
-    def test_unknown_voice(self):
-        with pytest.raises(BackendError, match=r"no voice 'zz'"):
-            synthesize("hello", voice="zz")
-
+class TestConstants:
     def test_constants_match_crema_d_and_data(self):
         from qser_core.data import EMOTIONS as DATA_EMOTIONS
 

@@ -2,73 +2,59 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from qser_core.config import QserConfig
 from qser_core.data import EMOTIONS
 from qser_core.errors import DataError
-from qser_core.experiment import compare, compare_predictions, evaluate, prepare
-
-FAST = ["train.epochs=15", "train.patience=5", "data.n_folds=3", "reduce.n_qubits=8", "head.n_layers=1"]
-
-
-@pytest.fixture(scope="module")
-def demo_config() -> QserConfig:
-    return QserConfig().with_overrides(FAST)
-
-
-@pytest.fixture(scope="module")
-def demo_features(demo_config):
-    return prepare(demo_config)
+from qser_core.experiment import compare, evaluate
 
 
 class TestPrepare:
-    def test_demo_corpus_features_are_row_aligned(self, demo_features):
-        n = len(demo_features.table)
+    def test_demo_corpus_features_are_row_aligned(self, demo_fast_features):
+        n = len(demo_fast_features.table)
         assert n >= 12 * 12 * 6
-        assert demo_features.embeddings.shape[0] == n == len(demo_features.labels)
-        assert np.isfinite(demo_features.embeddings).all()
-        assert set(np.unique(demo_features.labels)) == set(range(len(EMOTIONS)))
+        assert demo_fast_features.embeddings.shape[0] == n == len(demo_fast_features.labels)
+        assert np.isfinite(demo_fast_features.embeddings).all()
+        assert set(np.unique(demo_fast_features.labels)) == set(range(len(EMOTIONS)))
 
 
 class TestEvaluate:
     @pytest.mark.parametrize("kind", ["logreg", "mlp-matched", "quantum"])
-    def test_cross_validation_summary(self, demo_config, demo_features, kind):
-        config = demo_config.replace("head", kind=kind)
-        summary = evaluate(config, features=demo_features, track=False).summary()
+    def test_cross_validation_summary(self, demo_fast_config, demo_fast_features, kind):
+        config = demo_fast_config.replace("head", kind=kind)
+        summary = evaluate(config, features=demo_fast_features, track=False).summary()
         assert summary["folds"] == 3 and summary["seeds"] == [0]
-        assert summary["n_clips"] == len(demo_features.table)
-        assert summary["n_speakers"] == demo_features.table["speaker"].nunique()
+        assert summary["n_clips"] == len(demo_fast_features.table)
+        assert summary["n_speakers"] == demo_fast_features.table["speaker"].nunique()
         low, high = summary["ua_ci95"]
         assert low <= summary["ua"] <= high
         # Six emotions: chance UA is 1/6. Eight PCA angles of the demo corpus carry ~35% UA (54% with all dims).
         assert summary["ua"] > 0.22, summary
         assert summary["params"] > 0
 
-    def test_same_config_same_metrics(self, demo_config, demo_features):
-        config = demo_config.replace("head", kind="quantum")
-        a = evaluate(config, features=demo_features, track=False).summary()
-        b = evaluate(config, features=demo_features, track=False).summary()
+    def test_same_config_same_metrics(self, demo_fast_config, demo_fast_features):
+        config = demo_fast_config.replace("head", kind="quantum")
+        a = evaluate(config, features=demo_fast_features, track=False).summary()
+        b = evaluate(config, features=demo_fast_features, track=False).summary()
         assert a["ua"] == b["ua"] and a["confusion"] == b["confusion"]
 
-    def test_paired_comparison_on_the_same_clips(self, demo_config, demo_features):
-        a = evaluate(demo_config.replace("head", kind="logreg"), features=demo_features, track=False)
-        b = evaluate(demo_config.replace("head", kind="quantum"), features=demo_features, track=False)
+    def test_paired_comparison_on_the_same_clips(self, demo_fast_config, demo_fast_features):
+        a = evaluate(demo_fast_config.replace("head", kind="logreg"), features=demo_fast_features, track=False)
+        b = evaluate(demo_fast_config.replace("head", kind="quantum"), features=demo_fast_features, track=False)
         result = compare(a, b)
-        assert result["n_clips"] == len(demo_features.table)
+        assert result["n_clips"] == len(demo_fast_features.table)
         assert 0.0 <= result["mcnemar"]["p_value"] <= 1.0
-        other = evaluate(demo_config.replace("data", split_seed=5).replace("head", kind="logreg"),
-                         features=demo_features, track=False)
+        other = evaluate(demo_fast_config.replace("data", split_seed=5).replace("head", kind="logreg"),
+                         features=demo_fast_features, track=False)
         with pytest.raises(DataError, match="different folds"):
             compare(a, other)
 
-    def test_tracked_run_is_recorded(self, demo_config, demo_features):
+    def test_tracked_run_is_recorded(self, demo_fast_config, demo_fast_features):
         from qser_core.runs import list_runs, load_run
 
-        evaluation = evaluate(demo_config.replace("head", kind="logreg"), features=demo_features, track=True)
+        evaluation = evaluate(demo_fast_config.replace("head", kind="logreg"), features=demo_fast_features, track=True)
         assert evaluation.run_id
         runs = list_runs()
         assert evaluation.run_id in set(runs["run_id"])

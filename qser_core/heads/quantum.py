@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from qser_core.config import SIMULATORS
@@ -114,6 +112,7 @@ class QuantumHead(BaseTorchHead):
 
     Examples
     --------
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> X, y = rng.uniform(0, np.pi, (60, 3)), np.arange(60) % 6
     >>> head = QuantumHead(n_layers=1, ansatz="hea", epochs=2).fit(X, y)

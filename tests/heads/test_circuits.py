@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pennylane as qml
 import pytest
 
 from qser_core import config
