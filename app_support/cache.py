@@ -69,22 +69,9 @@ def _complete(status: dict[str, Any]) -> bool:
 
 @st.cache_data(show_spinner="Fitting PCA on the training speakers…", max_entries=16)
 def _pca_view(key: str, _config: QserConfig) -> dict[str, Any]:
-    from qser_core.data import EMOTIONS, split_by_speaker
-    from qser_core.reduce import QubitReducer
+    from qser_core.experiment import pca_view as compute
 
-    fs = _features(_config.digest(*FEATURE_SECTIONS), _config)
-    d = _config.data
-    split = split_by_speaker(fs.table, val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.split_seed)
-    reducer = QubitReducer(n_components=_config.reduce.n_qubits).fit(fs.embeddings[split.train])
-    scores = reducer.pipeline_[:-1].transform(fs.embeddings)  # PCA scores before the angle scaling
-    part = np.full(len(fs.labels), "train", dtype=object)
-    part[split.val], part[split.test] = "val", "test"
-    ratio = np.asarray(reducer.explained_variance_ratio_, dtype=float)
-    return {
-        "ratio": ratio, "cumulative": np.cumsum(ratio), "scores": scores[:, : min(3, scores.shape[1])],
-        "emotion": [EMOTIONS[i] for i in fs.labels], "speaker": fs.table["speaker"].tolist(),
-        "part": part.tolist(), "n_train": int(len(split.train)), "dim": int(fs.embeddings.shape[1]),
-    }
+    return compute(_features(_config.digest(*FEATURE_SECTIONS), _config), _config)
 
 
 def pca_view(config: QserConfig) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from qser_core.config import QserConfig
-from qser_core.data import EMOTIONS, Corpus, Split, label_index, load_corpus, speaker_folds
+from qser_core.data import EMOTIONS, Corpus, Split, label_index, load_corpus, speaker_folds, split_by_speaker
 from qser_core.errors import DataError
 from qser_core.metrics import classification_metrics, mcnemar, mean_ci95, paired_bootstrap
 
@@ -29,6 +29,7 @@ __all__ = [
     "Evaluation",
     "prepare",
     "fit_on_split",
+    "pca_view",
     "evaluate",
     "compare",
     "compare_predictions",
@@ -75,6 +76,35 @@ def prepare(config: QserConfig, *, progress: Progress | None = None) -> FeatureS
     embeddings = extract_embeddings(corpus.table, config, progress=progress)
     labels = label_index(corpus.table["emotion"])
     return FeatureSet(corpus=corpus, embeddings=embeddings, labels=labels)
+
+
+def pca_view(features: FeatureSet, config: QserConfig) -> dict[str, Any]:
+    """What the reduction to qubit space looks like on the single speaker-disjoint split.
+
+    The reducer is fitted on the training speakers only, as for the heads.
+
+    Returns
+    -------
+    dict
+        ``ratio`` and ``cumulative`` explained variance per component, ``scores`` (n_clips, <= 3) PCA
+        scores before the angle scaling, and per clip its ``emotion``, ``speaker`` and ``part``
+        (train / val / test); ``n_train`` and ``dim`` (embedding size).
+    """
+    from qser_core.reduce import QubitReducer
+
+    d = config.data
+    split = split_by_speaker(features.table, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
+                             seed=d.split_seed)
+    reducer = QubitReducer(n_components=config.reduce.n_qubits).fit(features.embeddings[split.train])
+    scores = reducer.pipeline_[:-1].transform(features.embeddings)  # before the angle scaling
+    part = np.full(len(features.labels), "train", dtype=object)
+    part[split.val], part[split.test] = "val", "test"
+    ratio = np.asarray(reducer.explained_variance_ratio_, dtype=float)
+    return {
+        "ratio": ratio, "cumulative": np.cumsum(ratio), "scores": scores[:, : min(3, scores.shape[1])],
+        "emotion": [EMOTIONS[i] for i in features.labels], "speaker": features.table["speaker"].tolist(),
+        "part": part.tolist(), "n_train": int(len(split.train)), "dim": int(features.embeddings.shape[1]),
+    }
 
 
 # ------------------------------------------------------------------ one head on one split

@@ -72,3 +72,20 @@ def test_real_speech_end_to_end(emodb_audio):
     summary = evaluate(config, track=False).summary()
     assert summary["n_clips"] == 454 and summary["n_speakers"] == 10
     assert summary["ua"] > 0.35, summary
+
+
+class TestPcaView:
+    def test_fitted_on_training_speakers_only(self, demo_fast_config, demo_fast_features):
+        from qser_core.experiment import pca_view
+        from qser_core.reduce import QubitReducer
+
+        view = pca_view(demo_fast_features, demo_fast_config)
+        k = demo_fast_config.reduce.n_qubits
+        assert view["ratio"].shape == (k,) and np.all(np.diff(view["cumulative"]) >= 0)
+        assert view["scores"].shape == (len(demo_fast_features.table), 3)
+        train = np.array(view["part"]) == "train"
+        assert view["n_train"] == train.sum() > 0 and {"val", "test"} <= set(view["part"])
+        speakers = np.array(view["speaker"])
+        assert not set(speakers[train]) & set(speakers[~train])
+        refit = QubitReducer(n_components=k).fit(demo_fast_features.embeddings[train])
+        assert np.allclose(refit.explained_variance_ratio_, view["ratio"])
