@@ -112,16 +112,10 @@ def circuit_png(n_qubits: int, n_layers: int, encoding: str, ansatz: str) -> byt
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pennylane as qml
 
-    from qser_core.heads.circuits import circuit_fn, weight_shape
+    from qser_core.heads.circuits import draw_figure
 
-    shape = weight_shape(n_qubits=n_qubits, n_layers=n_layers, ansatz=ansatz, encoding=encoding)
-    fn = circuit_fn(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
-    qnode = qml.QNode(fn, qml.device("default.qubit", wires=n_qubits))
-    rng = np.random.default_rng(0)
-    fig, _ = qml.draw_mpl(qnode, level="device", style="pennylane")(rng.uniform(0, np.pi, n_qubits),
-                                                                    rng.uniform(0, 2 * np.pi, shape))
+    fig, _ = draw_figure(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
     plt.close(fig)

@@ -50,6 +50,7 @@ __all__ = [
     "weight_shape",
     "circuit_stats",
     "draw",
+    "draw_figure",
 ]
 
 #: Gates the circuits are decomposed into (what the torch simulator implements).
@@ -327,6 +328,15 @@ def circuit_stats(*, n_qubits: int, n_layers: int, encoding: str, ansatz: str) -
     }
 
 
+def _placeholder_run(drawer, *, n_qubits: int, n_layers: int, encoding: str, ansatz: str):
+    """Call ``drawer(qnode)`` on the circuit with seeded placeholder angles (inputs in [0, π])."""
+    shape = weight_shape(n_qubits=n_qubits, n_layers=n_layers, ansatz=ansatz, encoding=encoding)
+    fn = circuit_fn(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
+    qnode = qml.QNode(fn, qml.device("default.qubit", wires=n_qubits))
+    rng = np.random.default_rng(0)
+    return drawer(qnode)(rng.uniform(0, np.pi, n_qubits), rng.uniform(0, 2 * np.pi, shape))
+
+
 def draw(*, n_qubits: int, n_layers: int, encoding: str, ansatz: str, decimals: int | None = None) -> str:
     """Text drawing of the circuit (``qml.draw``), templates expanded to gates.
 
@@ -341,10 +351,17 @@ def draw(*, n_qubits: int, n_layers: int, encoding: str, ansatz: str, decimals: 
     -------
     str
     """
-    shape = weight_shape(n_qubits=n_qubits, n_layers=n_layers, ansatz=ansatz, encoding=encoding)
-    fn = circuit_fn(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
-    qnode = qml.QNode(fn, qml.device("default.qubit", wires=n_qubits))
-    rng = np.random.default_rng(0)
-    return qml.draw(qnode, decimals=decimals, level="device")(
-        rng.uniform(0, np.pi, n_qubits), rng.uniform(0, 2 * np.pi, shape)
-    )
+    return _placeholder_run(lambda q: qml.draw(q, decimals=decimals, level="device"),
+                            n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
+
+
+def draw_figure(*, n_qubits: int, n_layers: int, encoding: str, ansatz: str):
+    """Matplotlib drawing of the circuit (``qml.draw_mpl``), templates expanded to gates.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes
+    """
+    return _placeholder_run(lambda q: qml.draw_mpl(q, level="device", style="pennylane"),
+                            n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)

@@ -84,6 +84,17 @@ class TestStats:
         text = circuits.draw(n_qubits=3, n_layers=1, encoding="reupload", ansatz="hea")
         assert isinstance(text, str) and text.count("<Z>") == 3 and "RY" in text
 
+    def test_figure_shows_every_wire(self):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = circuits.draw_figure(n_qubits=3, n_layers=1, encoding="angle-ry", ansatz="basic")
+        labels = [t.get_text() for t in ax.texts]
+        assert sum(label in ("0", "1", "2") for label in labels) == 3  # one label per wire
+        plt.close(fig)
+
 
 class TestInputs:
     @pytest.mark.parametrize(
