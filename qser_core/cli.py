@@ -264,7 +264,7 @@ def _head_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ansatz", choices=ANSATZE, help="PQC ansatz (default: strong)")
     parser.add_argument("--encoding", choices=ENCODINGS, help="PQC data encoding (default: angle-ry)")
     parser.add_argument("--layers", type=int, help="ansatz layers, 1-8 (default: 2)")
-    parser.add_argument("--epochs", type=int, help="maximum epochs (default: 60)")
+    parser.add_argument("--epochs", type=int, help="maximum epochs (default: 200, early stopping on validation UA)")
     parser.add_argument("--no-track", action="store_true", help="do not record the run with MLflow")
 
 

@@ -204,10 +204,10 @@ class HeadConfig(_Section):
 
 @dataclass(frozen=True)
 class TrainConfig(_Section):
-    epochs: int = 60  # upper bound on epochs (early stopping usually ends sooner)
-    lr: float = 0.02  # Adam learning rate
+    epochs: int = 200  # upper bound on epochs (early stopping usually ends sooner)
+    lr: float = 0.05  # Adam learning rate
     batch_size: int = 64  # minibatch size
-    patience: int = 10  # epochs without a better validation UA before stopping
+    patience: int = 30  # epochs without a better validation UA before stopping
     weight_decay: float = 0.0  # Adam L2 penalty
     seeds: tuple[int, ...] = (0,)  # seeds of weight initialisation and minibatch order
     trainable_blocks: int = 1  # hybrid model: last backbone blocks trained end to end

@@ -133,10 +133,10 @@ def fit_module(
     *,
     X_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
-    epochs: int = 60,
-    lr: float = 0.02,
+    epochs: int = 200,
+    lr: float = 0.05,
     batch_size: int = 64,
-    patience: int = 10,
+    patience: int = 30,
     weight_decay: float = 0.0,
     seed: int = 0,
     callback: Callable[[EpochLog], None] | None = None,
@@ -155,13 +155,13 @@ def fit_module(
     X_val, y_val : np.ndarray or None, default=None
         Validation set; early stopping watches its UA (balanced accuracy). Without it,
         the training loss is watched.
-    epochs : int, default=60
+    epochs : int, default=200
         Upper bound on epochs.
-    lr : float, default=0.02
+    lr : float, default=0.05
         Adam learning rate.
     batch_size : int, default=64
         Minibatch size (the last batch of an epoch may be smaller).
-    patience : int, default=10
+    patience : int, default=30
         Epochs without improvement before stopping.
     weight_decay : float, default=0.0
         Adam L2 penalty.

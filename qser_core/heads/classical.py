@@ -198,8 +198,8 @@ class ClassicalHead(BaseTorchHead):
     ((60,), 94)
     """
 
-    def __init__(self, kind: str = "logreg", *, hidden: int = 32, target_params: int | None = None, epochs: int = 60,
-                 lr: float = 0.02, batch_size: int = 64, patience: int = 10, weight_decay: float = 0.0, seed: int = 0):
+    def __init__(self, kind: str = "logreg", *, hidden: int = 32, target_params: int | None = None, epochs: int = 200,
+                 lr: float = 0.05, batch_size: int = 64, patience: int = 30, weight_decay: float = 0.0, seed: int = 0):
         self.kind = kind
         self.hidden = hidden
         self.target_params = target_params

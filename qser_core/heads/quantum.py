@@ -123,8 +123,8 @@ class QuantumHead(BaseTorchHead):
     _min_features, _max_features = circuits.MIN_QUBITS, circuits.MAX_QUBITS
 
     def __init__(self, *, n_layers: int = 2, encoding: str = "angle-ry", ansatz: str = "strong",
-                 simulator: str = "torch", epochs: int = 60, lr: float = 0.02, batch_size: int = 64,
-                 patience: int = 10, weight_decay: float = 0.0, seed: int = 0):
+                 simulator: str = "torch", epochs: int = 200, lr: float = 0.05, batch_size: int = 64,
+                 patience: int = 30, weight_decay: float = 0.0, seed: int = 0):
         self.n_layers = n_layers
         self.encoding = encoding
         self.ansatz = ansatz
