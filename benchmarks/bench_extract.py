@@ -20,31 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-EMODB = ROOT.parent / "shared" / "data" / "emodb" / "audio"
-
-
-def _clips(n: int) -> list[str]:
-    if EMODB.is_dir():
-        files = sorted(str(p) for p in EMODB.iterdir() if p.suffix in (".flac", ".wav"))
-        source = "EmoDB"
-    else:
-        from qser_core.demo import demo_corpus_dir
-
-        files = sorted(str(p) for p in demo_corpus_dir().glob("*.wav"))
-        source = "demo corpus"
-    print(f"clips: {min(n, len(files))} from {source}, cut/padded to 3 s at 16 kHz", flush=True)
-    return files[:n]
-
-
-def _best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from common import best, clips  # also puts the project root on sys.path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from qser_core.config import QserConfig
     from qser_core.embeddings import EmbeddingCache, _identities, cache_folder, extract_embeddings
 
-    paths = _clips(args.clips)
+    paths = clips(args.clips)
     n = len(paths)
     table = pd.DataFrame({"path": paths})
     config = QserConfig()
@@ -81,17 +57,17 @@ def main(argv: list[str] | None = None) -> int:
 
     runs = iter(range(10**6))
     fresh = lambda: extract_embeddings(table, config, cache_dir=tmp / f"cache{next(runs)}")  # noqa: E731
-    rows.append(("extract_embeddings, empty cache (decode || front end + CNN)", n, _best(fresh, args.repeat)))
+    rows.append(("extract_embeddings, empty cache (decode || front end + CNN)", n, best(fresh, args.repeat)))
 
     waves = load_batch(paths, **audio_kwargs(config.audio), n_jobs=2)
     rows.append(("  part: decoding alone (load_batch, 2 threads)", n,
-                 _best(lambda: load_batch(paths, **audio_kwargs(config.audio), n_jobs=2), args.repeat)))
+                 best(lambda: load_batch(paths, **audio_kwargs(config.audio), n_jobs=2), args.repeat)))
 
     def cnn_only():
         for i in range(0, n, config.embedding.batch_size):
             backbone.embed(torch.from_numpy(waves[i:i + config.embedding.batch_size]))
 
-    rows.append(("  part: log-mel + CNN alone (batches of 32)", n, _best(cnn_only, args.repeat)))
+    rows.append(("  part: log-mel + CNN alone (batches of 32)", n, best(cnn_only, args.repeat)))
 
     base = paths[: args.baseline_clips]
 
@@ -109,12 +85,12 @@ def main(argv: list[str] | None = None) -> int:
                     h = block(h)
                 backbone.net.forward_head(h)
 
-    rows.append(("per-clip librosa + CNN loop (baseline)", len(base), _best(per_clip_loop, 1)))
+    rows.append(("per-clip librosa + CNN loop (baseline)", len(base), best(per_clip_loop, 1)))
 
     cached_dir = tmp / "cache-warm"
     extract_embeddings(table, config, cache_dir=cached_dir)
     rows.append(("cached second run, same clips", n,
-                 _best(lambda: extract_embeddings(table, config, cache_dir=cached_dir), args.repeat)))
+                 best(lambda: extract_embeddings(table, config, cache_dir=cached_dir), args.repeat)))
 
     # CREMA-D-sized cache: 7,442 (empty) files and a synthesised index of random rows.
     many = tmp / "many"
@@ -130,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                                np.random.default_rng(0).standard_normal((len(fake), backbone.dim)).astype(np.float32),
                                backbone=backbone.name)
     rows.append(("cached run, 7,442 synthesised entries (CREMA-D size)", len(fake),
-                 _best(lambda: extract_embeddings(fake_table, config, cache_dir=tmp / "cache-crema"), args.repeat)))
+                 best(lambda: extract_embeddings(fake_table, config, cache_dir=tmp / "cache-crema"), args.repeat)))
 
     width = max(len(r[0]) for r in rows)
     print(f"\n{'what':<{width}}  {'clips':>6}  {'seconds':>8}  {'clips/s':>9}")

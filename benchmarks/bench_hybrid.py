@@ -14,33 +14,8 @@ corpus. Timings on a shared 2-core machine are noisy: each row is the best of ``
 from __future__ import annotations
 
 import argparse
-import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-EMODB = ROOT.parent / "shared" / "data" / "emodb" / "audio"
-
-
-def _clips(n: int) -> list[str]:
-    if EMODB.is_dir():
-        files, source = sorted(str(p) for p in EMODB.iterdir() if p.suffix in (".flac", ".wav")), "EmoDB"
-    else:
-        from qser_core.demo import demo_corpus_dir
-
-        files, source = sorted(str(p) for p in demo_corpus_dir().glob("*.wav")), "demo corpus"
-    print(f"clips: {min(n, len(files))} from {source}, cut/padded to 3 s at 16 kHz", flush=True)
-    return files[:n]
-
-
-def _best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from common import best, clips  # also puts the project root on sys.path
 
 
 def main() -> None:
@@ -57,7 +32,7 @@ def main() -> None:
     from qser_core.hybrid import HybridModel
     from qser_core.reduce import QubitReducer
 
-    waves = torch.from_numpy(load_batch(_clips(args.clips), sr=16000))
+    waves = torch.from_numpy(load_batch(clips(args.clips), sr=16000))
     n = len(waves)
     backbone = get_backbone("efficientnet-lite0")
     reducer = QubitReducer(n_components=8).fit(backbone.embed(waves).numpy())
@@ -67,7 +42,7 @@ def main() -> None:
     for k in args.blocks:
         model = HybridModel(backbone, reducer, trainable_blocks=k, n_layers=2).train()
         opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-        front = _best(lambda: model.front(waves), args.repeat)
+        front = best(lambda: model.front(waves), args.repeat)
         H = model.front(waves).contiguous()
         batch = 64
 
@@ -77,10 +52,10 @@ def main() -> None:
                 torch.nn.functional.cross_entropy(fn(inputs[i:i + batch]), y[i:i + batch]).backward()
                 opt.step()
 
-        train = _best(lambda: step(H, model), args.repeat)
-        full = _best(lambda: step(waves, model.forward_waveforms), 1)
+        train = best(lambda: step(H, model), args.repeat)
+        full = best(lambda: step(waves, model.forward_waveforms), 1)
         with torch.inference_mode():
-            tail = _best(lambda: model(H), args.repeat)
+            tail = best(lambda: model(H), args.repeat)
         print(f"{k:>6} {1e3 * front / n:>14.1f} {1e3 * train / n:>13.1f} {1e3 * tail / n:>17.1f} "
               f"{1e3 * full / n:>22.1f} {H[0].numel() * 4:>16}", flush=True)
 
