@@ -20,6 +20,7 @@ SUBCOMMANDS = [
     ["hybrid"],
     ["predict"],
     ["runs"],
+    ["compare"],
     ["config", "show"],
 ]
 
@@ -30,7 +31,7 @@ class TestHelp:
             main(["--help"])
         assert exit_info.value.code == 0
         out = capsys.readouterr().out
-        for name in ("data", "extract", "evaluate", "train", "hybrid", "predict", "runs", "config"):
+        for name in ("data", "extract", "evaluate", "train", "hybrid", "predict", "runs", "compare", "config"):
             assert name in out
 
     @pytest.mark.parametrize("words", SUBCOMMANDS, ids=" ".join)
@@ -126,3 +127,21 @@ class TestPipeline:
         capsys.readouterr()
         assert main(["predict", str(bad), "--model", str(model)]) == 1
         assert "broken.wav" in capsys.readouterr().err
+
+    def test_compare_two_recorded_runs(self, capsys):
+        run_ids = []
+        for head in ("logreg", "quantum"):
+            assert main(["evaluate", "--head", head, "--folds", "2", "--json", *FAST]) == 0
+            run_ids.append(json.loads(capsys.readouterr().out)["run_id"])
+        assert main(["compare", *run_ids, "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["n_clips"] == 864 and 0.0 <= result["mcnemar"]["p_value"] <= 1.0
+        assert result["bootstrap"]["ci95"][0] <= result["bootstrap"]["diff"] <= result["bootstrap"]["ci95"][1]
+
+    def test_compare_runs_on_different_folds_is_refused(self, capsys):
+        run_ids = []
+        for folds in ("2", "3"):
+            assert main(["evaluate", "--head", "logreg", "--folds", folds, "--json", *FAST]) == 0
+            run_ids.append(json.loads(capsys.readouterr().out)["run_id"])
+        assert main(["compare", *run_ids]) == 1
+        assert "different folds" in capsys.readouterr().err
