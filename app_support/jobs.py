@@ -5,7 +5,7 @@ message) behind a lock; the page polls it from an ``st.fragment(run_every=...)``
 calls :meth:`TrainingJob.stop`, which cancels the library's :class:`qser_core.train.CancelToken`,
 so the training loop itself stops between batches. No Streamlit call happens in the thread.
 
-The ``hybrid`` mode runs :func:`qser_core.hybrid.train_hybrid` instead: one run whose epochs come
+The ``hybrid`` mode runs :func:`qser_core.hybrid_experiment.train_hybrid` instead: one run whose epochs come
 in two curve groups, ``frozen`` (the frozen-backbone PQC head, trained first) and ``hybrid``
 (backbone tail + reduction + PQC trained end to end from there).
 """
@@ -60,7 +60,7 @@ class TrainingJob:
     mode : {"quick", "cross-validation", "hybrid"}, default="quick"
         ``quick``: :func:`qser_core.model.train_model` on the single speaker-disjoint split;
         ``cross-validation``: :func:`qser_core.experiment.evaluate` over folds × seeds;
-        ``hybrid``: :func:`qser_core.hybrid.train_hybrid` (the frozen-backbone PQC head, then the
+        ``hybrid``: :func:`qser_core.hybrid_experiment.train_hybrid` (the frozen-backbone PQC head, then the
         backbone tail + reduction + PQC trained end to end, on the same split and seed).
     track : bool, default=True
         Record every run with MLflow.
@@ -169,12 +169,12 @@ class TrainingJob:
                 self._end = time.perf_counter()
 
     def _run_hybrid(self) -> None:
-        """One :func:`~qser_core.hybrid.train_hybrid` run; epochs go to the ``frozen`` / ``hybrid`` curves.
+        """One :func:`~qser_core.hybrid_experiment.train_hybrid` run; epochs go to the ``frozen`` / ``hybrid`` curves.
 
         No ``experiment.prepare`` first: without ``features`` the hybrid run takes its embeddings from
         the frozen activations it computes anyway, so no separate extraction pass is needed.
         """
-        from qser_core.hybrid import train_hybrid
+        from qser_core.hybrid_experiment import train_hybrid
 
         with self._lock:
             self._current = "hybrid"

@@ -1,7 +1,7 @@
 """Train: classical and quantum heads on the same inputs, live curves, Stop, results with intervals.
 
 The hybrid protocol trains the backbone tail + reduction + PQC end to end and compares it with the
-frozen-backbone PQC head on the same split and seed (:func:`qser_core.hybrid.train_hybrid`).
+frozen-backbone PQC head on the same split and seed (:func:`qser_core.hybrid_experiment.train_hybrid`).
 """
 
 import pandas as pd

@@ -6,7 +6,7 @@ file-name conventions, ``splits`` the speaker-disjoint splits, ``download`` and 
 ``backbones`` + ``embeddings`` (frozen pre-trained networks, disk cache) → ``reduce``
 (PCA to qubit angles) → ``heads`` (classical and PQC heads, the batched simulator) →
 ``train`` / ``metrics`` → ``experiment`` (cross-validation, paired tests), ``model`` (one
-saved model), ``hybrid`` (end-to-end) → ``tracking`` / ``runs`` (MLflow records).
+saved model), ``hybrid`` + ``hybrid_experiment`` (end-to-end) → ``tracking`` / ``runs`` (MLflow records).
 This package never imports Streamlit.
 """
 

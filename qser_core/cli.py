@@ -194,7 +194,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_hybrid(args: argparse.Namespace) -> int:
     flags = {**_pipeline_flags(args), "train.trainable_blocks": args.trainable_blocks}
     config = _config(args, **flags)
-    from qser_core.hybrid import train_hybrid
+    from qser_core.hybrid_experiment import train_hybrid
 
     _note_synthetic(config)
     with _TqdmProgress() as progress:

@@ -1,4 +1,4 @@
-"""Tests for qser_core.hybrid: backbone tail → linear reduction (PCA init) → PQC, end to end."""
+"""Tests of qser_core.hybrid (the model) and qser_core.hybrid_experiment (training it against the frozen head)."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ from qser_core.heads.quantum import QuantumHead
 from qser_core.hybrid import (
     HYBRID_BACKBONES,
     HybridModel,
-    _learning_rate_scales,
     check_hybrid_config,
     front_activations,
+    learning_rate_scales,
     reducer_affine,
-    train_hybrid,
 )
+from qser_core.hybrid_experiment import train_hybrid
 from qser_core.reduce import QubitReducer
 from qser_core.train import CancelToken
 
@@ -183,7 +183,7 @@ class TestGradients:
     def test_learning_rate_scales_are_removed_after_training(self, parts):
         model = HybridModel(parts["backbone"], parts["reducer"], n_layers=1)
         weight = model.reduction.weight.detach().clone()
-        with _learning_rate_scales([([model.reduction], 0.01)]):
+        with learning_rate_scales([([model.reduction], 0.01)]):
             assert parametrize.is_parametrized(model.reduction, "weight")
             torch.testing.assert_close(model.reduction.weight, weight)
             original = model.reduction.parametrizations.weight.original
