@@ -8,14 +8,26 @@ library's ``progress(done, total, message)`` callbacks, and the error boundary o
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 import streamlit as st
 
-from qser_core.config import DATASETS
-from qser_core.errors import QserError
 from app_support import state
+from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, HEAD_KINDS, SIMULATORS, QserConfig
+from qser_core.errors import QserError
+
+#: Fields whose value is one of a closed vocabulary (shown as a select box).
+CHOICES = {
+    ("embedding", "backbone"): BACKBONES,
+    ("head", "kind"): HEAD_KINDS,
+    ("head", "encoding"): ENCODINGS,
+    ("head", "ansatz"): ANSATZE,
+    ("head", "simulator"): SIMULATORS,
+}
+#: Fields the sidebar edits together (a dataset needs its folder).
+SIDEBAR_FIELDS = {("data", "dataset"), ("data", "data_dir")}
 
 
 def _apply(section: str, name: str, key: str, to_config: Callable[[Any], Any]) -> None:
@@ -53,6 +65,44 @@ def bind(
         st.error(st.session_state[state.CONFIG_ERROR])
         st.session_state[state.CONFIG_ERROR] = ""
     return getattr(getattr(state.get_config(), section), name)
+
+
+def settings_editor(*, page: str) -> None:
+    """Every config field, one expander per section: what ``qser --set section.field=value`` reaches.
+
+    Also loads a TOML file (as written by "Download config" or ``qser config show``).
+    """
+    uploaded = st.file_uploader("Load a config (TOML)", type=["toml"], key=state.page_key(page, "toml"))
+    if uploaded is not None and st.button("Use this config", key=state.page_key(page, "use_toml")):
+        try:
+            state.set_config(QserConfig.from_toml_text(uploaded.getvalue().decode("utf-8"), source=uploaded.name))
+            st.rerun()
+        except (QserError, UnicodeDecodeError) as exc:
+            st.error(str(exc))
+    config = state.get_config()
+    for section in config.to_dict():
+        with st.expander(f"[{section}]"):
+            for field in dataclasses.fields(getattr(config, section)):
+                if (section, field.name) not in SIDEBAR_FIELDS:
+                    _field_widget(section, field.name, getattr(getattr(config, section), field.name), page)
+
+
+def _field_widget(section: str, name: str, value: Any, page: str) -> None:
+    """The widget for one field, chosen by its vocabulary or its type."""
+    label = f"{section}.{name}"
+    if (section, name) in CHOICES:
+        bind(st.selectbox, section, name, label, page=page, options=CHOICES[section, name])
+    elif isinstance(value, bool):
+        bind(st.checkbox, section, name, label, page=page)
+    elif isinstance(value, int):
+        bind(st.number_input, section, name, label, page=page, step=1)
+    elif isinstance(value, float):
+        bind(st.number_input, section, name, label, page=page, format="%g")
+    elif isinstance(value, tuple):
+        bind(st.text_input, section, name, label, page=page, from_config=lambda v: ", ".join(map(str, v)),
+             to_config=lambda t: tuple(int(v) for v in t.replace(",", " ").split()))
+    else:
+        bind(st.text_input, section, name, label, page=page)
 
 
 def progress_bar(label: str) -> tuple[Callable[[int, int, str], None], Any]:

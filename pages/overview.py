@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from app_support import cache, state
+from app_support import cache, state, widgets
+
+P = "overview"
 
 config = state.get_config()
 st.title("QSER Lab")
@@ -44,3 +46,8 @@ st.page_link("pages/embeddings.py", label="Extract embeddings and choose the num
              icon=":material/scatter_plot:")
 st.page_link("pages/train.py", label="Train classical and quantum heads side by side", icon=":material/model_training:")
 st.page_link("pages/live.py", label="Predict the emotion of your own voice", icon=":material/mic:")
+
+st.subheader("All settings")
+st.caption("Every field of the experiment's configuration (`qser --set section.field=value` reaches the same ones). "
+           "Pages show the main ones; the dataset is chosen in the sidebar.")
+widgets.settings_editor(page=P)

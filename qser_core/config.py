@@ -302,11 +302,16 @@ class QserConfig:
         """Read a TOML file with one table per section (see :meth:`to_toml`)."""
         path = Path(path)
         if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist; write one with `qser config show --toml > {path}`")
+            raise ConfigError(f"config file {path} does not exist; write one with `qser config show > {path}`")
+        return cls.from_toml_text(path.read_text(encoding="utf-8"), source=f"config file {path}")
+
+    @classmethod
+    def from_toml_text(cls, text: str, *, source: str = "the config") -> "QserConfig":
+        """Parse TOML text (an uploaded file, say); ``source`` names it in error messages."""
         try:
-            values = tomllib.loads(path.read_text(encoding="utf-8"))
+            values = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+            raise ConfigError(f"{source} is not valid TOML: {exc}") from exc
         return cls.from_dict(values)
 
     def with_overrides(self, overrides: Iterable[str]) -> "QserConfig":

@@ -85,6 +85,12 @@ class TestToml:
             QserConfig.from_toml(wrong)
 
 
+    def test_text_source_is_named_in_errors(self):
+        assert QserConfig.from_toml_text("[reduce]\nn_qubits = 5\n").reduce.n_qubits == 5
+        with pytest.raises(ConfigError, match="upload.toml is not valid TOML"):
+            QserConfig.from_toml_text("[reduce", source="upload.toml")
+
+
 class TestDigest:
     def test_stable_and_section_scoped(self):
         a = QserConfig()

@@ -33,6 +33,29 @@ class TestOverview:
         assert any(label.startswith("Cached embeddings") for label in labels)
 
 
+class TestAllSettings:
+    def test_every_field_has_a_widget_and_edits_the_config(self):
+        at = open_page()
+        config = at.session_state["config"]
+        for section, fields in config.to_dict().items():
+            for name in fields:
+                if (section, name) in (("data", "dataset"), ("data", "data_dir")):
+                    continue  # the sidebar's
+                assert f"overview.{section}.{name}" in at.session_state, f"no widget for {section}.{name}"
+        at.number_input(key="overview.train.patience").set_value(7).run()
+        at.selectbox(key="overview.head.simulator").set_value("default.qubit").run()
+        at.text_input(key="overview.train.seeds").set_value("3, 4").run()
+        config = at.session_state["config"]
+        assert (config.train.patience, config.head.simulator, config.train.seeds) == (7, "default.qubit", (3, 4))
+        assert_clean(at)
+
+    def test_out_of_range_value_shows_the_message_and_keeps_the_config(self):
+        at = open_page()
+        at.number_input(key="overview.audio.duration").set_value(100.0).run()
+        assert at.session_state["config"].audio.duration == 3.0
+        assert any("audio.duration must be between 0.5 and 30.0; got 100.0" in e.value for e in at.error)
+
+
 class TestDataset:
     def test_bad_folder_is_a_readable_error(self, tmp_path):
         at = open_page()
