@@ -28,35 +28,35 @@ def _corpus_key(config: QserConfig) -> str:
 
 @st.cache_data(show_spinner="Indexing the corpus (the demo corpus is generated on first use)…", max_entries=8)
 def _corpus(key: str, _config: QserConfig):
-    from qser_core.data import load_corpus
+    from qser_core.data.corpus import load_corpus
 
     return load_corpus(_config.data)
 
 
 def corpus(config: QserConfig):
-    """The configured :class:`qser_core.data.Corpus` (indexed once per dataset and folder)."""
+    """The configured :class:`qser_core.data.corpus.Corpus` (indexed once per dataset and folder)."""
     return _corpus(_corpus_key(config), config)
 
 
 def cache_status(config: QserConfig) -> dict[str, Any]:
     """How many clips of the corpus have cached embeddings (not cached: it changes as extraction runs)."""
-    from qser_core.embeddings import cache_status as status
+    from qser_core.features.embeddings import cache_status as status
 
     return status(corpus(config).table, config)
 
 
 @st.cache_data(show_spinner="Reading cached embeddings…", max_entries=4)
 def _features(key: str, _config: QserConfig):
-    from qser_core.experiment import prepare
+    from qser_core.experiments.crossval import prepare
 
     return prepare(_config)
 
 
 def features(config: QserConfig, *, progress=None):
-    """The :class:`qser_core.experiment.FeatureSet` of the config; extracts (with ``progress``) if needed."""
+    """The :class:`qser_core.experiments.crossval.FeatureSet` of the config; extracts (with ``progress``) if needed."""
     key = config.digest(*FEATURE_SECTIONS)
     if progress is not None and not _complete(cache_status(config)):
-        from qser_core.experiment import prepare
+        from qser_core.experiments.crossval import prepare
 
         prepare(config, progress=progress)  # fills the disk cache; the cached read below is then quick
     return _features(key, config)
@@ -69,7 +69,7 @@ def _complete(status: dict[str, Any]) -> bool:
 
 @st.cache_data(show_spinner="Fitting PCA on the training speakers…", max_entries=16)
 def _pca_view(key: str, _config: QserConfig) -> dict[str, Any]:
-    from qser_core.experiment import pca_view as compute
+    from qser_core.experiments.crossval import pca_view as compute
 
     return compute(_features(_config.digest(*FEATURE_SECTIONS), _config), _config)
 
@@ -83,7 +83,7 @@ def pca_view(config: QserConfig) -> dict[str, Any]:
 @st.cache_data(max_entries=64, show_spinner=False)
 def clip(path: str, sr: int) -> np.ndarray:
     """One file as a mono waveform at ``sr`` (no trimming, no padding)."""
-    from qser_core.audio import read_audio
+    from qser_core.data.audio import read_audio
 
     y, _ = read_audio(path, sr=sr)
     return y
@@ -92,7 +92,7 @@ def clip(path: str, sr: int) -> np.ndarray:
 @st.cache_data(max_entries=64, show_spinner=False)
 def log_mel(y: np.ndarray, sr: int, n_fft: int, hop_length: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
     """Log-mel spectrogram ``(n_mels, t)`` in dB of one waveform."""
-    from qser_core.features import log_mel as _log_mel
+    from qser_core.features.logmel import log_mel as _log_mel
 
     return _log_mel(y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, fmin=fmin, fmax=fmax)
 
@@ -145,15 +145,15 @@ def transpiled(n_qubits: int, n_layers: int, encoding: str, ansatz: str, backend
 # ------------------------------------------------------------------ run records
 @st.cache_data(ttl=5, show_spinner=False)
 def runs(filter_string: str = ""):
-    """Recorded runs (:func:`qser_core.runs.list_runs`), refreshed every few seconds."""
-    from qser_core.runs import list_runs
+    """Recorded runs (:func:`qser_core.tracking.reader.list_runs`), refreshed every few seconds."""
+    from qser_core.tracking.reader import list_runs
 
     return list_runs(filter_string=filter_string)
 
 
 @st.cache_data(max_entries=64, show_spinner="Loading the run record…")
 def run_record(run_id: str) -> dict[str, Any]:
-    from qser_core.runs import load_run
+    from qser_core.tracking.reader import load_run
 
     return load_run(run_id)
 
@@ -161,7 +161,7 @@ def run_record(run_id: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ shared objects
 @st.cache_resource(show_spinner="Loading the backbone…", max_entries=4)
 def _backbone(key: str, _config: QserConfig):
-    from qser_core.backbones import get_backbone
+    from qser_core.features.backbones import get_backbone
 
     return get_backbone(_config.embedding.backbone, features=_config.features)
 
@@ -173,7 +173,7 @@ def backbone(config: QserConfig):
 
 @st.cache_resource(show_spinner="Training small default models for the live demo (once)…", max_entries=4)
 def _demo_models(key: str, _config: QserConfig) -> dict[str, Any]:
-    from qser_core.model import train_model
+    from qser_core.experiments.model import train_model
 
     fs = _features(_config.digest(*FEATURE_SECTIONS), _config)
     small = _config.replace("train", epochs=min(_config.train.epochs, 30))
@@ -191,11 +191,11 @@ def demo_models(config: QserConfig) -> dict[str, Any]:
 def paired_test(run_a: str, run_b: str) -> dict[str, Any]:
     """McNemar and paired bootstrap (UA) between two recorded runs on the same test clips.
 
-    :func:`qser_core.experiment.compare_predictions` on the runs' stored per-clip predictions;
+    :func:`qser_core.experiments.crossval.compare_predictions` on the runs' stored per-clip predictions;
     it raises DataError when the runs scored different clips or folds, or share no seed.
     """
     from qser_core.errors import DataError
-    from qser_core.experiment import compare_predictions
+    from qser_core.experiments.crossval import compare_predictions
 
     records = [run_record(run_id).get("predictions") for run_id in (run_a, run_b)]
     for run_id, record in zip((run_a, run_b), records):
@@ -208,6 +208,6 @@ def paired_test(run_a: str, run_b: str) -> dict[str, Any]:
 @st.cache_data(max_entries=16, show_spinner=False)
 def decode(data: bytes, sr: int, duration: float, top_db: float) -> np.ndarray:
     """A recorded or uploaded clip as the fixed-length waveform the models take (load_audio)."""
-    from qser_core.audio import load_audio
+    from qser_core.data.audio import load_audio
 
     return load_audio(io.BytesIO(data), sr=sr, duration=duration, top_db=top_db)

@@ -2,10 +2,10 @@
 
 The job keeps everything the Train page shows (per-head epoch logs, progress, results, the error
 message) behind a lock; the page polls it from an ``st.fragment(run_every=...)``. The Stop button
-calls :meth:`TrainingJob.stop`, which cancels the library's :class:`qser_core.train.CancelToken`,
+calls :meth:`TrainingJob.stop`, which cancels the library's :class:`qser_core.heads.training.CancelToken`,
 so the training loop itself stops between batches. No Streamlit call happens in the thread.
 
-The ``hybrid`` mode runs :func:`qser_core.hybrid_experiment.train_hybrid` instead: one run whose epochs come
+The ``hybrid`` mode runs :func:`qser_core.experiments.hybrid.train_hybrid` instead: one run whose epochs come
 in two curve groups, ``frozen`` (the frozen-backbone PQC head, trained first) and ``hybrid``
 (backbone tail + reduction + PQC trained end to end from there).
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 from qser_core.config import QserConfig
 from qser_core.errors import QserError, TrainingCancelled
-from qser_core.train import CancelToken
+from qser_core.heads.training import CancelToken
 
 MODES = ("quick", "cross-validation", "hybrid")
 HYBRID_STAGES = ("frozen", "hybrid")  # the curve groups of a hybrid run (the callback's ``stage``)
@@ -58,9 +58,9 @@ class TrainingJob:
         Head kinds to compare (``logreg``, ``mlp``, ``mlp-matched``, ``quantum``). Ignored in the
         ``hybrid`` mode, whose curve groups are :data:`HYBRID_STAGES`.
     mode : {"quick", "cross-validation", "hybrid"}, default="quick"
-        ``quick``: :func:`qser_core.model.train_model` on the single speaker-disjoint split;
-        ``cross-validation``: :func:`qser_core.experiment.evaluate` over folds × seeds;
-        ``hybrid``: :func:`qser_core.hybrid_experiment.train_hybrid` (the frozen-backbone PQC head, then the
+        ``quick``: :func:`qser_core.experiments.model.train_model` on the single speaker-disjoint split;
+        ``cross-validation``: :func:`qser_core.experiments.crossval.evaluate` over folds × seeds;
+        ``hybrid``: :func:`qser_core.experiments.hybrid.train_hybrid` (the frozen-backbone PQC head, then the
         backbone tail + reduction + PQC trained end to end, on the same split and seed).
     track : bool, default=True
         Record every run with MLflow.
@@ -127,7 +127,7 @@ class TrainingJob:
             self._logs[head].append(row)
 
     def _run(self) -> None:
-        from qser_core import experiment, model
+        from qser_core.experiments import crossval as experiment, model
 
         try:
             if self.mode == "hybrid":
@@ -169,12 +169,12 @@ class TrainingJob:
                 self._end = time.perf_counter()
 
     def _run_hybrid(self) -> None:
-        """One :func:`~qser_core.hybrid_experiment.train_hybrid` run; epochs go to the ``frozen`` / ``hybrid`` curves.
+        """One :func:`~qser_core.experiments.hybrid.train_hybrid` run; epochs go to the ``frozen`` / ``hybrid`` curves.
 
         No ``experiment.prepare`` first: without ``features`` the hybrid run takes its embeddings from
         the frozen activations it computes anyway, so no separate extraction pass is needed.
         """
-        from qser_core.hybrid_experiment import train_hybrid
+        from qser_core.experiments.hybrid import train_hybrid
 
         with self._lock:
             self._current = "hybrid"

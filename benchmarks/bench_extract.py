@@ -7,7 +7,7 @@ librosa + CNN loop it replaces, and the cached second run, both over the same cl
 and over a synthesised CREMA-D-sized cache index (7,442 entries).
 
 Clips: EmoDB (``../shared/data/emodb/audio``) where present, else the synthetic demo
-corpus (``qser_core.demo.demo_corpus_dir()``, generated on first use). Timings on a
+corpus (``qser_core.data.demo.demo_corpus_dir()``, generated on first use). Timings on a
 shared 2-core machine are noisy: each row is the best of ``--repeat`` runs.
 """
 
@@ -38,10 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
     import torch
 
-    from qser_core.audio import audio_kwargs, load_batch
-    from qser_core.backbones import get_backbone
+    from qser_core.data.audio import audio_kwargs, load_batch
+    from qser_core.features.backbones import get_backbone
     from qser_core.config import QserConfig
-    from qser_core.embeddings import EmbeddingCache, _identities, cache_folder, extract_embeddings
+    from qser_core.features.embeddings import EmbeddingCache, _identities, cache_folder, extract_embeddings
 
     paths = clips(args.clips)
     n = len(paths)

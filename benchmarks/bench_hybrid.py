@@ -27,10 +27,10 @@ def main() -> None:
 
     import torch
 
-    from qser_core.audio import load_batch
-    from qser_core.backbones import get_backbone
-    from qser_core.hybrid import HybridModel
-    from qser_core.reduce import QubitReducer
+    from qser_core.data.audio import load_batch
+    from qser_core.features.backbones import get_backbone
+    from qser_core.experiments.hybrid_model import HybridModel
+    from qser_core.features.reduce import QubitReducer
 
     waves = torch.from_numpy(load_batch(clips(args.clips), sr=16000))
     n = len(waves)

@@ -6,7 +6,7 @@ is the fastest of ``--repeats 3`` interleaved timings, since the machine may be 
 
 One epoch = 7,442 samples (CREMA-D) in minibatches of 64, Adam + cross-entropy through
 :class:`qser_core.heads.quantum.QuantumModule` (circuit + linear readout), exactly the
-work :func:`qser_core.train.fit_module` does per batch.
+work :func:`qser_core.heads.training.fit_module` does per batch.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ def clips(n: int) -> list[str]:
     if EMODB.is_dir():
         files, source = sorted(str(p) for p in EMODB.iterdir() if p.suffix in (".flac", ".wav")), "EmoDB"
     else:
-        from qser_core.demo import demo_corpus_dir
+        from qser_core.data.demo import demo_corpus_dir
 
         files, source = sorted(str(p) for p in demo_corpus_dir().glob("*.wav")), "demo corpus"
     print(f"clips: {min(n, len(files))} from {source}, cut/padded to 3 s at 16 kHz", flush=True)

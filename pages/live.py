@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app_support import cache, microphone, plots, state
-from qser_core.model import predict_timed
+from qser_core.experiments.model import predict_timed
 
 P = "live"
 st.title("Live demo")

@@ -1,12 +1,10 @@
 """QSER Lab core library: speech emotion recognition with classical and quantum heads.
 
-The modules follow the pipeline: ``data`` (corpora and labels; ``corpora`` holds the
-file-name conventions, ``splits`` the speaker-disjoint splits, ``download`` and ``demo``
-(with ``espeak``) fetch or make corpora) → ``audio`` (load, trim, fix length) → ``features`` (log-mel) →
-``backbones`` + ``embeddings`` (frozen pre-trained networks, disk cache) → ``reduce``
-(PCA to qubit angles) → ``heads`` (classical and PQC heads, the batched simulator) →
-``train`` / ``metrics`` → ``experiment`` (cross-validation, paired tests), ``model`` (one
-saved model), ``hybrid`` + ``hybrid_experiment`` (end-to-end) → ``tracking`` / ``runs`` (MLflow records).
+The subpackages follow the pipeline: ``data`` (corpora, labels, speaker-disjoint splits, audio
+decoding) → ``features`` (log-mel, frozen backbones, embedding cache, reduction to qubit angles) →
+``heads`` (classical and PQC heads, circuits, simulators, the training loop) → ``experiments``
+(the pipeline layer and the protocols: single split, cross-validation, hybrid; metrics) →
+``tracking`` (MLflow run records). ``config``, ``errors`` and ``cli`` sit beside them.
 This package never imports Streamlit.
 """
 

@@ -12,9 +12,9 @@ import pandas as pd
 import soundfile as sf
 
 from qser_core.config import QserConfig
-from qser_core.data import EMOTIONS
-from qser_core.tracking import track_run
-from qser_core.train import EpochLog
+from qser_core.data.corpus import EMOTIONS
+from qser_core.tracking.recorder import track_run
+from qser_core.heads.training import EpochLog
 
 
 def write_wav(path: Path, *, seconds: float = 0.05, sr: int = 16000, fmt: str | None = None) -> Path:

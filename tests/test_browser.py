@@ -62,7 +62,7 @@ def _wait_healthy(url: str, server: subprocess.Popen, timeout: float = 60.0) -> 
 def warm_corpus(qser_home):
     """The demo corpus and its embeddings, made before the server starts (keeps the browser part short)."""
     from qser_core.config import QserConfig
-    from qser_core.experiment import prepare
+    from qser_core.experiments.crossval import prepare
 
     return prepare(QserConfig())
 
@@ -72,7 +72,7 @@ def fake_microphone(warm_corpus, tmp_path_factory) -> Path:
     """A demo clip as 16-bit WAV: what Chromium's fake capture device plays into the microphone."""
     import soundfile as sf
 
-    from qser_core.audio import read_audio
+    from qser_core.data.audio import read_audio
 
     y, sr = read_audio(warm_corpus.table["path"].iloc[0], sr=48000)
     path = tmp_path_factory.mktemp("mic") / "clip.wav"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from qser_core.audio import load_audio, load_batch, read_audio
+from qser_core.data.audio import load_audio, load_batch, read_audio
 from qser_core.errors import AudioError, QserError
 
 

@@ -1,7 +1,7 @@
 """Classifier heads: classical (logreg, MLP, parameter-matched MLP) and quantum (PQC).
 
 All heads are scikit-learn estimators around torch modules trained by the one loop in
-:mod:`qser_core.train`; :func:`make_head` builds any of them from the config.
+:mod:`qser_core.heads.training`; :func:`make_head` builds any of them from the config.
 """
 
 from qser_core.heads.circuits import ANSATZE, ENCODINGS, circuit_stats, draw, make_qnode, weight_shape

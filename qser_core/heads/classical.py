@@ -3,7 +3,7 @@
 ``qser evaluate --set head.kind=mlp-matched`` evaluates an MLP as large as the quantum head.
 
 Every head, classical or quantum, is a torch module trained by the same loop
-(:func:`qser_core.train.fit_module`): same optimiser, minibatches, early stopping and
+(:func:`qser_core.heads.training.fit_module`): same optimiser, minibatches, early stopping and
 seeds. That is what makes the classical/quantum comparison fair.
 """
 
@@ -19,7 +19,7 @@ from torch import nn
 
 from qser_core.config import HEAD_KINDS, HeadConfig, TrainConfig
 from qser_core.errors import ConfigError, DataError
-from qser_core.train import CancelToken, fit_module, predict_logits, seed_everything
+from qser_core.heads.training import CancelToken, fit_module, predict_logits, seed_everything
 
 __all__ = ["BaseTorchHead", "ClassicalHead", "make_head", "mlp_params", "matched_hidden", "N_CLASSES"]
 
@@ -173,12 +173,12 @@ class ClassicalHead(BaseTorchHead):
     target_params : int or None, default=None
         Parameter count to match (``mlp-matched`` only; required there).
     epochs, lr, batch_size, patience, weight_decay, seed
-        As in :func:`qser_core.train.fit_module`.
+        As in :func:`qser_core.heads.training.fit_module`.
 
     Attributes
     ----------
     module_ : nn.Module
-    history_ : qser_core.train.History
+    history_ : qser_core.heads.training.History
     n_params_ : int
         Trainable parameters.
     hidden_ : int or None

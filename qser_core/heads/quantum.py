@@ -95,12 +95,12 @@ class QuantumHead(BaseTorchHead):
     ansatz : {"basic", "strong", "hea"}, default="strong"
     simulator : {"torch", "default.qubit"}, default="torch"
     epochs, lr, batch_size, patience, weight_decay, seed
-        As in :func:`qser_core.train.fit_module`.
+        As in :func:`qser_core.heads.training.fit_module`.
 
     Attributes
     ----------
     module_ : QuantumModule
-    history_ : qser_core.train.History
+    history_ : qser_core.heads.training.History
     n_params_ : int
         Trainable parameters (circuit weights + readout).
     circuit_stats_ : dict

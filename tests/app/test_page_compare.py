@@ -1,4 +1,4 @@
-"""AppTest of the Compare runs page on runs recorded by qser_core.experiment.evaluate."""
+"""AppTest of the Compare runs page on runs recorded by qser_core.experiments.crossval.evaluate."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from app_harness import assert_clean, elements, open_page
 
 @pytest.fixture(scope="module")
 def two_runs(demo_config):
-    from qser_core.experiment import evaluate, prepare
+    from qser_core.experiments.crossval import evaluate, prepare
 
     features = prepare(demo_config)
     return [evaluate(demo_config.replace("head", kind=kind), features=features).run_id for kind in ("logreg", "mlp")]

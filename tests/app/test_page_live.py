@@ -9,8 +9,8 @@ from app_harness import assert_clean, elements, open_page, texts, wav_bytes
 
 @pytest.fixture(scope="module")
 def demo_clip(demo_config):
-    from qser_core.audio import read_audio
-    from qser_core.data import load_corpus
+    from qser_core.data.audio import read_audio
+    from qser_core.data.corpus import load_corpus
 
     table = load_corpus(demo_config.data).table
     y, sr = read_audio(table["path"].iloc[0], sr=16000)

@@ -10,7 +10,7 @@ from app_harness import assert_clean, elements, open_page, texts, wait_for_job, 
 
 
 def _demo_path(config) -> str:
-    from qser_core.data import load_corpus
+    from qser_core.data.corpus import load_corpus
 
     return load_corpus(config.data).table["path"].iloc[0]
 
@@ -38,7 +38,7 @@ class TestTrainPage:
         assert len(elements(at, "plotly_chart")) == 2 * 2 + 2  # curves per head + confusion per head
 
         # the Live demo page can use the models just trained
-        from qser_core.audio import read_audio
+        from qser_core.data.audio import read_audio
 
         y, sr = read_audio(_demo_path(demo_config), sr=16000)
         at.switch_page("pages/live.py").run()
@@ -157,7 +157,7 @@ class TestHybridProtocol:
     def test_unsupported_backbone_is_a_message(self, demo_config):
         from app_support.jobs import TrainingJob
         from qser_core.errors import ConfigError
-        from qser_core.hybrid import check_hybrid_config
+        from qser_core.experiments.hybrid_model import check_hybrid_config
 
         config = demo_config.replace("embedding", backbone="egemaps")
         with pytest.raises(ConfigError, match="egemaps") as caught:

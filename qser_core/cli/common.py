@@ -1,0 +1,133 @@
+"""Shared pieces of the ``qser`` subcommands: config from flags, progress bars, output rendering."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable
+
+from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, HEAD_KINDS, QserConfig, load_config
+
+
+class TqdmProgress:
+    """``progress(done, total, message)`` callback drawing one tqdm bar on stderr."""
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        from tqdm import tqdm
+
+        if self._bar is None or self._bar.total != total:
+            self.close()
+            self._bar = tqdm(total=total, file=sys.stderr, dynamic_ncols=True, leave=False)
+        self._bar.set_description(message[:60])
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> "TqdmProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()  # also on errors, so the message is not printed behind a half-drawn bar
+
+
+def emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
+    """Print ``result`` as one JSON object with ``--json``, else the human-readable ``text``."""
+    if getattr(args, "json", False):
+        print(json.dumps(result, default=jsonable))
+    else:
+        print(text)
+
+
+def jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def config_from(args: argparse.Namespace, **flag_overrides: Any) -> QserConfig:
+    """Config file → ``--set`` overrides → dedicated flags (only those given)."""
+    overrides = list(args.set or [])
+    overrides += [f"{key}={value}" for key, value in flag_overrides.items() if value is not None]
+    return load_config(args.config, overrides)
+
+
+def pipeline_flags(args: argparse.Namespace) -> dict[str, Any]:
+    seeds = getattr(args, "seeds", None)
+    # A folder without a --dataset is read as CREMA-D, the corpus the lab is built around.
+    dataset = args.dataset or ("crema-d" if args.data_dir else None)
+    return {
+        "data.dataset": dataset,
+        "data.data_dir": args.data_dir,
+        "embedding.backbone": args.backbone,
+        "reduce.n_qubits": getattr(args, "qubits", None),
+        "head.kind": getattr(args, "head", None),
+        "head.ansatz": getattr(args, "ansatz", None),
+        "head.encoding": getattr(args, "encoding", None),
+        "head.n_layers": getattr(args, "layers", None),
+        "train.epochs": getattr(args, "epochs", None),
+        "data.n_folds": getattr(args, "folds", None),
+        "train.seeds": ",".join(str(s) for s in range(seeds)) if seeds else None,
+    }
+
+
+def note_synthetic(config: QserConfig) -> None:
+    """Say plainly on stderr when results come from the synthetic demo corpus."""
+    if config.data.dataset == "demo":
+        print("qser: note: dataset 'demo' is SYNTHETIC eSpeak NG speech made by the lab; numbers measured on it "
+              "say nothing about human speech (use --dataset crema-d --data-dir DIR for real results)",
+              file=sys.stderr)
+
+
+def counts_text(table) -> str:
+    from qser_core.data.corpus import counts_by
+
+    return "\n\n".join(f"clips per {col}:\n{counts_by(table, col).to_string()}" for col in ("emotion", "speaker"))
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default only where the flag has one (None means: taken from the config)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def common_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH", help="TOML config file (default: built-in defaults)")
+    parser.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
+                        help="override one config field; repeatable (e.g. --set head.n_layers=4)")
+    parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+
+
+def dataset_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", choices=DATASETS, help="corpus (default from config: demo)")
+    parser.add_argument("--data-dir", metavar="DIR", help="corpus folder (manifest: the CSV file)")
+    parser.add_argument("--backbone", choices=BACKBONES, help="embedding backbone (default: efficientnet-lite0)")
+
+
+def head_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--qubits", type=int, help="PCA components = qubits, 2-12 (default: 8)")
+    parser.add_argument("--head", choices=HEAD_KINDS, help="head to train (default: quantum)")
+    parser.add_argument("--ansatz", choices=ANSATZE, help="PQC ansatz (default: strong)")
+    parser.add_argument("--encoding", choices=ENCODINGS, help="PQC data encoding (default: angle-ry)")
+    parser.add_argument("--layers", type=int, help="ansatz layers, 1-8 (default: 2)")
+    parser.add_argument("--epochs", type=int, help="maximum epochs (default: 200, early stopping on validation UA)")
+    parser.add_argument("--no-track", action="store_true", help="do not record the run with MLflow")
+
+
+def add_command(sub, name: str, handler: Callable, help_text: str) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help_text, description=help_text,
+                            formatter_class=HelpFormatter)
+    parser.set_defaults(handler=handler)
+    common_flags(parser)
+    return parser

@@ -1,0 +1,34 @@
+"""Stage 1a — corpora: which clips exist, their labels and speakers, and how they are split.
+
+Contract: :func:`index_corpus` / :func:`load_corpus` turn a folder or CSV manifest into a
+:class:`Corpus` (one table row per usable clip plus an :class:`IndexReport` of what was skipped and
+why); :func:`split_by_speaker` and :func:`speaker_folds` never put one speaker in two parts;
+:mod:`~qser_core.data.audio` decodes clips to fixed-length mono waveforms. ``demo`` (with ``espeak``)
+makes the synthetic demo corpus and ``download`` fetches CREMA-D. Integer labels index :data:`EMOTIONS`.
+"""
+
+from qser_core.data.corpus import (
+    COLUMNS,
+    EMOTIONS,
+    Corpus,
+    IndexReport,
+    counts_by,
+    index_corpus,
+    label_index,
+    load_corpus,
+)
+from qser_core.data.splits import Split, speaker_folds, split_by_speaker
+
+__all__ = [
+    "EMOTIONS",
+    "COLUMNS",
+    "Corpus",
+    "IndexReport",
+    "Split",
+    "counts_by",
+    "index_corpus",
+    "label_index",
+    "load_corpus",
+    "speaker_folds",
+    "split_by_speaker",
+]

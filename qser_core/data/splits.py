@@ -1,0 +1,192 @@
+"""Speaker-disjoint train/validation/test splits and cross-validation folds, stratified by emotion.
+
+:func:`split_by_speaker` and :func:`speaker_folds` never put one speaker in two parts; both are
+re-exported by :mod:`qser_core.data.corpus`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from qser_core.errors import DataError
+
+__all__ = [
+    "Split",
+    "split_by_speaker",
+    "speaker_folds",
+]
+
+
+@dataclass
+class Split:
+    """Row positions into a corpus table; the three parts share no speaker.
+
+    ``val`` is empty when no validation share was asked for.
+    """
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def _group_parts(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int, *,
+                 n_candidates: int = 4) -> list[np.ndarray]:
+    """Row positions of each part of a stratified, group-disjoint K-fold split.
+
+    Hand-written on purpose: sklearn's ``StratifiedGroupKFold(shuffle=True)`` only shuffles groups
+    that tie on the spread of their class counts, so on real corpora (EmoDB: every seed alike) the
+    seed does not change the folds. This keeps its greedy rule (each speaker joins the part that
+    keeps per-emotion shares most even, measured as in sklearn: mean over classes of the std of
+    each part's share of the class; ties go to the smaller part), visits speakers largest first
+    with a seeded ±30 % jitter, and keeps the most even of ``n_candidates`` seeded assignments.
+    Every part gets at least one speaker.
+    """
+    rng = np.random.default_rng(seed)
+    _, y_inv = np.unique(y, return_inverse=True)
+    _, g_inv = np.unique(groups, return_inverse=True)
+    counts = np.zeros((g_inv.max() + 1, y_inv.max() + 1))
+    np.add.at(counts, (g_inv, y_inv), 1)
+    totals = counts.sum(axis=0)
+    best, best_score = None, np.inf
+    for _ in range(n_candidates):
+        assign = _greedy_assign(counts, totals, n_splits, rng)
+        per_part = np.stack([counts[assign == i].sum(axis=0) for i in range(n_splits)])
+        score = np.mean(np.std(per_part / totals, axis=0))
+        if score < best_score - 1e-12:
+            best, best_score = assign, score
+    return [np.flatnonzero(best[g_inv] == i) for i in range(n_splits)]
+
+
+def _greedy_assign(counts: np.ndarray, totals: np.ndarray, n_splits: int, rng: np.random.Generator) -> np.ndarray:
+    """Part index of each group (row of ``counts``, groups × classes), by one seeded greedy pass."""
+    n_groups = len(counts)
+    order = np.argsort(-counts.sum(axis=1) * rng.uniform(0.7, 1.3, n_groups), kind="stable")
+    parts = np.zeros((n_splits, counts.shape[1]))
+    assign = np.empty(n_groups, dtype=np.int64)
+    trial = np.eye(n_splits)[:, :, None]  # trial[i] adds a group to part i only
+    for left, g in zip(range(n_groups, 0, -1), order):
+        empty = np.flatnonzero(parts.sum(axis=1) == 0)
+        allowed = empty if left <= len(empty) else np.arange(n_splits)  # keep enough groups for empty parts
+        spread = np.mean(np.std((parts[None] + trial * counts[g]) / totals, axis=1), axis=1)[allowed]
+        sizes = parts.sum(axis=1)[allowed]
+        pick = allowed[np.lexsort((sizes, np.round(spread, 12)))[0]]
+        parts[pick] += counts[g]
+        assign[g] = pick
+    return assign
+
+
+def _speakers_and_labels(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    missing = [c for c in ("speaker", "emotion") if c not in table.columns]
+    if missing:
+        raise DataError(f"the table lacks the column(s) {', '.join(missing)}; pass Corpus.table from index_corpus")
+    return table["speaker"].astype(str).to_numpy(), table["emotion"].astype(str).to_numpy()
+
+
+def _too_few(n_speakers: int, need: int, what: str, fix: str) -> DataError:
+    return DataError(f"{what} needs at least {need} speakers; the table has {n_speakers}; {fix}")
+
+
+def _draw_val(y: np.ndarray, groups: np.ndarray, rest: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Validation rows drawn from ``rest`` (whole speakers, about ``share`` of them)."""
+    n_rest = len(np.unique(groups[rest]))
+    if n_rest < 2:
+        raise _too_few(n_rest, 2, "a validation part next to the training part",
+                       "use a corpus with more speakers or set data.val_fraction=0")
+    n_splits = min(max(2, round(1.0 / share)), n_rest)
+    return rest[_group_parts(y[rest], groups[rest], n_splits, seed)[0]]
+
+
+def split_by_speaker(table: pd.DataFrame, *, val_fraction: float = 0.15, test_fraction: float = 0.2,
+                     seed: int = 0) -> Split:
+    """One speaker-disjoint train/validation/test split, stratified by emotion.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Corpus table with ``speaker`` and ``emotion`` columns.
+    val_fraction : float, default=0.15
+        Share of speakers for validation (0 for none), drawn from the non-test speakers.
+    test_fraction : float, default=0.2
+        Share of speakers for the test part (one part of a stratified ``round(1/test_fraction)``-fold split).
+    seed : int, default=0
+        Seed of the speaker assignment; the same seed gives the same split.
+
+    Returns
+    -------
+    Split
+
+    Raises
+    ------
+    DataError
+        Fractions out of range, or too few speakers for three (two without validation) parts.
+    """
+    groups, y = _speakers_and_labels(table)
+    if not 0 < test_fraction < 1 or not 0 <= val_fraction < 1 or val_fraction + test_fraction >= 1:
+        raise DataError(f"test_fraction must be in (0, 1) and val_fraction in [0, 1) with a sum below 1; "
+                        f"got test_fraction={test_fraction}, val_fraction={val_fraction}")
+    n_speakers = len(np.unique(groups))
+    need = 3 if val_fraction > 0 else 2
+    if n_speakers < need:
+        what = "a speaker-disjoint train/val/test split" if val_fraction > 0 else "a speaker-disjoint train/test split"
+        fix = "use a corpus with more speakers" + (" or set data.val_fraction=0" if val_fraction > 0 else "")
+        raise _too_few(n_speakers, need, what, fix)
+    # Fewer speakers than 1/test_fraction parts: one speaker per part, so validation and training keep some.
+    n_test_splits = min(max(2, round(1.0 / test_fraction)), n_speakers)
+    test = _group_parts(y, groups, n_test_splits, seed)[0]
+    rest = np.setdiff1d(np.arange(len(y)), test)
+    val = (_draw_val(y, groups, rest, val_fraction / (1 - test_fraction), seed) if val_fraction > 0
+           else np.array([], dtype=np.int64))
+    return Split(train=np.setdiff1d(rest, val).astype(np.int64), val=val.astype(np.int64), test=test.astype(np.int64))
+
+
+def speaker_folds(table: pd.DataFrame, *, n_folds: int = 5, val_fraction: float = 0.15, seed: int = 0) -> list[Split]:
+    """Speaker-disjoint cross-validation folds, stratified by emotion.
+
+    Each fold's test speakers are one part of a stratified group K-fold (sklearn's
+    ``StratifiedGroupKFold`` rule, with a seed that matters; see ``_group_parts``); its validation
+    speakers (about ``val_fraction`` of all speakers) are drawn from the other parts the same way.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Corpus table with ``speaker`` and ``emotion`` columns.
+    n_folds : int, default=5
+        Number of folds; every speaker is in exactly one fold's test part.
+    val_fraction : float, default=0.15
+        Share of speakers for validation in each fold (0 for none).
+    seed : int, default=0
+        Seed of the speaker assignment.
+
+    Returns
+    -------
+    list of Split
+        ``n_folds`` splits.
+
+    Raises
+    ------
+    DataError
+        ``n_folds`` below 2, or fewer speakers than the folds need.
+    """
+    groups, y = _speakers_and_labels(table)
+    if n_folds < 2:
+        raise DataError(f"n_folds must be at least 2; got {n_folds}")
+    if not 0 <= val_fraction < 1:
+        raise DataError(f"val_fraction must be in [0, 1); got {val_fraction}")
+    n_speakers = len(np.unique(groups))
+    need = n_folds + (1 if val_fraction > 0 else 0)
+    if n_speakers < need:
+        raise _too_few(n_speakers, need, f"{n_folds} speaker-disjoint folds"
+                       + (" with a validation part" if val_fraction > 0 else ""),
+                       f"lower data.n_folds (at most {n_speakers - need + n_folds}) or use a corpus with more speakers")
+    positions = np.arange(len(y))
+    folds = []
+    for i, test in enumerate(_group_parts(y, groups, n_folds, seed)):
+        rest = np.setdiff1d(positions, test)
+        val = (_draw_val(y, groups, rest, val_fraction / (1 - 1 / n_folds), seed + i) if val_fraction > 0
+               else np.array([], dtype=np.int64))
+        folds.append(Split(train=np.setdiff1d(rest, val).astype(np.int64), val=np.sort(val).astype(np.int64),
+                           test=test.astype(np.int64)))
+    return folds

@@ -1,0 +1,278 @@
+"""The hybrid experiment: train backbone tail → reduction → PQC end to end against the frozen head.
+
+``qser hybrid --set train.trainable_blocks=1 --set reduce.n_qubits=8`` and the dashboard's Train
+page (protocol "hybrid") run :func:`train_hybrid`; the model itself is in :mod:`qser_core.experiments.hybrid_model`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from qser_core.config import QserConfig
+from qser_core.data.corpus import EMOTIONS, label_index, load_corpus, split_by_speaker
+from qser_core.errors import DataError
+from qser_core.experiments.hybrid_model import (
+    REDUCTION_LR_SCALE,
+    TAIL_LR_SCALE,
+    HybridModel,
+    check_hybrid_config,
+    front_activations,
+    learning_rate_scales,
+    predict_in_batches,
+)
+from qser_core.experiments.metrics import classification_metrics
+from qser_core.heads.training import EpochLog, fit_module, seed_everything
+
+__all__ = ["HybridResult", "train_hybrid"]
+
+Progress = Callable[[int, int, str], None]
+
+
+# --------------------------------------------------------------------------------- result
+class _FlatInput(nn.Module):
+    """Adapter for :func:`fit_module`, which takes 2-D inputs: rows are flattened front activations."""
+
+    def __init__(self, model: HybridModel, shape: tuple[int, ...]):
+        super().__init__()
+        self.model, self.shape = model, tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.reshape(len(x), *self.shape))
+
+
+@dataclass
+class HybridResult:
+    """The hybrid model trained on the single split, next to the frozen-backbone quantum head.
+
+    Attributes
+    ----------
+    config : QserConfig
+        As run (``head.kind`` is ``"quantum"``).
+    model : HybridModel
+        Best-validation weights, eval mode.
+    reducer : QubitReducer
+        Fitted on the training rows; initialised the model's reduction and fed the baseline.
+    metrics, baseline_metrics : dict
+        Test ``wa, ua, macro_f1, confusion, params, n_test`` of the hybrid model and of the
+        frozen-backbone quantum head (same split, seed and reducer).
+    history, baseline_history : list of EpochLog
+    n_params, baseline_params : int
+        Trainable parameters.
+    seconds : float
+        Whole run; ``front_seconds`` of it computed the frozen activations.
+    split_speakers : dict
+        ``{"train"|"val"|"test": [speakers]}``.
+    cancelled : bool
+        A cancel token stopped the hybrid training (best weights so far kept and scored).
+    run_id : str or None
+        MLflow run.
+    """
+
+    config: QserConfig
+    model: HybridModel
+    reducer: Any
+    metrics: dict[str, Any]
+    baseline_metrics: dict[str, Any]
+    history: list[EpochLog] = field(default_factory=list)
+    baseline_history: list[EpochLog] = field(default_factory=list)
+    n_params: int = 0
+    baseline_params: int = 0
+    seconds: float = 0.0
+    front_seconds: float = 0.0
+    split_speakers: dict[str, list[str]] = field(default_factory=dict)
+    cancelled: bool = False
+    run_id: str | None = None
+
+    @property
+    def gain(self) -> dict[str, float]:
+        """Hybrid minus frozen baseline, for ``ua``, ``wa`` and ``macro_f1`` (test speakers)."""
+        return {k: self.metrics[k] - self.baseline_metrics[k] for k in ("ua", "wa", "macro_f1")}
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary (what ``qser hybrid --json`` prints)."""
+        keep = ("ua", "wa", "macro_f1", "params", "n_test")
+        return {
+            "hybrid": {k: self.metrics[k] for k in keep},
+            "frozen": {k: self.baseline_metrics[k] for k in keep},
+            "gain": self.gain,
+            "backbone": self.config.embedding.backbone,
+            "trainable_blocks": self.config.train.trainable_blocks,
+            "n_qubits": self.config.reduce.n_qubits,
+            "encoding": self.config.head.encoding, "ansatz": self.config.head.ansatz,
+            "n_layers": self.config.head.n_layers,
+            "epochs": len(self.history), "best_epoch": _best_epoch(self.history),
+            "baseline_epochs": len(self.baseline_history),
+            "seconds": self.seconds, "front_seconds": self.front_seconds,
+            "cancelled": self.cancelled, "run_id": self.run_id,
+            "confusion": self.metrics["confusion"], "labels": list(EMOTIONS),
+        }
+
+
+def _best_epoch(history: list[EpochLog]) -> int:
+    scores = [e.val_ua if np.isfinite(e.val_ua) else -e.train_loss for e in history]
+    return int(np.argmax(scores)) + 1 if scores else 0
+
+
+# ----------------------------------------------------------------------------- experiment
+def train_hybrid(
+    config: QserConfig,
+    *,
+    features=None,
+    progress: Progress | None = None,
+    callback: Callable[[str, EpochLog], None] | None = None,
+    cancel=None,
+    track: bool = True,
+    warm_start: bool = True,
+) -> HybridResult:
+    """Train the hybrid model on the single speaker-disjoint split and compare it with the frozen head.
+
+    Parameters
+    ----------
+    config : QserConfig
+        ``data`` (corpus, split fractions and seed), ``audio``, ``features``, ``embedding.backbone``
+        (one of :data:`HYBRID_BACKBONES`), ``reduce.n_qubits``, ``head`` (circuit; ``head.kind`` is
+        taken as ``"quantum"``), ``train`` (epochs, lr, batch size, patience, weight decay,
+        ``seeds[0]``, ``trainable_blocks``).
+    features : FeatureSet or None, default=None
+        Reuse a prepared corpus (``experiment.prepare``); its embeddings feed the reducer and the
+        baseline. ``None``: the corpus is loaded and its embeddings come from the frozen
+        activations (no separate extraction pass).
+    progress : callable or None, default=None
+        ``progress(done, total, message)``: clips through the frozen front, then the two fits.
+    callback : callable or None, default=None
+        ``callback(stage, epoch_log)`` after every epoch; ``stage`` is ``"frozen"`` (baseline) or
+        ``"hybrid"``.
+    cancel : CancelToken or None, default=None
+        Stops between batches. Once the hybrid model finished an epoch, its best weights so far
+        are kept and scored (``HybridResult.cancelled``); earlier, :class:`TrainingCancelled`.
+    track : bool, default=True
+        Record the run with MLflow (``run_type="hybrid"``).
+    warm_start : bool, default=True
+        Start the PQC and readout from the trained baseline head (the hybrid model then begins
+        where the frozen pipeline ended); ``False``: fresh circuit weights from the seed.
+
+    Returns
+    -------
+    HybridResult
+
+    Raises
+    ------
+    ConfigError
+        The backbone has no trainable blocks.
+    DataError
+        Too few speakers for a train/validation/test split, or ``features`` not matching the corpus.
+    TrainingCancelled
+        Cancelled before the hybrid model finished one epoch.
+
+    Examples
+    --------
+    >>> result = train_hybrid(QserConfig().with_overrides(["train.epochs=20"]))  # doctest: +SKIP
+    >>> result.summary()["hybrid"]["ua"], result.summary()["frozen"]["ua"]  # doctest: +SKIP
+    (0.43, 0.33)
+    """
+    check_hybrid_config(config)
+    if config.head.kind != "quantum":
+        config = config.replace("head", kind="quantum")
+    if not track:
+        return _run(config, features, progress, callback, cancel, warm_start)
+    from qser_core.tracking.recorder import track_run
+
+    with track_run(config, run_type="hybrid") as recorder:
+        result = _run(config, features, progress, callback, cancel, warm_start)
+        result.run_id = recorder.run_id
+        _record(recorder, result)
+    return result
+
+
+def _run(config, features, progress, callback, cancel, warm_start) -> HybridResult:
+    from qser_core.experiments.crossval import FeatureSet, fit_on_split
+
+    t_start = time.perf_counter()
+    corpus = features.corpus if features is not None else load_corpus(config.data)
+    table = corpus.table
+    labels = features.labels if features is not None else label_index(table["emotion"])
+    split = split_by_speaker(table, val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction,
+                             seed=config.data.split_seed)
+    seed = int(config.train.seeds[0])
+
+    H = front_activations(table, config, progress=progress, cancel=cancel)
+    front_seconds = time.perf_counter() - t_start
+    from qser_core.features.backbones import get_backbone
+
+    backbone = get_backbone(config.embedding.backbone, features=config.features)
+    k = config.train.trainable_blocks
+    if features is not None:
+        embeddings = features.embeddings
+        if embeddings.shape != (len(table), backbone.dim):
+            raise DataError(f"features.embeddings has shape {embeddings.shape}; the corpus has {len(table)} clips "
+                            f"and {backbone.name} gives {backbone.dim} dims; prepare the features with this config")
+    else:
+        embeddings = predict_in_batches(lambda h: backbone.trainable_part(h, trainable_blocks=k), H).numpy()
+
+    # The frozen baseline: reducer on training rows + quantum head (what `qser train` does).
+    if progress is not None:
+        progress(0, 2, "frozen-backbone quantum head")
+    stage_cb = (lambda stage: (lambda log: callback(stage, log))) if callback else (lambda stage: None)
+    fs = FeatureSet(corpus=corpus, embeddings=embeddings, labels=labels)
+    reducer, head = fit_on_split(config, fs, split, seed=seed, callback=stage_cb("frozen"), cancel=cancel)
+    base_pred = head.predict(reducer.transform(embeddings[split.test]))
+    baseline_metrics = classification_metrics(labels[split.test], base_pred)
+    baseline_metrics.update(params=int(head.n_params_), n_test=int(len(split.test)))
+
+    # The hybrid model, from that reducer (and head), trained end to end on the front activations.
+    if progress is not None:
+        progress(1, 2, f"hybrid model (last {k} block(s) + reduction + PQC)")
+    seed_everything(seed)
+    model = HybridModel(backbone, reducer, trainable_blocks=k, n_layers=config.head.n_layers,
+                        encoding=config.head.encoding, ansatz=config.head.ansatz, simulator=config.head.simulator,
+                        head=head if warm_start else None)
+    flat = lambda rows: H[rows].reshape(len(rows), -1)  # noqa: E731  (fit_module takes 2-D inputs)
+    has_val = len(split.val) > 0
+    t = config.train
+    with learning_rate_scales([(model.tail_modules(), TAIL_LR_SCALE), ([model.reduction], REDUCTION_LR_SCALE)]):
+        history = fit_module(
+            _FlatInput(model, H.shape[1:]), flat(split.train), labels[split.train],
+            X_val=flat(split.val) if has_val else None, y_val=labels[split.val] if has_val else None,
+            epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, patience=t.patience, weight_decay=t.weight_decay,
+            seed=seed, callback=stage_cb("hybrid"), cancel=cancel,
+        )
+    model.eval()
+    pred = predict_in_batches(model, H[split.test]).argmax(1).numpy()
+    metrics = classification_metrics(labels[split.test], pred)
+    n_params = model.n_trainable()
+    metrics.update(params=n_params, n_test=int(len(split.test)))
+    if progress is not None:
+        progress(2, 2, "done")
+
+    speakers = table["speaker"].astype(str).to_numpy()
+    parts = {part: sorted(set(speakers[getattr(split, part)].tolist())) for part in ("train", "val", "test")}
+    return HybridResult(
+        config=config, model=model, reducer=reducer, metrics=metrics, baseline_metrics=baseline_metrics,
+        history=list(history.epochs), baseline_history=list(head.history_.epochs), n_params=n_params,
+        baseline_params=int(head.n_params_), seconds=time.perf_counter() - t_start, front_seconds=front_seconds,
+        split_speakers=parts, cancelled=bool(history.cancelled),
+    )
+
+
+def _record(recorder, result: HybridResult) -> None:
+    for log in result.history:
+        recorder.log_epoch(log)
+    for log in result.baseline_history:
+        recorder.log_epoch(log, prefix="frozen/")
+    recorder.log_split(result.split_speakers)
+    recorder.log_confusion(result.metrics["confusion"], list(EMOTIONS))
+    recorder.log_confusion(result.baseline_metrics["confusion"], list(EMOTIONS), name="confusion_frozen")
+    drop = ("confusion",)
+    recorder.log_final({
+        **{k: v for k, v in result.metrics.items() if k not in drop},
+        "frozen": {k: v for k, v in result.baseline_metrics.items() if k not in drop},
+        "gain": result.gain,
+        "trainable_blocks": result.config.train.trainable_blocks,
+        "cancelled": result.cancelled, "seconds": result.seconds, "front_seconds": result.front_seconds,
+    })

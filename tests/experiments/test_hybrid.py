@@ -1,0 +1,264 @@
+"""Tests of qser_core.experiments.hybrid_model (the model) and qser_core.experiments.hybrid (training it against the frozen head)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import Normalizer, StandardScaler
+from torch.nn.utils import parametrize
+
+from qser_core.features.backbones import get_backbone
+from qser_core.config import QserConfig
+from qser_core.data.corpus import index_corpus, label_index
+from qser_core.errors import ConfigError, DataError, TrainingCancelled
+from qser_core.heads.quantum import QuantumHead
+from qser_core.experiments.hybrid_model import (
+    HYBRID_BACKBONES,
+    HybridModel,
+    check_hybrid_config,
+    front_activations,
+    learning_rate_scales,
+    reducer_affine,
+)
+from qser_core.experiments.hybrid import train_hybrid
+from qser_core.features.reduce import QubitReducer
+from qser_core.heads.training import CancelToken
+
+N_QUBITS = 4
+SETTINGS = [f"reduce.n_qubits={N_QUBITS}", "head.n_layers=1", "head.ansatz=strong", "train.epochs=2",
+            "train.batch_size=16", "data.test_fraction=0.25", "data.val_fraction=0.25"]
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> str:
+    """4 synthetic speakers × 2 sentences × 6 emotions = 48 clips, as a manifest CSV."""
+    from qser_core.data.demo import generate_demo_corpus
+
+    folder = generate_demo_corpus(tmp_path_factory.mktemp("demo"), n_speakers=4)
+    table = index_corpus(folder, dataset="demo").table
+    table = table[table["sentence"].isin(["DFA", "IEO"])]
+    csv = folder / "subset.csv"
+    rows = {"path": table["path"], "label": table["emotion"], "speaker": table["speaker"]}
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    return str(csv)
+
+
+@pytest.fixture(scope="module")
+def config(manifest) -> QserConfig:
+    return QserConfig().with_overrides(["data.dataset=manifest", f"data.data_dir={manifest}", *SETTINGS])
+
+
+@pytest.fixture(scope="module")
+def parts(config):
+    """Table, labels, front activations, embeddings (tail of the same activations) and a reducer."""
+    table = index_corpus(config.data.data_dir, dataset="manifest").table
+    H = front_activations(table, config)
+    backbone = get_backbone(config.embedding.backbone, features=config.features)
+    with torch.inference_mode():
+        E = backbone.trainable_part(torch.from_numpy(H), trainable_blocks=config.train.trainable_blocks).numpy()
+    reducer = QubitReducer(n_components=N_QUBITS).fit(E[:32])
+    return {"table": table, "labels": label_index(table["emotion"]), "H": H, "E": E, "reducer": reducer,
+            "backbone": backbone}
+
+
+def _unclipped(reducer: QubitReducer, X: np.ndarray) -> np.ndarray:
+    scale, pca, angles = (step for _, step in reducer.pipeline_.steps)
+    return pca.transform(scale.transform(X)) * angles.scale_ + angles.min_
+
+
+class TestReducerAffine:
+    def test_matches_the_pipeline_on_unclipped_range(self):
+        rng = np.random.default_rng(0)
+        X = rng.gamma(2.0, 1.0, (50, 30))
+        reducer = QubitReducer(n_components=5).fit(X[:40])
+        W, b = reducer_affine(reducer)
+        assert W.shape == (5, 30) and b.shape == (5,)
+        np.testing.assert_allclose(X @ W.T + b, _unclipped(reducer, X), atol=1e-10)
+        inside = reducer.transform(X[:40])  # training rows lie inside [0, π]: no clipping there
+        np.testing.assert_allclose(X[:40] @ W.T + b, inside, atol=1e-10)
+
+    def test_unfitted_reducer_raises(self):
+        with pytest.raises(NotFittedError):
+            reducer_affine(QubitReducer(n_components=4))
+
+    def test_non_affine_step_raises(self):
+        reducer = QubitReducer(n_components=2).fit(np.random.default_rng(0).standard_normal((10, 4)))
+        reducer.pipeline_ = Pipeline([("scale", StandardScaler()), ("norm", Normalizer())]).fit(np.ones((3, 4)))
+        with pytest.raises(ConfigError, match="has a Normalizer step; use qser_core.features.reduce.QubitReducer"):
+            reducer_affine(reducer)
+
+
+class TestInputs:
+    def test_backbone_without_blocks_raises(self, config):
+        bad = config.replace("embedding", backbone="egemaps")
+        for call in (lambda: check_hybrid_config(bad), lambda: train_hybrid(bad, track=False)):
+            with pytest.raises(ConfigError, match=r"backbone='egemaps'.*one of efficientnet-lite0, random-cnn"):
+                call()
+        assert HYBRID_BACKBONES == ("efficientnet-lite0", "random-cnn")
+
+    def test_trainable_blocks_out_of_range(self, parts):
+        with pytest.raises(ConfigError, match="trainable_blocks must be between 0 and 16 for efficientnet-lite0; got"):
+            HybridModel(parts["backbone"], parts["reducer"], trainable_blocks=17)
+
+    def test_reducer_of_another_backbone(self, parts):
+        reducer = QubitReducer(n_components=3).fit(np.random.default_rng(0).standard_normal((20, 512)))
+        with pytest.raises(DataError, match="fitted on 512-dim embeddings but backbone 'efficientnet-lite0' gives"):
+            HybridModel(parts["backbone"], reducer)
+
+    def test_head_of_another_circuit(self, parts):
+        rng = np.random.default_rng(0)
+        head = QuantumHead(n_layers=2, ansatz="strong", epochs=1).fit(rng.uniform(0, np.pi, (12, N_QUBITS)),
+                                                                      np.arange(12) % 6)
+        with pytest.raises(ConfigError, match="does not match the hybrid circuit .*n_layers=1"):
+            HybridModel(parts["backbone"], parts["reducer"], n_layers=1, head=head)
+
+
+class TestInitialisation:
+    def test_angles_equal_the_reducer(self, parts):
+        model = HybridModel(parts["backbone"], parts["reducer"], trainable_blocks=1, n_layers=1)
+        with torch.no_grad():
+            angles = model.angles(torch.from_numpy(parts["H"])).numpy()
+        np.testing.assert_allclose(angles, _unclipped(parts["reducer"], parts["E"]), atol=2e-5)
+        inside = (angles > 1e-3) & (angles < np.pi - 1e-3)  # clipping is dropped: compare where it does nothing
+        assert inside.mean() > 0.5
+        np.testing.assert_allclose(angles[inside], parts["reducer"].transform(parts["E"])[inside], atol=2e-5)
+
+    def test_embedding_is_the_frozen_backbone_embedding(self, parts):
+        model = HybridModel(parts["backbone"], parts["reducer"], trainable_blocks=1, n_layers=1)
+        from qser_core.data.audio import load_batch
+
+        waves = torch.from_numpy(load_batch(parts["table"]["path"][:3], sr=16000))
+        with torch.no_grad():
+            np.testing.assert_allclose(model.embed(model.front(waves)).numpy(), parts["backbone"].embed(waves).numpy(),
+                                       atol=1e-4)
+
+    def test_warm_start_reproduces_the_trained_head(self, parts):
+        angles = parts["reducer"].transform(parts["E"])
+        head = QuantumHead(n_layers=1, ansatz="strong", epochs=1).fit(angles, parts["labels"])
+        model = HybridModel(parts["backbone"], parts["reducer"], n_layers=1, head=head)
+        inside = ((angles > 1e-3) & (angles < np.pi - 1e-3)).all(axis=1)
+        with torch.no_grad():
+            proba = torch.softmax(model(torch.from_numpy(parts["H"][inside])), 1).numpy()
+        np.testing.assert_allclose(proba, head.predict_proba(angles[inside]), atol=1e-4)
+
+
+class TestGradients:
+    def test_gradients_reach_tail_reduction_and_pqc_only(self, parts):
+        shared = parts["backbone"]
+        before = {k: v.clone() for k, v in shared.state_dict().items()}
+        model = HybridModel(shared, parts["reducer"], trainable_blocks=1, n_layers=1)
+        model.train()
+        from qser_core.data.audio import load_batch
+
+        waves = torch.from_numpy(load_batch(parts["table"]["path"][:6], sr=16000))
+        loss = torch.nn.functional.cross_entropy(model.forward_waveforms(waves), torch.arange(6))
+        loss.backward()
+        tail, front = model.backbone.blocks[-1], model.backbone.blocks[-2]
+        for name, p in [("tail block", tail._project_conv.weight), ("tail bn", tail._bn2.weight),
+                        ("head conv", model.backbone.net._conv_head.weight), ("reduction", model.reduction.weight),
+                        ("pqc", model.quantum.weights), ("readout", model.quantum.readout.weight)]:
+            assert p.requires_grad and p.grad is not None and p.grad.abs().sum() > 0, name
+        for p in [*front.parameters(), *model.backbone.blocks[0].parameters(), model.backbone.net._conv_stem.weight]:
+            assert not p.requires_grad and p.grad is None
+        assert all(p.grad is None for p in shared.parameters())  # the shared backbone is untouched
+        torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
+        assert all(torch.equal(before[k], v) for k, v in shared.state_dict().items())
+
+    def test_parameter_count(self, parts):
+        model = HybridModel(parts["backbone"], parts["reducer"], trainable_blocks=2, n_layers=1)
+        tail = sum(p.numel() for m in model.tail_modules() for p in m.parameters())
+        expected = tail + 2560 * N_QUBITS + N_QUBITS + sum(p.numel() for p in model.quantum.parameters())
+        assert model.n_trainable() == expected
+        assert len(model.tail_modules()) == 4  # two blocks, head conv, head batch norm
+
+    def test_backbone_stays_in_eval_mode(self, parts):
+        model = HybridModel(parts["backbone"], parts["reducer"], n_layers=1).train()
+        assert model.training and model.quantum.training
+        assert not any(m.training for m in model.backbone.modules())
+
+    def test_learning_rate_scales_are_removed_after_training(self, parts):
+        model = HybridModel(parts["backbone"], parts["reducer"], n_layers=1)
+        weight = model.reduction.weight.detach().clone()
+        with learning_rate_scales([([model.reduction], 0.01)]):
+            assert parametrize.is_parametrized(model.reduction, "weight")
+            torch.testing.assert_close(model.reduction.weight, weight)
+            original = model.reduction.parametrizations.weight.original
+            torch.testing.assert_close(original, weight / 0.01)
+        assert not parametrize.is_parametrized(model.reduction)
+        torch.testing.assert_close(model.reduction.weight, weight)
+
+
+@pytest.mark.slow
+class TestTrainHybrid:
+    def test_two_epochs_give_finite_metrics(self, config, parts):
+        stages = []
+        result = train_hybrid(config, callback=lambda stage, log: stages.append(stage), track=False)
+        for metrics in (result.metrics, result.baseline_metrics):
+            assert all(np.isfinite(metrics[k]) and 0 <= metrics[k] <= 1 for k in ("ua", "wa", "macro_f1"))
+            assert metrics["n_test"] == 12
+        assert len(result.history) == 2 and len(result.baseline_history) == 2
+        assert stages == ["frozen", "frozen", "hybrid", "hybrid"]
+        assert result.n_params == result.model.n_trainable() > 1_000_000 > result.baseline_params
+        split = result.split_speakers
+        assert not set(split["train"]) & set(split["test"]) and not set(split["val"]) & set(split["test"])
+        assert result.gain["ua"] == pytest.approx(result.metrics["ua"] - result.baseline_metrics["ua"])
+        assert not result.cancelled and result.summary()["hybrid"]["params"] == result.n_params
+
+    def test_same_seed_same_result(self, config, parts):
+        a, b = (train_hybrid(config, track=False) for _ in range(2))
+        assert a.metrics == b.metrics
+        assert [e.train_loss for e in a.history] == [e.train_loss for e in b.history]
+        for (k, v), w in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+            assert torch.equal(v, w), k
+
+    def test_cancel_keeps_the_best_epoch(self, config, parts):
+        token = CancelToken()
+
+        def stop(stage, log):
+            if stage == "hybrid":
+                token.cancel()
+
+        result = train_hybrid(config.replace("train", epochs=5), callback=stop, cancel=token, track=False)
+        assert result.cancelled and len(result.history) == 1
+        assert np.isfinite(result.metrics["ua"])
+
+    def test_cancel_before_any_epoch_raises(self, config, parts):
+        token = CancelToken()
+        token.cancel()
+        with pytest.raises(TrainingCancelled, match="cancelled"):
+            train_hybrid(config, cancel=token, track=False)
+
+    def test_run_is_recorded(self, config, parts):
+        from qser_core.tracking.reader import load_run
+
+        result = train_hybrid(config.replace("head", kind="logreg"), track=True)
+        assert result.config.head.kind == "quantum"
+        run = load_run(result.run_id)
+        assert run["tags"]["qser.run_type"] == "hybrid"
+        assert run["metrics"]["ua"] == pytest.approx(result.metrics["ua"])
+        assert run["metrics"]["frozen.ua"] == pytest.approx(result.baseline_metrics["ua"])
+        assert set(run["history"]["prefix"]) == {"", "frozen/"}
+
+
+class TestFrontActivations:
+    def test_shape_and_reuse(self, config, parts):
+        H = front_activations(parts["table"], config)
+        assert H is parts["H"]  # computed once per process and corpus
+        assert H.shape == (48, 192, 2, 10) and H.dtype == np.float32
+
+    def test_memory_guard(self, config, parts, monkeypatch):
+        import qser_core.experiments.hybrid_model as hybrid
+
+        monkeypatch.setattr(hybrid, "MAX_FRONT_BYTES", 1000)
+        with pytest.raises(ConfigError, match=r"train.trainable_blocks=2 needs .* lower train.trainable_blocks"):
+            front_activations(parts["table"], config.replace("train", trainable_blocks=2))
+
+    def test_cancel_while_computing(self, config, parts):
+        token = CancelToken()
+        token.cancel()
+        with pytest.raises(TrainingCancelled, match="while computing the frozen backbone activations"):
+            front_activations(parts["table"], config.replace("train", trainable_blocks=3), cancel=token)

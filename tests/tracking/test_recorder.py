@@ -1,0 +1,192 @@
+"""Tests of qser_core.tracking.recorder: recording MLflow runs on real SQLite (and file) stores.
+
+Reading runs back (list_runs, load_run, delete_run) is tested in tests/test_runs.py; the tests here
+use those readers to check what a run holds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qser_core.errors import BackendError, ConfigError, DataError, TrainingCancelled
+from qser_core.tracking.reader import delete_run, list_runs, load_json, load_run
+from qser_core.tracking.recorder import experiment_name, track_run, tracking_uri
+
+from factories import finished_run
+
+
+class TestStore:
+    def test_default_is_sqlite_under_qser_home(self, tmp_path, monkeypatch, tracking_config):
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+        monkeypatch.setenv("QSER_HOME", str(tmp_path / "home"))
+        assert tracking_uri() == f"sqlite:///{(tmp_path / 'home' / 'mlflow.db').as_posix()}"
+        assert experiment_name() == "qser"
+        with track_run(tracking_config, run_type="train") as recorder:
+            recorder.log_final({"ua": 0.3})
+        assert (tmp_path / "home" / "mlflow.db").is_file()
+        assert (tmp_path / "home" / "mlartifacts" / recorder.run_id / "artifacts" / "config.toml").is_file()
+        assert list_runs()["run_id"].tolist() == [recorder.run_id]
+
+    def test_tracking_uri_env_is_honoured(self, tmp_path, monkeypatch, tracking_config):
+        other = tmp_path / "elsewhere" / "runs.db"
+        monkeypatch.setenv("QSER_HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{other}")
+        assert tracking_uri() == f"sqlite:///{other}"
+        with track_run(tracking_config, run_type="hybrid") as recorder:
+            pass
+        assert other.is_file() and (other.parent / "mlartifacts").is_dir()
+        assert not (tmp_path / "home" / "mlflow.db").exists()
+        assert load_run(recorder.run_id)["status"] == "FINISHED"
+
+    def test_file_store_needs_mlflow_opt_in(self, tmp_path, monkeypatch, tracking_config):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+        monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+        with pytest.raises(BackendError, match="cannot open the MLflow tracking store .*MLFLOW_ALLOW_FILE_STORE"):
+            list_runs()
+        monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+        with track_run(tracking_config, run_type="train") as recorder:
+            recorder.log_final({"ua": 0.25})
+        runs = list_runs()
+        assert runs["run_id"].tolist() == [recorder.run_id]
+        assert runs["ua"].tolist() == [0.25]
+
+    def test_experiment_name_env(self, monkeypatch):
+        monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "qser-crema-d")
+        assert experiment_name() == "qser-crema-d"
+
+    def test_nothing_printed_to_stdout(self, tmp_path, monkeypatch, capfd, tracking_config):
+        # A fresh database: MLflow's "Creating initial MLflow database tables" lines must not reach stdout.
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'quiet.db'}")
+        run_id = finished_run(tracking_config, tmp_path)
+        list_runs()
+        load_run(run_id)
+        with pytest.raises(ValueError):
+            with track_run(tracking_config, run_type="train"):
+                raise ValueError("boom")
+        assert capfd.readouterr().out == ""
+
+
+class TestFinishedRun:
+    def test_params_tags_and_final_metrics(self, store, tmp_path, tracking_config):
+        record = load_run(finished_run(tracking_config, tmp_path))
+        assert record["status"] == "FINISHED" and record["qser_status"] == "finished"
+        assert record["params"]["data.dataset"] == "demo"
+        assert record["params"]["head.kind"] == "quantum"
+        assert record["params"]["train.seeds"] == "[0, 1]"
+        assert record["config"] == tracking_config
+        tags = record["tags"]
+        assert tags["qser.run_type"] == "evaluate" and tags["qser.head"] == "quantum"
+        assert tags["qser.backbone"] == "efficientnet-lite0" and tags["qser.dataset"] == "demo"
+        assert tags["qser.config_digest"] == tracking_config.digest() and tags["purpose"] == "test"
+        assert tags["qser.version"]
+        if (Path(__file__).resolve().parents[2] / ".git").exists():
+            assert len(tags["qser.git_commit"]) == 40 and tags["mlflow.source.git.commit"] == tags["qser.git_commit"]
+        metrics = record["metrics"]
+        assert metrics["ua"] == pytest.approx(0.41) and metrics["wa"] == pytest.approx(0.43)
+        assert (metrics["ua_ci95_low"], metrics["ua_ci95_high"]) == pytest.approx((0.35, 0.47))
+        assert metrics["params"] == 24 and metrics["per_class.ANG"] == 0.5
+        assert "head" not in metrics and "seeds_low" not in metrics
+        assert record["final"]["head"] == "quantum" and record["final"]["seeds"] == [0, 1]
+
+    def test_history_confusion_split_predictions_model(self, store, tmp_path, tracking_config):
+        record = load_run(finished_run(tracking_config, tmp_path))
+        history = record["history"]
+        assert list(history.columns[:2]) == ["prefix", "epoch"]
+        first = history[history["prefix"] == ""]
+        assert first["epoch"].tolist() == [0, 1, 2, 3]
+        assert first["train_loss"].tolist() == pytest.approx([1.0, 0.5, 1 / 3, 0.25])
+        assert first["val_ua"].tolist() == pytest.approx([0.0, 0.1, 0.2, 0.3])
+        fold1 = history[history["prefix"] == "fold1/seed0/"]
+        assert len(fold1) == 4 and fold1["train_loss"].eq(2.0).all() and fold1["train_acc"].isna().all()
+        assert fold1["val_ua"].isna().all()  # NaN (no validation set) is stored as NaN
+        assert record["confusion"]["labels"][0] == "ANG"
+        np.testing.assert_array_equal(record["confusion"]["matrix"], np.eye(6, dtype=int) * 3)
+        assert record["split"]["test"] == ["1004"]
+        assert record["predictions"]["y_pred"] == {"0": [0, 2]}
+        assert {"config.toml", "model", "confusion.json", "predictions.json"} <= set(record["artifacts"])
+        assert load_json(record["run_id"], "model/weights.json") == {}
+        assert load_json(record["run_id"], "missing.json") is None
+
+
+class TestEndedBadly:
+    @pytest.mark.parametrize(("error", "status", "qser_status"), [
+        (ValueError("bad value"), "FAILED", "failed"),
+        (TrainingCancelled("stopped by the user"), "KILLED", "interrupted"),
+        (KeyboardInterrupt(), "KILLED", "interrupted"),
+    ])
+    def test_marked_with_reason_and_no_final_metrics(self, store, tracking_config, error, status, qser_status):
+        with pytest.raises(type(error)):
+            with track_run(tracking_config, run_type="train") as recorder:
+                recorder.log_epoch({"epoch": 0, "train_loss": 1.2, "val_ua": 0.2})
+                recorder.log_final({"ua": 0.9, "wa": 0.9})
+                raise error
+        record = load_run(recorder.run_id)
+        assert record["status"] == status and record["qser_status"] == qser_status
+        assert record["reason"].startswith(type(error).__name__)
+        assert "ua" not in record["metrics"] and "wa" not in record["metrics"]
+        assert record["history"]["train_loss"].tolist() == [1.2]  # curves so far are kept
+        assert record["final"] is None
+        row = list_runs().iloc[0]
+        assert row["status"] == status and np.isnan(row["ua"]) and row["reason"] == record["reason"]
+
+    def test_exception_passes_through_unchanged(self, store, tracking_config):
+        error = RuntimeError("the original")
+        with pytest.raises(RuntimeError) as caught:
+            with track_run(tracking_config, run_type="evaluate"):
+                raise error
+        assert caught.value is error
+
+
+
+class TestDisabled:
+    def test_disabled_recorder_writes_nothing(self, store, tracking_config):
+        with track_run(tracking_config, run_type="train", enabled=False) as recorder:
+            recorder.log_epoch({"epoch": 0, "train_loss": 1.0})
+            recorder.log_final({"ua": 0.5})
+            recorder.log_json("x", {"a": 1})
+        assert recorder.run_id is None
+        assert list_runs().empty
+
+
+class TestInputs:
+    def test_unknown_run_type(self, tracking_config):
+        with pytest.raises(ConfigError, match="run_type must be one of evaluate, train, hybrid, hardware; got 'fit'"):
+            track_run(tracking_config, run_type="fit")
+
+    def test_bad_confusion_matrix(self, tracking_config):
+        with track_run(tracking_config, run_type="train", enabled=False) as recorder:
+            with pytest.raises(DataError, match=r"square with one row per label \(6 labels\); got shape \(2, 3\)"):
+                recorder.log_confusion(np.zeros((2, 3)), list("ABCDEF"))
+
+    def test_epoch_log_needs_epoch(self, tracking_config):
+        with track_run(tracking_config, run_type="train", enabled=False) as recorder:
+            with pytest.raises(DataError, match="needs an integer 'epoch' field; got fields"):
+                recorder.log_epoch({"train_loss": 1.0})
+            with pytest.raises(TypeError, match="EpochLog dataclass or a dict; got a list"):
+                recorder.log_epoch([0, 1.0])
+
+    def test_bad_metric_name(self, tracking_config):
+        with track_run(tracking_config, run_type="train", enabled=False) as recorder:
+            with pytest.raises(DataError, match="metric name 'ua!' is not allowed"):
+                recorder.log_final({"ua!": 0.5})
+
+    def test_logging_after_the_run_ended(self, store, tracking_config):
+        with track_run(tracking_config, run_type="train") as recorder:
+            pass
+        with pytest.raises(RuntimeError, match="is not open; log inside `with track_run"):
+            recorder.log_final({"ua": 0.5})
+
+
+class TestStoreFailures:
+    def test_final_write_failure_raises_backend_error(self, store, tracking_config, caplog):
+        # A run deleted while open refuses writes: a real store error, no mock needed.
+        with pytest.raises(BackendError, match="could not write the final results of run .*marked failed"):
+            with track_run(tracking_config, run_type="train") as recorder:
+                recorder.log_final({"ua": 0.5})
+                delete_run(recorder.run_id)
+                recorder.log_epoch({"epoch": 0, "train_loss": 1.0})  # warns, training goes on
+        assert "could not log epoch 0" in caplog.text
