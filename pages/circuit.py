@@ -3,20 +3,22 @@
 import streamlit as st
 
 from app_support import cache, state, widgets
-from qser_core.config import ANSATZE, ENCODINGS
+from qser_core.config import ANSATZE, ENCODINGS, LAYER_RANGE, QUBIT_RANGE
 from qser_core.heads.export import FAKE_BACKENDS
 
 P = "circuit"
 st.title("Circuit")
 cols = st.columns(4)
 with cols[0]:
-    widgets.bind(st.slider, "reduce", "n_qubits", "Qubits", page=P, min_value=2, max_value=12)
+    widgets.bind(st.slider, "reduce", "n_qubits", "Qubits", page=P,
+                 min_value=QUBIT_RANGE[0], max_value=QUBIT_RANGE[1])
 with cols[1]:
     widgets.bind(st.selectbox, "head", "encoding", "Encoding", page=P, options=ENCODINGS)
 with cols[2]:
     widgets.bind(st.selectbox, "head", "ansatz", "Ansatz", page=P, options=ANSATZE)
 with cols[3]:
-    widgets.bind(st.slider, "head", "n_layers", "Layers", page=P, min_value=1, max_value=8)
+    widgets.bind(st.slider, "head", "n_layers", "Layers", page=P,
+                 min_value=LAYER_RANGE[0], max_value=LAYER_RANGE[1])
 config = state.get_config()
 args = (config.reduce.n_qubits, config.head.n_layers, config.head.encoding, config.head.ansatz)
 

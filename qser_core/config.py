@@ -30,6 +30,9 @@ __all__ = [
     "ENCODINGS",
     "ANSATZE",
     "SIMULATORS",
+    "N_CLASSES",
+    "QUBIT_RANGE",
+    "LAYER_RANGE",
     "DataConfig",
     "AudioConfig",
     "FeatureConfig",
@@ -58,6 +61,14 @@ HEAD_KINDS = ("logreg", "mlp", "mlp-matched", "quantum")
 ENCODINGS = ("angle-ry", "angle-rx", "reupload")
 ANSATZE = ("basic", "strong", "hea")
 SIMULATORS = ("torch", "default.qubit")
+
+#: Outputs of every head: the six emotions of :data:`qser_core.data.corpus.EMOTIONS`.
+N_CLASSES = 6
+#: Allowed qubits (= PCA components), inclusive: 2 is the fewest that can entangle; 12 is what
+#: the simulators train at interactive speed (a 2**12 statevector per sample).
+QUBIT_RANGE = (2, 12)
+#: Allowed ansatz layers, inclusive.
+LAYER_RANGE = (1, 8)
 
 
 def qser_home() -> Path:
@@ -178,10 +189,10 @@ class EmbeddingConfig(_Section):
 
 @dataclass(frozen=True)
 class ReduceConfig(_Section):
-    n_qubits: int = 8  # PCA components = qubits of the quantum head (2-12)
+    n_qubits: int = 8  # PCA components = qubits of the quantum head (QUBIT_RANGE: 2-12)
 
     def _validate(self) -> None:
-        _check_range("reduce", "n_qubits", self.n_qubits, 2, 12)
+        _check_range("reduce", "n_qubits", self.n_qubits, *QUBIT_RANGE)
 
 
 @dataclass(frozen=True)
@@ -189,7 +200,7 @@ class HeadConfig(_Section):
     kind: str = "quantum"  # logreg | mlp | mlp-matched | quantum
     encoding: str = "angle-ry"  # angle-ry | angle-rx | reupload (re-encode before every layer)
     ansatz: str = "strong"  # basic (BasicEntanglerLayers) | strong (StronglyEntanglingLayers) | hea (RY + CZ ladder)
-    n_layers: int = 2  # ansatz layers (1-8)
+    n_layers: int = 2  # ansatz layers (LAYER_RANGE: 1-8)
     hidden: int = 32  # hidden units of the mlp head
     simulator: str = "torch"  # torch (fast batched statevector) | default.qubit (PennyLane reference)
 
@@ -198,7 +209,7 @@ class HeadConfig(_Section):
         _check_choice("head", "encoding", self.encoding, ENCODINGS)
         _check_choice("head", "ansatz", self.ansatz, ANSATZE)
         _check_choice("head", "simulator", self.simulator, SIMULATORS)
-        _check_range("head", "n_layers", self.n_layers, 1, 8)
+        _check_range("head", "n_layers", self.n_layers, *LAYER_RANGE)
         _check_range("head", "hidden", self.hidden, 1, 4096)
 
 

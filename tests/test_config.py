@@ -120,3 +120,56 @@ def test_library_never_imports_streamlit():
             if any(name.split(".")[0] == "streamlit" for name in names):
                 offenders.append(str(path.relative_to(PACKAGE.parent)))
     assert not offenders, f"qser_core must not import streamlit: {offenders}"
+
+
+def _imports(path: Path) -> set[str]:
+    """qser_core modules a file imports, at load time or inside its functions (``TYPE_CHECKING`` ones aside)."""
+    module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    stack = [ast.parse(path.read_text(encoding="utf-8"))]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            # ``from pkg import submodule`` depends on the submodule, not on pkg/__init__
+            found.update(f"{base}.{alias.name}" if (PACKAGE.parent / f"{base}.{alias.name}".replace(".", "/")).with_suffix(
+                ".py").exists() or (PACKAGE.parent / f"{base}.{alias.name}".replace(".", "/")).is_dir() else base
+                         for alias in node.names)
+    return {name for name in found if name.split(".")[0] == "qser_core" and name != module}
+
+
+def test_library_has_no_import_cycle():
+    """Imports between qser_core modules form a DAG.
+
+    Imports inside functions count too: a lazy import that hides a cycle still makes two modules
+    depend on each other (as heads/classical.py and heads/quantum.py once did).
+    """
+    graph = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+        graph[name] = _imports(path)
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                return path + [node, dep]
+            if dep in graph and dep not in state and (cycle := visit(dep, path + [node])):
+                return cycle
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start, [])):
+            pytest.fail("import cycle: " + " -> ".join(cycle[cycle.index(cycle[-1]):]))
+

@@ -123,7 +123,7 @@ def fit_on_split(config: QserConfig, features: FeatureSet, split: Split, *, seed
     head : ClassicalHead or QuantumHead
         Trained with early stopping on the split's validation rows.
     """
-    from qser_core.heads.classical import make_head
+    from qser_core.heads.factory import make_head
     from qser_core.features.reduce import QubitReducer
 
     X, y = features.embeddings, features.labels

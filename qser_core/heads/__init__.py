@@ -1,11 +1,17 @@
-"""Classifier heads: classical (logreg, MLP, parameter-matched MLP) and quantum (PQC).
+"""Stage 4 — classifier heads: classical (logreg, MLP, parameter-matched MLP) and quantum (PQC).
 
-All heads are scikit-learn estimators around torch modules trained by the one loop in
-:mod:`qser_core.heads.training`; :func:`make_head` builds any of them from the config.
+Contract: every head is a scikit-learn estimator (:class:`~qser_core.heads.base.BaseTorchHead`)
+around a torch module mapping ``(n, n_features)`` angles to ``(n, 6)`` logits, trained by the one
+loop in :mod:`~qser_core.heads.training`; :func:`make_head` builds the one a config describes.
+The quantum head's circuit is a :class:`~qser_core.heads.circuits.CircuitSpec`, run by a named
+executor (:mod:`~qser_core.heads.executors`); :mod:`~qser_core.heads.export` turns it into Qiskit.
+Imports run one way: training → base → classical / quantum → factory.
 """
 
+from qser_core.heads.base import BaseTorchHead
 from qser_core.heads.circuits import ANSATZE, ENCODINGS, circuit_stats, draw, make_qnode, weight_shape
-from qser_core.heads.classical import ClassicalHead, make_head
+from qser_core.heads.classical import ClassicalHead
+from qser_core.heads.factory import make_head
 from qser_core.heads.quantum import QuantumHead, QuantumModule, quantum_param_count
 from qser_core.heads.simulator import TorchStatevector
 
@@ -16,6 +22,7 @@ __all__ = [
     "draw",
     "make_qnode",
     "weight_shape",
+    "BaseTorchHead",
     "ClassicalHead",
     "QuantumHead",
     "QuantumModule",

@@ -32,13 +32,13 @@ import numpy as np
 import pennylane as qml
 
 from qser_core import config as _config
+from qser_core.config import LAYER_RANGE, N_CLASSES, QUBIT_RANGE
 from qser_core.errors import ConfigError
 
 __all__ = [
     "ENCODINGS",
     "ANSATZE",
     "GATE_SET",
-    "N_CLASSES",
     "AngleEncoding",
     "ReuploadEncoding",
     "BasicAnsatz",
@@ -55,10 +55,8 @@ __all__ = [
 
 #: Gates the circuits are decomposed into (what the torch simulator implements).
 GATE_SET = frozenset({"RX", "RY", "RZ", "Rot", "CNOT", "CZ"})
-#: Outputs of every head (the six emotions).
-N_CLASSES = 6
-MIN_QUBITS, MAX_QUBITS = 2, 12
-MIN_LAYERS, MAX_LAYERS = 1, 8
+MIN_QUBITS, MAX_QUBITS = QUBIT_RANGE
+MIN_LAYERS, MAX_LAYERS = LAYER_RANGE
 
 
 # ------------------------------------------------------------------ encodings

@@ -14,10 +14,10 @@ import math
 import torch
 from torch import nn
 
-from qser_core.config import SIMULATORS
+from qser_core.config import N_CLASSES, QUBIT_RANGE, SIMULATORS
 from qser_core.errors import ConfigError
 from qser_core.heads import circuits
-from qser_core.heads.classical import N_CLASSES, BaseTorchHead
+from qser_core.heads.base import BaseTorchHead
 from qser_core.heads.simulator import TorchStatevector
 
 __all__ = ["QuantumModule", "QuantumHead", "quantum_param_count"]
@@ -120,7 +120,7 @@ class QuantumHead(BaseTorchHead):
     ((60, 6), 27)
     """
 
-    _min_features, _max_features = circuits.MIN_QUBITS, circuits.MAX_QUBITS
+    _min_features, _max_features = QUBIT_RANGE
 
     def __init__(self, *, n_layers: int = 2, encoding: str = "angle-ry", ansatz: str = "strong",
                  simulator: str = "torch", epochs: int = 200, lr: float = 0.05, batch_size: int = 64,

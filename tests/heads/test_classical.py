@@ -9,7 +9,8 @@ from sklearn.base import clone
 from qser_core.config import HeadConfig, TrainConfig
 from qser_core.errors import ConfigError, DataError
 from qser_core.heads import circuits
-from qser_core.heads.classical import ClassicalHead, make_head, matched_hidden, mlp_params
+from qser_core.heads.classical import ClassicalHead, matched_hidden, mlp_params
+from qser_core.heads.factory import make_head
 from qser_core.heads.quantum import QuantumHead, quantum_param_count
 
 
