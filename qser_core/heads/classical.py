@@ -19,7 +19,8 @@ from torch import nn
 
 from qser_core.config import HEAD_KINDS, HeadConfig, TrainConfig
 from qser_core.errors import ConfigError, DataError
-from qser_core.heads.training import CancelToken, fit_module, predict_logits, seed_everything
+from qser_core.heads.training import fit_module, predict_logits, seed_everything
+from qser_core.progress import CancelToken
 
 __all__ = ["BaseTorchHead", "ClassicalHead", "make_head", "mlp_params", "matched_hidden", "N_CLASSES"]
 
