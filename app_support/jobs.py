@@ -2,7 +2,7 @@
 
 The job keeps everything the Train page shows (per-head epoch logs, progress, results, the error
 message) behind a lock; the page polls it from an ``st.fragment(run_every=...)``. The Stop button
-calls :meth:`TrainingJob.stop`, which cancels the library's :class:`qser_core.heads.training.CancelToken`,
+calls :meth:`TrainingJob.stop`, which cancels the library's :class:`qser_core.progress.CancelToken`,
 so the training loop itself stops between batches. No Streamlit call happens in the thread.
 
 The ``hybrid`` mode runs :func:`qser_core.experiments.hybrid.train_hybrid` instead: one run whose epochs come
@@ -21,7 +21,7 @@ from typing import Any
 
 from qser_core.config import QserConfig
 from qser_core.errors import QserError, TrainingCancelled
-from qser_core.heads.training import CancelToken
+from qser_core.progress import CancelToken
 
 MODES = ("quick", "cross-validation", "hybrid")
 HYBRID_STAGES = ("frozen", "hybrid")  # the curve groups of a hybrid run (the callback's ``stage``)

@@ -14,7 +14,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from qser_core.config import N_CLASSES
 from qser_core.errors import DataError
-from qser_core.heads.training import CancelToken, fit_module, predict_logits, seed_everything
+from qser_core.heads.training import fit_module, predict_logits, seed_everything
+from qser_core.progress import CancelToken
 
 __all__ = ["BaseTorchHead"]
 

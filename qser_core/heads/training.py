@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import random
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -22,33 +21,9 @@ import torch
 from torch import nn
 
 from qser_core.errors import ConfigError, DataError, TrainingCancelled
+from qser_core.progress import CancelToken
 
-__all__ = ["CancelToken", "EpochLog", "History", "fit_module", "seed_everything", "predict_logits"]
-
-
-class CancelToken:
-    """Thread-safe flag that asks a running :func:`fit_module` to stop between batches.
-
-    Examples
-    --------
-    >>> token = CancelToken()
-    >>> token.cancelled
-    False
-    >>> token.cancel(); token.cancelled
-    True
-    """
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        """Ask the training loop to stop (safe to call from any thread)."""
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        """Whether :meth:`cancel` was called."""
-        return self._event.is_set()
+__all__ = ["EpochLog", "History", "fit_module", "seed_everything", "predict_logits"]
 
 
 @dataclass

@@ -26,7 +26,7 @@ from qser_core.experiments.hybrid_model import (
 )
 from qser_core.experiments.hybrid import train_hybrid
 from qser_core.features.reduce import QubitReducer
-from qser_core.heads.training import CancelToken
+from qser_core.progress import CancelToken
 
 N_QUBITS = 4
 SETTINGS = [f"reduce.n_qubits={N_QUBITS}", "head.n_layers=1", "head.ansatz=strong", "train.epochs=2",

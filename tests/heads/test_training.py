@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from qser_core.errors import ConfigError, DataError, TrainingCancelled
-from qser_core.heads.training import CancelToken, EpochLog, fit_module, predict_logits, seed_everything
+from qser_core.progress import CancelToken
+from qser_core.heads.training import EpochLog, fit_module, predict_logits, seed_everything
 
 
 def _blobs(n=240, d=4, seed=0):
