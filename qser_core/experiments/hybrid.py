@@ -230,7 +230,7 @@ def _run(config, features, progress, callback, cancel, warm_start) -> HybridResu
         progress(1, 2, f"hybrid model (last {k} block(s) + reduction + PQC)")
     seed_everything(seed)
     model = HybridModel(backbone, reducer, trainable_blocks=k, n_layers=config.head.n_layers,
-                        encoding=config.head.encoding, ansatz=config.head.ansatz, simulator=config.head.simulator,
+                        encoding=config.head.encoding, ansatz=config.head.ansatz, executor=config.head.executor,
                         head=head if warm_start else None)
     flat = lambda rows: H[rows].reshape(len(rows), -1)  # noqa: E731  (fit_module takes 2-D inputs)
     has_val = len(split.val) > 0

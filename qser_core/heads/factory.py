@@ -8,7 +8,9 @@ from __future__ import annotations
 from qser_core.config import HEAD_KINDS, HeadConfig, TrainConfig
 from qser_core.errors import ConfigError
 from qser_core.heads.base import BaseTorchHead
+from qser_core.heads.circuits import CircuitSpec
 from qser_core.heads.classical import ClassicalHead
+from qser_core.heads.executors import check_executor
 from qser_core.heads.quantum import QuantumHead, quantum_param_count
 
 __all__ = ["make_head"]
@@ -37,9 +39,10 @@ def make_head(head: HeadConfig, train: TrainConfig, *, n_qubits: int, seed: int)
     if head.kind not in HEAD_KINDS:
         raise ConfigError(f"head.kind must be one of {', '.join(HEAD_KINDS)}; got {head.kind!r}")
     if head.kind == "quantum":
+        check_executor(head.executor)  # now, not after the features are ready
         return QuantumHead(n_layers=head.n_layers, encoding=head.encoding, ansatz=head.ansatz,
-                           simulator=head.simulator, **common)
+                           executor=head.executor, **common)
     target = None
     if head.kind == "mlp-matched":
-        target = quantum_param_count(n_qubits=n_qubits, n_layers=head.n_layers, ansatz=head.ansatz)
+        target = quantum_param_count(CircuitSpec(n_qubits, head.n_layers, encoding=head.encoding, ansatz=head.ansatz))
     return ClassicalHead(head.kind, hidden=head.hidden, target_params=target, **common)
