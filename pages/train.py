@@ -103,7 +103,7 @@ def results(snap: jobs.JobSnapshot) -> None:
     st.subheader("Results on held-out speakers")
     rows = []
     for column, (head, result) in zip(st.columns(max(len(snap.results), 1)), snap.results.items()):
-        summary = result.summary() if snap.mode == "cross-validation" else result.metrics
+        summary = result.summary()
         row = {"head": head, "params": summary.get("params")}
         for name in ("ua", "wa", "macro_f1"):
             low, high = summary.get(f"{name}_ci95", (None, None))
@@ -116,6 +116,18 @@ def results(snap: jobs.JobSnapshot) -> None:
     st.caption("UA = unweighted accuracy (mean recall over emotions), WA = accuracy; "
                + ("[95% interval over folds × seeds]." if snap.mode == "cross-validation" else
                   "one split, no interval: use cross-validation for intervals."))
+    if snap.paired:
+        paired_tests(snap.paired)
+
+
+def paired_tests(paired: dict) -> None:
+    """Each head against the quantum head on the same test clips (McNemar, paired bootstrap of UA)."""
+    st.markdown("**Paired tests against the quantum head** (same test clips, same seed)")
+    rows = [{"head": head, "clips": t["n_clips"], "McNemar p": f"{t['mcnemar']['p_value']:.3g}",
+             "UA head − quantum": f"{t['bootstrap']['diff']:+.3f}",
+             "95% interval": f"[{t['bootstrap']['ci95'][0]:+.3f}, {t['bootstrap']['ci95'][1]:+.3f}]",
+             "bootstrap p": f"{t['bootstrap']['p_value']:.3g}"} for head, t in paired.items()]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{P}.paired")
 
 
 def hybrid_results(snap: jobs.JobSnapshot) -> None:
