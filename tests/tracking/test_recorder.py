@@ -154,7 +154,7 @@ class TestDisabled:
 
 class TestInputs:
     def test_unknown_run_type(self, tracking_config):
-        with pytest.raises(ConfigError, match="run_type must be one of evaluate, train, hybrid, hardware; got 'fit'"):
+        with pytest.raises(ConfigError, match="run_type must be one of evaluate, train, hybrid, hardware, compare, sweep; got 'fit'"):
             track_run(tracking_config, run_type="fit")
 
     def test_bad_confusion_matrix(self, tracking_config):
@@ -182,11 +182,22 @@ class TestInputs:
 
 
 class TestStoreFailures:
-    def test_final_write_failure_raises_backend_error(self, store, tracking_config, caplog):
+    def test_final_write_failure_keeps_results_locally(self, store, tracking_config, caplog):
         # A run deleted while open refuses writes: a real store error, no mock needed.
-        with pytest.raises(BackendError, match="could not write the final results of run .*marked failed"):
-            with track_run(tracking_config, run_type="train") as recorder:
-                recorder.log_final({"ua": 0.5})
-                delete_run(recorder.run_id)
-                recorder.log_epoch({"epoch": 0, "train_loss": 1.0})  # warns, training goes on
+        from qser_core.tracking.unsaved import import_unsaved
+
+        with track_run(tracking_config, run_type="train") as recorder:
+            recorder.log_final({"ua": 0.5, "wa": 0.25})
+            delete_run(recorder.run_id)
+            recorder.log_epoch({"epoch": 0, "train_loss": 1.0})  # warns, training goes on
+            recorder.log_json("predictions", {"y_pred": [1, 2]})
         assert "could not log epoch 0" in caplog.text
+        assert recorder.unsaved is not None and (recorder.unsaved / "run.json").is_file()
+        assert f"qser runs import {recorder.unsaved}" in caplog.text
+        new_id = import_unsaved(recorder.unsaved)
+        assert new_id != recorder.run_id  # the original was deleted: a new run holds the results
+        record = load_run(new_id)
+        assert record["metrics"]["ua"] == 0.5 and record["metrics"]["wa"] == 0.25
+        assert record["predictions"] == {"y_pred": [1, 2]} and record["config"] == tracking_config
+        assert record["qser_status"] == "finished" and record["status"] == "FINISHED"
+        assert record["history"]["train_loss"].tolist() == [1.0]
