@@ -70,10 +70,10 @@ def prepare(config: QserConfig, *, progress: Progress | None = None) -> FeatureS
     -------
     FeatureSet
     """
-    from qser_core.features.embeddings import extract_embeddings
+    from qser_core.features.embeddings import extract_corpus
 
-    corpus = load_corpus(config.data)
-    embeddings = extract_embeddings(corpus.table, config, progress=progress)
+    corpus, embeddings = extract_corpus(load_corpus(config.data, max_seconds=config.audio.max_seconds), config,
+                                        progress=progress)
     labels = label_index(corpus.table["emotion"])
     return FeatureSet(corpus=corpus, embeddings=embeddings, labels=labels)
 

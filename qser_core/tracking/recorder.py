@@ -143,11 +143,9 @@ def artifact_name(name: str, *, suffix: str = ".json") -> str:
 
 
 def _is_synthetic(config: QserConfig) -> bool:
-    if config.data.dataset == "demo":
-        return True
-    from qser_core.data.demo import is_demo_corpus
+    from qser_core.data.corpus import is_synthetic
 
-    return bool(config.data.data_dir) and is_demo_corpus(config.data.data_dir)
+    return is_synthetic(config.data)
 
 
 def process_tags() -> dict[str, str]:
