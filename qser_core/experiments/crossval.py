@@ -277,6 +277,7 @@ def evaluate(
 
         evaluation = _cross_validate(config, features, folds, progress, on_epoch, cancel)
         evaluation.run_id = recorder.run_id
+        recorder.log_corpus(features.corpus.report)
         _record_evaluation(recorder, evaluation, folds, features)
     return evaluation
 

@@ -488,6 +488,20 @@ class RunRecorder:
             raise DataError(f"log_split takes a dict of part name to speaker list; got a {type(parts).__name__}")
         self.log_json(name, parts)
 
+    def log_corpus(self, report: Any) -> None:
+        """Record what indexing and extraction left out: ``corpus.json`` and the tags ``qser.n_clips`` / ``qser.n_skipped``.
+
+        Parameters
+        ----------
+        report : qser_core.data.corpus.IndexReport
+            ``FeatureSet.corpus.report`` (after extraction added the clips it could not use).
+        """
+        record = {"n_files": report.n_files, "n_clips": report.n_clips, "skipped": [list(s) for s in report.skipped],
+                  "dropped": dict(report.dropped), "summary": report.summary()}
+        self.log_json("corpus", record)
+        self.set_tag("qser.n_clips", report.n_clips)
+        self.set_tag("qser.n_skipped", len(report.skipped))
+
     def log_artifacts(self, folder: str | os.PathLike, *, artifact_path: str = "model") -> None:
         """Copy a folder (a saved model) into the run's artefacts under ``artifact_path``."""
         folder = Path(folder)

@@ -58,8 +58,9 @@ EXPERIMENT = "qser"
 CONNECT_TIMEOUT_S = 3.0
 #: Seconds to wait for another process's lock on a SQLite store (MLflow itself waits 20 s per query).
 LOCK_WAIT_S = 5.0
-#: Seconds to wait for another process creating the same store (migrations take 1-2 s; a busy machine more).
-CREATE_WAIT_S = 120.0
+#: Seconds to wait for another process creating the same store (migrations take 1-2 s; on a loaded
+#: 2-core machine four processes at once took over a minute each).
+CREATE_WAIT_S = 600.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 # MLflow errors that mean "your request", not "the store is broken"; they pass through unchanged.
 _REQUEST_ERRORS = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS"}
@@ -202,20 +203,42 @@ def _open(uri: str) -> "GuardedClient":
     import_mlflow()
     from mlflow.tracking import MlflowClient
 
+    from mlflow.exceptions import MlflowException
+
     db = sqlite_path(uri)
     _probe_host(uri)
     artifact_root(uri)  # make the database's folder before SQLAlchemy opens it
-    with _creation_lock(db):
-        if db is not None:
-            _check_sqlite(db, uri)
-        from mlflow.exceptions import MlflowException
 
+    def make() -> GuardedClient:
         try:
             with store_errors(uri, "open the store"):
                 return GuardedClient(MlflowClient(tracking_uri=uri), uri)
         except MlflowException as exc:  # a request error here still means: this URI cannot be used
             raise BackendError(f"cannot open the MLflow tracking store {uri!r}: {_describe(exc)}. "
                                f"{_what_to_do(uri)}") from exc
+
+    with _creation_lock(db):  # only creation is serialised; opening a complete store is not
+        if db is not None:
+            _check_sqlite(db, uri)
+            if not _initialised(db):
+                return make()
+    return make()
+
+
+def _initialised(db: Path) -> bool:
+    """True when MLflow finished creating the SQLite store ``db`` (tables there, no migration half done)."""
+    if not db.exists() or db.stat().st_size == 0:
+        return False
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=LOCK_WAIT_S)
+    try:
+        names = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"alembic_version", "experiments", "runs"} <= names or any(n.startswith("_alembic_tmp") for n in names):
+            return False
+        return con.execute("SELECT count(*) FROM alembic_version").fetchone()[0] > 0
+    except sqlite3.Error:
+        return False
+    finally:
+        con.close()
 
 
 def client(uri: str | None = None) -> "GuardedClient":

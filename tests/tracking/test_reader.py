@@ -70,8 +70,10 @@ class TestRunIds:
         assert load_run(recorder.run_id[:6])["run_id"] == recorder.run_id
         assert load_run(recorder.run_id.upper()[:8])["run_id"] == recorder.run_id
 
-    def test_ambiguous_and_short_prefixes(self, store, tracking_config, monkeypatch):
+    def test_ambiguous_and_short_prefixes(self, tmp_path, tracking_config, monkeypatch):
         from qser_core.tracking import reader
+
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'own.db'}")  # no other test's runs
 
         ids = []
         while True:  # record runs until two share a first character (at most 17 by pigeonhole)
