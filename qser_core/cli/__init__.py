@@ -54,13 +54,12 @@ def _raise_terminated(signum, frame) -> None:
     raise Terminated(f"received {signal.Signals(signum).name}")
 
 
-def _handle_termination() -> None:
-    """Turn SIGTERM and SIGHUP into :class:`Terminated` (main thread only; a no-op elsewhere)."""
+def _handle_termination() -> dict:
+    """Turn SIGTERM and SIGHUP into :class:`Terminated` (main thread only); return the handlers replaced."""
     if threading.current_thread() is not threading.main_thread():
-        return
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _raise_terminated)
+        return {}
+    names = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    return {sig: signal.signal(sig, _raise_terminated) for sig in names}
 
 
 def _report_unsaved() -> int:
@@ -77,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qser`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _handle_termination()
+    previous = _handle_termination()
     try:
         code = args.handler(args)
     except ConfigError as exc:
@@ -92,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("qser: interrupted; finished work is kept (caches and recorded runs)", file=sys.stderr)
         code = 130
+    finally:
+        for sig, handler in previous.items():  # main() called in-process (tests, notebooks) leaves no trace
+            signal.signal(sig, handler)
     return max(code, _report_unsaved())
 
 
