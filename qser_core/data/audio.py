@@ -12,7 +12,8 @@ Every clip becomes a float32 waveform ``y`` of exactly ``round(sr * duration)`` 
 2. :func:`fix_length` trims leading and trailing silence (frames ``top_db`` below the
    loudest frame, exactly as ``librosa.effects.trim``) and centre-crops or zero-pads.
 
-Bad input (missing, empty, non-audio, truncated, silent, too long, NaN/inf samples) raises
+Bad input (missing, empty, non-audio, truncated, silent, constant (DC), shorter than
+:data:`MIN_SECONDS` or longer than ``max_seconds``, NaN/inf samples) raises
 :class:`~qser_core.errors.AudioError` naming the file.
 
 Why not call librosa for steps 1-2: ``librosa.resample`` and ``librosa.effects.trim`` live in
@@ -42,6 +43,8 @@ from qser_core.progress import Progress
 
 __all__ = [
     "SILENCE_PEAK",
+    "MIN_SECONDS",
+    "duration_problem",
     "load_audio",
     "read_audio",
     "fix_length",
@@ -55,6 +58,8 @@ AudioSource = Union[str, os.PathLike, BinaryIO, bytes, bytearray, memoryview]
 
 #: Peak amplitude (full scale = 1.0) below which a whole clip counts as silent (-80 dBFS).
 SILENCE_PEAK = 1e-4
+#: Shortest clip accepted (s): a spoken emotion needs at least a syllable; 1 ms clips gave confident predictions.
+MIN_SECONDS = 0.1
 
 # Magic bytes of containers libsndfile reads: a file that starts like one of these but
 # fails to decode is corrupt or truncated, and ffmpeg would not do better.
@@ -135,12 +140,9 @@ def _decode(source: Any, label: str, max_seconds: float) -> tuple[np.ndarray, in
         )
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(f"audio file {label} holds no audio frames; re-record or remove it")
-    seconds = info.frames / info.samplerate
-    if seconds > max_seconds:
-        raise AudioError(
-            f"audio file {label} is {seconds:.1f} s long; at most max_seconds={max_seconds:g} s is allowed "
-            "(one utterance per file): cut it into clips or raise audio.max_seconds"
-        )
+    problem = duration_problem(info.frames, info.samplerate, max_seconds=max_seconds)
+    if problem:
+        raise AudioError(f"audio file {label} {problem}")
     if isinstance(handle, io.BytesIO):
         handle.seek(0)
     try:
@@ -152,6 +154,28 @@ def _decode(source: Any, label: str, max_seconds: float) -> tuple[np.ndarray, in
     if y.shape[0] == 0:
         raise AudioError(f"audio file {label} holds no audio frames; re-record or remove it")
     return y, int(sr)
+
+
+def duration_problem(frames: int, sr: int, *, max_seconds: float = 60.0) -> str | None:
+    """Why a clip of ``frames`` samples at ``sr`` Hz is too short or too long (``None`` if neither).
+
+    Indexing (from the header) and decoding use this one rule, so both agree on what is usable.
+
+    Examples
+    --------
+    >>> duration_problem(16, 16000)
+    'is 0.001 s long; at least MIN_SECONDS=0.1 s is needed (a clip this short holds no speech): remove it'
+    >>> duration_problem(16000, 16000) is None
+    True
+    """
+    seconds = frames / sr
+    if seconds < MIN_SECONDS:
+        return (f"is {seconds:.3g} s long; at least MIN_SECONDS={MIN_SECONDS:g} s is needed (a clip this short "
+                "holds no speech): remove it")
+    if seconds > max_seconds:
+        return (f"is {seconds:.1f} s long; at most max_seconds={max_seconds:g} s is allowed "
+                "(one utterance per file): cut it into clips or raise audio.max_seconds")
+    return None
 
 
 def wav_data_end(head: bytes) -> int | None:
@@ -205,6 +229,8 @@ def _decode_fallback(handle: Any, label: str, max_seconds: float) -> tuple[np.nd
     y = np.atleast_2d(np.asarray(y, dtype=np.float32)).T  # (frames, channels)
     if y.shape[0] == 0:
         raise AudioError(f"audio file {label} holds no audio frames; re-record or remove it")
+    if y.shape[0] / sr < MIN_SECONDS:
+        raise AudioError(f"audio file {label} {duration_problem(y.shape[0], sr, max_seconds=max_seconds)}")
     if y.shape[0] / sr > max_seconds:
         raise AudioError(
             f"audio file {label} is longer than max_seconds={max_seconds:g} s (one utterance per file); "
@@ -264,6 +290,11 @@ def read_audio(
         raise AudioError(
             f"audio file {label} is silent (peak {peak:.2g}, below {SILENCE_PEAK:g} full scale); "
             "check the microphone or remove the clip"
+        )
+    if float(np.ptp(y)) < SILENCE_PEAK:  # a constant offset (DC) has a peak but no sound
+        raise AudioError(
+            f"audio file {label} is a constant signal (DC offset {float(y[0]):.3g}, no variation); it holds no "
+            "sound: check the recording or remove the clip"
         )
     if sr is not None and int(sr) != native_sr:
         # Same call as librosa.resample(y, orig_sr, target_sr, res_type="soxr_hq"); see module docstring.

@@ -306,6 +306,7 @@ def evaluate(
             progress(len(tasks), len(tasks), f"{kind}: done")
         evaluation = summarise(config, results, planned=len(tasks))
         evaluation.run_id = recorder.run_id
+        recorder.log_corpus(features.corpus.report)
         _record(recorder, evaluation)
     return evaluation
 

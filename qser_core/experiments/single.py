@@ -72,6 +72,7 @@ def train_model(
 
         model = _train_on_split(config, features, split, on_epoch, cancel, reducer)
         model.run_id = recorder.run_id
+        recorder.log_corpus(features.corpus.report)
         _record(recorder, model)
     return model
 
