@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import streamlit as st
 
 from qser_core.config import QserConfig
+
+if TYPE_CHECKING:  # imported lazily below: the heads pull in PennyLane
+    from qser_core.heads.circuits import CircuitSpec
 
 FEATURE_SECTIONS = ("data", "audio", "features", "embedding")
 
@@ -99,23 +102,19 @@ def log_mel(y: np.ndarray, sr: int, n_fft: int, hop_length: int, n_mels: int, fm
 
 # ------------------------------------------------------------------ circuits
 @st.cache_data(max_entries=32, show_spinner=False)
-def circuit_text(n_qubits: int, n_layers: int, encoding: str, ansatz: str) -> str:
-    from qser_core.heads.circuits import draw
-
-    return draw(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
+def circuit_text(spec: CircuitSpec) -> str:
+    return spec.draw()
 
 
 @st.cache_data(max_entries=32, show_spinner="Drawing the circuit…")
-def circuit_png(n_qubits: int, n_layers: int, encoding: str, ansatz: str) -> bytes:
+def circuit_png(spec: CircuitSpec) -> bytes:
     """``qml.draw_mpl`` figure of the circuit (templates expanded) as PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from qser_core.heads.circuits import draw_figure
-
-    fig, _ = draw_figure(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
+    fig, _ = spec.draw_figure()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
     plt.close(fig)
@@ -123,23 +122,16 @@ def circuit_png(n_qubits: int, n_layers: int, encoding: str, ansatz: str) -> byt
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def circuit_stats(n_qubits: int, n_layers: int, encoding: str, ansatz: str) -> dict[str, Any]:
-    from qser_core.heads.circuits import circuit_stats as stats
-
-    return stats(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
+def circuit_stats(spec: CircuitSpec) -> dict[str, Any]:
+    return spec.stats()
 
 
 @st.cache_data(max_entries=32, show_spinner="Transpiling for the device…")
-def transpiled(n_qubits: int, n_layers: int, encoding: str, ansatz: str, backend: str,
-               optimization_level: int) -> dict[str, Any]:
-    """Stats of the Qiskit circuit before and after ``qiskit.transpile`` for a fake IBM device."""
-    from qser_core.heads import export
+def transpiled(spec: CircuitSpec, backend: str, optimization_level: int) -> dict[str, Any]:
+    """:func:`qser_core.heads.export.transpile_report` for a fake IBM device."""
+    from qser_core.heads.export import transpile_report
 
-    qc = export.to_qiskit(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
-    tq = export.transpile_circuit(qc, backend=backend, optimization_level=optimization_level)
-    return {"logical": export.qiskit_stats(qc), "transpiled": export.qiskit_stats(tq),
-            "qasm": export.to_openqasm(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz),
-            "text": str(tq.draw(output="text", idle_wires=False, fold=120))}
+    return transpile_report(spec, backend=backend, optimization_level=optimization_level)
 
 
 # ------------------------------------------------------------------ run records

@@ -14,8 +14,9 @@ from typing import Any, Callable
 import streamlit as st
 
 from app_support import state
-from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, HEAD_KINDS, SIMULATORS, QserConfig
+from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, HEAD_KINDS, QserConfig
 from qser_core.errors import QserError
+from qser_core.heads.executors import executor_names
 from qser_core.progress import Progress
 
 #: Fields whose value is one of a closed vocabulary (shown as a select box).
@@ -24,7 +25,7 @@ CHOICES = {
     ("head", "kind"): HEAD_KINDS,
     ("head", "encoding"): ENCODINGS,
     ("head", "ansatz"): ANSATZE,
-    ("head", "simulator"): SIMULATORS,
+    ("head", "executor"): executor_names(),
 }
 #: Fields the sidebar edits together (a dataset needs its folder).
 SIDEBAR_FIELDS = {("data", "dataset"), ("data", "data_dir")}

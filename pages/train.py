@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app_support import jobs, plots, state, widgets
-from qser_core.config import ANSATZE, ENCODINGS, HEAD_KINDS
+from qser_core.config import ANSATZE, ENCODINGS, HEAD_KINDS, LAYER_RANGE, QUBIT_RANGE
 from qser_core.data.corpus import EMOTIONS
 from qser_core.errors import ConfigError
 from qser_core.experiments.hybrid_model import check_hybrid_config
@@ -42,8 +42,10 @@ else:
     heads = st.multiselect("Heads to compare", HEAD_KINDS, default=["logreg", "quantum"], key=f"{P}.heads")
 cols = st.columns(4)
 with cols[0]:
-    widgets.bind(st.slider, "reduce", "n_qubits", "Qubits", page=P, min_value=2, max_value=12)
-    widgets.bind(st.slider, "head", "n_layers", "Layers", page=P, min_value=1, max_value=8)
+    widgets.bind(st.slider, "reduce", "n_qubits", "Qubits", page=P,
+                 min_value=QUBIT_RANGE[0], max_value=QUBIT_RANGE[1])
+    widgets.bind(st.slider, "head", "n_layers", "Layers", page=P,
+                 min_value=LAYER_RANGE[0], max_value=LAYER_RANGE[1])
 with cols[1]:
     widgets.bind(st.selectbox, "head", "encoding", "Encoding", page=P, options=ENCODINGS)
     widgets.bind(st.selectbox, "head", "ansatz", "Ansatz", page=P, options=ANSATZE)

@@ -313,10 +313,9 @@ def evaluate(
 def _circuit_stats(config: QserConfig) -> dict[str, Any]:
     if config.head.kind != "quantum":
         return {}
-    from qser_core.heads.circuits import circuit_stats
+    from qser_core.heads.circuits import CircuitSpec
 
-    stats = circuit_stats(n_qubits=config.reduce.n_qubits, n_layers=config.head.n_layers,
-                          encoding=config.head.encoding, ansatz=config.head.ansatz)
+    stats = CircuitSpec.from_config(config).stats()
     return {k: v for k, v in stats.items() if k in ("depth", "two_qubit_gates", "circuit_params")}
 
 

@@ -82,8 +82,9 @@ class HybridModel(nn.Module):
         initialises :attr:`reduction`.
     trainable_blocks : int, default=1
         Last backbone blocks trained (0 = only the head convolution and its batch norm).
-    n_layers, encoding, ansatz, simulator
-        The PQC, as in :class:`~qser_core.heads.quantum.QuantumModule`.
+    n_layers, encoding, ansatz, executor
+        The PQC (a :class:`~qser_core.heads.circuits.CircuitSpec` on ``n_qubits`` of the reducer) and
+        what runs it, as in :class:`~qser_core.heads.quantum.QuantumModule`.
     head : QuantumHead or QuantumModule or None, default=None
         A trained quantum head of the same circuit; its PQC weights and readout are
         copied (warm start). ``None``: fresh weights from the global torch seed.
@@ -107,8 +108,9 @@ class HybridModel(nn.Module):
     """
 
     def __init__(self, backbone, reducer, *, trainable_blocks: int = 1, n_layers: int = 2,
-                 encoding: str = "angle-ry", ansatz: str = "strong", simulator: str = "torch", head=None):
+                 encoding: str = "angle-ry", ansatz: str = "strong", executor: str = "torch", head=None):
         super().__init__()
+        from qser_core.heads.circuits import CircuitSpec
         from qser_core.heads.quantum import QuantumModule
 
         _check_backbone(backbone)
@@ -131,8 +133,8 @@ class HybridModel(nn.Module):
         with torch.no_grad():
             self.reduction.weight.copy_(torch.as_tensor(W, dtype=torch.float32))
             self.reduction.bias.copy_(torch.as_tensor(b, dtype=torch.float32))
-        self.quantum = QuantumModule(n_qubits=self.n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz,
-                                     simulator=simulator)
+        spec = CircuitSpec(self.n_qubits, n_layers, encoding=encoding, ansatz=ansatz)
+        self.quantum = QuantumModule(spec, executor=executor)
         if head is not None:
             module = getattr(head, "module_", head)
             try:
@@ -154,7 +156,7 @@ class HybridModel(nn.Module):
         backbone = get_backbone(config.embedding.backbone, features=config.features)
         h = config.head
         return cls(backbone, reducer, trainable_blocks=config.train.trainable_blocks, n_layers=h.n_layers,
-                   encoding=h.encoding, ansatz=h.ansatz, simulator=h.simulator, head=head)
+                   encoding=h.encoding, ansatz=h.ansatz, executor=h.executor, head=head)
 
     # ---------------------------------------------------------------- parts
     def tail_modules(self) -> list[nn.Module]:

@@ -140,7 +140,7 @@ def fit_on_split(config: QserConfig, features: FeatureSet, split: Split, *, seed
     head : ClassicalHead or QuantumHead
         Trained with early stopping on the split's validation rows.
     """
-    from qser_core.heads.classical import make_head
+    from qser_core.heads.factory import make_head
 
     X, y = features.embeddings, features.labels
     reducer = reducer if reducer is not None else fit_reducer(config, features, split)

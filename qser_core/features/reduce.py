@@ -20,12 +20,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from qser_core.config import QUBIT_RANGE
 from qser_core.errors import ConfigError
 
 __all__ = ["QubitReducer", "MIN_COMPONENTS", "MAX_COMPONENTS"]
 
-MIN_COMPONENTS = 2  # fewer qubits cannot entangle
-MAX_COMPONENTS = 12  # what the simulators handle at training speed (config reduce.n_qubits)
+MIN_COMPONENTS, MAX_COMPONENTS = QUBIT_RANGE  # components = qubits of the quantum head
 
 
 class QubitReducer(TransformerMixin, BaseEstimator):

@@ -66,14 +66,6 @@ class History:
     cancelled: bool = False
     seconds: float = 0.0
 
-    def as_dict(self) -> dict:
-        """Plain values (lists per metric), ready for JSON."""
-        keys = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_ua", "seconds")
-        out = {k: [getattr(e, k) for e in self.epochs] for k in keys}
-        out.update(best_epoch=self.best_epoch, best_score=self.best_score, stopped_early=self.stopped_early,
-                   cancelled=self.cancelled, total_seconds=self.seconds)
-        return out
-
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (identical configurations give identical results)."""
