@@ -46,6 +46,18 @@ class TestCompareHeads:
                                    track=False)
         assert comparison.results == {} and comparison.cancelled
 
+    def test_stopped_as_a_head_starts_keeps_the_heads_before(self, small_config, small_features):
+        token = CancelToken()
+
+        def progress(done, total, message):
+            if message.startswith("quantum"):
+                token.cancel()  # as the quantum head's first task starts, before any epoch of it
+
+        comparison = compare_heads(small_config, ["logreg", "quantum"], features=small_features, progress=progress,
+                                   cancel=token, track=False)
+        assert list(comparison.results) == ["logreg"] and comparison.cancelled and comparison.paired == {}
+        assert len(comparison.results["logreg"].results) == 6  # the logreg head finished every task
+
     @pytest.mark.parametrize("kinds, protocol, match", [
         ([], "crossval", r"heads must be distinct names .*; got \[\]"),
         (["logreg", "logreg"], "crossval", r"got \['logreg', 'logreg'\]"),

@@ -164,6 +164,21 @@ class TestFoldTasks:
         assert summarise(config, results[:4], planned=len(tasks)).cancelled
 
 
+class TestCancel:
+    def test_stopped_between_tasks_keeps_the_finished_ones(self, small_config, small_features):
+        token = CancelToken()
+
+        def progress(done, total, message):
+            if done == 4:
+                token.cancel()  # as the fifth task (seed 1, fold 2) starts, before any epoch of it
+
+        evaluation = evaluate(small_config.replace("head", kind="logreg"), features=small_features,
+                              progress=progress, cancel=token, track=False)
+        assert [(r.seed, r.fold) for r in evaluation.results] == [(0, 0), (0, 1), (0, 2), (1, 0)]
+        assert evaluation.cancelled and evaluation.summary()["cancelled"]
+        assert list(evaluation.predictions_record()["y_pred"]) == ["0"]  # seed 1 lacks folds: left out
+
+
 class TestTrainingRowsOnly:
     def test_each_fold_reducer_sees_only_its_training_rows(self, small_config, small_features, perturb,
                                                           same_reducer):
