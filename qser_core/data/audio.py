@@ -32,7 +32,7 @@ import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Sequence, Union
+from typing import Any, BinaryIO, Iterable, Sequence, Union
 
 import numpy as np
 import soundfile as sf
