@@ -68,7 +68,7 @@ def _dataset_for(args: argparse.Namespace) -> str | None:
     ``demo`` for a folder marked SYNTHETIC.txt and ``crema-d`` (the corpus the lab is built around) otherwise."""
     if args.dataset or not args.data_dir:
         return args.dataset
-    if load_config(args.config, list(args.set or [])).data.dataset != "demo":
+    if load_config(args.config, [*(args.set or []), f"data.data_dir={args.data_dir}"]).data.dataset != "demo":
         return None  # chosen by --set data.dataset=... or the config file: keep it
     from qser_core.data.demo import is_demo_corpus
 

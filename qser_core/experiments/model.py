@@ -184,6 +184,7 @@ def train_model(
         model = _train_on_split(config, features, split, on_epoch, cancel)
         model.run_id = recorder.run_id
         recorder.log_corpus(features.corpus.report)
+        recorder.set_outcome_from(model.head.history_, epochs=config.train.epochs)
         recorder.log_split(model.split_speakers)
         recorder.log_confusion(model.metrics["confusion"], list(EMOTIONS))
         recorder.log_json("predictions.json", model.predictions)
