@@ -344,7 +344,12 @@ class RunRecorder:
             raise
 
     def _save_locally(self, exc: BaseException | None) -> None:
-        self.unsaved = self._keep.write(exc)
+        try:
+            self.unsaved = self._keep.write(exc)
+        except OSError as inner:  # a full disk: say so, and let the caller's own result stand
+            _log.error("the run store refused run %s (%s) and its results could not be kept locally either (%s); "
+                       "they exist only in this process's output", self.run_id, exc, inner)
+            return
         _log.warning("%s", self._keep.message(exc))
 
     def _abort(self, exc: BaseException, *, reason: str | None = None) -> None:
