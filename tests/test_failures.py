@@ -242,7 +242,7 @@ class TestDatasetChoice:
         assert self._config(["extract", "--data-dir", str(emodb_audio), "--set", "data.dataset=emodb"]
                             ).data.dataset == "emodb"
         config_file = tmp_path / "emodb.toml"
-        config_file.write_text('[data]\ndataset = "emodb"\n')
+        config_file.write_text(f'[data]\ndataset = "emodb"\ndata_dir = "{tmp_path}"\n')
         assert self._config(["extract", "--config", str(config_file), "--data-dir", str(emodb_audio)]
                             ).data.dataset == "emodb"
         assert self._config(["extract", "--data-dir", str(tmp_path)]).data.dataset == "crema-d"

@@ -68,11 +68,27 @@ def _dataset_for(args: argparse.Namespace) -> str | None:
     ``demo`` for a folder marked SYNTHETIC.txt and ``crema-d`` (the corpus the lab is built around) otherwise."""
     if args.dataset or not args.data_dir:
         return args.dataset
-    if load_config(args.config, list(args.set or [])).data.dataset != "demo":
+    if _chosen_dataset(args):
         return None  # chosen by --set data.dataset=... or the config file: keep it
     from qser_core.data.demo import is_demo_corpus
 
     return "demo" if is_demo_corpus(args.data_dir) else "crema-d"
+
+
+def _chosen_dataset(args: argparse.Namespace) -> str | None:
+    """The dataset ``--set`` or the ``--config`` file names (read before the full config is validated)."""
+    for item in reversed(args.set or []):
+        key, _, value = item.partition("=")
+        if key.strip() == "data.dataset":
+            return value.strip()
+    if args.config:
+        import tomllib
+
+        try:
+            return tomllib.loads(Path(args.config).read_text(encoding="utf-8")).get("data", {}).get("dataset")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+            return None  # the full load reports what is wrong with the file
+    return None
 
 
 def pipeline_flags(args: argparse.Namespace) -> dict[str, Any]:

@@ -45,6 +45,7 @@ __all__ = [
     "SILENCE_PEAK",
     "MIN_SECONDS",
     "duration_problem",
+    "check_waveform",
     "load_audio",
     "read_audio",
     "fix_length",
@@ -200,6 +201,46 @@ def wav_data_end(head: bytes) -> int | None:
     return None
 
 
+def check_waveform(y: np.ndarray, *, sr: int, label: str = "the waveform", max_seconds: float | None = None) -> np.ndarray:
+    """Mono float32 samples of ``y`` if they can be used; :class:`AudioError` saying why not.
+
+    The checks every decoded clip passes, also for waveforms that never were files (a live recording).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,) or (n, channels)]
+    sr : int
+        Its sampling rate (Hz), for the length check.
+    label : str, default="the waveform"
+        Names it in messages (e.g. ``"audio file x.wav"``).
+    max_seconds : float or None, default=None
+        Longest accepted; ``None`` checks only the shortest (:data:`MIN_SECONDS`).
+
+    Raises
+    ------
+    AudioError
+        NaN or infinite samples, silent (peak below :data:`SILENCE_PEAK`), constant (DC), too short or long.
+    """
+    y2d = np.asarray(y, dtype=np.float32)
+    y2d = y2d[:, None] if y2d.ndim == 1 else y2d
+    if not np.isfinite(y2d).all():
+        bad = int(np.size(y2d) - np.count_nonzero(np.isfinite(y2d)))
+        raise AudioError(f"{label} contains {bad} NaN or infinite samples; only finite samples are allowed: "
+                         "re-export the file")
+    problem = duration_problem(y2d.shape[0], sr, max_seconds=max_seconds if max_seconds is not None else np.inf)
+    if problem:
+        raise AudioError(f"{label} {problem}")
+    y = y2d.mean(axis=1, dtype=np.float32) if y2d.shape[1] > 1 else y2d[:, 0]
+    peak = float(np.max(np.abs(y)))
+    if peak < SILENCE_PEAK:
+        raise AudioError(f"{label} is silent (peak {peak:.2g}, below {SILENCE_PEAK:g} full scale); "
+                         "check the microphone or remove the clip")
+    if float(np.ptp(y)) < SILENCE_PEAK:  # a constant offset (DC) has a peak but no sound
+        raise AudioError(f"{label} is a constant signal (DC offset {float(y[0]):.3g}, no variation); it holds no "
+                         "sound: check the recording or remove the clip")
+    return y
+
+
 def _decode_fallback(handle: Any, label: str, max_seconds: float) -> tuple[np.ndarray, int]:
     """``librosa.load`` (audioread/ffmpeg) for containers libsndfile does not know (m4a, webm, ...)."""
     tmp_path = None
@@ -271,31 +312,15 @@ def read_audio(
     --------
     >>> import io, numpy as np, soundfile as sf
     >>> buf = io.BytesIO()
-    >>> sf.write(buf, 0.1 * np.ones((8000, 2)), 8000, format="WAV")
+    >>> tone = 0.1 * np.sin(2 * np.pi * 220 * np.arange(8000) / 8000)
+    >>> sf.write(buf, np.stack([tone, tone], axis=1), 8000, format="WAV")
     >>> y, sr = read_audio(buf, sr=16000)
     >>> y.shape, sr
     ((16000,), 16000)
     """
     label = _describe(path_or_file)
     y2d, native_sr = _decode(path_or_file, label, max_seconds)
-    if not np.isfinite(y2d).all():
-        bad = int(np.size(y2d) - np.count_nonzero(np.isfinite(y2d)))
-        raise AudioError(
-            f"audio file {label} contains {bad} NaN or infinite samples; only finite samples are allowed: "
-            "re-export the file"
-        )
-    y = y2d.mean(axis=1, dtype=np.float32) if y2d.shape[1] > 1 else y2d[:, 0]
-    peak = float(np.max(np.abs(y)))
-    if peak < SILENCE_PEAK:
-        raise AudioError(
-            f"audio file {label} is silent (peak {peak:.2g}, below {SILENCE_PEAK:g} full scale); "
-            "check the microphone or remove the clip"
-        )
-    if float(np.ptp(y)) < SILENCE_PEAK:  # a constant offset (DC) has a peak but no sound
-        raise AudioError(
-            f"audio file {label} is a constant signal (DC offset {float(y[0]):.3g}, no variation); it holds no "
-            "sound: check the recording or remove the clip"
-        )
+    y = check_waveform(y2d, sr=native_sr, label=f"audio file {label}")
     if sr is not None and int(sr) != native_sr:
         # Same call as librosa.resample(y, orig_sr, target_sr, res_type="soxr_hq"); see module docstring.
         y = soxr.resample(y, native_sr, int(sr), quality="soxr_hq").astype(np.float32, copy=False)

@@ -103,12 +103,13 @@ class TrainedModel:
         return {emotion: float(p) for emotion, p in zip(EMOTIONS, proba)}
 
     def _waveform(self, y_or_path) -> np.ndarray:
-        from qser_core.data.audio import audio_kwargs, fix_length, load_audio
+        from qser_core.data.audio import audio_kwargs, check_waveform, fix_length, load_audio
 
         if y_or_path is None:
             raise DataError("predict needs a clip (waveform, file or path) or an embedding; got neither")
-        if isinstance(y_or_path, np.ndarray):
-            return fix_length(y_or_path.astype(np.float32), sr=self.config.audio.sr,
+        if isinstance(y_or_path, np.ndarray):  # a recording: the checks a decoded file gets (silent, DC, 1 ms)
+            y = check_waveform(y_or_path, sr=self.config.audio.sr, label="the recording")
+            return fix_length(y, sr=self.config.audio.sr,
                               duration=self.config.audio.duration, top_db=self.config.audio.top_db)
         return load_audio(y_or_path, **audio_kwargs(self.config.audio))
 

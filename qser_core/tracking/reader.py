@@ -24,6 +24,7 @@ from qser_core.tracking import store as _store
 
 __all__ = [
     "RUN_COLUMNS",
+    "COMPLETED",
     "list_runs",
     "load_run",
     "load_json",
@@ -39,6 +40,8 @@ RUN_COLUMNS = (
     "ua_ci95_high", "wa", "macro_f1", "params", "epochs_run", "best_epoch", "config_digest", "parent_run_id",
     "reason",
 )
+#: ``qser_status`` of runs that ended normally with results worth comparing (not stopped, failed or interrupted).
+COMPLETED = ("finished", "early-stopped")
 #: ``qser_status`` of a run left RUNNING by a process that no longer exists (killed, crashed, machine rebooted).
 GONE = "gone"
 _MIN_PREFIX = 4

@@ -344,7 +344,12 @@ class RunRecorder:
             raise
 
     def _save_locally(self, exc: BaseException | None) -> None:
-        self.unsaved = self._keep.write(exc)
+        try:
+            self.unsaved = self._keep.write(exc)
+        except OSError as inner:  # a full disk: say so, and let the caller's own result stand
+            _log.error("the run store refused run %s (%s) and its results could not be kept locally either (%s); "
+                       "they exist only in this process's output", self.run_id, exc, inner)
+            return
         _log.warning("%s", self._keep.message(exc))
 
     def _abort(self, exc: BaseException, *, reason: str | None = None) -> None:
@@ -461,6 +466,24 @@ class RunRecorder:
         if status not in OUTCOMES:
             raise ConfigError(f"status must be one of {', '.join(OUTCOMES)}; got {status!r}")
         self._outcome = {"status": status, "reason": reason, "epochs_run": epochs_run, "best_epoch": best_epoch}
+
+    def set_outcome_from(self, history: Any, *, epochs: int | None = None) -> None:
+        """:meth:`set_outcome` from a training ``History`` (``cancelled``, ``stopped_early``, ``epochs``, ``best_epoch``).
+
+        Parameters
+        ----------
+        history : qser_core.heads.training.History
+        epochs : int, optional
+            The epoch budget (``train.epochs``), named in the reason of a stopped run.
+        """
+        ran = len(history.epochs)
+        if history.cancelled:
+            of = f" of {epochs}" if epochs else ""
+            self.set_outcome("stopped", reason=f"stopped by the user after {ran}{of} epochs; best epoch "
+                             f"{history.best_epoch} kept", epochs_run=ran, best_epoch=history.best_epoch)
+        else:
+            self.set_outcome("early-stopped" if history.stopped_early else "finished", epochs_run=ran,
+                             best_epoch=history.best_epoch)
 
     def log_json(self, name: str, obj: Any) -> None:
         """Store ``obj`` as the JSON artefact ``name`` (``.json`` added if missing); numpy arrays allowed."""

@@ -113,3 +113,16 @@ class TestIntegrity:
         model.save(folder)
         assert TrainedModel.load(folder).metrics == {"ua": 0.5}
         assert json.loads((folder / "manifest.json").read_text())["format"] == "qser-model/2"
+
+
+class TestPredictRefusesNoSound:
+    @pytest.mark.parametrize(("y", "message"), [
+        (np.full(16000, 0.2, np.float32), "the recording is a constant signal"),
+        (0.3 * np.sin(np.arange(16, dtype=np.float32)), r"the recording is 0.001 s long; at least MIN_SECONDS"),
+        (np.zeros(16000, np.float32), "the recording is silent"),
+    ], ids=["dc", "1ms", "silent"])
+    def test_no_confident_prediction_without_sound(self, saved, y, message):
+        from qser_core.errors import AudioError
+
+        with pytest.raises(AudioError, match=message):
+            saved[1].predict_proba(y)

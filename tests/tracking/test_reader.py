@@ -102,3 +102,20 @@ class TestConfig:
         stored.write_text(edited.to_toml(), encoding="utf-8")  # the params still say n_layers = 2
         assert load_run(recorder.run_id)["config"] == edited
         assert record["params"]["head.n_layers"] == "2"
+
+
+class TestCommandLine:
+    def test_runs_show_and_import_by_prefix(self, store, tracking_config, capsys):
+        import json
+
+        from qser_core.cli import main
+
+        with track_run(tracking_config, run_type="train") as recorder:
+            recorder.log_final({"ua": 0.5})
+            delete_run(recorder.run_id)  # the store refuses the rest: kept locally
+        assert main(["runs", "import", str(recorder.unsaved), "--json"]) == 1  # 1: this process had refused results
+        new_id = json.loads(capsys.readouterr().out)["run_id"]
+        assert main(["runs", "show", new_id[:8], "--json"]) in (0, 1)
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["run_id"] == new_id and shown["metrics"]["ua"] == 0.5 and shown["qser_status"] == "finished"
+        assert shown["config"]["head"]["kind"] == tracking_config.head.kind

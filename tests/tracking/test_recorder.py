@@ -320,3 +320,20 @@ class TestSignals:
         row = list_runs().set_index("run_id").loc[run_id]
         assert row["status"] == "RUNNING" and row["qser_status"] == GONE
         assert f"process {proc.pid}" in row["reason"] and "ended without closing the run" in row["reason"]
+
+
+class TestOutcomeFromHistory:
+    @pytest.mark.parametrize(("flags", "status"), [({}, "finished"), ({"stopped_early": True}, "early-stopped"),
+                                                    ({"cancelled": True}, "stopped")])
+    def test_history_sets_the_outcome(self, store, tracking_config, flags, status):
+        from qser_core.heads.training import EpochLog, History
+
+        history = History(epochs=[EpochLog(e, 1.0, 0.2, 1.0, 0.2, 0.2, 0.1) for e in range(1, 18)], best_epoch=12,
+                          **flags)
+        with track_run(tracking_config, run_type="train") as recorder:
+            recorder.log_final({"ua": 0.4})
+            recorder.set_outcome_from(history, epochs=200)
+        row = list_runs().iloc[0]
+        assert row["qser_status"] == status and row["epochs_run"] == 17 and row["best_epoch"] == 12
+        if status == "stopped":
+            assert row["reason"] == "stopped by the user after 17 of 200 epochs; best epoch 12 kept"
