@@ -27,7 +27,7 @@ pages = {
 }
 page = st.navigation(pages)
 state.mark_routed()
-widgets.sidebar()
+widgets.sidebar(page)
 try:
     page.run()
 except QserError as exc:  # anything else is a bug and keeps its traceback

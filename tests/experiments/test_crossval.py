@@ -89,3 +89,15 @@ class TestPcaView:
         assert not set(speakers[train]) & set(speakers[~train])
         refit = QubitReducer(n_components=k).fit(demo_fast_features.embeddings[train])
         assert np.allclose(refit.explained_variance_ratio_, view["ratio"])
+
+    def test_angles_are_what_the_circuit_receives(self, demo_fast_config, demo_fast_features):
+        from qser_core.experiments.crossval import pca_view
+        from qser_core.features.reduce import QubitReducer
+
+        view = pca_view(demo_fast_features, demo_fast_config)
+        train = np.array(view["part"]) == "train"
+        refit = QubitReducer(n_components=demo_fast_config.reduce.n_qubits).fit(demo_fast_features.embeddings[train])
+        assert np.allclose(view["angles"], refit.transform(demo_fast_features.embeddings))
+        assert view["angles"].min() >= 0.0 and view["angles"].max() <= np.pi
+        held_out = view["angles"][~train]
+        assert view["clipped"] == np.mean((held_out == 0.0) | (held_out == np.pi))
