@@ -117,7 +117,7 @@ def circuit_png(n_qubits: int, n_layers: int, encoding: str, ansatz: str) -> byt
 
     fig, _ = draw_figure(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
 

@@ -115,6 +115,23 @@ def scatter(view: dict[str, Any], *, three_d: bool) -> go.Figure:
     return fig
 
 
+def angles(values: np.ndarray, part: Sequence[str]) -> go.Figure:
+    """Distribution of the rotation angle each qubit receives (radians, [0, π]), training vs held-out clips."""
+    values = np.asarray(values)
+    part = np.asarray(part)
+    fig = go.Figure()
+    for name, rows, color in (("train", part == "train", "#1f77b4"), ("val + test", part != "train", "#ff7f0e")):
+        k = np.tile(np.arange(1, values.shape[1] + 1), int(rows.sum()))
+        fig.add_trace(go.Box(x=k, y=values[rows].ravel(), name=name, marker_color=color, boxpoints=False))
+    fig.update_layout(title="Angles the circuit receives (after scaling)", boxmode="group", xaxis_title="qubit",
+                      yaxis_title="angle (rad)", legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+    fig.update_xaxes(tickmode="linear", tick0=1, dtick=1)
+    fig.update_yaxes(range=[-0.1, np.pi + 0.1], tickvals=[0, np.pi / 2, np.pi], ticktext=["0", "π/2", "π"])
+    fig = _tight(fig, 520)
+    fig.update_layout(margin=dict(t=70))
+    return fig
+
+
 def curves(rows: list[dict[str, Any]], metric: str, title: str) -> go.Figure:
     """Training curves: ``train_<metric>`` and ``val_<metric>`` per epoch, one line per run."""
     frame = pd.DataFrame(rows)

@@ -144,6 +144,29 @@ def job_progress(snap: Any, label: str, *, epochs: int, n_runs: int = 1) -> None
         st.caption(f"**{head}**: {line}")
 
 
+def model_downloads(model: Any, *, name: str, key: str) -> None:
+    """Download buttons for a trained model (zip of its saved folder) and its test confusion matrix (CSV)."""
+    from qser_core.data.corpus import EMOTIONS
+    from qser_core.experiments.catalogue import zip_model
+
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-") or "model"
+    cols = st.columns(2)
+    cols[0].download_button("Model (zip)", data=lambda: zip_model(model), file_name=f"{slug}.zip",
+                            mime="application/zip", key=f"{key}.model", icon=":material/download:",
+                            help="The saved model folder: unzip it and run `qser predict clip.wav --model DIR`.")
+    if "confusion" in getattr(model, "metrics", {}):
+        confusion_download(model.metrics["confusion"], EMOTIONS, name=slug, key=f"{key}.confusion", column=cols[1])
+
+
+def confusion_download(matrix: Any, labels: Any, *, name: str, key: str, column: Any = None) -> None:
+    """A download button for a confusion matrix as CSV (rows: true emotion, columns: predicted)."""
+    from qser_core.experiments.catalogue import confusion_csv
+
+    (column or st).download_button("Confusion matrix (CSV)", confusion_csv(matrix, list(labels)),
+                                   file_name=f"{name}-confusion.csv", mime="text/csv", key=key,
+                                   icon=":material/download:")
+
+
 @contextmanager
 def show_errors() -> Iterator[None]:
     """Show a QserError as a readable message on the page and stop the page there."""

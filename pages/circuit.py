@@ -22,8 +22,9 @@ args = (config.reduce.n_qubits, config.head.n_layers, config.head.encoding, conf
 
 stats = cache.circuit_stats(*args)
 cols = st.columns(4)
-cols[0].metric("Trainable parameters (circuit + readout)", stats["params"])
-cols[1].metric("Circuit parameters", stats["circuit_params"])
+cols[0].metric("Trainable parameters", stats["params"], help="Circuit weights plus the linear readout from the "
+               "qubits' ⟨Z⟩ values to the emotions.")
+cols[1].metric("Circuit weights", stats["circuit_params"], help="Rotation angles the ansatz learns.")
 cols[2].metric("Depth", stats["depth"])
 cols[3].metric("Two-qubit gates", stats["two_qubit_gates"])
 st.caption("Gates: " + ", ".join(f"{name} × {n}" for name, n in stats["gate_types"].items())
@@ -32,8 +33,12 @@ st.caption("Gates: " + ", ".join(f"{name} × {n}" for name, n in stats["gate_typ
 text_tab, figure_tab = st.tabs(["Text (qml.draw)", "Figure (qml.draw_mpl)"])
 text_tab.code(cache.circuit_text(*args), language=None)
 with figure_tab:
-    if st.toggle("Draw the figure", value=config.reduce.n_qubits * config.head.n_layers <= 32, key=f"{P}.figure"):
-        st.image(cache.circuit_png(*args))
+    # A figure stays readable up to ~32 qubit-layers; beyond that only the first layers are drawn (they repeat).
+    shown = min(config.head.n_layers, max(1, 32 // config.reduce.n_qubits))
+    if shown < config.head.n_layers:
+        st.caption(f"First {shown} of {config.head.n_layers} layers drawn, to stay readable: every layer repeats the "
+                   "same gates with its own weights (the text tab has them all).")
+    st.image(cache.circuit_png(config.reduce.n_qubits, shown, config.head.encoding, config.head.ansatz))
 
 st.subheader("Transpiled for an IBM device (offline fake backend, real calibrations)")
 cols = st.columns(2)

@@ -61,14 +61,14 @@ if not order:
     st.info("Record a clip with the microphone button, or upload one.")
     st.stop()
 source = order[-1]
+name = present[source].name if source == "upload" else ""
 if source == "server":
-    y, name = present["server"], "3 s recorded on the server"
+    y = present["server"]
 else:
-    name = present[source].name if source == "upload" else "browser recording"
-    y = cache.decode(present[source].getvalue(), a.sr, a.duration, a.top_db, name)
+    y = cache.decode(present[source].getvalue(), a.sr, a.duration, a.top_db, name or "the browser recording")
 others = [SOURCES[s] for s in order[:-1]]
-st.success(f"Analysing **{SOURCES[source]}** ({name})" + (f"; the newest input wins, so {' and '.join(others)} "
-                                                            "is not used." if others else "."))
+st.success(f"Analysing **{SOURCES[source]}**" + (f" ({name})" if name else "")
+           + (f"; the newest input wins, so {' and '.join(others)} is not used." if others else "."))
 
 f = config.features
 cols = st.columns(2)
@@ -127,3 +127,4 @@ for column, (kind, model) in zip(st.columns(min(len(models), 3)) * len(models), 
                     f"({seconds['embed'] * 1000:.0f} ms shared embedding + {head_ms:.1f} ms head)")
         st.plotly_chart(plots.probabilities(proba, f"{kind} ({model.metrics.get('params', '?')} parameters)"),
                         key=f"{P}.proba.{kind}")
+        widgets.model_downloads(model, name=f"{head}-{model.config.reduce.n_qubits}q", key=f"{P}.download.{kind}")
