@@ -3,22 +3,23 @@
 A bound widget shows the config's current value; changing it replaces the config with
 ``config.replace(section, field=value)`` (validated again). A rejected value leaves the config
 unchanged and shows the validation message. Also: the shared sidebar, progress bars for the
-library's ``progress(done, total, message)`` callbacks, and the error boundary of pages.
+library's ``progress(done, total, message)`` callbacks.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import streamlit as st
 
 from app_support import state
-from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, HEAD_KINDS, SIMULATORS, QserConfig
+from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, HEAD_KINDS, QserConfig
 from qser_core.config_help import field_help
 from qser_core.errors import QserError
 from qser_core.experiments.watch import epoch_status
+from qser_core.heads.executors import executor_names
+from qser_core.progress import Progress
 
 #: Fields whose value is one of a closed vocabulary (shown as a select box).
 CHOICES = {
@@ -26,7 +27,7 @@ CHOICES = {
     ("head", "kind"): HEAD_KINDS,
     ("head", "encoding"): ENCODINGS,
     ("head", "ansatz"): ANSATZE,
-    ("head", "simulator"): SIMULATORS,
+    ("head", "executor"): executor_names(),
 }
 #: Fields the sidebar edits together (a dataset needs its folder).
 SIDEBAR_FIELDS = {("data", "dataset"), ("data", "data_dir")}
@@ -117,7 +118,7 @@ def list_input(section: str, name: str, label: str, *, page: str, **kwargs: Any)
                     [f"{section}.{name}={text}"]), section), name), **kwargs)
 
 
-def progress_bar(label: str) -> tuple[Callable[[int, int, str], None], Any]:
+def progress_bar(label: str) -> tuple[Progress, Any]:
     """A ``progress(done, total, message)`` callback drawing an ``st.progress`` bar, and the bar."""
     bar = st.progress(0.0, text=label)
 
@@ -165,16 +166,6 @@ def confusion_download(matrix: Any, labels: Any, *, name: str, key: str, column:
     (column or st).download_button("Confusion matrix (CSV)", confusion_csv(matrix, list(labels)),
                                    file_name=f"{name}-confusion.csv", mime="text/csv", key=key,
                                    icon=":material/download:")
-
-
-@contextmanager
-def show_errors() -> Iterator[None]:
-    """Show a QserError as a readable message on the page and stop the page there."""
-    try:
-        yield
-    except QserError as exc:
-        st.error(str(exc))
-        st.stop()
 
 
 def sidebar(page: Any = None) -> None:

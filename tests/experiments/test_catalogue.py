@@ -20,7 +20,7 @@ def quick_config(demo_fast_config):
 
 class TestRecorded:
     def test_a_recorded_training_run_gives_back_its_model(self, store, quick_config, demo_fast_features):
-        from qser_core.experiments.model import train_model
+        from qser_core.experiments.single import train_model
 
         model = train_model(quick_config, features=demo_fast_features, track=True)
         listed = recorded_models()
@@ -45,7 +45,8 @@ class TestRecorded:
 
 class TestDownloads:
     def test_zip_holds_the_saved_folder(self, quick_config, demo_fast_features, tmp_path):
-        from qser_core.experiments.model import load_model, train_model
+        from qser_core.experiments.model import load_model
+        from qser_core.experiments.single import train_model
 
         model = train_model(quick_config, features=demo_fast_features, track=False)
         with zipfile.ZipFile(io.BytesIO(zip_model(model))) as archive:
