@@ -34,6 +34,9 @@ class TestEvaluate:
         # Six emotions: chance UA is 1/6. Eight PCA angles of the demo corpus carry ~35% UA (54% with all dims).
         assert summary["ua"] > 0.22, summary
         assert summary["params"] > 0
+        if kind == "quantum":  # the circuit's size, keyed once with the prefix (not circuit_circuit_params)
+            assert {"circuit_params", "circuit_depth", "circuit_two_qubit_gates"} <= set(summary)
+            assert not any(key.startswith("circuit_circuit") for key in summary)
 
     def test_same_config_same_metrics(self, demo_fast_config, demo_fast_features):
         config = demo_fast_config.replace("head", kind="quantum")
