@@ -9,11 +9,12 @@ library's ``progress(done, total, message)`` callbacks.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable
 
 import streamlit as st
 
-from app_support import state
+from app_support import jobs, state
 from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, HEAD_KINDS, QserConfig
 from qser_core.config_help import field_help
 from qser_core.errors import QserError
@@ -129,20 +130,26 @@ def progress_bar(label: str) -> tuple[Progress, Any]:
     return progress, bar
 
 
+def head_status(snap: Any, head: str, *, epochs: int, n_runs: int = 1) -> str:
+    """One head's line in a job's progress: epoch k / N, best validation UA so far, time left (or finished)."""
+    rows = snap.logs.get(head, [])
+    if not rows:
+        return "waiting for its turn" if not snap.finished else "never ran"
+    status = epoch_status(rows, epochs=epochs, n_runs=n_runs)
+    later = snap.heads[snap.heads.index(head) + 1:]
+    if head in snap.results or snap.finished or any(snap.logs.get(h) for h in later):
+        best = "" if math.isnan(status.best_val_ua) else f" · best val UA {status.best_val_ua:.3f}"
+        return f"finished at epoch {status.epoch}{best}"
+    return status.describe()
+
+
 def job_progress(snap: Any, label: str, *, epochs: int, n_runs: int = 1) -> None:
     """A training job's progress: one bar for the job, then per head epoch k / N, best validation UA, time left."""
     done, total, message = snap.progress
     st.progress(min(done / total, 1.0) if total else 0.0,
                 text=f"{label} · {snap.status} · {message} · {snap.seconds:.0f} s")
     for head in snap.heads:
-        rows = snap.logs.get(head, [])
-        if head in snap.results:
-            line = "done"
-        elif not rows:
-            line = "waiting" if snap.status in ("queued", "running") else "did not run"
-        else:
-            line = epoch_status(rows, epochs=epochs, n_runs=n_runs).describe()
-        st.caption(f"**{head}**: {line}")
+        st.caption(f"**{head}**: {head_status(snap, head, epochs=epochs, n_runs=n_runs)}")
 
 
 def model_downloads(model: Any, *, name: str, key: str) -> None:
@@ -196,9 +203,9 @@ def sidebar(page: Any = None) -> None:
                     st.rerun()
                 except QserError as exc:
                     st.error(str(exc))
-        job = st.session_state.get(state.TRAIN_JOB)
-        if job is not None and job.alive and getattr(page, "url_path", "") != "train":
-            st.info(f"Training {job.label} in the background.")
+        busy = jobs.BOARD.running()  # any tab's job: the server trains one at a time
+        if busy and getattr(page, "url_path", "") != "train":
+            st.info("Training " + "; ".join(entry.job.label for entry in busy) + " in the background.")
             st.page_link("pages/train.py", label="Watch it on the Train page", icon=":material/model_training:")
         st.subheader("Configuration")
         c = state.get_config()

@@ -24,7 +24,11 @@ for name, chosen in filters.items():
 finished = st.toggle("Finished runs only", value=True, key=f"{P}.finished")
 if finished:
     shown = shown[shown["qser_status"] == "finished"]
-st.dataframe(shown.drop(columns=["config_digest"]), hide_index=True, key=f"{P}.table")
+FIRST = ["ua", "wa", "macro_f1", "head", "run_type", "n_qubits", "dataset"]  # what is compared, on screen first
+table = shown[FIRST + [c for c in shown.columns if c not in FIRST and c != "config_digest"]]
+st.dataframe(table, hide_index=True, key=f"{P}.table", column_config={
+    name: st.column_config.NumberColumn(name, format="%.3f")
+    for name in ("ua", "wa", "macro_f1", "ua_ci95_low", "ua_ci95_high")})
 st.download_button("Download as CSV", shown.to_csv(index=False), file_name="qser_runs.csv", mime="text/csv",
                    key=f"{P}.csv")
 
