@@ -74,7 +74,7 @@ class TestLivePage:
         assert_clean(at)
         shown = texts(at)
         assert shown.count("prediction took") == 1
-        assert f"**logreg** head (logreg · 4 qubits" in shown and recorded_logreg.run_id[:8] in shown
+        assert "**logreg** head (logreg · 4 qubits" in shown and recorded_logreg.run_id[:8] in shown
 
     def test_a_missing_model_folder_is_a_message(self, demo_config, demo_clip, tmp_path):
         at = open_page("pages/live.py", config=demo_config)
