@@ -57,7 +57,7 @@ __all__ = [
     "RunRecorder",
 ]
 
-RUN_TYPES = ("evaluate", "train", "hybrid", "hardware")
+RUN_TYPES = ("evaluate", "train", "hybrid", "hardware", "sweep")
 EXPERIMENT = "qser"
 _METRIC_KEY = re.compile(r"^[\w\-./ :]+$")
 _MAX_TAG = 5000  # MLflow allows 8000 characters per tag value; reasons are cut well below
