@@ -22,10 +22,8 @@ Resuming, stopping, failing
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -36,6 +34,7 @@ import pandas as pd
 from qser_core.config import QserConfig
 from qser_core.errors import BackendError, ConfigError, TrainingCancelled
 from qser_core.experiments import sweep_store as store
+from qser_core.experiments.sweep_grid import Cell, effective_config, expand_grid, parse_grid, read_sweep_toml, sweep_name
 from qser_core.experiments.crossval import Evaluation, FeatureSet, FoldRun, compare_predictions, prepare
 
 try:
@@ -60,138 +59,8 @@ __all__ = [
     "list_sweeps",
 ]
 
-MAX_CELLS = 2000  # a grid beyond this is almost surely a typo (a comma too many)
 FRONT_END = ("data", "audio", "features", "embedding")  # sections the embeddings depend on
-# Head fields a head kind never reads: cells differing only there are one fit, run once.
-_UNUSED_HEAD_FIELDS = {
-    "logreg": ("encoding", "ansatz", "n_layers", "hidden", "simulator"),
-    "mlp": ("encoding", "ansatz", "n_layers", "simulator"),
-    "mlp-matched": ("encoding", "hidden", "simulator"),  # matches the quantum head's ansatz × layers
-    "quantum": ("hidden",),
-}
 STATUSES = ("finished", "failed", "cancelled", "pending")
-
-
-# ------------------------------------------------------------------ the grid
-@dataclass(frozen=True)
-class Cell:
-    """One grid cell: its axis values and the full configuration they give.
-
-    Attributes
-    ----------
-    settings : dict
-        ``{"head.kind": "quantum", "reduce.n_qubits": 4, ...}``, one entry per grid axis.
-    config : QserConfig
-        The base config with the cell's settings applied.
-    digest : str
-        :meth:`QserConfig.digest` of :attr:`config` with the head fields its head kind never reads
-        reset, so cells that would train the same model share one key (and one fit).
-    """
-
-    settings: dict[str, Any]
-    config: QserConfig
-    digest: str
-
-
-def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
-    """``["head.kind=logreg,quantum", "reduce.n_qubits=2,4"]`` → ``{"head.kind": ["logreg", "quantum"], ...}``.
-
-    Raises
-    ------
-    ConfigError
-        An item without ``=``, an axis given twice or one with no values.
-    """
-    grid: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        values = [v.strip() for v in raw.split(",") if v.strip()]
-        if not sep or "." not in key or not values:
-            raise ConfigError(f"a grid axis must look like section.field=v1,v2,...; got {item!r}")
-        if key in grid:
-            raise ConfigError(f"grid axis {key} is given twice; list all its values in one --grid {key}=v1,v2")
-        grid[key] = values
-    return grid
-
-
-def read_sweep_toml(path: str | os.PathLike) -> tuple[QserConfig, dict[str, list[Any]], str | None]:
-    """A sweep file: config tables as usual plus a ``[sweep]`` table of axes.
-
-    The ``[sweep]`` table holds an optional ``name`` and one sub-table per config section whose
-    fields list their values, e.g. ``[sweep.reduce] n_qubits = [2, 4, 8]``.
-
-    Returns
-    -------
-    base : QserConfig
-    grid : dict
-        ``"section.field"`` → list of values.
-    name : str or None
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"sweep file {path} does not exist; write a TOML file with a [sweep] table")
-    try:
-        values = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"sweep file {path} is not valid TOML: {exc}") from exc
-    table = values.pop("sweep", None)
-    if not isinstance(table, dict):
-        raise ConfigError(f"sweep file {path} has no [sweep] table; add one, e.g. [sweep.reduce] n_qubits = [2, 4]")
-    name = table.pop("name", None)
-    grid = {}
-    for section, axes in table.items():
-        if not isinstance(axes, dict):
-            raise ConfigError(f"[sweep] entry {section!r} must be a table such as [sweep.{section}]; got {axes!r}")
-        for key, vals in axes.items():
-            grid[f"{section}.{key}"] = list(vals) if isinstance(vals, list) else [vals]
-    return QserConfig.from_dict(values), grid, name
-
-
-def _effective(config: QserConfig) -> QserConfig:
-    defaults = QserConfig().head
-    unused = _UNUSED_HEAD_FIELDS.get(config.head.kind, ())
-    return config.replace("head", **{k: getattr(defaults, k) for k in unused})
-
-
-def expand_grid(base: QserConfig, grid: Mapping[str, Sequence[Any]]) -> list[Cell]:
-    """Every combination of the axes' values applied to ``base``, in axis order (the last varies fastest).
-
-    Raises
-    ------
-    ConfigError
-        An unknown field or a value the config refuses (checked for every cell before anything runs),
-        or more than :data:`MAX_CELLS` cells.
-    """
-    axes = list(grid)
-    n_cells = int(np.prod([len(v) for v in grid.values()])) if axes else 1
-    if n_cells > MAX_CELLS:
-        raise ConfigError(f"the grid has {n_cells} cells; at most {MAX_CELLS} are allowed. Use fewer values per axis")
-    cells = []
-    for combo in itertools.product(*(grid[a] for a in axes)):
-        config = base.with_overrides([f"{a}={_raw(v)}" for a, v in zip(axes, combo)])
-        settings = {a: _value(config, a) for a in axes}
-        cells.append(Cell(settings=settings, config=config, digest=_effective(config).digest()))
-    return cells
-
-
-def _raw(value: Any) -> str:
-    return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value).lower() \
-        if isinstance(value, bool) else str(value)
-
-
-def _value(config: QserConfig, axis: str) -> Any:
-    section, name = axis.split(".", 1)
-    value = getattr(getattr(config, section), name)
-    return list(value) if isinstance(value, tuple) else value
-
-
-def sweep_name(base: QserConfig, grid: Mapping[str, Sequence[Any]]) -> str:
-    """Default name: the same base config and grid always give the same name (so a re-run resumes)."""
-    import hashlib
-    import json
-
-    text = json.dumps([base.digest(), {k: [str(v) for v in vals] for k, vals in grid.items()}], sort_keys=True)
-    return f"sweep-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
 
 # ------------------------------------------------------------------ Ray
@@ -359,7 +228,7 @@ def _paired_vs_matched(cells: list[Cell], entries: list[dict], predictions: dict
     for cell, entry in zip(cells, entries):
         if cell.config.head.kind != "quantum" or entry["status"] != "finished":
             continue
-        partner = _effective(cell.config.replace("head", kind="mlp-matched")).digest()
+        partner = effective_config(cell.config.replace("head", kind="mlp-matched")).digest()
         other = by_digest.get(partner)
         if other is None or other["status"] != "finished" or partner not in predictions:
             continue
@@ -371,7 +240,7 @@ def _paired_vs_matched(cells: list[Cell], entries: list[dict], predictions: dict
 # ------------------------------------------------------------------ the driver
 def run_sweep(base: QserConfig, grid: Mapping[str, Sequence[Any]], *, name: str | None = None,
               address: str | None = None, workers: int | None = None, progress: Progress | None = None,
-              cancel: CancelToken | None = None) -> SweepResult:
+              cancel: CancelToken | None = None, on_update=None) -> SweepResult:
     """Run (or resume) a sweep on Ray and record it with MLflow.
 
     Parameters
@@ -388,6 +257,9 @@ def run_sweep(base: QserConfig, grid: Mapping[str, Sequence[Any]], *, name: str 
         ``progress(done, total, message)`` over extraction, then over tasks.
     cancel : CancelToken, optional
         Stops the sweep: pending tasks are cancelled, finished configurations kept.
+    on_update : callable, optional
+        ``on_update(result)`` with the live :class:`SweepResult` whenever a configuration is recorded
+        or fails (the dashboard's table).
 
     Returns
     -------
@@ -403,6 +275,7 @@ def run_sweep(base: QserConfig, grid: Mapping[str, Sequence[Any]], *, name: str 
         with store.parent_run(name, base, grid) as parent:
             result.run_id = parent.run_id
             driver = _Driver(name, cells, entries, parent, progress, cancel)
+            driver.result, driver.on_update = result, on_update
             try:
                 driver.reuse(store.finished_children(name))
                 driver.submit_and_collect(address=address, workers=workers)
@@ -431,6 +304,11 @@ class _Driver:
         self.runs: dict[str, list[FoldRun]] = {}
         self.need: dict[str, int] = {}
         self.done = self.total = self.failed = self.skipped = 0
+
+    def notify(self) -> None:
+        self.result.tasks = self.counts()
+        if self.on_update is not None:
+            self.on_update(self.result)
 
     def counts(self) -> dict[str, int]:
         return {"total": self.total + self.skipped, "run": self.done, "skipped": self.skipped, "failed": self.failed}
@@ -473,9 +351,10 @@ class _Driver:
                 self.need[cell.digest], self.runs[cell.digest] = len(folds) * len(cell.config.train.seeds), []
                 for seed in cell.config.train.seeds:
                     for f, split in enumerate(folds):
-                        r = task.remote(ref, _effective(cell.config), f, seed, split, self.cancel)
+                        r = task.remote(ref, effective_config(cell.config), f, seed, split, self.cancel)
                         pending[r] = (cell.digest, f, seed)
         self._report("tasks submitted")
+        self.notify()
         drain(pending, self._on_result, self._on_error, cancel=self.cancel)
 
     def _report(self, message: str) -> None:
@@ -488,9 +367,13 @@ class _Driver:
         if digest not in self.runs:  # its configuration already failed
             return
         self.runs[digest].append(run)
-        self._report(f"{self._entries_of(digest)[0]['head']}: fold {key[1] + 1}, seed {key[2]}")
+        entry = self._entries_of(digest)[0]
         if len(self.runs[digest]) == self.need[digest]:
             self._record(digest)
+            self._report(f"recorded {entry['settings']}")
+            self.notify()
+        else:
+            self._report(f"{entry['head']}: fold {key[1] + 1}, seed {key[2]}")
 
     def _on_error(self, key, message: str) -> None:
         digest = key[0]
@@ -499,6 +382,7 @@ class _Driver:
         for e in self._entries_of(digest):
             e.update(status="failed", error=f"fold {key[1]}, seed {key[2]}: {message}")
         self._report("a task failed (retried once); the sweep carries on")
+        self.notify()
 
     def _record(self, digest: str) -> None:
         cell = next(c for c in self.cells if c.digest == digest)
@@ -506,7 +390,7 @@ class _Driver:
         runs = sorted(self.runs.pop(digest), key=lambda r: (r.seed, r.fold))
         if any(r.cancelled for r in runs):
             return  # stopped part-way: not a finished configuration
-        config = _effective(cell.config)  # what was trained; its digest is the resume key
+        config = effective_config(cell.config)  # what was trained; its digest is the resume key
         evaluation = Evaluation(config=config, runs=runs, labels=features.labels,
                                 clip_names=[Path(p).name for p in features.table["path"]],
                                 n_speakers=int(features.table["speaker"].nunique()))
