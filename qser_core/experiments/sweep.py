@@ -109,6 +109,17 @@ def _fit_fold(features: FeatureSet, config: QserConfig, fold: int, seed: int, sp
                    seconds=time.perf_counter() - start, cancelled=bool(head.history_.cancelled))
 
 
+def _picklable(token) -> bool:
+    """Whether a cancel token can travel to workers (the cross-process one can; a thread-only one cannot)."""
+    import pickle
+
+    try:
+        pickle.dumps(token)
+    except (TypeError, pickle.PicklingError):
+        return False
+    return True
+
+
 def _remote(fn):
     import ray
 
@@ -337,6 +348,7 @@ class _Driver:
         import ray
 
         task, pending, self.features = _remote(_fit_fold), {}, {}
+        token = self.cancel if _picklable(self.cancel) else None  # else ray.cancel alone stops running fits
         groups: dict[str, list[Cell]] = {}
         for cell in todo.values():
             groups.setdefault(cell.config.digest(*FRONT_END), []).append(cell)
@@ -351,7 +363,7 @@ class _Driver:
                 self.need[cell.digest], self.runs[cell.digest] = len(folds) * len(cell.config.train.seeds), []
                 for seed in cell.config.train.seeds:
                     for f, split in enumerate(folds):
-                        r = task.remote(ref, effective_config(cell.config), f, seed, split, self.cancel)
+                        r = task.remote(ref, effective_config(cell.config), f, seed, split, token)
                         pending[r] = (cell.digest, f, seed)
         self._report("tasks submitted")
         self.notify()
