@@ -1,8 +1,8 @@
-"""Seconds per training epoch: PennyLane default.qubit vs the batched torch simulator.
+"""Seconds per training epoch on each executor: default.qubit, lightning.qubit (adjoint), torch.
 
-``python benchmarks/bench_simulator.py`` (``--batches 10`` default.qubit minibatches are timed
-and extrapolated to the full epoch; ``--full`` times default.qubit on whole epochs; each cell
-is the fastest of ``--repeats 3`` interleaved timings, since the machine may be shared).
+``python benchmarks/bench_simulator.py`` (``--batches 10`` PennyLane minibatches are timed and
+extrapolated to the full epoch; ``--full`` times them on whole epochs; each cell is the fastest of
+``--repeats 3`` interleaved timings, since the machine may be shared).
 
 One epoch = 7,442 samples (CREMA-D) in minibatches of 64, Adam + cross-entropy through
 :class:`qser_core.heads.quantum.QuantumModule` (circuit + linear readout), exactly the
@@ -17,19 +17,20 @@ import time
 
 import torch
 
+from qser_core.heads.circuits import CircuitSpec
 from qser_core.heads.quantum import QuantumModule
 
 N_SAMPLES, BATCH = 7442, 64
-CASES = [(8, 4, "angle-ry", "strong"), (12, 4, "angle-ry", "strong")]
+CASES = [CircuitSpec(8, 4, encoding="angle-ry", ansatz="strong"), CircuitSpec(12, 4, encoding="angle-ry", ansatz="strong")]
+EXECUTORS = ("default.qubit", "lightning.qubit", "torch")  # the last one is the baseline of the speedups
 
 
-def seconds_per_epoch(*, n_qubits: int, n_layers: int, encoding: str, ansatz: str, simulator: str,
-                      max_batches: int | None = None) -> tuple[float, bool]:
+def seconds_per_epoch(spec: CircuitSpec, *, executor: str, max_batches: int | None = None) -> tuple[float, bool]:
     """Time training steps; returns (seconds per full epoch, extrapolated?)."""
     torch.manual_seed(0)
-    module = QuantumModule(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz, simulator=simulator)
+    module = QuantumModule(spec, executor=executor)
     opt = torch.optim.Adam(module.parameters(), lr=0.01)
-    X = torch.rand(N_SAMPLES, n_qubits) * math.pi
+    X = torch.rand(N_SAMPLES, spec.n_qubits) * math.pi
     y = torch.randint(0, 6, (N_SAMPLES,))
     n_batches = math.ceil(N_SAMPLES / BATCH)
     todo = n_batches if max_batches is None else min(max_batches, n_batches)
@@ -53,21 +54,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timings per cell; the fastest is shown (shared machines)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; epoch = {N_SAMPLES} samples, minibatch {BATCH}")
-    header = f"{'circuit':<28}{'default.qubit s/epoch':>24}{'torch sim s/epoch':>20}{'speedup':>10}"
+    header = f"{'circuit':<28}" + "".join(f"{name + ' s/epoch':>26}" for name in EXECUTORS) + f"{'speedup':>10}"
     print(header)
     print("-" * len(header))
-    for n_qubits, n_layers, encoding, ansatz in CASES:
-        kw = dict(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
-        refs, ours_all = [], []
-        for _ in range(max(1, args.repeats)):  # interleaved, so both see the same machine load
-            ref, extrapolated = seconds_per_epoch(**kw, simulator="default.qubit",
-                                                  max_batches=None if args.full else args.batches)
-            refs.append(ref)
-            ours_all.append(seconds_per_epoch(**kw, simulator="torch")[0])
-        ref, ours = min(refs), min(ours_all)
-        label = f"{n_qubits}q {n_layers}L {ansatz} {encoding}"
-        ref_text = f"{ref:.2f}" + (f" (extrap. {args.batches} b)" if extrapolated else "")
-        print(f"{label:<28}{ref_text:>24}{ours:>20.3f}{ref / ours:>9.1f}x")
+    for spec in CASES:
+        best: dict[str, float] = {}
+        extrapolated = False
+        for _ in range(max(1, args.repeats)):  # interleaved, so all see the same machine load
+            for name in EXECUTORS:
+                limit = None if args.full or name == "torch" else args.batches
+                seconds, extrapolated_here = seconds_per_epoch(spec, executor=name, max_batches=limit)
+                best[name] = min(best.get(name, math.inf), seconds)
+                extrapolated |= extrapolated_here
+        label = f"{spec.n_qubits}q {spec.n_layers}L {spec.ansatz} {spec.encoding}"
+        cells = "".join(f"{best[name]:>26.3f}" for name in EXECUTORS)
+        speedup = min(best[name] for name in EXECUTORS[:-1]) / best[EXECUTORS[-1]]
+        note = f"  (PennyLane cells extrapolated from {args.batches} batches)" if extrapolated else ""
+        print(f"{label:<28}{cells}{speedup:>9.1f}x{note}")
 
 
 if __name__ == "__main__":
