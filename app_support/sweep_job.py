@@ -15,7 +15,8 @@ from typing import Any, Mapping, Sequence
 
 from qser_core.config import QserConfig
 from qser_core.errors import QserError
-from qser_core.experiments.sweep import CancelToken, SweepResult
+from qser_core.experiments.sweep import SweepResult
+from qser_core.progress import CancelToken
 
 
 @dataclass

@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -35,16 +34,10 @@ from qser_core.config import QserConfig
 from qser_core.errors import BackendError, ConfigError, TrainingCancelled
 from qser_core.experiments import sweep_store as store
 from qser_core.experiments.sweep_grid import Cell, effective_config, expand_grid, parse_grid, read_sweep_toml, sweep_name
-from qser_core.experiments.crossval import Evaluation, FeatureSet, FoldRun, compare_predictions, prepare
-
-try:
-    from qser_core.progress import CancelToken, Progress
-except ImportError:  # TODO(merge): qser_core.progress lands with the experiments branch
-    from typing import Callable
-
-    from qser_core.heads.training import CancelToken
-
-    Progress = Callable[[int, int, str], None]
+from qser_core.experiments.compare import compare_predictions
+from qser_core.experiments.crossval import FoldResult, FoldTask, plan_fold_tasks, run_fold_task, summarise
+from qser_core.experiments.pipeline import prepare
+from qser_core.progress import CancelToken, Progress
 
 __all__ = [
     "Cell",
@@ -93,31 +86,6 @@ def init_ray(*, address: str | None = None, workers: int | None = None) -> dict[
             raise BackendError(f"cannot connect to Ray at {address!r}: {exc}. Start a cluster with `ray start --head` "
                                "and pass its address, or leave address and RAY_ADDRESS unset to run here") from exc
     return {"address": ray.get_runtime_context().gcs_address, "cpus": int(ray.cluster_resources().get("CPU", 0))}
-
-
-def _fit_fold(features: FeatureSet, config: QserConfig, fold: int, seed: int, split, cancel) -> FoldRun:
-    """One (configuration, fold, seed) fit, scored on the fold's test speakers (runs in a Ray worker)."""
-    from qser_core.experiments.crossval import fit_on_split
-    from qser_core.experiments.metrics import classification_metrics
-
-    start = time.perf_counter()
-    reducer, head = fit_on_split(config, features, split, seed=seed, cancel=cancel)
-    y_pred = head.predict(reducer.transform(features.embeddings[split.test]))
-    return FoldRun(fold=fold, seed=seed, test_rows=split.test, y_pred=y_pred,
-                   metrics=classification_metrics(features.labels[split.test], y_pred),
-                   history=list(head.history_.epochs), n_params=int(head.n_params_),
-                   seconds=time.perf_counter() - start, cancelled=bool(head.history_.cancelled))
-
-
-def _picklable(token) -> bool:
-    """Whether a cancel token can travel to workers (the cross-process one can; a thread-only one cannot)."""
-    import pickle
-
-    try:
-        pickle.dumps(token)
-    except (TypeError, pickle.PicklingError):
-        return False
-    return True
 
 
 def _remote(fn):
@@ -312,7 +280,7 @@ class _Driver:
         self.name, self.cells, self.entries, self.parent = name, cells, entries, parent
         self.progress, self.cancel = progress, cancel
         self.predictions: dict[str, dict] = {}
-        self.runs: dict[str, list[FoldRun]] = {}
+        self.runs: dict[str, list[FoldResult]] = {}
         self.need: dict[str, int] = {}
         self.done = self.total = self.failed = self.skipped = 0
 
@@ -339,32 +307,25 @@ class _Driver:
                 entry["reused"] = True
 
     def submit_and_collect(self, *, address: str | None, workers: int | None) -> None:
-        from qser_core.data.corpus import speaker_folds
-
         todo = {c.digest: c for c in self.cells if c.digest not in self.predictions}
         if not todo:
             return
         init_ray(address=address, workers=workers)
         import ray
 
-        task, pending, self.features = _remote(_fit_fold), {}, {}
-        token = self.cancel if _picklable(self.cancel) else None  # else ray.cancel alone stops running fits
+        remote, pending = _remote(run_fold_task), {}
         groups: dict[str, list[Cell]] = {}
         for cell in todo.values():
             groups.setdefault(cell.config.digest(*FRONT_END), []).append(cell)
         self.total = sum(len(c.config.train.seeds) * c.config.data.n_folds for c in todo.values())
         for group in groups.values():
             features = prepare(group[0].config, progress=self.progress)  # once per front end, on the driver
-            ref = ray.put(features)
+            ref = ray.put(features)  # every task of the group reads this one copy
             for cell in group:
-                d = cell.config.data
-                folds = speaker_folds(features.table, n_folds=d.n_folds, val_fraction=d.val_fraction, seed=d.split_seed)
-                self.features[cell.digest] = (features, folds)
-                self.need[cell.digest], self.runs[cell.digest] = len(folds) * len(cell.config.train.seeds), []
-                for seed in cell.config.train.seeds:
-                    for f, split in enumerate(folds):
-                        r = task.remote(ref, effective_config(cell.config), f, seed, split, token)
-                        pending[r] = (cell.digest, f, seed)
+                tasks = plan_fold_tasks(effective_config(cell.config), features)
+                self.need[cell.digest], self.runs[cell.digest] = len(tasks), []
+                for task in tasks:
+                    pending[remote.remote(task, ref, cancel=self.cancel)] = (cell.digest, task)
         self._report("tasks submitted")
         self.notify()
         drain(pending, self._on_result, self._on_error, cancel=self.cancel)
@@ -373,40 +334,37 @@ class _Driver:
         if self.progress:
             self.progress(self.done, max(self.total, 1), message)
 
-    def _on_result(self, key, run: FoldRun) -> None:
-        digest = key[0]
+    def _on_result(self, key: tuple[str, FoldTask], result: FoldResult) -> None:
+        digest, task = key
         self.done += 1
         if digest not in self.runs:  # its configuration already failed
             return
-        self.runs[digest].append(run)
+        self.runs[digest].append(result)
         entry = self._entries_of(digest)[0]
         if len(self.runs[digest]) == self.need[digest]:
             self._record(digest)
             self._report(f"recorded {entry['settings']}")
             self.notify()
         else:
-            self._report(f"{entry['head']}: fold {key[1] + 1}, seed {key[2]}")
+            self._report(f"{entry['head']}: fold {task.fold + 1}, seed {task.seed}")
 
-    def _on_error(self, key, message: str) -> None:
-        digest = key[0]
+    def _on_error(self, key: tuple[str, FoldTask], message: str) -> None:
+        digest, task = key
         self.done, self.failed = self.done + 1, self.failed + 1
         self.runs.pop(digest, None)
         for e in self._entries_of(digest):
-            e.update(status="failed", error=f"fold {key[1]}, seed {key[2]}: {message}")
+            e.update(status="failed", error=f"fold {task.fold}, seed {task.seed}: {message}")
         self._report("a task failed (retried once); the sweep carries on")
         self.notify()
 
     def _record(self, digest: str) -> None:
         cell = next(c for c in self.cells if c.digest == digest)
-        features, folds = self.features[digest]
-        runs = sorted(self.runs.pop(digest), key=lambda r: (r.seed, r.fold))
-        if any(r.cancelled for r in runs):
+        results = self.runs.pop(digest)
+        if any(r.status == "stopped" for r in results):
             return  # stopped part-way: not a finished configuration
         config = effective_config(cell.config)  # what was trained; its digest is the resume key
-        evaluation = Evaluation(config=config, runs=runs, labels=features.labels,
-                                clip_names=[Path(p).name for p in features.table["path"]],
-                                n_speakers=int(features.table["speaker"].nunique()))
-        run_id = store.record_child(self.parent, config, self.name, evaluation, folds, features)
+        evaluation = summarise(config, results, planned=self.need[digest])
+        run_id = store.record_child(self.parent, config, self.name, evaluation)
         self.predictions[digest] = evaluation.predictions_record()
         summary = evaluation.summary()
         for e in self._entries_of(digest):

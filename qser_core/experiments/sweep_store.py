@@ -109,16 +109,16 @@ def finished_children(name: str) -> dict[str, dict[str, Any]]:
     return found
 
 
-def record_child(parent, config: QserConfig, name: str, evaluation, folds, features) -> str:
-    """Write one finished configuration as a child run of ``parent``; returns its run id."""
-    from qser_core.experiments.crossval import _record_evaluation
+def record_child(parent, config: QserConfig, name: str, evaluation) -> str:
+    """Write one finished configuration as a child run of ``parent``, as ``qser evaluate`` records a run."""
+    from qser_core.experiments.crossval import _record
     from qser_core.tracking.recorder import track_run
 
     # TODO(merge): track_run(..., parent_run_id=parent.run_id) once reliability's recorder lands
     tags = {"qser.sweep": name, "mlflow.parentRunId": parent.run_id}
     with track_run(config, run_type="evaluate", tags=tags) as recorder:
         evaluation.run_id = recorder.run_id
-        _record_evaluation(recorder, evaluation, folds, features)
+        _record(recorder, evaluation)
     return recorder.run_id
 
 
