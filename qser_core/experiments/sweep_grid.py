@@ -25,9 +25,9 @@ __all__ = ["MAX_CELLS", "Cell", "parse_grid", "read_sweep_toml", "expand_grid", 
 MAX_CELLS = 2000  # a grid beyond this is almost surely a typo (a comma too many)
 # Head fields a head kind never reads: cells differing only there are one fit, run once.
 _UNUSED_HEAD_FIELDS = {
-    "logreg": ("encoding", "ansatz", "n_layers", "hidden", "simulator"),
-    "mlp": ("encoding", "ansatz", "n_layers", "simulator"),
-    "mlp-matched": ("encoding", "hidden", "simulator"),  # matches the quantum head's ansatz × layers
+    "logreg": ("encoding", "ansatz", "n_layers", "hidden", "executor"),
+    "mlp": ("encoding", "ansatz", "n_layers", "executor"),
+    "mlp-matched": ("encoding", "hidden", "executor"),  # matches the quantum head's ansatz × layers
     "quantum": ("hidden",),
 }
 
@@ -59,6 +59,11 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
     ------
     ConfigError
         An item without ``=``, an axis given twice or one with no values.
+
+    Examples
+    --------
+    >>> parse_grid(["head.kind=logreg,quantum", "reduce.n_qubits=2,4"])
+    {'head.kind': ['logreg', 'quantum'], 'reduce.n_qubits': ['2', '4']}
     """
     grid: dict[str, list[str]] = {}
     for item in items:
@@ -121,6 +126,14 @@ def expand_grid(base: QserConfig, grid: Mapping[str, Sequence[Any]]) -> list[Cel
     ConfigError
         An unknown field or a value the config refuses (checked for every cell before anything runs),
         or more than :data:`MAX_CELLS` cells.
+
+    Examples
+    --------
+    >>> cells = expand_grid(QserConfig(), {"reduce.n_qubits": ["2", "4"], "head.n_layers": [1, 2]})
+    >>> [(c.config.reduce.n_qubits, c.config.head.n_layers) for c in cells]
+    [(2, 1), (2, 2), (4, 1), (4, 2)]
+    >>> len({c.digest for c in expand_grid(QserConfig(), {"head.kind": ["logreg"], "head.n_layers": [1, 2]})})
+    1
     """
     axes = list(grid)
     n_cells = int(np.prod([len(v) for v in grid.values()])) if axes else 1

@@ -57,7 +57,7 @@ class TestRecordedSweep:
 class TestLaunch:
     def test_grid_preview_counts_tasks(self, ray_store, demo_config):
         at = open_page("pages/sweeps.py", config=demo_config)
-        assert "6 configurations × 2 folds × 1 seeds = 12 tasks" in " ".join(c.value for c in at.caption)
+        assert "12 configurations × 2 folds × 1 seeds = 24 tasks" in " ".join(c.value for c in at.caption)
 
     def test_bad_value_is_shown_not_raised(self, ray_store, demo_config):
         at = open_page("pages/sweeps.py", config=demo_config)
