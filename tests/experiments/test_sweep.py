@@ -180,23 +180,22 @@ class TestSweep:
         assert resumed.status == "finished" and len(_children(stopped.run_id)) == 4
 
 
-def _flaky(marker: str, fail_times: int, value: int) -> int:
-    """Fails the first ``fail_times`` calls (counted in a file, since each attempt is a new call)."""
-    from pathlib import Path
-
-    path = Path(marker)
-    calls = int(path.read_text()) if path.exists() else 0
-    path.write_text(str(calls + 1))
-    if calls < fail_times:
-        raise ValueError(f"attempt {calls + 1} fails on purpose")
-    return value
-
-
 class TestFailures:
     def test_a_failed_task_is_retried_once_then_reported(self, ray_session, tmp_path):
         from qser_core.experiments.sweep import _remote
 
-        task = _remote(_flaky)
+        def flaky(marker: str, fail_times: int, value: int) -> int:
+            """Fails the first ``fail_times`` calls (counted in a file: each attempt is a new call)."""
+            from pathlib import Path
+
+            path = Path(marker)
+            calls = int(path.read_text()) if path.exists() else 0
+            path.write_text(str(calls + 1))
+            if calls < fail_times:
+                raise ValueError(f"attempt {calls + 1} fails on purpose")
+            return value
+
+        task = _remote(flaky)  # a local function travels by value: workers cannot import test modules
         pending = {task.remote(str(tmp_path / "a"), 1, 10): "once", task.remote(str(tmp_path / "b"), 5, 20): "always",
                    task.remote(str(tmp_path / "c"), 0, 30): "never"}
         results, errors = {}, {}
