@@ -82,8 +82,7 @@ if recorded.empty:
     st.stop()
 picked = st.selectbox("Sweep", recorded["name"].tolist(), key=f"{P}.picked",
                       format_func=lambda n: f"{n} · {recorded.set_index('name').loc[n, 'status']}")
-with widgets.show_errors():
-    result = cache.sweep_record(picked)
+result = cache.sweep_record(picked)  # a damaged record raises DataError: the router shows its message
 frame = result.frame()
 st.dataframe(frame, hide_index=True, key=f"{P}.table")
 st.download_button("Download as CSV", frame.to_csv(index=False), file_name=f"{picked}.csv", mime="text/csv",

@@ -10,7 +10,7 @@ import pytest
 
 from app_harness import assert_clean, elements, open_page
 
-GRID = {"head.kind": ["logreg", "mlp-matched", "quantum"], "reduce.n_qubits": ["2", "4"]}
+GRID = {"head.kind": ["mlp-matched", "quantum"], "reduce.n_qubits": ["2", "4"]}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def ray_store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def recorded(ray_store, demo_config):
-    """A finished 6-cell sweep (3 heads × 2 qubit counts, 2 folds, 1 seed, 2 epochs)."""
+    """A finished 4-cell sweep (2 heads × 2 qubit counts, 2 folds, 1 seed, 2 epochs)."""
     from qser_core.experiments.sweep import run_sweep
 
     config = demo_config.replace("head", ansatz="basic")
@@ -48,7 +48,7 @@ class TestRecordedSweep:
         at.run()
         assert_clean(at)
         table = at.dataframe[0].value
-        assert len(table) == 6 and set(table["status"]) == {"finished"}
+        assert len(table) == 4 and set(table["status"]) == {"finished"}
         assert list(table["ua"]) == [c["ua"] for c in recorded.configurations]
         assert len(elements(at, "plotly_chart")) == 4  # UA vs qubits, heatmap, quantum − matched, params
         assert at.get("download_button")
