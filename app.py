@@ -25,6 +25,7 @@ pages = {
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/circuit.py", title="Circuit", icon=":material/memory:"),
         st.Page("pages/compare.py", title="Compare runs", icon=":material/leaderboard:"),
+        st.Page("pages/sweeps.py", title="Sweeps", icon=":material/grid_on:"),
         st.Page("pages/live.py", title="Live demo", icon=":material/mic:"),
     ],
     "Later": [st.Page("pages/hardware.py", title="Hardware", icon=":material/dns:")],

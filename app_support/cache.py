@@ -230,3 +230,21 @@ def decode(data: bytes, sr: int, duration: float, top_db: float, name: str = "")
     buffer = io.BytesIO(data)
     buffer.name = name
     return load_audio(buffer, sr=sr, duration=duration, top_db=top_db)
+
+
+# ------------------------------------------------------------------ sweeps
+@st.cache_data(ttl=5, show_spinner=False)
+def sweeps():
+    """Recorded sweeps (:func:`qser_core.experiments.sweep.list_sweeps`), refreshed every few seconds."""
+    from qser_core.experiments.sweep import list_sweeps
+
+    return list_sweeps()
+
+
+@st.cache_data(ttl=5, max_entries=16, show_spinner="Loading the sweep…")
+def sweep_record(name: str):
+    """The last recorded state of one sweep (:func:`qser_core.experiments.sweep.load_sweep`); short-lived,
+    since a running sweep rewrites it."""
+    from qser_core.experiments.sweep import load_sweep
+
+    return load_sweep(name)
