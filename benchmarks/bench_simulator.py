@@ -1,74 +1,206 @@
-"""Seconds per training epoch: PennyLane default.qubit vs the batched torch simulator.
+"""Row 2, PQC training: ``python -m benchmarks --only simulator``.
 
-``python benchmarks/bench_simulator.py`` (``--batches 10`` default.qubit minibatches are timed
-and extrapolated to the full epoch; ``--full`` times default.qubit on whole epochs; each cell
-is the fastest of ``--repeats 3`` interleaved timings, since the machine may be shared).
+Seconds per training epoch (7,442 samples, minibatch 64, Adam + cross-entropy through the
+circuit and a ``Linear(n_qubits, 6)`` readout, what :func:`qser_core.heads.training.fit_module`
+does per batch) of the project's batched torch simulator against what a user would pick
+instead: PennyLane ``default.qubit`` (backprop, parameter broadcasting), ``lightning.qubit``
+(adjoint) and qiskit-machine-learning ``EstimatorQNN`` + ``TorchConnector`` (the optional
+``bench`` extra). Circuits: 8 qubits × 4 and 12 qubits × 2 strong layers, angle-RY encoding.
+Targets: >= 5x ``default.qubit``, >= 10x the others.
 
-One epoch = 7,442 samples (CREMA-D) in minibatches of 64, Adam + cross-entropy through
-:class:`qser_core.heads.quantum.QuantumModule` (circuit + linear readout), exactly the
-work :func:`qser_core.heads.training.fit_module` does per batch.
+The slow references are timed on a part of the epoch and extrapolated (each row says how many
+batches and samples were timed); they run sample by sample, so their cost is linear in samples.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
+from typing import Any, Callable
 
-import torch
-
-from qser_core.heads.quantum import QuantumModule
+from benchmarks.common import log, median, row, skipped
 
 N_SAMPLES, BATCH = 7442, 64
-CASES = [(8, 4, "angle-ry", "strong"), (12, 4, "angle-ry", "strong")]
+N_BATCHES = math.ceil(N_SAMPLES / BATCH)
+CIRCUITS = [(8, 4), (12, 2)]
+ENCODING, ANSATZ = "angle-ry", "strong"
+#: reference name → (label, target speed-up)
+REFERENCES = {
+    "default.qubit": ("PennyLane default.qubit (backprop, broadcasting)", 5),
+    "lightning.qubit": ("PennyLane lightning.qubit (adjoint)", 10),
+    "qiskit-ml": ("qiskit-machine-learning EstimatorQNN + TorchConnector (StatevectorEstimator, parameter shift)", 10),
+}
 
 
-def seconds_per_epoch(*, n_qubits: int, n_layers: int, encoding: str, ansatz: str, simulator: str,
-                      max_batches: int | None = None) -> tuple[float, bool]:
-    """Time training steps; returns (seconds per full epoch, extrapolated?)."""
+def run(quick: bool) -> list[dict]:
+    """One row per circuit and reference: torch simulator seconds per epoch, the reference's, the speed-up."""
+    rows = []
+    for n_qubits, n_layers in CIRCUITS:
+        circuit = f"{n_qubits} qubits × {n_layers} layers"
+        ours = _epoch_seconds("torch", n_qubits, n_layers, plan=_plan("torch", n_qubits, quick))
+        log(f"simulator {circuit}: torch {ours['seconds_per_epoch']:.3f} s/epoch")
+        for name, (label, target) in REFERENCES.items():
+            title = f"PQC training epoch, {circuit}, vs {name}"
+            try:
+                ref = _epoch_seconds(name, n_qubits, n_layers, plan=_plan(name, n_qubits, quick))
+            except _Unavailable as exc:
+                rows.append(skipped(title, str(exc), unit="s/epoch"))
+                continue
+            log(f"simulator {circuit}: {name} {ref['seconds_per_epoch']:.2f} s/epoch")
+            rows.append(row(
+                title, value=ours["seconds_per_epoch"], unit="s/epoch", reference=label,
+                reference_value=ref["seconds_per_epoch"], ratio=ref["seconds_per_epoch"] / ours["seconds_per_epoch"],
+                target=(">=", target, "ratio"), measured=ours, reference_measured=ref,
+                epoch=f"{N_SAMPLES} samples, minibatch {BATCH}, Adam, cross-entropy, {ENCODING} + {ANSATZ}",
+            ))
+    return rows
+
+
+def _plan(name: str, n_qubits: int, quick: bool) -> dict[str, int]:
+    """How much of the epoch to time: ``batches`` (of ``samples`` each) × ``repeats``."""
+    if name == "torch":
+        return {"batches": 20 if quick else N_BATCHES, "samples": BATCH, "repeats": 3 if quick else 5}
+    if name == "default.qubit":
+        return {"batches": 2 if quick else 10, "samples": BATCH, "repeats": 2 if quick else 3}
+    # per-sample executions (adjoint per tape, one estimator job per parameter shift): fewer samples
+    small = 8 if quick else 32
+    return {"batches": 1, "samples": small if n_qubits <= 8 or name != "qiskit-ml" else small // 2,
+            "repeats": 1 if quick else 2}
+
+
+class _Unavailable(Exception):
+    """A reference that cannot run here (package missing); the row is skipped, saying why."""
+
+
+def _epoch_seconds(name: str, n_qubits: int, n_layers: int, *, plan: dict[str, int]) -> dict[str, Any]:
+    """Median over repeats of the timed part, scaled to one epoch of 7,442 samples."""
+    import torch
+
     torch.manual_seed(0)
-    module = QuantumModule(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz, simulator=simulator)
-    opt = torch.optim.Adam(module.parameters(), lr=0.01)
-    X = torch.rand(N_SAMPLES, n_qubits) * math.pi
-    y = torch.randint(0, 6, (N_SAMPLES,))
-    n_batches = math.ceil(N_SAMPLES / BATCH)
-    todo = n_batches if max_batches is None else min(max_batches, n_batches)
-    # one warm-up step (compilation, allocator)
-    opt.zero_grad()
-    torch.nn.functional.cross_entropy(module(X[:BATCH]), y[:BATCH]).backward()
-    start = time.perf_counter()
-    for b in range(todo):
-        xb, yb = X[b * BATCH : (b + 1) * BATCH], y[b * BATCH : (b + 1) * BATCH]
+    model = _model(name, n_qubits, n_layers)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    X = torch.rand(BATCH * plan["batches"], n_qubits) * math.pi
+    y = torch.randint(0, 6, (len(X),))
+
+    def step(xb, yb):
         opt.zero_grad()
-        torch.nn.functional.cross_entropy(module(xb), yb).backward()
+        torch.nn.functional.cross_entropy(model(xb), yb).backward()
         opt.step()
-    took = time.perf_counter() - start
-    return took * n_batches / todo, todo < n_batches
+
+    step(X[:2], y[:2])  # warm-up: compilation, caches, allocator
+    per_epoch = []
+    for _ in range(plan["repeats"]):
+        start = time.perf_counter()
+        for b in range(plan["batches"]):
+            lo = b * BATCH
+            step(X[lo:lo + plan["samples"]], y[lo:lo + plan["samples"]])
+        took = time.perf_counter() - start
+        per_epoch.append(took * N_SAMPLES / (plan["batches"] * plan["samples"]))
+    timed = plan["batches"] * plan["samples"]
+    return {"seconds_per_epoch": median(per_epoch), "samples_timed": timed, "batches_timed": plan["batches"],
+            "batch_size_timed": plan["samples"], "repeats": plan["repeats"], "extrapolated": timed < N_SAMPLES,
+            "epochs": [round(s, 4) for s in per_epoch]}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, default=10, help="default.qubit minibatches to time (then extrapolate)")
-    parser.add_argument("--full", action="store_true", help="time default.qubit on a whole epoch")
-    parser.add_argument("--repeats", type=int, default=3, help="timings per cell; the fastest is shown (shared machines)")
-    args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; epoch = {N_SAMPLES} samples, minibatch {BATCH}")
-    header = f"{'circuit':<28}{'default.qubit s/epoch':>24}{'torch sim s/epoch':>20}{'speedup':>10}"
-    print(header)
-    print("-" * len(header))
-    for n_qubits, n_layers, encoding, ansatz in CASES:
-        kw = dict(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
-        refs, ours_all = [], []
-        for _ in range(max(1, args.repeats)):  # interleaved, so both see the same machine load
-            ref, extrapolated = seconds_per_epoch(**kw, simulator="default.qubit",
-                                                  max_batches=None if args.full else args.batches)
-            refs.append(ref)
-            ours_all.append(seconds_per_epoch(**kw, simulator="torch")[0])
-        ref, ours = min(refs), min(ours_all)
-        label = f"{n_qubits}q {n_layers}L {ansatz} {encoding}"
-        ref_text = f"{ref:.2f}" + (f" (extrap. {args.batches} b)" if extrapolated else "")
-        print(f"{label:<28}{ref_text:>24}{ours:>20.3f}{ref / ours:>9.1f}x")
+def _model(name: str, n_qubits: int, n_layers: int):
+    """Circuit (``name``'s executor) + ``Linear(n_qubits, 6)`` readout, as the quantum head trains it."""
+    import torch
+    from torch import nn
+
+    class Head(nn.Module):
+        def __init__(self, expvals: Callable, weights: nn.Parameter | None):
+            super().__init__()
+            self.expvals, self.weights = expvals, weights
+            self.readout = nn.Linear(n_qubits, 6)
+
+        def forward(self, x):
+            z = self.expvals(x) if self.weights is None else self.expvals(x, self.weights)
+            return self.readout(z.to(self.readout.weight.dtype))
+
+    if name == "qiskit-ml":
+        return Head(_qiskit_connector(n_qubits, n_layers), None)
+    from qser_core.heads import circuits
+
+    shape = circuits.weight_shape(n_qubits=n_qubits, n_layers=n_layers, ansatz=ANSATZ, encoding=ENCODING)
+    weights = nn.Parameter(torch.rand(shape) * 2 * math.pi)
+    return Head(executor(name, n_qubits, n_layers), weights)
 
 
-if __name__ == "__main__":
-    main()
+def executor(name: str, n_qubits: int, n_layers: int) -> Callable:
+    """``f(angles (B, n_qubits), weights) -> ⟨Z⟩ (B, n_qubits)`` for ``torch``, ``default.qubit``, ``lightning.qubit``.
+
+    The project's executor registry (``qser_core.heads.executors``) where it exists, else the same
+    executors built from ``qser_core.heads`` directly.
+    """
+    try:
+        from qser_core.heads.circuits import CircuitSpec
+        from qser_core.heads.executors import get_executor
+    except ImportError:
+        return _direct_executor(name, n_qubits, n_layers)
+    spec = CircuitSpec(n_qubits=n_qubits, n_layers=n_layers, encoding=ENCODING, ansatz=ANSATZ)
+    return get_executor(name, spec)
+
+
+def _direct_executor(name: str, n_qubits: int, n_layers: int) -> Callable:
+    import torch
+
+    from qser_core.heads import circuits
+
+    if name == "torch":
+        from qser_core.heads.simulator import TorchStatevector
+
+        return TorchStatevector(n_qubits=n_qubits, n_layers=n_layers, encoding=ENCODING, ansatz=ANSATZ)
+    diff = {"default.qubit": "backprop", "lightning.qubit": "adjoint"}[name]
+    qnode = circuits.make_qnode(n_qubits=n_qubits, n_layers=n_layers, encoding=ENCODING, ansatz=ANSATZ,
+                                device=name, diff_method=diff)
+    return lambda x, w: torch.stack(qnode(x, w), dim=-1)
+
+
+def _qiskit_connector(n_qubits: int, n_layers: int):
+    """The same circuit as a Qiskit ``QuantumCircuit`` in an ``EstimatorQNN``, wrapped by ``TorchConnector``."""
+    try:
+        from qiskit_machine_learning.connectors import TorchConnector
+        from qiskit_machine_learning.neural_networks import EstimatorQNN
+    except ImportError as exc:
+        raise _Unavailable(f"qiskit-machine-learning is not installed ({exc}); pip install -e .[bench]") from exc
+    from qiskit.quantum_info import SparsePauliOp
+
+    qc, inputs, weights = qiskit_circuit(n_qubits, n_layers)
+    observables = [SparsePauliOp.from_sparse_list([("Z", [q], 1.0)], num_qubits=n_qubits) for q in range(n_qubits)]
+    qnn = EstimatorQNN(circuit=qc, observables=observables, input_params=inputs, weight_params=weights)
+    return TorchConnector(qnn)
+
+
+def qiskit_circuit(n_qubits: int, n_layers: int):
+    """Translate the project's decomposed circuit gate by gate into Qiskit (same gates, same order).
+
+    Every input angle and weight is given a distinct marker value; each gate angle of the
+    decomposed tape is then one marker, which names the Qiskit ``Parameter`` to put there.
+
+    Returns
+    -------
+    circuit : qiskit.QuantumCircuit
+    inputs, weights : list of qiskit.circuit.Parameter
+        In the order of the project's ``inputs`` and flattened ``weights``.
+    """
+    import numpy as np
+    from qiskit import QuantumCircuit
+    from qiskit.circuit import ParameterVector
+
+    from qser_core.heads import circuits
+
+    shape = circuits.weight_shape(n_qubits=n_qubits, n_layers=n_layers, ansatz=ANSATZ, encoding=ENCODING)
+    n_weights = math.prod(shape)
+    x, w = ParameterVector("x", n_qubits), ParameterVector("w", n_weights)
+    marks = {1000.0 + i: x[i] for i in range(n_qubits)} | {2000.0 + k: w[k] for k in range(n_weights)}
+    tape = circuits.decomposed_tape(n_qubits=n_qubits, n_layers=n_layers, encoding=ENCODING, ansatz=ANSATZ,
+                                    inputs=np.arange(n_qubits) + 1000.0,
+                                    weights=(np.arange(n_weights) + 2000.0).reshape(shape))
+    qc = QuantumCircuit(n_qubits)
+    for op in tape.operations:
+        p, wires = [marks[float(v)] for v in op.parameters], list(op.wires)
+        if op.name == "Rot":  # Rot(φ, θ, ω) = RZ(ω) RY(θ) RZ(φ)
+            qc.rz(p[0], wires[0]); qc.ry(p[1], wires[0]); qc.rz(p[2], wires[0])  # noqa: E702
+        else:
+            {"RX": qc.rx, "RY": qc.ry, "RZ": qc.rz, "CNOT": qc.cx, "CZ": qc.cz}[op.name](*p, *wires)
+    return qc, list(x), list(w)
