@@ -42,8 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         rows += run_module(key, quick=args.quick)
     report = {**describe(), "quick": args.quick, "seconds": round(time.perf_counter() - started, 1), "rows": rows}
     path = write(report, Path(args.out) if args.out else RESULTS)
-    print(table(report))
-    print(f"\nresults: {path}")
+    if args.json:
+        print(json.dumps({**report, "path": str(path)}))
+    else:
+        print(table(report))
+        print(f"\nresults: {path}")
     return 1 if any(r["verdict"] in ("fail", "error") for r in rows) else 0
 
 
@@ -53,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="time a fraction of each row (extrapolated where said), under a minute in all")
     parser.add_argument("--only", nargs="+", choices=list(MODULES), metavar="NAME",
                         help=f"run only these rows ({', '.join(MODULES)})")
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout")
     parser.add_argument("--out", metavar="DIR", help=f"folder for the results JSON (default {RESULTS})")
     return parser
 
