@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import streamlit as st
 
@@ -87,8 +86,3 @@ def set_config(config: QserConfig) -> None:
 def page_key(page: str, name: str) -> str:
     """A page-local session key, ``"<page>.<name>"``."""
     return f"{page}.{name}"
-
-
-def get(page: str, name: str, default: Any = None) -> Any:
-    """A page-local session value."""
-    return st.session_state.get(page_key(page, name), default)

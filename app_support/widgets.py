@@ -3,20 +3,21 @@
 A bound widget shows the config's current value; changing it replaces the config with
 ``config.replace(section, field=value)`` (validated again). A rejected value leaves the config
 unchanged and shows the validation message. Also: the shared sidebar, progress bars for the
-library's ``progress(done, total, message)`` callbacks, and the error boundary of pages.
+library's ``progress(done, total, message)`` callbacks.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import streamlit as st
 
 from app_support import state
-from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, HEAD_KINDS, SIMULATORS, QserConfig
+from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, HEAD_KINDS, QserConfig
 from qser_core.errors import QserError
+from qser_core.heads.executors import executor_names
+from qser_core.progress import Progress
 
 #: Fields whose value is one of a closed vocabulary (shown as a select box).
 CHOICES = {
@@ -24,7 +25,7 @@ CHOICES = {
     ("head", "kind"): HEAD_KINDS,
     ("head", "encoding"): ENCODINGS,
     ("head", "ansatz"): ANSATZE,
-    ("head", "simulator"): SIMULATORS,
+    ("head", "executor"): executor_names(),
 }
 #: Fields the sidebar edits together (a dataset needs its folder).
 SIDEBAR_FIELDS = {("data", "dataset"), ("data", "data_dir")}
@@ -105,7 +106,7 @@ def _field_widget(section: str, name: str, value: Any, page: str) -> None:
         bind(st.text_input, section, name, label, page=page)
 
 
-def progress_bar(label: str) -> tuple[Callable[[int, int, str], None], Any]:
+def progress_bar(label: str) -> tuple[Progress, Any]:
     """A ``progress(done, total, message)`` callback drawing an ``st.progress`` bar, and the bar."""
     bar = st.progress(0.0, text=label)
 
@@ -114,16 +115,6 @@ def progress_bar(label: str) -> tuple[Callable[[int, int, str], None], Any]:
         bar.progress(fraction, text=f"{label}: {message}" if message else label)
 
     return progress, bar
-
-
-@contextmanager
-def show_errors() -> Iterator[None]:
-    """Show a QserError as a readable message on the page and stop the page there."""
-    try:
-        yield
-    except QserError as exc:
-        st.error(str(exc))
-        st.stop()
 
 
 def sidebar() -> None:

@@ -24,8 +24,9 @@ def run(quick: bool) -> list[dict]:
 
     from qser_core.config import QserConfig
     from qser_core.data.audio import audio_kwargs, load_audio
-    from qser_core.experiments.crossval import prepare
-    from qser_core.experiments.model import predict_timed, train_model
+    from qser_core.experiments.model import predict_timed
+    from qser_core.experiments.pipeline import prepare
+    from qser_core.experiments.single import train_model
 
     config = QserConfig().replace("train", epochs=2 if quick else 30)
     features = prepare(config)

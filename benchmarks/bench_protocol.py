@@ -5,7 +5,7 @@ fold, early-stopping split, test metrics) of the quantum head (8 qubits, the def
 on a synthetic CREMA-D-sized feature set (7,442 rows, 91 speakers, 1,280-dimensional
 embeddings with class structure), and the same for the parameter-matched MLP, measured in the
 same run. Every fit runs a fixed number of epochs (patience above it), so the time is the
-protocol's and not early stopping's luck; the JSON row gives seconds per fit and per epoch.
+protocol's and not early stopping's luck; the JSON row gives seconds per fold task.
 MLflow tracking is off (it would write into the user's run store).
 """
 
@@ -20,13 +20,13 @@ FOLDS, SEEDS = 5, (0, 1, 2)
 
 
 def run(quick: bool) -> list[dict]:
-    """Quantum head and parameter-matched MLP; ``quick`` times one fold × seed of 2 epochs and scales × 15."""
+    """Quantum head and parameter-matched MLP; ``quick`` times one fold task of 2 epochs and scales × 15."""
     epochs = 2 if quick else 10
     features = synthetic_features()
     _warm_up()
     measured = {kind: _protocol(kind, features, epochs=epochs, quick=quick) for kind in ("quantum", "mlp-matched")}
     q, m = measured["quantum"], measured["mlp-matched"]
-    common = dict(protocol=f"{FOLDS} folds × {len(SEEDS)} seeds, {epochs} epochs per fit, {N_ROWS:,} rows, "
+    common = dict(protocol=f"{FOLDS} folds × {len(SEEDS)} seeds, {epochs} epochs per fold task, {N_ROWS:,} rows, "
                            f"{N_SPEAKERS} speakers (synthetic features)")
     return [
         row("whole protocol, quantum head (8 qubits)", value=q["seconds"], unit="s",
@@ -44,7 +44,7 @@ def synthetic_features(*, n_rows: int = N_ROWS, n_speakers: int = N_SPEAKERS, di
     import pandas as pd
 
     from qser_core.data.corpus import EMOTIONS, Corpus, IndexReport
-    from qser_core.experiments.crossval import FeatureSet
+    from qser_core.experiments.pipeline import FeatureSet
 
     rng = np.random.default_rng(seed)
     speakers = np.arange(n_rows) * n_speakers // n_rows
@@ -64,7 +64,7 @@ def _warm_up() -> None:
     """Imports and first-call costs (PennyLane, torch kernels) paid before any clock starts."""
     import numpy as np
 
-    from qser_core.heads.classical import make_head
+    from qser_core.heads.factory import make_head
 
     config = _config("quantum", epochs=1)
     X, y = np.random.default_rng(0).uniform(0, np.pi, (60, 8)), np.arange(60) % 6
@@ -81,35 +81,19 @@ def _config(kind: str, *, epochs: int):
 
 
 def _protocol(kind: str, features, *, epochs: int, quick: bool) -> dict:
-    """``evaluate`` end to end; ``quick``: the first fold × seed alone, × 15 (PCA counted per fit: an upper bound)."""
+    """``evaluate`` end to end; ``quick``: the first fold task alone, × 15 (its PCA counted per task: an upper bound)."""
+    from qser_core.experiments.crossval import evaluate, plan_fold_tasks, run_fold_task
+
     config = _config(kind, epochs=epochs)
     start = time.perf_counter()
     if quick:
-        fits = _one_fit(config, features)
+        fits = [run_fold_task(plan_fold_tasks(config, features)[0], features)]
     else:
-        from qser_core.experiments.crossval import evaluate
-
-        fits = evaluate(config, features=features, track=False).runs
+        fits = evaluate(config, features=features, track=False).results
     seconds = time.perf_counter() - start
     scale = FOLDS * len(SEEDS) / len(fits)
-    log(f"protocol {kind}: {len(fits)} fits in {seconds:.1f} s")
-    return {"seconds": seconds * scale, "seconds_timed": round(seconds, 3), "fits_timed": len(fits),
-            "extrapolated": scale != 1, "seconds_per_fit": round(seconds / len(fits), 3),
-            "seconds_per_epoch": round(sum(f.seconds for f in fits) / len(fits) / epochs, 4),
-            "params": int(fits[0].n_params), "ua": round(sum(f.metrics["ua"] for f in fits) / len(fits), 4)}
-
-
-def _one_fit(config, features) -> list:
-    """The first fold with the first seed, as ``evaluate`` runs it."""
-    from qser_core.data.corpus import speaker_folds
-    from qser_core.experiments.crossval import FoldRun, fit_on_split
-    from qser_core.experiments.metrics import classification_metrics
-
-    start = time.perf_counter()
-    split = speaker_folds(features.table, n_folds=FOLDS, val_fraction=config.data.val_fraction,
-                          seed=config.data.split_seed)[0]
-    reducer, head = fit_on_split(config, features, split, seed=SEEDS[0])
-    y_pred = head.predict(reducer.transform(features.embeddings[split.test]))
-    return [FoldRun(fold=0, seed=SEEDS[0], metrics=classification_metrics(features.labels[split.test], y_pred),
-                    test_rows=split.test, y_pred=y_pred, n_params=int(head.n_params_),
-                    seconds=time.perf_counter() - start)]
+    log(f"protocol {kind}: {len(fits)} fold tasks in {seconds:.1f} s")
+    return {"seconds": seconds * scale, "seconds_timed": round(seconds, 3), "tasks_timed": len(fits),
+            "extrapolated": scale != 1, "seconds_per_task": round(seconds / len(fits), 3),
+            "epochs_per_task": epochs, "params": int(fits[0].hyperparameters["n_params"]),
+            "ua": round(sum(f.metrics["ua"] for f in fits) / len(fits), 4)}

@@ -1,10 +1,10 @@
 """Row 2, PQC training: ``python -m benchmarks --only simulator``.
 
-Seconds per training epoch (7,442 samples, minibatch 64, Adam + cross-entropy through the
-circuit and a ``Linear(n_qubits, 6)`` readout, what :func:`qser_core.heads.training.fit_module`
-does per batch) of the project's batched torch simulator against what a user would pick
-instead: PennyLane ``default.qubit`` (backprop, parameter broadcasting), ``lightning.qubit``
-(adjoint) and qiskit-machine-learning ``EstimatorQNN`` + ``TorchConnector`` (the optional
+Seconds per training epoch (7,442 samples, minibatch 64, Adam + cross-entropy through
+:class:`qser_core.heads.quantum.QuantumModule`: circuit + ``Linear(n_qubits, 6)`` readout, what
+:func:`qser_core.heads.training.fit_module` does per batch) of the project's ``torch`` executor
+(batched statevector simulator) against what a user would pick instead: PennyLane ``default.qubit`` (backprop, parameter broadcasting), ``lightning.qubit``
+(adjoint), both through the project's executor registry, and qiskit-machine-learning ``EstimatorQNN`` + ``TorchConnector`` (the optional
 ``bench`` extra). Circuits: 8 qubits × 4 and 12 qubits × 2 strong layers, angle-RY encoding.
 Targets: >= 5x ``default.qubit``, >= 10x the others.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from typing import Any
 
 from benchmarks.common import log, median, row, skipped
 
@@ -104,60 +104,34 @@ def _epoch_seconds(name: str, n_qubits: int, n_layers: int, *, plan: dict[str, i
 
 
 def _model(name: str, n_qubits: int, n_layers: int):
-    """Circuit (``name``'s executor) + ``Linear(n_qubits, 6)`` readout, as the quantum head trains it."""
+    """The quantum head's module (circuit + ``Linear(n_qubits, 6)``) on executor ``name``, or its Qiskit twin."""
+    from qser_core.heads.circuits import CircuitSpec
+    from qser_core.heads.quantum import QuantumModule
+
+    spec = CircuitSpec(n_qubits, n_layers, encoding=ENCODING, ansatz=ANSATZ)
+    if name == "qiskit-ml":
+        return _QiskitModule(spec)
+    return QuantumModule(spec, executor=name)
+
+
+def _QiskitModule(spec):
+    """``TorchConnector(EstimatorQNN)`` (it owns the circuit weights) followed by the same readout."""
     import torch
     from torch import nn
 
-    class Head(nn.Module):
-        def __init__(self, expvals: Callable, weights: nn.Parameter | None):
+    class QiskitModule(nn.Module):
+        def __init__(self):
             super().__init__()
-            self.expvals, self.weights = expvals, weights
-            self.readout = nn.Linear(n_qubits, 6)
+            self.connector = _qiskit_connector(spec)
+            self.readout = nn.Linear(spec.n_qubits, 6)
 
-        def forward(self, x):
-            z = self.expvals(x) if self.weights is None else self.expvals(x, self.weights)
-            return self.readout(z.to(self.readout.weight.dtype))
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.readout(self.connector(x).to(self.readout.weight.dtype))
 
-    if name == "qiskit-ml":
-        return Head(_qiskit_connector(n_qubits, n_layers), None)
-    from qser_core.heads import circuits
-
-    shape = circuits.weight_shape(n_qubits=n_qubits, n_layers=n_layers, ansatz=ANSATZ, encoding=ENCODING)
-    weights = nn.Parameter(torch.rand(shape) * 2 * math.pi)
-    return Head(executor(name, n_qubits, n_layers), weights)
+    return QiskitModule()
 
 
-def executor(name: str, n_qubits: int, n_layers: int) -> Callable:
-    """``f(angles (B, n_qubits), weights) -> ⟨Z⟩ (B, n_qubits)`` for ``torch``, ``default.qubit``, ``lightning.qubit``.
-
-    The project's executor registry (``qser_core.heads.executors``) where it exists, else the same
-    executors built from ``qser_core.heads`` directly.
-    """
-    try:
-        from qser_core.heads.circuits import CircuitSpec
-        from qser_core.heads.executors import get_executor
-    except ImportError:
-        return _direct_executor(name, n_qubits, n_layers)
-    spec = CircuitSpec(n_qubits=n_qubits, n_layers=n_layers, encoding=ENCODING, ansatz=ANSATZ)
-    return get_executor(name, spec)
-
-
-def _direct_executor(name: str, n_qubits: int, n_layers: int) -> Callable:
-    import torch
-
-    from qser_core.heads import circuits
-
-    if name == "torch":
-        from qser_core.heads.simulator import TorchStatevector
-
-        return TorchStatevector(n_qubits=n_qubits, n_layers=n_layers, encoding=ENCODING, ansatz=ANSATZ)
-    diff = {"default.qubit": "backprop", "lightning.qubit": "adjoint"}[name]
-    qnode = circuits.make_qnode(n_qubits=n_qubits, n_layers=n_layers, encoding=ENCODING, ansatz=ANSATZ,
-                                device=name, diff_method=diff)
-    return lambda x, w: torch.stack(qnode(x, w), dim=-1)
-
-
-def _qiskit_connector(n_qubits: int, n_layers: int):
+def _qiskit_connector(spec):
     """The same circuit as a Qiskit ``QuantumCircuit`` in an ``EstimatorQNN``, wrapped by ``TorchConnector``."""
     try:
         from qiskit_machine_learning.connectors import TorchConnector
@@ -166,14 +140,15 @@ def _qiskit_connector(n_qubits: int, n_layers: int):
         raise _Unavailable(f"qiskit-machine-learning is not installed ({exc}); pip install -e .[bench]") from exc
     from qiskit.quantum_info import SparsePauliOp
 
-    qc, inputs, weights = qiskit_circuit(n_qubits, n_layers)
-    observables = [SparsePauliOp.from_sparse_list([("Z", [q], 1.0)], num_qubits=n_qubits) for q in range(n_qubits)]
+    qc, inputs, weights = qiskit_circuit(spec)
+    observables = [SparsePauliOp.from_sparse_list([("Z", [q], 1.0)], num_qubits=spec.n_qubits)
+                   for q in spec.wires]
     qnn = EstimatorQNN(circuit=qc, observables=observables, input_params=inputs, weight_params=weights)
     return TorchConnector(qnn)
 
 
-def qiskit_circuit(n_qubits: int, n_layers: int):
-    """Translate the project's decomposed circuit gate by gate into Qiskit (same gates, same order).
+def qiskit_circuit(spec):
+    """Translate a :class:`~qser_core.heads.circuits.CircuitSpec`'s decomposed tape gate by gate into Qiskit.
 
     Every input angle and weight is given a distinct marker value; each gate angle of the
     decomposed tape is then one marker, which names the Qiskit ``Parameter`` to put there.
@@ -182,22 +157,16 @@ def qiskit_circuit(n_qubits: int, n_layers: int):
     -------
     circuit : qiskit.QuantumCircuit
     inputs, weights : list of qiskit.circuit.Parameter
-        In the order of the project's ``inputs`` and flattened ``weights``.
+        In the order of the spec's ``inputs`` and flattened ``weights``.
     """
     import numpy as np
     from qiskit import QuantumCircuit
     from qiskit.circuit import ParameterVector
 
-    from qser_core.heads import circuits
-
-    shape = circuits.weight_shape(n_qubits=n_qubits, n_layers=n_layers, ansatz=ANSATZ, encoding=ENCODING)
-    n_weights = math.prod(shape)
-    x, w = ParameterVector("x", n_qubits), ParameterVector("w", n_weights)
-    marks = {1000.0 + i: x[i] for i in range(n_qubits)} | {2000.0 + k: w[k] for k in range(n_weights)}
-    tape = circuits.decomposed_tape(n_qubits=n_qubits, n_layers=n_layers, encoding=ENCODING, ansatz=ANSATZ,
-                                    inputs=np.arange(n_qubits) + 1000.0,
-                                    weights=(np.arange(n_weights) + 2000.0).reshape(shape))
-    qc = QuantumCircuit(n_qubits)
+    x, w = ParameterVector("x", spec.n_qubits), ParameterVector("w", spec.n_params)
+    marks = {1000.0 + i: x[i] for i in range(spec.n_qubits)} | {2000.0 + k: w[k] for k in range(spec.n_params)}
+    tape = spec.tape(np.arange(spec.n_qubits) + 1000.0, (np.arange(spec.n_params) + 2000.0).reshape(spec.weight_shape))
+    qc = QuantumCircuit(spec.n_qubits)
     for op in tape.operations:
         p, wires = [marks[float(v)] for v in op.parameters], list(op.wires)
         if op.name == "Rot":  # Rot(φ, θ, ω) = RZ(ω) RY(θ) RZ(φ)

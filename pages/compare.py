@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app_support import cache, plots
+from qser_core.experiments.compare import PREDICTION_RUN_TYPES
 
 P = "compare"
 st.title("Compare runs")
@@ -45,7 +46,7 @@ if picked:
     st.caption("Error bars: 95% interval over folds × seeds (cross-validation runs; single-split runs have none).")
 
 st.subheader("Paired significance test")
-paired = shown[shown["run_type"].isin(["evaluate", "train"])]["run_id"].tolist()  # runs storing per-clip predictions
+paired = shown[shown["run_type"].isin(PREDICTION_RUN_TYPES)]["run_id"].tolist()
 if len(paired) < 2:
     st.info("Paired tests need two training or cross-validation runs on the same clips (Train page, or "
             "`qser train` / `qser evaluate`): they store the per-clip predictions the tests compare.")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app_support import cache, plots, state, widgets
-from qser_core.config import BACKBONES
+from qser_core.config import BACKBONES, QUBIT_RANGE
 
 P = "embeddings"
 st.title("Embeddings and PCA")
@@ -14,7 +14,8 @@ cols = st.columns(2)
 with cols[0]:
     widgets.bind(st.selectbox, "embedding", "backbone", "Backbone", page=P, options=BACKBONES)
 with cols[1]:
-    widgets.bind(st.slider, "reduce", "n_qubits", "Qubits k (PCA components)", page=P, min_value=2, max_value=12)
+    widgets.bind(st.slider, "reduce", "n_qubits", "Qubits k (PCA components)", page=P,
+                 min_value=QUBIT_RANGE[0], max_value=QUBIT_RANGE[1])
 config = state.get_config()
 
 status = cache.cache_status(config)

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app_support import jobs, plots, state, widgets
-from qser_core.config import ANSATZE, ENCODINGS, HEAD_KINDS
+from qser_core.config import ANSATZE, ENCODINGS, HEAD_KINDS, LAYER_RANGE, QUBIT_RANGE
 from qser_core.data.corpus import EMOTIONS
 from qser_core.errors import ConfigError
 from qser_core.experiments.hybrid_model import check_hybrid_config
@@ -42,8 +42,10 @@ else:
     heads = st.multiselect("Heads to compare", HEAD_KINDS, default=["logreg", "quantum"], key=f"{P}.heads")
 cols = st.columns(4)
 with cols[0]:
-    widgets.bind(st.slider, "reduce", "n_qubits", "Qubits", page=P, min_value=2, max_value=12)
-    widgets.bind(st.slider, "head", "n_layers", "Layers", page=P, min_value=1, max_value=8)
+    widgets.bind(st.slider, "reduce", "n_qubits", "Qubits", page=P,
+                 min_value=QUBIT_RANGE[0], max_value=QUBIT_RANGE[1])
+    widgets.bind(st.slider, "head", "n_layers", "Layers", page=P,
+                 min_value=LAYER_RANGE[0], max_value=LAYER_RANGE[1])
 with cols[1]:
     widgets.bind(st.selectbox, "head", "encoding", "Encoding", page=P, options=ENCODINGS)
     widgets.bind(st.selectbox, "head", "ansatz", "Ansatz", page=P, options=ANSATZE)
@@ -101,7 +103,7 @@ def results(snap: jobs.JobSnapshot) -> None:
     st.subheader("Results on held-out speakers")
     rows = []
     for column, (head, result) in zip(st.columns(max(len(snap.results), 1)), snap.results.items()):
-        summary = result.summary() if snap.mode == "cross-validation" else result.metrics
+        summary = result.summary()
         row = {"head": head, "params": summary.get("params")}
         for name in ("ua", "wa", "macro_f1"):
             low, high = summary.get(f"{name}_ci95", (None, None))
@@ -114,6 +116,18 @@ def results(snap: jobs.JobSnapshot) -> None:
     st.caption("UA = unweighted accuracy (mean recall over emotions), WA = accuracy; "
                + ("[95% interval over folds × seeds]." if snap.mode == "cross-validation" else
                   "one split, no interval: use cross-validation for intervals."))
+    if snap.paired:
+        paired_tests(snap.paired)
+
+
+def paired_tests(paired: dict) -> None:
+    """Each head against the quantum head on the same test clips (McNemar, paired bootstrap of UA)."""
+    st.markdown("**Paired tests against the quantum head** (same test clips, same seed)")
+    rows = [{"head": head, "clips": t["n_clips"], "McNemar p": f"{t['mcnemar']['p_value']:.3g}",
+             "UA head − quantum": f"{t['bootstrap']['diff']:+.3f}",
+             "95% interval": f"[{t['bootstrap']['ci95'][0]:+.3f}, {t['bootstrap']['ci95'][1]:+.3f}]",
+             "bootstrap p": f"{t['bootstrap']['p_value']:.3g}"} for head, t in paired.items()]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{P}.paired")
 
 
 def hybrid_results(snap: jobs.JobSnapshot) -> None:

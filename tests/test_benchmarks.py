@@ -99,26 +99,24 @@ class TestReadmeTable:
 
 
 class TestQiskitReference:
-    @pytest.mark.parametrize("n_qubits,n_layers", [(3, 2), (4, 1)])
+    @pytest.mark.parametrize("n_qubits,n_layers", [(3, 2), (4, 3)])
     def test_translated_circuit_matches_the_project_simulator(self, n_qubits, n_layers):
         """The EstimatorQNN reference runs the very circuit the torch simulator runs."""
         import torch
         from qiskit.quantum_info import SparsePauliOp, Statevector
 
         from benchmarks.bench_simulator import ANSATZ, ENCODING, qiskit_circuit
-        from qser_core.heads.circuits import weight_shape
-        from qser_core.heads.simulator import TorchStatevector
+        from qser_core.heads.circuits import CircuitSpec
+        from qser_core.heads.executors import get_executor
 
-        rng = np.random.default_rng(n_qubits)
-        x = rng.uniform(0, np.pi, n_qubits)
-        w = rng.uniform(0, 2 * np.pi, weight_shape(n_qubits=n_qubits, n_layers=n_layers, ansatz=ANSATZ))
-        qc, inputs, weights = qiskit_circuit(n_qubits, n_layers)
+        spec = CircuitSpec(n_qubits, n_layers, encoding=ENCODING, ansatz=ANSATZ)
+        x, w = spec.placeholder_angles(seed=n_qubits)
+        qc, inputs, weights = qiskit_circuit(spec)
         state = Statevector(qc.assign_parameters(dict(zip(inputs + weights, [*x, *w.ravel()]))))
         ours = [state.expectation_value(SparsePauliOp.from_sparse_list([("Z", [q], 1.0)], num_qubits=n_qubits)).real
                 for q in range(n_qubits)]
-        sim = TorchStatevector(n_qubits=n_qubits, n_layers=n_layers, encoding=ENCODING, ansatz=ANSATZ,
-                               dtype=torch.complex128)
-        expected = sim(torch.tensor(x[None]), torch.tensor(w)).detach().numpy()[0]
+        torch_executor = get_executor("torch", spec, dtype=torch.complex128)
+        expected = torch_executor(torch.tensor(x[None]), torch.tensor(w)).detach().numpy()[0]
         np.testing.assert_allclose(ours, expected, atol=1e-9)
 
 

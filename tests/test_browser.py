@@ -62,7 +62,7 @@ def _wait_healthy(url: str, server: subprocess.Popen, timeout: float = 60.0) -> 
 def warm_corpus(qser_home):
     """The demo corpus and its embeddings, made before the server starts (keeps the browser part short)."""
     from qser_core.config import QserConfig
-    from qser_core.experiments.crossval import prepare
+    from qser_core.experiments.pipeline import prepare
 
     return prepare(QserConfig())
 

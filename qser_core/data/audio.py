@@ -38,6 +38,7 @@ import soundfile as sf
 import soxr
 
 from qser_core.errors import AudioError
+from qser_core.progress import Progress
 
 __all__ = [
     "SILENCE_PEAK",
@@ -51,7 +52,6 @@ __all__ = [
 ]
 
 AudioSource = Union[str, os.PathLike, BinaryIO, bytes, bytearray, memoryview]
-Progress = Callable[[int, int, str], None]
 
 #: Peak amplitude (full scale = 1.0) below which a whole clip counts as silent (-80 dBFS).
 SILENCE_PEAK = 1e-4

@@ -20,12 +20,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from qser_core.config import QUBIT_RANGE
 from qser_core.errors import ConfigError
 
 __all__ = ["QubitReducer", "MIN_COMPONENTS", "MAX_COMPONENTS"]
 
-MIN_COMPONENTS = 2  # fewer qubits cannot entangle
-MAX_COMPONENTS = 12  # what the simulators handle at training speed (config reduce.n_qubits)
+MIN_COMPONENTS, MAX_COMPONENTS = QUBIT_RANGE  # components = qubits of the quantum head
 
 
 class QubitReducer(TransformerMixin, BaseEstimator):
@@ -123,6 +123,61 @@ class QubitReducer(TransformerMixin, BaseEstimator):
             )
         return self.pipeline_.transform(X)
 
+    def scores(self, X) -> np.ndarray:
+        """Principal-component scores of the rows of ``X`` (standardised and projected, before the angle scaling).
+
+        Returns
+        -------
+        np.ndarray [shape=(n_samples, n_components)]
+        """
+        check_is_fitted(self, "pipeline_")
+        return self.pipeline_[:-1].transform(check_array(X, dtype=(np.float64, np.float32)))
+
+    def affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """The fitted reducer as one affine map ``angles = X @ W.T + b`` (the clipping to [0, π] left out).
+
+        Scaling, projection and angle scaling are all affine; the hybrid model starts its linear
+        reduction layer from this map.
+
+        Returns
+        -------
+        W : np.ndarray [shape=(n_components, n_features_in_)], float64
+        b : np.ndarray [shape=(n_components,)], float64
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            The reducer is not fitted.
+        ConfigError
+            A pipeline step is not one of the three affine steps.
+        """
+        check_is_fitted(self, "pipeline_")
+        W, b = None, None  # running map x -> x @ W.T + b; None = identity
+        for _, step in self.pipeline_.steps:
+            A, c = _affine_step(step)
+            W, b = (A, c) if W is None else (A @ W, A @ b + c)
+        return W, b
+
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
         """:meth:`fit` then :meth:`transform` on the same rows."""
         return self.fit(X, y).transform(X)
+
+
+def _affine_step(step) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, c)`` with ``step.transform(x) == A @ x + c`` (unclipped) for the reducer's three step types."""
+    if isinstance(step, StandardScaler):
+        n = step.n_features_in_
+        scale = np.broadcast_to(np.asarray(step.scale_ if step.with_std else 1.0, float), (n,))
+        mean = np.broadcast_to(np.asarray(step.mean_ if step.with_mean else 0.0, float), (n,))
+        return np.diag(1.0 / scale), -mean / scale
+    if isinstance(step, PCA):
+        A = np.asarray(step.components_, float)
+        c = -A @ np.asarray(step.mean_, float)
+        if step.whiten:
+            root = np.sqrt(np.asarray(step.explained_variance_, float))
+            A, c = A / root[:, None], c / root
+        return A, c
+    if isinstance(step, MinMaxScaler):
+        return np.diag(np.asarray(step.scale_, float)), np.asarray(step.min_, float)
+    raise ConfigError(f"the reducer's steps must be StandardScaler, PCA and MinMaxScaler to fold into one affine map; "
+                      f"got a {type(step).__name__} step; use QubitReducer as fitted by fit")

@@ -1,4 +1,4 @@
-"""Classical heads (logistic regression, MLP, parameter-matched MLP) and the head factory.
+"""Classical heads: logistic regression, MLP and parameter-matched MLP.
 
 ``qser evaluate --set head.kind=mlp-matched`` evaluates an MLP as large as the quantum head.
 
@@ -11,19 +11,14 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from qser_core.config import HEAD_KINDS, HeadConfig, TrainConfig
-from qser_core.errors import ConfigError, DataError
-from qser_core.heads.training import CancelToken, fit_module, predict_logits, seed_everything
+from qser_core.config import N_CLASSES
+from qser_core.errors import ConfigError
+from qser_core.heads.base import BaseTorchHead
 
-__all__ = ["BaseTorchHead", "ClassicalHead", "make_head", "mlp_params", "matched_hidden", "N_CLASSES"]
+__all__ = ["ClassicalHead", "mlp_params", "matched_hidden", "CLASSICAL_KINDS", "MATCH_TOLERANCE"]
 
-N_CLASSES = 6
 CLASSICAL_KINDS = ("logreg", "mlp", "mlp-matched")
 MATCH_TOLERANCE = 0.10  # mlp-matched: relative parameter-count gap allowed
 
@@ -60,105 +55,6 @@ def matched_hidden(n_features: int, target_params: int) -> tuple[int, bool, int]
     return hidden, bias, mlp_params(n_features, hidden, hidden_bias=bias)
 
 
-class BaseTorchHead(ClassifierMixin, BaseEstimator):
-    """Shared estimator logic: input checks, the training loop, predictions.
-
-    Subclasses implement ``_build_module(n_features) -> nn.Module`` and may set
-    ``_min_features`` / ``_max_features``.
-    """
-
-    _min_features, _max_features = 1, None
-
-    # --------------------------------------------------------------- checks
-    def _check_X(self, X, *, name: str = "X", n_features: int | None = None) -> np.ndarray:
-        X = np.asarray(X)
-        if X.ndim != 2:
-            raise DataError(f"{name} must be a 2-D array (n_samples, n_features); got shape {X.shape}. Reshape it")
-        if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-            raise DataError(f"{name} must hold real numbers; got dtype {X.dtype}")
-        X = X.astype(np.float32)
-        low, high = self._min_features, self._max_features
-        if n_features is not None and X.shape[1] != n_features:
-            raise DataError(
-                f"{name} has {X.shape[1]} columns but the head was fitted on {n_features}; pass the same features"
-            )
-        if X.shape[1] < low or (high is not None and X.shape[1] > high):
-            allowed = f"{low}..{high}" if high is not None else f"at least {low}"
-            raise DataError(
-                f"{name} must have {allowed} columns (one per qubit); got {X.shape[1]}. Reduce the features with "
-                "QubitReducer(n_components=...) first"
-            )
-        if len(X) == 0:
-            raise DataError(f"{name} has no rows; pass at least one sample")
-        if not np.isfinite(X).all():
-            raise DataError(f"{name} contains NaN or infinite values ({int((~np.isfinite(X)).sum())} entries); clean them first")
-        return X
-
-    @staticmethod
-    def _check_y(y, *, n_rows: int, name: str = "y") -> np.ndarray:
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != n_rows:
-            raise DataError(f"{name} must be 1-D with one label per row ({n_rows}); got shape {y.shape}")
-        if not (np.issubdtype(y.dtype, np.integer) or (np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)))):
-            raise DataError(f"{name} must hold integer labels 0..5 (index into EMOTIONS); got dtype {y.dtype}")
-        y = y.astype(np.int64)
-        if y.min() < 0 or y.max() >= N_CLASSES:
-            bad = sorted(set(y[(y < 0) | (y >= N_CLASSES)].tolist()))[:5]
-            raise DataError(f"{name} must hold labels 0..5 (index into EMOTIONS); got {bad}")
-        return y
-
-    # ------------------------------------------------------------------ fit
-    def fit(self, X, y, *, X_val=None, y_val=None, callback=None, cancel: CancelToken | None = None):
-        """Train the head.
-
-        Parameters
-        ----------
-        X : array-like [shape=(n, n_features)]
-            Training inputs (qubit angles for the quantum head).
-        y : array-like [shape=(n,)]
-            Integer labels 0..5.
-        X_val, y_val : array-like or None, default=None
-            Validation set for early stopping (validation UA).
-        callback : callable or None, default=None
-            ``callback(EpochLog)`` after every epoch.
-        cancel : CancelToken or None, default=None
-            Stop between batches; the best model so far is kept (``history_.cancelled``).
-
-        Returns
-        -------
-        self
-        """
-        X = self._check_X(X)
-        y = self._check_y(y, n_rows=len(X))
-        if (X_val is None) != (y_val is None):
-            raise DataError("pass both X_val and y_val or neither; got only one of them")
-        if X_val is not None:
-            X_val = self._check_X(X_val, name="X_val", n_features=X.shape[1])
-            y_val = self._check_y(y_val, n_rows=len(X_val), name="y_val")
-        seed_everything(int(self.seed))  # the same seed → the same initial weights
-        module = self._build_module(X.shape[1])
-        self.history_ = fit_module(
-            module, X, y, X_val=X_val, y_val=y_val, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
-            patience=self.patience, weight_decay=self.weight_decay, seed=int(self.seed),
-            callback=callback, cancel=cancel,
-        )
-        self.module_ = module
-        self.n_features_in_ = X.shape[1]
-        self.classes_ = np.arange(N_CLASSES)
-        self.n_params_ = int(sum(p.numel() for p in module.parameters() if p.requires_grad))
-        return self
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities ``[shape=(n, 6)]`` (softmax of the logits)."""
-        check_is_fitted(self, "module_")
-        X = self._check_X(X, n_features=self.n_features_in_)
-        return torch.softmax(predict_logits(self.module_, X), dim=1).double().numpy()
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted labels ``[shape=(n,)]`` (0..5)."""
-        return self.predict_proba(X).argmax(axis=1)
-
-
 class ClassicalHead(BaseTorchHead):
     """Logistic regression, MLP or parameter-matched MLP head (torch, shared training loop).
 
@@ -191,6 +87,7 @@ class ClassicalHead(BaseTorchHead):
 
     Examples
     --------
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> X, y = rng.uniform(0, np.pi, (60, 4)), np.arange(60) % 6
     >>> head = ClassicalHead("mlp", hidden=8, epochs=2).fit(X, y)
@@ -243,36 +140,3 @@ class ClassicalHead(BaseTorchHead):
             return nn.Sequential(nn.Linear(n_features, hidden, bias=bias), nn.ReLU(), nn.Linear(hidden, N_CLASSES))
         self.hidden_ = hidden
         return nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, N_CLASSES))
-
-
-def make_head(head: HeadConfig, train: TrainConfig, *, n_qubits: int, seed: int) -> BaseTorchHead:
-    """The estimator the config describes (classical or quantum), unfitted.
-
-    Parameters
-    ----------
-    head : HeadConfig
-        ``kind``, circuit settings and ``hidden``.
-    train : TrainConfig
-        Optimiser and early-stopping settings (``seeds`` is ignored; pass ``seed``).
-    n_qubits : int
-        Input features (= qubits of the quantum head; also what ``mlp-matched`` matches).
-    seed : int
-        Seed of weight initialisation and minibatch order.
-
-    Returns
-    -------
-    ClassicalHead or QuantumHead
-    """
-    from qser_core.heads.quantum import QuantumHead, quantum_param_count
-
-    common = dict(epochs=train.epochs, lr=train.lr, batch_size=train.batch_size, patience=train.patience,
-                  weight_decay=train.weight_decay, seed=seed)
-    if head.kind not in HEAD_KINDS:
-        raise ConfigError(f"head.kind must be one of {', '.join(HEAD_KINDS)}; got {head.kind!r}")
-    if head.kind == "quantum":
-        return QuantumHead(n_layers=head.n_layers, encoding=head.encoding, ansatz=head.ansatz,
-                           simulator=head.simulator, **common)
-    target = None
-    if head.kind == "mlp-matched":
-        target = quantum_param_count(n_qubits=n_qubits, n_layers=head.n_layers, ansatz=head.ansatz)
-    return ClassicalHead(head.kind, hidden=head.hidden, target_params=target, **common)

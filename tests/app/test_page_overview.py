@@ -43,10 +43,10 @@ class TestAllSettings:
                     continue  # the sidebar's
                 assert f"overview.{section}.{name}" in at.session_state, f"no widget for {section}.{name}"
         at.number_input(key="overview.train.patience").set_value(7).run()
-        at.selectbox(key="overview.head.simulator").set_value("default.qubit").run()
+        at.selectbox(key="overview.head.executor").set_value("default.qubit").run()
         at.text_input(key="overview.train.seeds").set_value("3, 4").run()
         config = at.session_state["config"]
-        assert (config.train.patience, config.head.simulator, config.train.seeds) == (7, "default.qubit", (3, 4))
+        assert (config.train.patience, config.head.executor, config.train.seeds) == (7, "default.qubit", (3, 4))
         assert_clean(at)
 
     def test_out_of_range_value_shows_the_message_and_keeps_the_config(self):

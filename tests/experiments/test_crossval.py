@@ -8,7 +8,8 @@ import pytest
 from qser_core.config import QserConfig
 from qser_core.data.corpus import EMOTIONS
 from qser_core.errors import DataError
-from qser_core.experiments.crossval import compare, evaluate
+from qser_core.experiments.compare import compare_predictions
+from qser_core.experiments.crossval import evaluate
 
 
 class TestPrepare:
@@ -43,13 +44,13 @@ class TestEvaluate:
     def test_paired_comparison_on_the_same_clips(self, demo_fast_config, demo_fast_features):
         a = evaluate(demo_fast_config.replace("head", kind="logreg"), features=demo_fast_features, track=False)
         b = evaluate(demo_fast_config.replace("head", kind="quantum"), features=demo_fast_features, track=False)
-        result = compare(a, b)
+        result = compare_predictions(a.predictions_record(), b.predictions_record())
         assert result["n_clips"] == len(demo_fast_features.table)
         assert 0.0 <= result["mcnemar"]["p_value"] <= 1.0
         other = evaluate(demo_fast_config.replace("data", split_seed=5).replace("head", kind="logreg"),
                          features=demo_fast_features, track=False)
         with pytest.raises(DataError, match="different folds"):
-            compare(a, other)
+            compare_predictions(a.predictions_record(), other.predictions_record())
 
     def test_tracked_run_is_recorded(self, demo_fast_config, demo_fast_features):
         from qser_core.tracking.reader import list_runs, load_run
@@ -76,7 +77,7 @@ def test_real_speech_end_to_end(emodb_audio):
 
 class TestPcaView:
     def test_fitted_on_training_speakers_only(self, demo_fast_config, demo_fast_features):
-        from qser_core.experiments.crossval import pca_view
+        from qser_core.experiments.pipeline import pca_view
         from qser_core.features.reduce import QubitReducer
 
         view = pca_view(demo_fast_features, demo_fast_config)
