@@ -20,16 +20,17 @@ from typing import Any
 from benchmarks.common import ROOT, log, skipped
 from benchmarks.machine import describe
 
-#: Row modules in the order of the issue's table; a missing module gives a skipped row.
+#: Row modules in the order of the issue's table, with what they measure; a missing module gives a skipped row.
 MODULES = {
-    "extract": "benchmarks.bench_extract",
-    "simulator": "benchmarks.bench_simulator",
-    "protocol": "benchmarks.bench_protocol",
-    "hardware": "benchmarks.bench_hardware",
-    "predict": "benchmarks.bench_predict",
-    "dashboard": "benchmarks.bench_dashboard",
-    "sweep": "benchmarks.bench_sweep",
-    "accuracy": "benchmarks.accuracy",
+    "extract": ("benchmarks.bench_extract", "embedding extraction"),
+    "simulator": ("benchmarks.bench_simulator", "PQC training epoch"),
+    "protocol": ("benchmarks.bench_protocol", "whole protocol, 5 folds × 3 seeds"),
+    "hardware": ("benchmarks.bench_hardware", "noisy evaluation on a fake 127-qubit backend"),
+    "predict": ("benchmarks.bench_predict", "live prediction"),
+    "dashboard": ("benchmarks.bench_dashboard", "dashboard cold start"),
+    "hybrid": ("benchmarks.bench_hybrid", "hybrid model training step"),
+    "sweep": ("benchmarks.bench_sweep", "sweep scaling, 1 vs 2 Ray workers"),
+    "accuracy": ("benchmarks.accuracy", "accuracy baselines"),
 }
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -63,20 +64,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_module(key: str, *, quick: bool) -> list[dict[str, Any]]:
     """The rows of one module; a skipped row when it is absent, an ``error`` row when it raises."""
-    name = MODULES[key]
+    name, title = MODULES[key]
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name != name:
             raise
-        return [skipped(key, f"not available: {name} is not in this checkout", module=key)]
+        return [skipped(title, f"not available: {name} is not in this checkout", module=key)]
     log(f"== {key}")
     start = time.perf_counter()
     try:
         rows = module.run(quick)
     except Exception as exc:  # one broken row must not lose the others' measurements
         log(f"{key}: {type(exc).__name__}: {exc}")
-        return [{**skipped(key, f"{type(exc).__name__}: {exc}"), "verdict": "error", "module": key}]
+        return [{**skipped(title, f"{type(exc).__name__}: {exc}"), "verdict": "error", "module": key}]
     log(f"== {key}: {time.perf_counter() - start:.1f} s")
     return [{**r, "module": key} for r in rows]
 

@@ -121,6 +121,14 @@ class TestQiskitReference:
 
 
 class TestCommand:
+    def test_help(self, capsys):
+        from qser_core.cli import main
+
+        with pytest.raises(SystemExit) as exit_info:
+            main(["bench", "--help"])
+        assert exit_info.value.code == 0
+        assert "--quick" in capsys.readouterr().out
+
     def test_qser_bench_writes_one_json_object(self, tmp_path):
         result = _run("-m", "qser_core.cli", "bench", "--only", "hardware", "--json", "--out", str(tmp_path))
         assert result.returncode == 0, result.stderr
