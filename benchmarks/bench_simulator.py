@@ -53,7 +53,24 @@ def run(quick: bool) -> list[dict]:
                 target=(">=", target, "ratio"), measured=ours, reference_measured=ref,
                 epoch=f"{N_SAMPLES} samples, minibatch {BATCH}, Adam, cross-entropy, {ENCODING} + {ANSATZ}",
             ))
+        rows += _gpu_rows(circuit, n_qubits, n_layers, ours, quick)
     return rows
+
+
+def _gpu_rows(circuit: str, n_qubits: int, n_layers: int, cpu: dict[str, Any], quick: bool) -> list[dict]:
+    """The GPU column: the ``torch`` executor on CUDA against itself on the CPU; nothing where no GPU is."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    title = f"PQC training epoch, {circuit}, torch executor on CUDA ({torch.cuda.get_device_name(0)})"
+    try:
+        gpu = _epoch_seconds("torch", n_qubits, n_layers, plan=_plan("torch", n_qubits, quick), device="cuda")
+    except Exception as exc:  # a GPU column that fails must not lose the CPU rows
+        return [{**skipped(title, f"{type(exc).__name__}: {exc}", unit="s/epoch"), "verdict": "error"}]
+    return [row(title, value=gpu["seconds_per_epoch"], unit="s/epoch", reference="torch executor on the CPU, same run",
+                reference_value=cpu["seconds_per_epoch"], ratio=cpu["seconds_per_epoch"] / gpu["seconds_per_epoch"],
+                measured=gpu)]
 
 
 def _plan(name: str, n_qubits: int, quick: bool) -> dict[str, int]:
@@ -73,20 +90,23 @@ class _Unavailable(Exception):
     """A reference that cannot run here (package missing); the row is skipped, saying why."""
 
 
-def _epoch_seconds(name: str, n_qubits: int, n_layers: int, *, plan: dict[str, int]) -> dict[str, Any]:
+def _epoch_seconds(name: str, n_qubits: int, n_layers: int, *, plan: dict[str, int],
+                   device: str = "cpu") -> dict[str, Any]:
     """Median over repeats of the timed part, scaled to one epoch of 7,442 samples."""
     import torch
 
     torch.manual_seed(0)
-    model = _model(name, n_qubits, n_layers)
+    model = _model(name, n_qubits, n_layers).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    X = torch.rand(BATCH * plan["batches"], n_qubits) * math.pi
-    y = torch.randint(0, 6, (len(X),))
+    X = (torch.rand(BATCH * plan["batches"], n_qubits) * math.pi).to(device)
+    y = torch.randint(0, 6, (len(X),)).to(device)
 
     def step(xb, yb):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(model(xb), yb).backward()
         opt.step()
+        if device != "cpu":
+            torch.cuda.synchronize()  # time the work, not its queueing
 
     step(X[:1], y[:1])  # warm-up: compilation, caches, allocator
     per_epoch = []
