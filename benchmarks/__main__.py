@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     for key in args.only or list(MODULES):
         rows += run_module(key, quick=args.quick)
     report = {**describe(), "quick": args.quick, "seconds": round(time.perf_counter() - started, 1), "rows": rows}
+    report["machine"]["load_average_1m_end"] = round(os.getloadavg()[0], 2)
     path = write(report, Path(args.out) if args.out else RESULTS)
     if args.json:
         print(json.dumps({**report, "path": str(path)}))

@@ -108,7 +108,8 @@ def _epoch_seconds(name: str, n_qubits: int, n_layers: int, *, plan: dict[str, i
         if device != "cpu":
             torch.cuda.synchronize()  # time the work, not its queueing
 
-    step(X[:1], y[:1])  # warm-up: compilation, caches, allocator
+    if name != "qiskit-ml":  # warm-up: compilation, caches, allocator (Qiskit compiles nothing; a sample costs seconds)
+        step(X[:1], y[:1])
     per_epoch = []
     for _ in range(plan["repeats"]):
         start = time.perf_counter()

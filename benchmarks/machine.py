@@ -33,6 +33,8 @@ def machine() -> dict[str, Any]:
         "memory_gib": round(_memory_bytes() / 2**30, 1),
         "torch_threads": torch.get_num_threads(),
         "load_average_1m": round(os.getloadavg()[0], 2),  # > cores means other work shared the machine
+        # set by hand, they change what torch and BLAS do (on a loaded machine 1 thread can be 10x faster)
+        "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
         "python": platform.python_version(),
         "platform": platform.platform(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

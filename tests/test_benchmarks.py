@@ -155,5 +155,5 @@ def test_quick_run_writes_the_schema(tmp_path):
     assert report["quick"] is True
     assert not [r for r in report["rows"] if r["verdict"] == "error"], result.stderr[-3000:]
     modules = {r["module"] for r in report["rows"]}
-    assert {"extract", "simulator", "protocol", "hardware", "predict", "dashboard"} <= modules
+    assert {"extract", "simulator", "protocol", "hardware", "predict", "dashboard", "hybrid"} <= modules
     assert [p.name for p in tmp_path.glob("*-quick.json")] == [Path(report["path"]).name]
