@@ -35,7 +35,7 @@ def render(report: dict[str, Any], *, source: str) -> str:
     commit = (git.get("commit") or "unknown")[:10] + (" (uncommitted changes)" if git.get("dirty") else "")
     lines = [
         f"Measured {report['date'][:16].replace('T', ' ')} UTC on `{m['host']}`: {m['cpu']}, {m['cores']} cores, "
-        f"{m['memory_gib']} GiB, {m['torch_threads']} torch threads, load average {m['load_average_1m']} at the "
+        f"{m['memory_gib']} GiB, torch threads: {m['torch_threads']}, load average {m['load_average_1m']} at the "
         f"start and {m.get('load_average_1m_end', '?')} at the end; commit {commit}. Source: `{source}` (written by `python -m benchmarks.readme_table`; "
         "ratio = times better than the reference measured in the same run).",
         "",
@@ -46,11 +46,11 @@ def render(report: dict[str, Any], *, source: str) -> str:
         if r["verdict"] == "skipped":
             lines.append(f"| {r['name']} | — | — | — | {r['target'] or '—'} | skipped: {r.get('why', '')} |")
             continue
-        value = "—" if r["value"] is None else f"{_num(r['value'])} {r['unit']}"
-        ref = "—" if r["reference"] is None else f"{r['reference']}: {_num(r['reference_value'])} {r['unit']}"
+        value = "—" if r["value"] is None else f"{_num(r['value'])} {r['unit']}" + _extrapolated(r, "measured")
+        ref = "—" if r["reference"] is None else (f"{r['reference']}: {_num(r['reference_value'])} {r['unit']}"
+                                                  + _extrapolated(r, "reference_measured"))
         ratio = "—" if r["ratio"] is None else f"{_num(r['ratio'])}×"
-        note = " (extrapolated)" if _extrapolated(r) else ""
-        lines.append(f"| {r['name']} | {value}{note} | {ref} | {ratio} | {r['target'] or '—'} | {r['verdict']} |")
+        lines.append(f"| {r['name']} | {value} | {ref} | {ratio} | {r['target'] or '—'} | {r['verdict']} |")
     return "\n".join(lines)
 
 
@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     path = args.results or newest()
     report = json.loads(path.read_text(encoding="utf-8"))
+    if report.get("quick"):
+        raise SystemExit(f"{path} is a --quick run (fractions of each row, extrapolated); quote a full run")
     text = update(args.readme, render(report, source=_relative(path)))
     if args.check:
         current = args.readme.read_text(encoding="utf-8") == text
@@ -81,8 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _extrapolated(r: dict[str, Any]) -> bool:
-    return any(isinstance(v, dict) and v.get("extrapolated") for v in r.values())
+def _extrapolated(r: dict[str, Any], key: str) -> str:
+    """`` (extrapolated)`` when the row's ``key`` details (or, for the value, the row itself) say so."""
+    details = r.get(key)
+    flagged = details.get("extrapolated") if isinstance(details, dict) else key == "measured" and r.get("extrapolated")
+    return " (extrapolated)" if flagged else ""
 
 
 def _num(x: float) -> str:
