@@ -23,7 +23,9 @@ for name, chosen in filters.items():
         shown = shown[shown[name].isin(chosen)]
 finished = st.toggle("Finished runs only", value=True, key=f"{P}.finished")
 if finished:
-    shown = shown[shown["qser_status"] == "finished"]
+    from qser_core.tracking.reader import COMPLETED
+
+    shown = shown[shown["qser_status"].isin(COMPLETED)]  # stopped runs are partial: not beside finished ones
 st.dataframe(shown.drop(columns=["config_digest"]), hide_index=True, key=f"{P}.table")
 st.download_button("Download as CSV", shown.to_csv(index=False), file_name="qser_runs.csv", mime="text/csv",
                    key=f"{P}.csv")

@@ -6,7 +6,7 @@ import argparse
 import math
 import sys
 
-from qser_core.cli.common import TqdmProgress, add_command, config_from, dataset_flags, emit, head_flags, note_synthetic, pipeline_flags
+from qser_core.cli.common import TqdmProgress, add_command, check_out_folder, config_from, dataset_flags, emit, head_flags, note_synthetic, pipeline_flags
 
 
 class EpochLines:
@@ -61,6 +61,7 @@ def _comparison_text(summary: dict) -> str:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    check_out_folder(args.out, what="saved model")  # before training, not after it
     config = config_from(args, **pipeline_flags(args))
     from qser_core.experiments.single import train_model
 
@@ -102,6 +103,7 @@ def _cmd_hybrid(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import time
 
+    from qser_core.data.corpus import is_synthetic
     from qser_core.experiments.model import load_model
 
     model = load_model(args.model)
@@ -110,7 +112,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     best = max(proba, key=proba.get)
     text = "\n".join(f"{k}  {v:6.3f}{'  <' if k == best else ''}" for k, v in proba.items())
-    emit(args, {"clip": str(args.clip), "emotion": best, "probabilities": proba, "seconds": seconds}, text)
+    synthetic = is_synthetic(model.config.data)
+    if synthetic:
+        text += "\n(model trained on SYNTHETIC eSpeak NG speech: not a judgement of human emotion)"
+    emit(args, {"clip": str(args.clip), "emotion": best, "probabilities": proba, "seconds": seconds,
+                "synthetic": synthetic}, text)
     return 0
 
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from qser_core.config import HEAD_KINDS, QserConfig
-from qser_core.errors import ConfigError, DataError
+from qser_core.errors import ConfigError, DataError, TrainingCancelled
 from qser_core.experiments import crossval, single
 from qser_core.experiments.metrics import mcnemar, paired_bootstrap
 from qser_core.experiments.pipeline import FeatureSet, fit_reducer, prepare, single_split
@@ -123,6 +123,8 @@ def compare_heads(
     ------
     ConfigError
         Unknown or repeated heads, or an unknown protocol.
+    TrainingCancelled
+        Cancelled before the first head finished an epoch (later heads stopped that early are left out).
     """
     kinds = _check(kinds, protocol)
     features = features or prepare(config, progress=progress)
@@ -132,7 +134,12 @@ def compare_heads(
     for i, kind in enumerate(kinds):
         if cancel is not None and cancel.cancelled:
             break
-        comparison.results[kind] = run(i, config.replace("head", kind=kind))
+        try:
+            comparison.results[kind] = run(i, config.replace("head", kind=kind))
+        except TrainingCancelled:
+            if not comparison.results:
+                raise
+            break  # stopped before this head finished an epoch: keep the heads that did
     comparison.cancelled = len(comparison.results) < len(kinds) or any(
         _cancelled(r) for r in comparison.results.values())
     if progress:

@@ -300,12 +300,16 @@ def evaluate(
 
             if task.fold not in reducers:
                 reducers[task.fold] = fit_reducer(config, features, task.split)
-            results.append(run_fold_task(task, features, callback=on_epoch, cancel=cancel,
-                                         reducer=reducers[task.fold]))
+            try:
+                results.append(run_fold_task(task, features, callback=on_epoch, cancel=cancel,
+                                             reducer=reducers[task.fold]))
+            except TrainingCancelled:
+                break  # stopped before this task finished an epoch: summarise the tasks that did
         if progress:
             progress(len(tasks), len(tasks), f"{kind}: done")
         evaluation = summarise(config, results, planned=len(tasks))
         evaluation.run_id = recorder.run_id
+        recorder.log_corpus(features.corpus.report)
         _record(recorder, evaluation)
     return evaluation
 

@@ -6,7 +6,6 @@ one; ``qser predict clip.wav --model models/q8`` and the dashboard's Live demo u
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -62,32 +61,20 @@ class TrainedModel:
         return out
 
     def save(self, folder: str | Path) -> Path:
-        """Write ``config.toml``, ``model.joblib`` (reducer + head) and ``metrics.json`` into ``folder``."""
-        import joblib
+        """Write the model folder without pickle (:mod:`qser_core.experiments.model_io`: arrays, weights, manifest)."""
+        from qser_core.experiments.model_io import save_parts
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "config.toml").write_text(self.config.to_toml(), encoding="utf-8")
-        tmp = folder / "model.joblib.tmp"
-        joblib.dump({"reducer": self.reducer, "head": self.head}, tmp)
-        tmp.replace(folder / "model.joblib")  # atomic: an interrupted save never leaves half a model
         record = {"metrics": self.metrics, "split_speakers": self.split_speakers, "run_id": self.run_id,
                   "history": [log if isinstance(log, dict) else asdict(log) for log in self.history]}
-        (folder / "metrics.json").write_text(json.dumps(record, indent=1, default=float), encoding="utf-8")
-        return folder
+        return save_parts(folder, config=self.config, reducer=self.reducer, head=self.head, record=record)
 
     @classmethod
     def load(cls, folder: str | Path) -> "TrainedModel":
-        """Read a folder written by :meth:`save` (it unpickles: load only models you trust)."""
-        import joblib
+        """Read a folder written by :meth:`save`; every file is checked against its sha256, nothing is unpickled."""
+        from qser_core.experiments.model_io import load_parts
 
-        folder = Path(folder)
-        if not (folder / "model.joblib").is_file() or not (folder / "config.toml").is_file():
-            raise DataError(f"{folder} holds no saved model (config.toml + model.joblib); "
-                            "train one with `qser train --out DIR`")
-        parts = joblib.load(folder / "model.joblib")
-        record = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
-        return cls(config=QserConfig.from_toml(folder / "config.toml"), reducer=parts["reducer"], head=parts["head"],
+        config, reducer, head, record = load_parts(folder)
+        return cls(config=config, reducer=reducer, head=head,
                    metrics=record.get("metrics", {}), history=record.get("history", []),
                    split_speakers=record.get("split_speakers", {}), run_id=record.get("run_id"))
 
@@ -116,12 +103,13 @@ class TrainedModel:
         return {emotion: float(p) for emotion, p in zip(EMOTIONS, proba)}
 
     def _waveform(self, y_or_path) -> np.ndarray:
-        from qser_core.data.audio import audio_kwargs, fix_length, load_audio
+        from qser_core.data.audio import audio_kwargs, check_waveform, fix_length, load_audio
 
         if y_or_path is None:
             raise DataError("predict needs a clip (waveform, file or path) or an embedding; got neither")
-        if isinstance(y_or_path, np.ndarray):
-            return fix_length(y_or_path.astype(np.float32), sr=self.config.audio.sr,
+        if isinstance(y_or_path, np.ndarray):  # a recording: the checks a decoded file gets (silent, DC, 1 ms)
+            y = check_waveform(y_or_path, sr=self.config.audio.sr, label="the recording")
+            return fix_length(y, sr=self.config.audio.sr,
                               duration=self.config.audio.duration, top_db=self.config.audio.top_db)
         return load_audio(y_or_path, **audio_kwargs(self.config.audio))
 

@@ -79,10 +79,11 @@ def prepare(config: QserConfig, *, progress: Progress | None = None) -> FeatureS
     -------
     FeatureSet
     """
-    from qser_core.features.embeddings import extract_embeddings
+    from qser_core.features.embeddings import extract_corpus
 
-    corpus = load_corpus(config.data)
-    embeddings = extract_embeddings(corpus.table, config, progress=progress)
+    # extract_corpus drops clips that fail to decode and adds them to the corpus report
+    corpus, embeddings = extract_corpus(load_corpus(config.data, max_seconds=config.audio.max_seconds), config,
+                                        progress=progress)
     return FeatureSet(corpus=corpus, embeddings=embeddings, labels=label_index(corpus.table["emotion"]))
 
 

@@ -72,6 +72,8 @@ def train_model(
 
         model = _train_on_split(config, features, split, on_epoch, cancel, reducer)
         model.run_id = recorder.run_id
+        recorder.log_corpus(features.corpus.report)
+        recorder.set_outcome_from(model.head.history_, epochs=config.train.epochs)
         _record(recorder, model)
     return model
 

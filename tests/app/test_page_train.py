@@ -36,6 +36,8 @@ class TestTrainPage:
         assert list(table["head"]) == ["logreg", "quantum"]
         assert table["run_id"].notna().all()  # recorded with MLflow
         assert len(elements(at, "plotly_chart")) == 2 * 2 + 2  # curves per head + confusion per head
+        paired = at.dataframe[1].value  # the runner's paired test of each head against the quantum head
+        assert list(paired["head"]) == ["logreg"] and paired["clips"].iloc[0] == snap.paired["logreg"]["n_clips"]
 
         # the Live demo page can use the models just trained
         from qser_core.data.audio import read_audio

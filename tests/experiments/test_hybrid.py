@@ -24,6 +24,7 @@ from qser_core.experiments.hybrid_model import (
     learning_rate_scales,
 )
 from qser_core.experiments.hybrid import train_hybrid
+from qser_core.experiments.pipeline import FeatureSet, single_split
 from qser_core.features.reduce import QubitReducer
 from qser_core.progress import CancelToken
 
@@ -243,6 +244,21 @@ class TestTrainHybrid:
         assert run["metrics"]["ua"] == pytest.approx(result.metrics["ua"])
         assert run["metrics"]["frozen.ua"] == pytest.approx(result.baseline_metrics["ua"])
         assert set(run["history"]["prefix"]) == {"", "frozen/"}
+
+
+@pytest.mark.slow
+class TestTrainingRowsOnly:
+    def test_reducer_sees_neither_validation_nor_test_rows(self, config, parts, perturb, same_reducer):
+        corpus = index_corpus(config.data.data_dir, dataset="manifest")
+        features = FeatureSet(corpus=corpus, embeddings=parts["E"], labels=parts["labels"])
+        config = config.replace("train", epochs=1)
+        split = single_split(config, features)
+        clean = train_hybrid(config, features=features, track=False)
+        held_out = perturb(features, np.concatenate([split.val, split.test]))
+        assert same_reducer(train_hybrid(config, features=held_out, track=False).reducer, clean.reducer)
+        # the control: the same noise on a few training rows does move the scaler and PCA
+        moved = train_hybrid(config, features=perturb(features, split.train[:4]), track=False)
+        assert not same_reducer(moved.reducer, clean.reducer)
 
 
 class TestFrontActivations:
