@@ -32,9 +32,11 @@ def run(quick: bool) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="qser-bench-dash-") as tmp:
         bare = Path(tmp) / "bare.py"
         bare.write_text('import streamlit as st\n\nst.title("bare")\n', encoding="utf-8")
+        ours, ref = [], []
         with _browser() as browser:
-            ours = [_cold_start(ROOT / "app.py", "QSER Lab", browser) for _ in range(repeat)]
-            ref = [_cold_start(bare, "bare", browser) for _ in range(repeat)]
+            for _ in range(repeat):  # interleaved, so both see the same machine load
+                ours.append(_cold_start(ROOT / "app.py", "QSER Lab", browser))
+                ref.append(_cold_start(bare, "bare", browser))
     served, ref_served = median([o["served"] for o in ours]), median([r["served"] for r in ref])
     log(f"dashboard: served after {served:.2f} s (bare app {ref_served:.2f} s)")
     rows = [row("dashboard cold start: first page served", value=served, unit="s",

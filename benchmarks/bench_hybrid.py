@@ -44,7 +44,8 @@ def run(quick: bool) -> list[dict]:
         step = median(timings(lambda: epoch(H, model), repeat=repeat, warmup=1))
         full = median(timings(lambda: epoch(waves, model.forward_waveforms), repeat=1))
         n = len(waves)
-        log(f"hybrid, {k} trainable block(s): {1e3 * step / n:.1f} ms/clip per step, whole network {1e3 * full / n:.1f}")
+        log(f"hybrid, {k} trainable block(s): {1e3 * step / n:.1f} ms/clip per step, "
+            f"whole network {1e3 * full / n:.1f}")
         rows.append(row(
             f"hybrid training step, {k} trainable block(s), per clip", value=1e3 * step / n, unit="ms",
             reference="the same step through the whole network from the waveform", reference_value=1e3 * full / n,

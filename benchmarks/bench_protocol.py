@@ -4,8 +4,9 @@ Wall time of speaker-disjoint cross-validation (``qser evaluate``: 5 folds × 3 
 fold, early-stopping split, test metrics) of the quantum head (8 qubits, the default circuit)
 on a synthetic CREMA-D-sized feature set (7,442 rows, 91 speakers, 1,280-dimensional
 embeddings with class structure), and the same for the parameter-matched MLP, measured in the
-same run. Every fit runs a fixed number of epochs (patience above it), so the time is the
-protocol's and not early stopping's luck; the JSON row gives seconds per fold task.
+same run. Every fit runs a fixed number of epochs (10; patience above it), so the time is the
+protocol's and not early stopping's luck (the default config allows up to 200 with early stopping:
+scale by the epochs it runs); the JSON row gives seconds per fold task.
 MLflow tracking is off (it would write into the user's run store).
 """
 
@@ -50,7 +51,8 @@ def synthetic_features(*, n_rows: int = N_ROWS, n_speakers: int = N_SPEAKERS, di
     speakers = np.arange(n_rows) * n_speakers // n_rows
     labels = rng.integers(0, len(EMOTIONS), n_rows)
     # weak class structure (UA well below 1, as on real speech) under speaker offsets and noise
-    X = (0.06 * rng.standard_normal((len(EMOTIONS), dim))[labels] + 0.7 * rng.standard_normal((n_speakers, dim))[speakers]
+    class_means, speaker_offsets = rng.standard_normal((len(EMOTIONS), dim)), rng.standard_normal((n_speakers, dim))
+    X = (0.06 * class_means[labels] + 0.7 * speaker_offsets[speakers]
          + 2.0 * rng.standard_normal((n_rows, dim))).astype(np.float32)
     table = pd.DataFrame({
         "path": [f"/synthetic/{1001 + s}_{i:05d}_{EMOTIONS[e]}.wav" for i, (s, e) in enumerate(zip(speakers, labels))],
@@ -64,12 +66,13 @@ def _warm_up() -> None:
     """Imports and first-call costs (PennyLane, torch kernels) paid before any clock starts."""
     import numpy as np
 
+    from qser_core.config import HeadConfig
     from qser_core.heads.factory import make_head
 
     config = _config("quantum", epochs=1)
     X, y = np.random.default_rng(0).uniform(0, np.pi, (60, 8)), np.arange(60) % 6
     for kind in ("quantum", "mlp-matched"):
-        make_head(config.head.__class__(kind=kind), config.train, n_qubits=8, seed=0).fit(X, y)
+        make_head(HeadConfig(kind=kind), config.train, n_qubits=8, seed=0).fit(X, y)
 
 
 def _config(kind: str, *, epochs: int):
@@ -81,7 +84,7 @@ def _config(kind: str, *, epochs: int):
 
 
 def _protocol(kind: str, features, *, epochs: int, quick: bool) -> dict:
-    """``evaluate`` end to end; ``quick``: the first fold task alone, × 15 (its PCA counted per task: an upper bound)."""
+    """``evaluate`` end to end; ``quick``: the first fold task alone, × 15 (PCA counted per task: an upper bound)."""
     from qser_core.experiments.crossval import evaluate, plan_fold_tasks, run_fold_task
 
     config = _config(kind, epochs=epochs)

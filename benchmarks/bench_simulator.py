@@ -3,10 +3,11 @@
 Seconds per training epoch (7,442 samples, minibatch 64, Adam + cross-entropy through
 :class:`qser_core.heads.quantum.QuantumModule`: circuit + ``Linear(n_qubits, 6)`` readout, what
 :func:`qser_core.heads.training.fit_module` does per batch) of the project's ``torch`` executor
-(batched statevector simulator) against what a user would pick instead: PennyLane ``default.qubit`` (backprop, parameter broadcasting), ``lightning.qubit``
-(adjoint), both through the project's executor registry, and qiskit-machine-learning ``EstimatorQNN`` + ``TorchConnector`` (the optional
-``bench`` extra). Circuits: 8 qubits × 4 and 12 qubits × 2 strong layers, angle-RY encoding.
-Targets: >= 5x ``default.qubit``, >= 10x the others.
+(batched statevector simulator) against what a user would pick instead: PennyLane
+``default.qubit`` (backprop, parameter broadcasting) and ``lightning.qubit`` (adjoint), both
+through the project's executor registry, and qiskit-machine-learning ``EstimatorQNN`` +
+``TorchConnector`` (the optional ``bench`` extra). Circuits: 8 qubits × 4 and 12 qubits × 2
+strong layers, angle-RY encoding. Targets: >= 5x ``default.qubit``, >= 10x the others.
 
 The slow references are timed on a part of the epoch and extrapolated (each row says how many
 batches and samples were timed); they run sample by sample, so their cost is linear in samples.

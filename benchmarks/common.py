@@ -55,7 +55,7 @@ def median(values: list[float]) -> float:
 
 
 def verdict(value: float | None, target: tuple[str, float] | None) -> str:
-    """``pass``/``fail`` of ``value`` against ``(op, bound)`` with op ``">="`` or ``"<="``; ``info`` without a target."""
+    """``pass``/``fail`` of ``value`` against ``(op, bound)`` (op ``">="`` or ``"<="``); ``info`` without one."""
     if target is None:
         return "info"
     if value is None:

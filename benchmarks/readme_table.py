@@ -36,8 +36,9 @@ def render(report: dict[str, Any], *, source: str) -> str:
     lines = [
         f"Measured {report['date'][:16].replace('T', ' ')} UTC on `{m['host']}`: {m['cpu']}, {m['cores']} cores, "
         f"{m['memory_gib']} GiB, torch threads: {m['torch_threads']}, load average {m['load_average_1m']} at the "
-        f"start and {m.get('load_average_1m_end', '?')} at the end; commit {commit}. Source: `{source}` (written by `python -m benchmarks.readme_table`; "
-        "ratio = times better than the reference measured in the same run).",
+        f"start and {m.get('load_average_1m_end', '?')} at the end; commit {commit}. Source: `{source}` "
+        "(written by `python -m benchmarks.readme_table`; ratio = times better than the reference measured in "
+        "the same run).",
         "",
         "| benchmark | result | reference (same run) | ratio | target | verdict |",
         "| --- | --- | --- | --- | --- | --- |",

@@ -1,4 +1,4 @@
-"""The benchmarks (``benchmarks/``, ``qser bench``): result schema, verdicts, README table, the Qiskit reference circuit.
+"""The benchmarks (``benchmarks/``, ``qser bench``): result schema, verdicts, README table, Qiskit reference circuit.
 
 No test here asserts a timing: speed targets are the benchmarks' own verdicts, not test outcomes.
 """

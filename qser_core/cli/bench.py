@@ -39,8 +39,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add ``qser bench``."""
-    p = add_command(sub, "bench", _cmd_bench,
-                    "run the benchmarks of this source checkout; results to benchmarks/results/ (exit 1 if a target fails)")
+    p = add_command(sub, "bench", _cmd_bench, "run the benchmarks of this source checkout; results to "
+                    "benchmarks/results/ (exit 1 if a target fails)")
     p.add_argument("--quick", action="store_true", help="time a fraction of each row (under a minute)")
     # the row names belong to the checkout's benchmarks (its parser checks them: exit 2 on an unknown one)
     p.add_argument("--only", nargs="+", metavar="NAME", help="rows to run (extract, simulator, protocol, …; "
