@@ -6,7 +6,7 @@ exactly one JSON object on stdout, with progress and logs on stderr. Exit codes:
 configuration error, 1 any other QSER Lab error.
 
 One module per command group registers its subcommands (``register(sub)``): ``data`` (data, extract),
-``experiments`` (evaluate, train, hybrid, predict), ``runs`` (runs, compare).
+``experiments`` (evaluate, train, hybrid, predict), ``runs`` (runs, compare), ``hardware``.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ import argparse
 import sys
 from typing import Sequence
 
-from qser_core.cli import data, experiments, runs
+from qser_core.cli import data, experiments, hardware, runs
 from qser_core.cli.common import add_command, config_from, emit
 from qser_core.errors import ConfigError, QserError
 
 __all__ = ["main", "build_parser"]
 
 #: Command-group modules, in the order ``qser --help`` lists them.
-COMMAND_GROUPS = (data, experiments, runs)
+COMMAND_GROUPS = (data, experiments, runs, hardware)
 
 
 def _cmd_config_show(args: argparse.Namespace) -> int:

@@ -59,7 +59,7 @@ def target_scores(y_true, expvals, readout_weight, readout_bias, *, jobs: int, n
     metrics = classification_metrics(y_true, y_pred)
     intervals = bootstrap_ci95(y_true, y_pred, n_boot=n_boot)
     return {"y_pred": y_pred.tolist(), **{k: metrics[k] for k in ("ua", "wa", "macro_f1")},
-            **{f"{k}_ci95": v for k, v in intervals.items()}, "confusion": metrics["confusion"], "jobs": int(jobs)}
+            **{f"{k}_ci95": list(v) for k, v in intervals.items()}, "confusion": metrics["confusion"], "jobs": int(jobs)}
 
 
 def agreement(y_true, a: dict[str, Any], b: dict[str, Any], expvals_a, expvals_b) -> dict[str, Any]:
