@@ -27,8 +27,8 @@ pages = {
         st.Page("pages/compare.py", title="Compare runs", icon=":material/leaderboard:"),
         st.Page("pages/sweeps.py", title="Sweeps", icon=":material/grid_on:"),
         st.Page("pages/live.py", title="Live demo", icon=":material/mic:"),
+        st.Page("pages/hardware.py", title="Hardware", icon=":material/dns:"),
     ],
-    "Later": [st.Page("pages/hardware.py", title="Hardware", icon=":material/dns:")],
 }
 page = st.navigation(pages)
 state.mark_routed()

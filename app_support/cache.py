@@ -248,3 +248,47 @@ def sweep_record(name: str):
     from qser_core.experiments.sweep import load_sweep
 
     return load_sweep(name)
+
+
+# ------------------------------------------------------------------ hardware
+@st.cache_resource(show_spinner="Loading the trained model…", max_entries=4)
+def hardware_model(path: str):
+    """A saved model folder (shared, never mutated); the Hardware page runs its quantum head."""
+    from qser_core.experiments.model import load_model
+
+    return load_model(path)
+
+
+@st.cache_resource(show_spinner="Exporting and transpiling the circuit, choosing clips…", max_entries=8)
+def hardware_plan(path: str, backend: str, shots: int, noise_scale: float, resilience: int, dd: bool,
+                  n_clips: int | None, recalibrate: int, optimization_level: int):
+    """``(run, device)`` of :func:`qser_core.hardware.run.plan` on the fake backend (offline runs and estimates).
+
+    Only fake backends are planned here: an IBM account never enters a cache.
+    """
+    from qser_core.hardware.execute import Mitigation
+    from qser_core.hardware.run import plan
+
+    return plan(hardware_model(path), backend=backend, fake=True, shots=shots, noise_scale=noise_scale,
+                mitigation=Mitigation(resilience_level=resilience, dynamical_decoupling=dd), n_clips=n_clips,
+                recalibrate=recalibrate, optimization_level=optimization_level, model_path=path)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def hardware_jobs():
+    """Recorded hardware jobs (refreshed every few seconds; polling IBM is a button)."""
+    from qser_core.hardware.run import job_list
+
+    return job_list()
+
+
+@st.cache_data(max_entries=32, show_spinner="Reading the job's stored result…")
+def hardware_result(job_id: str) -> dict[str, Any]:
+    """A finished job's scored result with its per-clip values (stored results only: no account involved)."""
+    from qser_core.hardware import records
+    from qser_core.errors import DataError
+
+    run_id, _, stored = records.find_job(job_id)
+    if stored is None:
+        raise DataError(f"job {job_id} has no stored result yet; fetch it when IBM reports it done")
+    return {**stored, "run_id": run_id}

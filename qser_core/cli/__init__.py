@@ -6,7 +6,7 @@ exactly one JSON object on stdout, with progress and logs on stderr. Exit codes:
 configuration error, 1 any other QSER Lab error.
 
 One module per command group registers its subcommands (``register(sub)``): ``data`` (data, extract),
-``experiments`` (evaluate, train, hybrid, predict), ``runs`` (runs, compare).
+``experiments`` (evaluate, train, hybrid, predict), ``runs`` (runs, compare), ``hardware``.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import sys
 import threading
 from typing import Sequence
 
-from qser_core.cli import bench, data, experiments, runs, sweep
+from qser_core.cli import bench, data, experiments, hardware, runs, sweep
 from qser_core.cli.common import add_command, config_from, emit
 from qser_core.errors import ConfigError, QserError
 
 __all__ = ["main", "build_parser"]
 
 #: Command-group modules, in the order ``qser --help`` lists them.
-COMMAND_GROUPS = (data, experiments, runs, sweep, bench)
+COMMAND_GROUPS = (data, experiments, runs, hardware, sweep, bench)
 
 
 def _cmd_config_show(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import numpy as np
 from qser_core.errors import DataError
 from qser_core.experiments.metrics import classification_metrics, mcnemar
 
-__all__ = ["TARGETS", "logits", "target_scores", "bootstrap_ci95", "agreement"]
+__all__ = ["TARGETS", "logits", "target_scores", "bootstrap_ci95", "agreement", "per_clip_frame"]
 
 #: The three ways a head can run, in the order every table shows them.
 TARGETS = ("ideal", "noisy", "hardware")
@@ -59,7 +59,7 @@ def target_scores(y_true, expvals, readout_weight, readout_bias, *, jobs: int, n
     metrics = classification_metrics(y_true, y_pred)
     intervals = bootstrap_ci95(y_true, y_pred, n_boot=n_boot)
     return {"y_pred": y_pred.tolist(), **{k: metrics[k] for k in ("ua", "wa", "macro_f1")},
-            **{f"{k}_ci95": v for k, v in intervals.items()}, "confusion": metrics["confusion"], "jobs": int(jobs)}
+            **{f"{k}_ci95": list(v) for k, v in intervals.items()}, "confusion": metrics["confusion"], "jobs": int(jobs)}
 
 
 def agreement(y_true, a: dict[str, Any], b: dict[str, Any], expvals_a, expvals_b) -> dict[str, Any]:
@@ -85,3 +85,35 @@ def agreement(y_true, a: dict[str, Any], b: dict[str, Any], expvals_a, expvals_b
     corr = float(np.corrcoef(za, zb)[0, 1]) if za.std() > 0 and zb.std() > 0 else float("nan")
     return {"agreement": float(np.mean(pa == pb)), "zcorr": corr, "zmad": float(np.mean(np.abs(za - zb))),
             "mcnemar": mcnemar(y_true, pa, pb)}
+
+
+def per_clip_frame(result: dict[str, Any], *, labels=None):
+    """One row per test clip: true emotion, each target's prediction, and its ⟨Z_q⟩ per qubit.
+
+    Parameters
+    ----------
+    result : dict
+        A scored run with per-clip fields (``clips``, ``y_true``, ``expvals``, each target's ``y_pred``).
+    labels : sequence of str, optional
+        Emotion names (default :data:`qser_core.data.corpus.EMOTIONS`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``clip``, ``true``, then per target ``<target>_pred`` and ``<target>_z0`` … (what the CSV download holds).
+    """
+    import pandas as pd
+
+    from qser_core.data.corpus import EMOTIONS
+
+    labels = list(labels or EMOTIONS)
+    if "clips" not in result or "expvals" not in result:
+        raise DataError("this result has no per-clip values; fetch the job again to read its stored record")
+    frame = pd.DataFrame({"clip": result["clips"], "true": [labels[i] for i in result["y_true"]]})
+    for target, values in result["expvals"].items():
+        frame[f"{target}_pred"] = [labels[i] for i in result[target]["y_pred"]]
+        for q, column in enumerate(np.asarray(values, dtype=float).T):
+            frame[f"{target}_z{q}"] = column
+    if "recalibrated" in result:
+        frame["recalibrated_pred"] = [labels[i] for i in result["recalibrated"]["y_pred"]]
+    return frame

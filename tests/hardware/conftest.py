@@ -33,3 +33,13 @@ def hw_model(hw_config, hw_features):
 @pytest.fixture(scope="session")
 def hw_model_dir(hw_model, tmp_path_factory):
     return hw_model.save(tmp_path_factory.mktemp("hw-model") / "model")
+
+
+@pytest.fixture
+def hw_store(shared_db, monkeypatch):
+    """Runs go to the module's shared SQLite store, in a fresh experiment (QSER_HOME keeps its caches)."""
+    import uuid
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{shared_db}")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", f"hw-{uuid.uuid4().hex[:8]}")
+    return shared_db

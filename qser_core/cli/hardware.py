@@ -1,0 +1,180 @@
+"""``qser hardware backends|run|curve|status|fetch``: the trained quantum head on IBM devices and their noise.
+
+``qser hardware run --model models/q8 --backend ibm_brisbane --fake --shots 1024 --recalibrate 100``
+simulates the test clips under the device's calibrated noise in one job; without ``--fake`` the same
+job goes to IBM Quantum (``QISKIT_IBM_TOKEN`` / ``QISKIT_IBM_INSTANCE`` or a saved account).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from qser_core.cli.common import add_command, config_from, emit
+
+
+def _say(text: str) -> None:
+    print(f"qser: {text}", file=sys.stderr)
+
+
+def _scores_text(result: dict[str, Any]) -> str:
+    lines = []
+    for target in ("ideal", "noisy", "hardware", "recalibrated"):
+        if s := result.get(target):
+            lines.append(f"{target:<13} UA {s['ua']:.3f} [{s['ua_ci95'][0]:.3f}, {s['ua_ci95'][1]:.3f}]  "
+                         f"WA {s['wa']:.3f}  macro-F1 {s['macro_f1']:.3f}  jobs {s['jobs']}")
+    if a := result.get("agreement"):
+        lines.append(f"agreement with ideal {a['agreement']:.3f}, ⟨Z⟩ correlation {a['zcorr']:.3f}, "
+                     f"mean |Δ⟨Z⟩| {a['zmad']:.3f}, McNemar p {a['mcnemar']['p_value']:.3f}")
+    return "\n".join(lines)
+
+
+def _plan_text(run) -> str:
+    s, e = run.isa.stats, run.estimate
+    return (f"{run.backend}: depth {s['depth']}, two-qubit gates {s['two_qubit_gates']}, layout {s['layout']}; "
+            f"{len(run.angles)} clips × {run.shots} shots ≈ {e['quantum_seconds']:.1f} QPU s "
+            f"({100 * e['open_plan_fraction']:.1f}% of the Open Plan's 10 min)")
+
+
+def _service(args: argparse.Namespace):
+    if getattr(args, "fake", False):
+        return None
+    from qser_core.hardware.backends import connect
+
+    return connect(instance=args.instance or None)
+
+
+def _plan(args: argparse.Namespace, **extra):
+    from qser_core.experiments.model import load_model
+    from qser_core.hardware.execute import Mitigation
+    from qser_core.hardware.run import plan
+
+    config = config_from(args, **{"hardware.backend": args.backend, "hardware.shots": args.shots,
+                                  "hardware.optimization_level": args.optimization_level})
+    hw = config.hardware
+    layout = [int(q) for q in args.layout.split(",")] if args.layout else None
+    mitigation = Mitigation(resilience_level=args.resilience, dynamical_decoupling=args.dd)
+    model = load_model(args.model)
+    run, device = plan(model, backend=hw.backend, fake=extra.pop("fake", args.fake), service=_service(args),
+                       shots=hw.shots, optimization_level=hw.optimization_level, initial_layout=layout,
+                       mitigation=mitigation, n_clips=args.clips, model_path=str(args.model),
+                       primitive="sampler" if args.sampler else "estimator", **extra)
+    _say(_plan_text(run))
+    return model, run, device
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from qser_core.errors import BackendError
+    from qser_core.hardware.run import dispatch
+
+    model, run, device = _plan(args, noise_scale=args.noise_scale, recalibrate=args.recalibrate)
+    if not run.local and not run.estimate["fits_open_plan"] and not args.yes:
+        raise BackendError(f"the job needs about {run.estimate['quantum_seconds']:.0f} QPU seconds, more than the "
+                           "Open Plan's 600 per 28 days; use --clips or fewer --shots, or pass --yes to send it")
+    result = dispatch(model, run, device, wait_result=not args.no_wait, track=not args.no_track)
+    if result.get("status") == "submitted":
+        emit(args, result, f"submitted job {result['job_id']} (run {result['run_id']}); "
+                           f"`qser hardware fetch {result['job_id']}` when it is done")
+        return 0
+    emit(args, result, _scores_text(result) + f"\njob {', '.join(result['job_ids'])}, run {result['run_id']}")
+    return 0
+
+
+def _cmd_curve(args: argparse.Namespace) -> int:
+    from qser_core.cli.common import TqdmProgress
+    from qser_core.hardware.run import noise_curve
+
+    args.fake, args.shots = True, None
+    model, run, device = _plan(args, fake=True, recalibrate=args.recalibrate)
+    with TqdmProgress() as progress:
+        curve = noise_curve(model, run, device, noise_scales=args.noise_scales, shots=args.shot_counts,
+                            track=not args.no_track, progress=progress)
+    rows = [f"{curve['axis']} {p[curve['axis']]:>8}: UA {p['ua']:.3f} [{p['ua_ci95'][0]:.3f}, {p['ua_ci95'][1]:.3f}]  "
+            f"WA {p['wa']:.3f}  macro-F1 {p['macro_f1']:.3f}  jobs {p['jobs']}" for p in curve["points"]]
+    emit(args, curve, "\n".join(rows + [f"ideal UA {curve['ideal']['ua']:.3f}; {curve['jobs']} jobs in all"]))
+    return 0
+
+
+def _cmd_backends(args: argparse.Namespace) -> int:
+    from qser_core.errors import BackendError
+    from qser_core.hardware.backends import account_configured, connect, list_backends
+
+    service, note = None, None
+    if account_configured() and not args.fake:
+        try:
+            service = connect(instance=args.instance or None)
+        except BackendError as exc:
+            note = str(exc)
+    listing = list_backends(service)
+    if note:
+        listing["account"]["message"] = f"{note}; listing offline fake backends"
+    _say(listing["account"]["message"])
+    rows = [f"{b['name']:<16} {b['n_qubits']:>4} qubits  queue {b['pending_jobs']:>5}  {b['status']}"
+            for b in listing["backends"]]
+    emit(args, listing, "\n".join(rows + ([f"least busy: {listing['least_busy']}"] if listing["least_busy"] else [])))
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from qser_core.hardware.run import job_list
+
+    jobs = job_list(refresh=args.refresh)
+    rows = [f"{j['job_id']}  {j['target']:<8} {j['backend']:<15} {j['status']:<10} run {j['run_id'][:8]}"
+            + (f"  ({j['reason']})" if j["reason"] else "") for j in jobs]
+    emit(args, {"jobs": jobs}, "\n".join(rows) or "no recorded hardware jobs")
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from qser_core.hardware.run import fetch
+
+    result = fetch(args.job_id)
+    emit(args, result, _scores_text(result) + f"\nrun {result['run_id']}" + ("" if result["fetched"] else
+                                                                             " (already fetched; stored result)"))
+    return 0
+
+
+def _run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, metavar="DIR", help="folder written by `qser train --out` (quantum head)")
+    p.add_argument("--backend", help="IBM device, e.g. ibm_brisbane, ibm_torino, ibm_fez (default from config)")
+    p.add_argument("--clips", type=int, help="stratified subset of the test clips (to fit a QPU budget)")
+    p.add_argument("--recalibrate", type=int, default=0, metavar="N",
+                   help="refit the readout on N training clips run in the same job (default: 0 = off)")
+    p.add_argument("--resilience", type=int, default=1, choices=(0, 1, 2), help="Estimator resilience level")
+    p.add_argument("--dd", action="store_true", help="dynamical decoupling (hardware)")
+    p.add_argument("--sampler", action="store_true", help="SamplerV2 with ⟨Z⟩ from bit strings instead of EstimatorV2")
+    p.add_argument("--optimization-level", type=int, help="transpiler level 0-3 (default from config: 1)")
+    p.add_argument("--layout", metavar="Q0,Q1,...", help="initial layout: physical qubit of each circuit qubit")
+    p.add_argument("--instance", help="IBM Quantum instance CRN (default: QISKIT_IBM_INSTANCE or the account's)")
+    p.add_argument("--no-track", action="store_true", help="do not record the run")
+
+
+def register(sub) -> None:
+    """Add ``qser hardware`` with its subcommands."""
+    group = sub.add_parser("hardware", help="run a trained quantum head on IBM Quantum or its calibrated noise")
+    actions = group.add_subparsers(dest="hardware_command", metavar="ACTION", required=True)
+
+    p = add_command(actions, "backends", _cmd_backends, "IBM Quantum backends of the account (or the fake ones)")
+    p.add_argument("--fake", action="store_true", help="list the offline fake backends only")
+    p.add_argument("--instance", help="IBM Quantum instance CRN")
+
+    p = add_command(actions, "run", _cmd_run, "test clips on a device (or its noise, --fake) in ONE primitive job")
+    _run_flags(p)
+    p.add_argument("--shots", type=int, help="shots per clip (default from config: 1024)")
+    p.add_argument("--fake", action="store_true", help="offline: the device's fake backend and calibrated noise")
+    p.add_argument("--noise-scale", type=float, default=1.0, help="λ: device noise × λ (offline only)")
+    p.add_argument("--no-wait", action="store_true", help="return once the hardware job is recorded")
+    p.add_argument("--yes", action="store_true", help="send even when the estimate exceeds the Open Plan's 10 min")
+
+    p = add_command(actions, "curve", _cmd_curve, "accuracy versus noise scale λ or shots, offline, one job per point")
+    _run_flags(p)
+    axis = p.add_mutually_exclusive_group(required=True)
+    axis.add_argument("--noise-scales", type=float, nargs="+", metavar="X", help="λ values, e.g. 0 0.25 0.5 1 2")
+    axis.add_argument("--shots", dest="shot_counts", type=int, nargs="+", metavar="N", help="shots, e.g. 64 1024 8192")
+
+    p = add_command(actions, "status", _cmd_status, "recorded hardware jobs and their status")
+    p.add_argument("--refresh", action="store_true", help="poll IBM Quantum for unfinished jobs")
+
+    p = add_command(actions, "fetch", _cmd_fetch, "retrieve a job's result into its recorded run (idempotent)")
+    p.add_argument("job_id", metavar="JOB_ID")

@@ -1,0 +1,69 @@
+"""Tests of ``qser hardware``: real subprocesses, so records cross process boundaries and secrets are checked in output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "qser-test-key-7f3a9c1e5b"
+
+
+def _qser(*args, env):
+    return subprocess.run([sys.executable, "-m", "qser_core.cli", "hardware", *args], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=600)
+
+
+@pytest.fixture
+def env(hw_store):
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+@pytest.mark.slow
+class TestAcrossProcesses:
+    def test_job_written_by_one_process_is_fetched_by_another(self, hw_model_dir, env):
+        ran = _qser("run", "--model", str(hw_model_dir), "--backend", "ibm_torino", "--fake", "--shots", "64",
+                    "--clips", "6", "--json", env=env)
+        assert ran.returncode == 0, ran.stderr
+        result = json.loads(ran.stdout)
+        assert result["jobs"] == 1 and result["noisy"]["jobs"] == 1 and result["ideal"]["jobs"] == 0
+        assert "depth" in ran.stderr and "QPU s" in ran.stderr  # the plan is shown before dispatch
+        fetched = _qser("fetch", result["job_ids"][0], "--json", env=env)
+        assert fetched.returncode == 0, fetched.stderr
+        back = json.loads(fetched.stdout)
+        assert back["run_id"] == result["run_id"] and back["noisy"] == result["noisy"] and back["fetched"] is False
+        status = json.loads(_qser("status", "--json", env=env).stdout)
+        assert [j["status"] for j in status["jobs"] if j["job_id"] == result["job_ids"][0]] == ["DONE"]
+
+
+@pytest.mark.slow
+class TestSecrets:
+    def test_key_from_environment_appears_nowhere_after_failed_login(self, hw_model_dir, env, tmp_path):
+        home = tmp_path / "home"
+        env = {**env, "QISKIT_IBM_TOKEN": SECRET, "QSER_HOME": str(home),
+               "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'store.db'}"}
+        ran = _qser("run", "--model", str(hw_model_dir), "--backend", "ibm_brisbane", "--shots", "64", "--json", env=env)
+        assert ran.returncode == 1 and "could not log in to IBM Quantum" in ran.stderr
+        listed = _qser("backends", "--json", env=env)
+        assert listed.returncode == 0 and json.loads(listed.stdout)["account"]["connected"] is False
+        status = _qser("status", "--json", env=env)
+        for out in (ran, listed, status):
+            assert SECRET not in out.stdout + out.stderr
+        for path in tmp_path.rglob("*"):
+            if path.is_file():
+                assert SECRET.encode() not in path.read_bytes(), path
+
+
+class TestUsage:
+    def test_curve_needs_an_axis(self, hw_model_dir, env):
+        out = _qser("curve", "--model", str(hw_model_dir), "--backend", "ibm_fez", env=env)
+        assert out.returncode == 2 and "one of the arguments --noise-scales --shots is required" in out.stderr
+
+    def test_unknown_device(self, hw_model_dir, env):
+        out = _qser("run", "--model", str(hw_model_dir), "--backend", "ibm_nowhere", "--fake", env=env)
+        assert out.returncode == 1 and "no offline fake backend for IBM device 'ibm_nowhere'" in out.stderr
