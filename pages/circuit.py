@@ -1,39 +1,49 @@
 """Circuit: the PQC of the current settings, its size, and the transpiled circuit for an IBM device."""
 
+import dataclasses
+
 import streamlit as st
 
 from app_support import cache, state, widgets
-from qser_core.config import ANSATZE, ENCODINGS
+from qser_core.config import ANSATZE, ENCODINGS, LAYER_RANGE, QUBIT_RANGE
+from qser_core.heads.circuits import CircuitSpec
 from qser_core.heads.export import FAKE_BACKENDS
 
 P = "circuit"
 st.title("Circuit")
 cols = st.columns(4)
 with cols[0]:
-    widgets.bind(st.slider, "reduce", "n_qubits", "Qubits", page=P, min_value=2, max_value=12)
+    widgets.bind(st.slider, "reduce", "n_qubits", "Qubits", page=P,
+                 min_value=QUBIT_RANGE[0], max_value=QUBIT_RANGE[1])
 with cols[1]:
     widgets.bind(st.selectbox, "head", "encoding", "Encoding", page=P, options=ENCODINGS)
 with cols[2]:
     widgets.bind(st.selectbox, "head", "ansatz", "Ansatz", page=P, options=ANSATZE)
 with cols[3]:
-    widgets.bind(st.slider, "head", "n_layers", "Layers", page=P, min_value=1, max_value=8)
+    widgets.bind(st.slider, "head", "n_layers", "Layers", page=P,
+                 min_value=LAYER_RANGE[0], max_value=LAYER_RANGE[1])
 config = state.get_config()
-args = (config.reduce.n_qubits, config.head.n_layers, config.head.encoding, config.head.ansatz)
+spec = CircuitSpec.from_config(config)
 
-stats = cache.circuit_stats(*args)
+stats = cache.circuit_stats(spec)
 cols = st.columns(4)
-cols[0].metric("Trainable parameters (circuit + readout)", stats["params"])
-cols[1].metric("Circuit parameters", stats["circuit_params"])
+cols[0].metric("Trainable parameters", stats["params"], help="Circuit weights plus the linear readout from the "
+               "qubits' ⟨Z⟩ values to the emotions.")
+cols[1].metric("Circuit weights", stats["circuit_params"], help="Rotation angles the ansatz learns.")
 cols[2].metric("Depth", stats["depth"])
 cols[3].metric("Two-qubit gates", stats["two_qubit_gates"])
 st.caption("Gates: " + ", ".join(f"{name} × {n}" for name, n in stats["gate_types"].items())
            + ". Angles shown are placeholders; the inputs are the PCA angles of a clip.")
 
 text_tab, figure_tab = st.tabs(["Text (qml.draw)", "Figure (qml.draw_mpl)"])
-text_tab.code(cache.circuit_text(*args), language=None)
+text_tab.code(cache.circuit_text(spec), language=None)
 with figure_tab:
-    if st.toggle("Draw the figure", value=config.reduce.n_qubits * config.head.n_layers <= 32, key=f"{P}.figure"):
-        st.image(cache.circuit_png(*args))
+    # A figure stays readable up to ~32 qubit-layers; beyond that only the first layers are drawn (they repeat).
+    shown = min(spec.n_layers, max(1, 32 // spec.n_qubits))
+    if shown < spec.n_layers:
+        st.caption(f"First {shown} of {spec.n_layers} layers drawn, to stay readable: every layer repeats the "
+                   "same gates with its own weights (the text tab has them all).")
+    st.image(cache.circuit_png(dataclasses.replace(spec, n_layers=shown)))
 
 st.subheader("Transpiled for an IBM device (offline fake backend, real calibrations)")
 cols = st.columns(2)
@@ -48,7 +58,7 @@ config = state.get_config()
 if config.hardware.backend not in FAKE_BACKENDS:
     st.info(f"{config.hardware.backend} has no offline fake backend; pick one of the devices above.")
     st.stop()
-result = cache.transpiled(*args, config.hardware.backend, config.hardware.optimization_level)
+result = cache.transpiled(spec, config.hardware.backend, config.hardware.optimization_level)
 logical, native = result["logical"], result["transpiled"]
 cols = st.columns(4)
 cols[0].metric("Depth", native["depth"], native["depth"] - logical["depth"], delta_color="inverse")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app_support import cache, plots, state, widgets
-from qser_core.config import BACKBONES
+from qser_core.config import BACKBONES, QUBIT_RANGE
 
 P = "embeddings"
 st.title("Embeddings and PCA")
@@ -14,7 +14,8 @@ cols = st.columns(2)
 with cols[0]:
     widgets.bind(st.selectbox, "embedding", "backbone", "Backbone", page=P, options=BACKBONES)
 with cols[1]:
-    widgets.bind(st.slider, "reduce", "n_qubits", "Qubits k (PCA components)", page=P, min_value=2, max_value=12)
+    widgets.bind(st.slider, "reduce", "n_qubits", "Qubits k (PCA components)", page=P,
+                 min_value=QUBIT_RANGE[0], max_value=QUBIT_RANGE[1])
 config = state.get_config()
 
 status = cache.cache_status(config)
@@ -26,12 +27,19 @@ if cached < total:
         st.stop()
     progress, bar = widgets.progress_bar("Extracting embeddings")
     cache.features(config, progress=progress)
-    bar.empty()
+    st.rerun()  # the cache count, the button and the PCA view above are read again, now complete
 
 view = cache.pca_view(config)
 st.caption(f"{view['dim']}-dimensional embeddings → {config.reduce.n_qubits} components; "
            f"PCA fit on {view['n_train']} training clips. "
            f"Kept variance: {view['cumulative'][-1]:.1%}.")
 st.plotly_chart(plots.explained_variance(view["ratio"], view["cumulative"]), key=f"{P}.evr")
-three_d = st.toggle("3-D", value=False, key=f"{P}.three_d", disabled=config.reduce.n_qubits < 3)
-st.plotly_chart(plots.scatter(view, three_d=three_d), key=f"{P}.scatter")
+cols = st.columns(2)
+with cols[0]:
+    three_d = st.toggle("3-D", value=False, key=f"{P}.three_d", disabled=config.reduce.n_qubits < 3)
+    st.plotly_chart(plots.scatter(view, three_d=three_d), key=f"{P}.scatter")
+with cols[1]:
+    st.plotly_chart(plots.angles(view["angles"], view["part"]), key=f"{P}.angles")
+    st.caption(f"What the circuit receives: each PCA score scaled to a rotation angle in [0, π] by the range of the "
+               f"training clips; validation and test clips outside it are clipped to 0 or π "
+               f"({view['clipped']:.1%} of their angles).")

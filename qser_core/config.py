@@ -7,6 +7,9 @@ stage. It is what the CLI reads (``--config PATH`` and repeatable
 ``--set section.field=value``), what the dashboard edits, what every run
 records, and what cache keys are derived from (:meth:`QserConfig.digest`).
 Secrets such as the IBM Quantum token are never fields.
+
+Renamed fields stay readable: ``head.simulator`` (before the executor registry) is read as
+``head.executor`` in TOML files, dicts and ``--set`` overrides, so old run records still load.
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ __all__ = [
     "HEAD_KINDS",
     "ENCODINGS",
     "ANSATZE",
-    "SIMULATORS",
+    "N_CLASSES",
+    "REDUCE_METHODS",
+    "QUBIT_RANGE",
+    "LAYER_RANGE",
     "DataConfig",
     "AudioConfig",
     "FeatureConfig",
@@ -41,6 +47,8 @@ __all__ = [
     "QserConfig",
     "load_config",
     "qser_home",
+    "RENAMED_FIELDS",
+    "STAGE_SECTIONS",
 ]
 
 # Closed vocabularies shared by the config, the CLI and the dashboard.
@@ -54,10 +62,18 @@ BACKBONES = (
     "egemaps",
     "random-cnn",
 )
+REDUCE_METHODS = ("pca", "pls")
 HEAD_KINDS = ("logreg", "mlp", "mlp-matched", "quantum")
 ENCODINGS = ("angle-ry", "angle-rx", "reupload")
 ANSATZE = ("basic", "strong", "hea")
-SIMULATORS = ("torch", "default.qubit")
+
+#: Outputs of every head: the six emotions of :data:`qser_core.data.corpus.EMOTIONS`.
+N_CLASSES = 6
+#: Allowed qubits (= PCA components), inclusive: 2 is the fewest that can entangle; 12 is what
+#: the simulators train at interactive speed (a 2**12 statevector per sample).
+QUBIT_RANGE = (2, 12)
+#: Allowed ansatz layers, inclusive.
+LAYER_RANGE = (1, 8)
 
 
 def qser_home() -> Path:
@@ -178,10 +194,12 @@ class EmbeddingConfig(_Section):
 
 @dataclass(frozen=True)
 class ReduceConfig(_Section):
-    n_qubits: int = 8  # PCA components = qubits of the quantum head (2-12)
+    n_qubits: int = 8  # components = qubits of the quantum head (QUBIT_RANGE: 2-12)
+    method: str = "pca"  # pca (unsupervised) | pls (partial least squares on the training labels)
 
     def _validate(self) -> None:
-        _check_range("reduce", "n_qubits", self.n_qubits, 2, 12)
+        _check_range("reduce", "n_qubits", self.n_qubits, *QUBIT_RANGE)
+        _check_choice("reduce", "method", self.method, REDUCE_METHODS)
 
 
 @dataclass(frozen=True)
@@ -189,16 +207,19 @@ class HeadConfig(_Section):
     kind: str = "quantum"  # logreg | mlp | mlp-matched | quantum
     encoding: str = "angle-ry"  # angle-ry | angle-rx | reupload (re-encode before every layer)
     ansatz: str = "strong"  # basic (BasicEntanglerLayers) | strong (StronglyEntanglingLayers) | hea (RY + CZ ladder)
-    n_layers: int = 2  # ansatz layers (1-8)
+    n_layers: int = 2  # ansatz layers (LAYER_RANGE: 1-8)
     hidden: int = 32  # hidden units of the mlp head
-    simulator: str = "torch"  # torch (fast batched statevector) | default.qubit (PennyLane reference)
+    executor: str = "torch"  # what runs the circuit: torch (fast) | default.qubit (reference) | lightning.qubit | …
 
     def _validate(self) -> None:
         _check_choice("head", "kind", self.kind, HEAD_KINDS)
         _check_choice("head", "encoding", self.encoding, ENCODINGS)
         _check_choice("head", "ansatz", self.ansatz, ANSATZE)
-        _check_choice("head", "simulator", self.simulator, SIMULATORS)
-        _check_range("head", "n_layers", self.n_layers, 1, 8)
+        # the names live in the executor registry (qser_core.heads.executors), which can grow at run
+        # time and is too heavy to import here; make_head checks the name before any work starts
+        if not self.executor.strip():
+            raise ConfigError("head.executor must name an executor (torch, default.qubit, lightning.qubit, …); got ''")
+        _check_range("head", "n_layers", self.n_layers, *LAYER_RANGE)
         _check_range("head", "hidden", self.hidden, 1, 4096)
 
 
@@ -211,6 +232,7 @@ class TrainConfig(_Section):
     weight_decay: float = 0.0  # Adam L2 penalty
     seeds: tuple[int, ...] = (0,)  # seeds of weight initialisation and minibatch order
     trainable_blocks: int = 1  # hybrid model: last backbone blocks trained end to end
+    tune: bool = True  # per split, choose lr / weight decay (PQC: layers) on the validation speakers, same budget for every head
 
     def _validate(self) -> None:
         _check_range("train", "epochs", self.epochs, 1, 10000)
@@ -237,6 +259,9 @@ class HardwareConfig(_Section):
         _check_range("hardware", "optimization_level", self.optimization_level, 0, 3)
 
 
+#: Old field names still accepted on input: (section, old) → new.
+RENAMED_FIELDS = {("head", "simulator"): "executor"}
+
 _SECTIONS: dict[str, type[_Section]] = {
     "data": DataConfig,
     "audio": AudioConfig,
@@ -246,6 +271,14 @@ _SECTIONS: dict[str, type[_Section]] = {
     "head": HeadConfig,
     "train": TrainConfig,
     "hardware": HardwareConfig,
+}
+
+#: Sections each cached stage depends on; its key is :meth:`QserConfig.cache_key` (a digest of them).
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "embeddings": ("audio", "features", "embedding"),  # one clip's embedding, whatever corpus it is in
+    "features": ("data", "audio", "features", "embedding"),  # a corpus' embedding matrix
+    "reduction": ("data", "audio", "features", "embedding", "reduce"),  # PCA angles of a corpus
+    "run": tuple(_SECTIONS),  # a trained head and its results: everything
 }
 
 
@@ -287,6 +320,7 @@ class QserConfig:
             if not isinstance(section_values, Mapping):
                 raise ConfigError(f"config section {name!r} must be a table of fields; got {section_values!r}")
             section_cls = _SECTIONS[name]
+            section_values = _renamed(name, section_values)
             known = {f.name for f in fields(section_cls)}
             for key in section_values:
                 if key not in known:
@@ -330,6 +364,7 @@ class QserConfig:
             if section not in _SECTIONS:
                 raise ConfigError(f"unknown config section {section!r} in {item!r}; sections are {', '.join(_SECTIONS)}")
             section_cls = _SECTIONS[section]
+            name = RENAMED_FIELDS.get((section, name), name)
             known = {f.name: f for f in fields(section_cls)}
             if name not in known:
                 raise ConfigError(
@@ -362,6 +397,19 @@ class QserConfig:
             lines.append("")
         return "\n".join(lines)
 
+    def cache_key(self, stage: str) -> str:
+        """Digest of the sections ``stage`` depends on (:data:`STAGE_SECTIONS`).
+
+        Examples
+        --------
+        >>> cfg = QserConfig()
+        >>> cfg.cache_key("embeddings") == cfg.replace("head", n_layers=5).cache_key("embeddings")
+        True
+        """
+        if stage not in STAGE_SECTIONS:
+            raise ConfigError(f"stage must be one of {', '.join(STAGE_SECTIONS)}; got {stage!r}")
+        return self.digest(*STAGE_SECTIONS[stage])
+
     def digest(self, *sections: str) -> str:
         """Stable 16-hex-digit key of the result-changing fields of ``sections`` (all if none)."""
         names = sections or tuple(_SECTIONS)
@@ -380,6 +428,20 @@ def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] 
 
 
 # --------------------------------------------------------------------- helpers
+def _renamed(section: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with old field names replaced by their new ones (both given and different: an error)."""
+    out = dict(values)
+    for (sec, old), new in RENAMED_FIELDS.items():
+        if sec != section or old not in out:
+            continue
+        value = out.pop(old)
+        if new in out and out[new] != value:
+            raise ConfigError(f"{section}.{old} is the old name of {section}.{new}; give only {section}.{new} "
+                              f"(got {old}={value!r} and {new}={out[new]!r})")
+        out.setdefault(new, value)
+    return out
+
+
 def _field_type(section_cls: type, name: str) -> Any:
     return typing.get_type_hints(section_cls)[name]
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from qser_core.config import QserConfig, load_config
+from qser_core.config import _SECTIONS, STAGE_SECTIONS, QserConfig, load_config
 from qser_core.errors import ConfigError
 
 PACKAGE = Path(__file__).resolve().parents[1] / "qser_core"
@@ -18,7 +19,8 @@ class TestDefaults:
         cfg = QserConfig()
         assert cfg.data.dataset == "demo"
         assert cfg.embedding.backbone == "efficientnet-lite0"
-        assert 2 <= cfg.reduce.n_qubits <= 12
+        assert (cfg.head.kind, cfg.head.executor) == ("quantum", "torch")  # the fast simulator trains by default
+        assert QserConfig.from_dict({}) == cfg == QserConfig.from_toml_text(cfg.to_toml())
 
     def test_frozen(self):
         with pytest.raises(AttributeError):
@@ -91,19 +93,137 @@ class TestToml:
             QserConfig.from_toml_text("[reduce", source="upload.toml")
 
 
-class TestDigest:
-    def test_stable_and_section_scoped(self):
-        a = QserConfig()
-        b = a.with_overrides(["head.n_layers=7"])
-        assert a.digest("data", "audio", "features", "embedding") == b.digest("data", "audio", "features", "embedding")
-        assert a.digest() != b.digest()
-        assert a.digest("head") == QserConfig().digest("head")
+class TestRenamedFields:
+    """``head.simulator`` (before the executor registry) still reads as ``head.executor``."""
 
-    def test_speed_only_fields_do_not_change_keys(self):
-        a = QserConfig()
-        b = a.with_overrides(["embedding.batch_size=8", "embedding.cache_dir=/tmp/x"])
-        assert a.digest("embedding") == b.digest("embedding")
-        assert a.digest("embedding") != a.with_overrides(["embedding.backbone=random-cnn"]).digest("embedding")
+    def test_old_toml_key(self):
+        cfg = QserConfig.from_toml_text('[head]\nsimulator = "default.qubit"\n')
+        assert cfg.head.executor == "default.qubit"
+        assert "simulator" not in cfg.to_toml() and 'executor = "default.qubit"' in cfg.to_toml()
+
+    def test_old_override(self):
+        assert QserConfig().with_overrides(["head.simulator=lightning.qubit"]).head.executor == "lightning.qubit"
+
+    def test_both_names_must_agree(self):
+        assert QserConfig.from_dict({"head": {"simulator": "torch", "executor": "torch"}}).head.executor == "torch"
+        with pytest.raises(ConfigError, match="head.simulator is the old name of head.executor; give only "
+                                              "head.executor .got simulator='torch' and executor='default.qubit'."):
+            QserConfig.from_dict({"head": {"simulator": "torch", "executor": "default.qubit"}})
+
+    def test_empty_executor(self):
+        with pytest.raises(ConfigError, match="head.executor must name an executor"):
+            QserConfig().with_overrides(["head.executor="])
+
+
+# Every field spelled out, so that a change of a default elsewhere does not move the pins below
+EXPLICIT = """
+[data]
+dataset = "emodb"
+data_dir = "/corpora/emodb"
+val_fraction = 0.2
+test_fraction = 0.25
+n_folds = 5
+split_seed = 3
+[audio]
+sr = 16000
+duration = 2.5
+top_db = 30.0
+max_seconds = 20.0
+[features]
+n_fft = 512
+hop_length = 128
+n_mels = 48
+fmin = 60.0
+fmax = 7600.0
+[embedding]
+backbone = "panns-cnn10"
+batch_size = 16
+cache_dir = "/cache"
+[reduce]
+n_qubits = 6
+[head]
+kind = "quantum"
+encoding = "reupload"
+ansatz = "hea"
+n_layers = 3
+hidden = 16
+executor = "default.qubit"
+[train]
+epochs = 50
+lr = 0.01
+batch_size = 32
+patience = 10
+weight_decay = 0.0001
+seeds = [0, 1]
+trainable_blocks = 2
+[hardware]
+backend = "ibm_torino"
+shots = 2048
+optimization_level = 2
+instance = "hub/group/project"
+"""
+
+#: Cache keys of EXPLICIT. A change here means every cache entry of that stage is recomputed (and
+#: recorded runs get new digests): update a pin only when a field was added, removed or renamed on purpose.
+PINNED = {
+    "embeddings": "a90c9b21d546fd0e",
+    "features": "bd7da3fccafb0d95",
+    "reduction": "c38fcf6c075bbbdc",
+    "run": "5f84a4ad40775a76",
+}
+
+
+def _changed(value):
+    """Another valid value of the same type (the field's validation decides what is valid)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, tuple):
+        return value + (value[-1] + 1,)
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value * 0.9 if value else 0.001
+    return {"emodb": "ravdess", "panns-cnn10": "panns-cnn6", "reupload": "angle-rx", "hea": "basic",
+            "quantum": "mlp", "default.qubit": "torch", "ibm_torino": "ibm_fez"}.get(value, value + "x")
+
+
+def _variants():
+    """(section, field, config with only that field changed) for every field of EXPLICIT."""
+    base = QserConfig.from_toml_text(EXPLICIT)
+    for section in _SECTIONS:
+        for f in dataclasses.fields(getattr(base, section)):
+            yield section, f.name, base.replace(section, **{f.name: _changed(getattr(getattr(base, section), f.name))})
+
+
+class TestDigest:
+    def test_explicit_config_spells_out_every_field(self):
+        spelled = QserConfig.from_toml_text(EXPLICIT).to_toml()
+        assert spelled.count(" = ") == EXPLICIT.count(" = ")
+
+    @pytest.mark.parametrize("stage", sorted(STAGE_SECTIONS))
+    def test_pinned_keys(self, stage):
+        assert QserConfig.from_toml_text(EXPLICIT).cache_key(stage) == PINNED[stage], (
+            f"the {stage} cache key of a fixed config changed: a field in {STAGE_SECTIONS[stage]} was added, "
+            "removed, renamed or hashed differently; if that was on purpose, update PINNED"
+        )
+
+    @pytest.mark.parametrize("stage", sorted(STAGE_SECTIONS))
+    def test_a_key_moves_exactly_with_the_fields_it_covers(self, stage):
+        base = QserConfig.from_toml_text(EXPLICIT)
+        for section, name, changed in _variants():
+            inside = section in STAGE_SECTIONS[stage] and name not in _SECTIONS[section]._not_in_key
+            moved = changed.cache_key(stage) != base.cache_key(stage)
+            assert moved == inside, f"{section}.{name} {'should' if inside else 'should not'} change the {stage} key"
+
+    def test_only_speed_and_account_fields_are_left_out_of_keys(self):
+        # pinned: the test above trusts this list, so moving a result-changing field into it must fail here
+        assert _SECTIONS["embedding"]._not_in_key == ("batch_size", "cache_dir")
+        assert _SECTIONS["hardware"]._not_in_key == ("instance",)
+
+    def test_unknown_stage(self):
+        with pytest.raises(ConfigError, match="stage must be one of embeddings, features, reduction, run; got 'pca'"):
+            QserConfig().cache_key("pca")
+
 
 
 def test_library_never_imports_streamlit():
@@ -120,3 +240,56 @@ def test_library_never_imports_streamlit():
             if any(name.split(".")[0] == "streamlit" for name in names):
                 offenders.append(str(path.relative_to(PACKAGE.parent)))
     assert not offenders, f"qser_core must not import streamlit: {offenders}"
+
+
+def _imports(path: Path) -> set[str]:
+    """qser_core modules a file imports, at load time or inside its functions (``TYPE_CHECKING`` ones aside)."""
+    module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    stack = [ast.parse(path.read_text(encoding="utf-8"))]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            # ``from pkg import submodule`` depends on the submodule, not on pkg/__init__
+            found.update(f"{base}.{alias.name}" if (PACKAGE.parent / f"{base}.{alias.name}".replace(".", "/")).with_suffix(
+                ".py").exists() or (PACKAGE.parent / f"{base}.{alias.name}".replace(".", "/")).is_dir() else base
+                         for alias in node.names)
+    return {name for name in found if name.split(".")[0] == "qser_core" and name != module}
+
+
+def test_library_has_no_import_cycle():
+    """Imports between qser_core modules form a DAG.
+
+    Imports inside functions count too: a lazy import that hides a cycle still makes two modules
+    depend on each other (as heads/classical.py and heads/quantum.py once did).
+    """
+    graph = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+        graph[name] = _imports(path)
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                return path + [node, dep]
+            if dep in graph and dep not in state and (cycle := visit(dep, path + [node])):
+                return cycle
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start, [])):
+            pytest.fail("import cycle: " + " -> ".join(cycle[cycle.index(cycle[-1]):]))
+

@@ -165,9 +165,24 @@ def dataset_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone", choices=BACKBONES, help="embedding backbone (default: efficientnet-lite0)")
 
 
-def head_flags(parser: argparse.ArgumentParser) -> None:
+def head_list(text: str) -> list[str]:
+    """``--head logreg,quantum`` → ``["logreg", "quantum"]`` (argparse type)."""
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    if not kinds or any(k not in HEAD_KINDS for k in kinds) or len(set(kinds)) != len(kinds):
+        raise argparse.ArgumentTypeError(f"must be distinct comma-separated heads from {', '.join(HEAD_KINDS)}; "
+                                         f"got {text!r}")
+    return kinds
+
+
+def head_flags(parser: argparse.ArgumentParser, *, head: str = "one") -> None:
+    """Head and training flags; ``head`` is ``"one"`` (``--head KIND``), ``"several"`` (``--head A,B``) or ``"none"``."""
     parser.add_argument("--qubits", type=int, help="PCA components = qubits, 2-12 (default: 8)")
-    parser.add_argument("--head", choices=HEAD_KINDS, help="head to train (default: quantum)")
+    if head == "one":
+        parser.add_argument("--head", choices=HEAD_KINDS, help="head to train (default: quantum)")
+    elif head == "several":
+        parser.add_argument("--head", type=head_list, metavar="KIND[,KIND...]",
+                            help=f"head(s) from {', '.join(HEAD_KINDS)}, comma-separated; several run on identical "
+                                 "inputs with paired tests against quantum (default: quantum)")
     parser.add_argument("--ansatz", choices=ANSATZE, help="PQC ansatz (default: strong)")
     parser.add_argument("--encoding", choices=ENCODINGS, help="PQC data encoding (default: angle-ry)")
     parser.add_argument("--layers", type=int, help="ansatz layers, 1-8 (default: 2)")

@@ -52,7 +52,7 @@ def _cmd_data_download(args: argparse.Namespace) -> int:
 def _cmd_extract(args: argparse.Namespace) -> int:
     config = config_from(args, **pipeline_flags(args))
     from qser_core.features.embeddings import cache_status
-    from qser_core.experiments.crossval import prepare
+    from qser_core.experiments.pipeline import prepare
 
     note_synthetic(config)
     with TqdmProgress() as progress:

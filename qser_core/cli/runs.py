@@ -42,21 +42,15 @@ def _cmd_runs_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from qser_core.errors import DataError
-    from qser_core.experiments.crossval import compare_predictions
-    from qser_core.tracking.reader import load_run
+    from qser_core.experiments.compare import compare_runs
 
-    records = {run_id: load_run(run_id).get("predictions") for run_id in (args.run_a, args.run_b)}
-    for run_id, record in records.items():
-        if not record:
-            raise DataError(f"run {run_id} stored no per-clip predictions; compare runs of `qser train` or `qser evaluate`")
-    result = compare_predictions(records[args.run_a], records[args.run_b], metric=args.metric)
+    result = compare_runs(args.run_a, args.run_b, metric=args.metric)
     mc, bs = result["mcnemar"], result["bootstrap"]
     text = (f"{result['n_clips']} clips, seed {result['seed']}\n"
             f"McNemar ({mc['method']}): A right/B wrong {mc['b']}, A wrong/B right {mc['c']}, p = {mc['p_value']:.3g}\n"
             f"{args.metric} difference A - B: {bs['diff']:+.3f}, 95% bootstrap interval "
             f"[{bs['ci95'][0]:+.3f}, {bs['ci95'][1]:+.3f}], p = {bs['p_value']:.3g}")
-    emit(args, {"run_a": args.run_a, "run_b": args.run_b, **result}, text)
+    emit(args, result, text)
     return 0
 
 

@@ -32,13 +32,14 @@ import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Sequence, Union
+from typing import Any, BinaryIO, Iterable, Sequence, Union
 
 import numpy as np
 import soundfile as sf
 import soxr
 
 from qser_core.errors import AudioError
+from qser_core.progress import Progress
 
 __all__ = [
     "SILENCE_PEAK",
@@ -55,7 +56,6 @@ __all__ = [
 ]
 
 AudioSource = Union[str, os.PathLike, BinaryIO, bytes, bytearray, memoryview]
-Progress = Callable[[int, int, str], None]
 
 #: Peak amplitude (full scale = 1.0) below which a whole clip counts as silent (-80 dBFS).
 SILENCE_PEAK = 1e-4

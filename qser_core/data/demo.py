@@ -36,13 +36,13 @@ import uuid
 import wave
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from qser_core.config import qser_home
 from qser_core.errors import BackendError, DataError
 from qser_core.data.espeak import check_available, synthesize
+from qser_core.progress import Progress
 
 __all__ = [
     "SENTENCES",
@@ -54,7 +54,6 @@ __all__ = [
     "is_demo_corpus",
 ]
 
-Progress = Callable[[int, int, str], None]
 
 #: CREMA-D's 12 sentences by their file-name code.
 SENTENCES: dict[str, str] = {

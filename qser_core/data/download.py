@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import requests
 
 from qser_core.errors import BackendError
+from qser_core.progress import Progress
 
 __all__ = ["download_file", "download_crema_d", "DownloadReport", "parse_lfs_pointer",
            "CREMA_D_API_URL", "CREMA_D_RAW_URL", "CREMA_D_MEDIA_URL"]
@@ -36,7 +37,6 @@ CREMA_D_MEDIA_URL = f"https://media.githubusercontent.com/media/{_REPO}/master"
 _CHUNK = 1 << 16
 _POINTER_CACHE = ".crema-d-lfs.json"
 
-Progress = Callable[[int, int, str], None]
 
 
 # ---------------------------------------------------------------------------- one file

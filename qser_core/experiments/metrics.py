@@ -17,11 +17,11 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 
+from qser_core.config import N_CLASSES
 from qser_core.errors import DataError
 
 __all__ = ["classification_metrics", "metric_interval", "mean_ci95", "IntervalWarning", "MIN_INTERVAL_VALUES", "mcnemar", "paired_bootstrap", "N_CLASSES"]
 
-N_CLASSES = 6
 EXACT_MCNEMAR_BELOW = 25  # b + c below this: exact binomial test (chi² approximation is poor)
 
 

@@ -41,17 +41,16 @@ import threading
 import uuid
 import warnings
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from qser_core.config import QserConfig, qser_home
 from qser_core.errors import DataError
+from qser_core.progress import Progress
 
 __all__ = ["extract_embeddings", "extract_corpus", "embed_waveforms", "cache_status", "cache_folder", "EmbeddingCache"]
 
-Progress = Callable[[int, int, str], None]
 _INDEX = "index.json"
 _VERSION = 1
 _FLUSH_ROWS = 1024  # rows embedded between cache writes (what an interrupted run keeps)

@@ -1,6 +1,6 @@
 """Batched plain-torch statevector simulation of the circuits in :mod:`qser_core.heads.circuits`.
 
-``python benchmarks/bench_simulator.py`` compares it with ``default.qubit``.
+``python -m benchmarks --only simulator`` compares it with ``default.qubit``, ``lightning.qubit`` and Qiskit.
 
 Why hand-written: PennyLane's ``default.qubit`` (backprop + parameter broadcasting)
 spends most of an epoch in per-operation Python dispatch and generic tensor
@@ -9,7 +9,7 @@ at a time. Training a head needs the same small circuit on thousands of samples
 with shared weights, which a dedicated batched simulator does 5-30x faster.
 
 The circuit is still defined once, in PennyLane: :class:`TorchStatevector` queues
-:func:`~qser_core.heads.circuits.circuit_fn` with *marker* parameter values
+:meth:`CircuitSpec.apply <qser_core.heads.circuits.CircuitSpec.apply>` with *marker* parameter values
 (input ``i`` → ``i + 1``, weight ``k`` → ``1000 + k``), decomposes the tape into
 RX/RY/RZ/Rot/CNOT/CZ and reads back which parameter drives which gate. From that
 gate list it compiles a short program:
@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from qser_core.errors import BackendError
-from qser_core.heads import circuits
+from qser_core.errors import BackendError, DataError
+from qser_core.heads.circuits import GATE_SET, CircuitSpec
 
 __all__ = ["TorchStatevector"]
 
@@ -70,18 +70,15 @@ class TorchStatevector(torch.nn.Module):
 
     Parameters
     ----------
-    n_qubits : int
-        Qubits, 2-12.
-    n_layers : int
-        Ansatz layers, 1-8.
-    encoding : {"angle-ry", "angle-rx", "reupload"}
-    ansatz : {"basic", "strong", "hea"}
+    spec : CircuitSpec
+        The circuit (qubits, layers, encoding, ansatz).
     dtype : torch.dtype, default=torch.complex64
         ``torch.complex64`` (training speed) or ``torch.complex128`` (agreement tests).
         Real-only circuits use the matching real dtype internally.
 
     Attributes
     ----------
+    spec : CircuitSpec
     n_gates : int
         Gates of the decomposed circuit.
     n_stages : int
@@ -91,17 +88,19 @@ class TorchStatevector(torch.nn.Module):
 
     Examples
     --------
-    >>> sim = TorchStatevector(n_qubits=3, n_layers=2, encoding="angle-ry", ansatz="hea")
+    >>> sim = TorchStatevector(CircuitSpec(3, 2, encoding="angle-ry", ansatz="hea"))
     >>> sim(torch.zeros(5, 3), torch.zeros(2, 3)).shape
     torch.Size([5, 3])
     """
 
-    def __init__(self, *, n_qubits: int, n_layers: int, encoding: str, ansatz: str, dtype: torch.dtype = torch.complex64):
+    def __init__(self, spec: CircuitSpec, *, dtype: torch.dtype = torch.complex64):
         super().__init__()
+        if not isinstance(spec, CircuitSpec):
+            raise TypeError(f"spec must be a CircuitSpec; got {type(spec).__name__}")
         if dtype not in (torch.complex64, torch.complex128):
             raise BackendError(f"dtype must be torch.complex64 or torch.complex128; got {dtype!r}")
-        self.n_qubits, self.n_layers, self.encoding, self.ansatz = n_qubits, n_layers, encoding, ansatz
-        self.weight_shape = circuits.weight_shape(n_qubits=n_qubits, n_layers=n_layers, ansatz=ansatz, encoding=encoding)
+        self.spec = spec
+        self.n_qubits, self.weight_shape = spec.n_qubits, spec.weight_shape
         gates, stages = self._compile()
         self.real = all(g.name == "RY" for g in gates)
         self.cdtype = dtype
@@ -114,16 +113,14 @@ class TorchStatevector(torch.nn.Module):
         n_w = int(math.prod(self.weight_shape))
         x_mark = _X_BASE + np.arange(n, dtype=float)
         w_mark = (_W_BASE + np.arange(n_w, dtype=float)).reshape(self.weight_shape)
-        tape = circuits.decomposed_tape(
-            n_qubits=n, n_layers=self.n_layers, encoding=self.encoding, ansatz=self.ansatz, inputs=x_mark, weights=w_mark
-        )
+        tape = self.spec.tape(x_mark, w_mark)
         gates: list[_Gate] = []
         stages: list[Any] = [_Local()]
         n_two = 0
         for op in tape.operations:
             wires = [int(w) for w in op.wires]
-            if op.name not in circuits.GATE_SET:
-                raise BackendError(f"the torch simulator cannot run gate {op.name}; it runs {sorted(circuits.GATE_SET)}")
+            if op.name not in GATE_SET:
+                raise BackendError(f"the torch simulator cannot run gate {op.name}; it runs {sorted(GATE_SET)}")
             if len(wires) == 1:
                 refs = [self._ref(float(np.asarray(p)), n, n_w, op.name) for p in op.parameters]
                 gate = _Gate(op.name, wires[0], refs, any(r < n for r in refs))
@@ -153,7 +150,7 @@ class TorchStatevector(torch.nn.Module):
                 return n + k - int(_W_BASE)
         raise BackendError(
             f"gate {name} has parameter {value}, which is not a plain input or weight; the torch simulator "
-            "needs every gate angle to be one input or one weight (use simulator=default.qubit)"
+            "needs every gate angle to be one input or one weight (use executor=default.qubit)"
         )
 
     def _build_tables(self, gates: list[_Gate], stages: list[Any]) -> None:
@@ -252,7 +249,10 @@ class TorchStatevector(torch.nn.Module):
         """
         n = self.n_qubits
         if inputs.ndim != 2 or inputs.shape[1] != n:
-            raise BackendError(f"inputs must have shape (batch, {n}); got {tuple(inputs.shape)}")
+            raise DataError(f"inputs must have shape (batch, {n}) (one angle per qubit); got {tuple(inputs.shape)}")
+        if tuple(weights.shape) != self.weight_shape:
+            raise DataError(f"weights must have shape {self.weight_shape} (the weight_shape of {self.spec}); "
+                            f"got {tuple(weights.shape)}")
         real_dtype = torch.float32 if self.cdtype == torch.complex64 else torch.float64
         x = inputs.to(real_dtype)
         w = weights.to(real_dtype).reshape(1, -1)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import random
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -22,33 +21,9 @@ import torch
 from torch import nn
 
 from qser_core.errors import ConfigError, DataError, TrainingCancelled
+from qser_core.progress import CancelToken
 
-__all__ = ["CancelToken", "EpochLog", "History", "fit_module", "seed_everything", "predict_logits"]
-
-
-class CancelToken:
-    """Thread-safe flag that asks a running :func:`fit_module` to stop between batches.
-
-    Examples
-    --------
-    >>> token = CancelToken()
-    >>> token.cancelled
-    False
-    >>> token.cancel(); token.cancelled
-    True
-    """
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        """Ask the training loop to stop (safe to call from any thread)."""
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        """Whether :meth:`cancel` was called."""
-        return self._event.is_set()
+__all__ = ["EpochLog", "History", "fit_module", "seed_everything", "predict_logits"]
 
 
 @dataclass
@@ -90,14 +65,6 @@ class History:
     stopped_early: bool = False
     cancelled: bool = False
     seconds: float = 0.0
-
-    def as_dict(self) -> dict:
-        """Plain values (lists per metric), ready for JSON."""
-        keys = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_ua", "seconds")
-        out = {k: [getattr(e, k) for e in self.epochs] for k in keys}
-        out.update(best_epoch=self.best_epoch, best_score=self.best_score, stopped_early=self.stopped_early,
-                   cancelled=self.cancelled, total_seconds=self.seconds)
-        return out
 
 
 def seed_everything(seed: int) -> None:

@@ -25,9 +25,27 @@ class TestCircuitPage:
         at.slider(key="circuit.head.n_layers").set_value(2)
         at.run()
         assert_clean(at)
-        assert "CZ" in at.code[0].value or "╭●" in at.code[0].value
+        drawing = at.code[0].value
+        # qml.draw marks a CZ target "╰Z" and a CNOT target "╰X": the HEA ladder has only the former
+        assert drawing.count("╰Z") == 6 and "╰X" not in drawing
         assert int(_metrics(at)["Two-qubit gates"]) == 6  # CZ ladder 0-1, 1-2, 2-3 twice
         assert at.session_state["config"].head.ansatz == "hea"
+
+    def test_shows_the_library_report(self, demo_config):
+        # the page displays qser_core's transpile report and stats, not numbers of its own
+        from qser_core.heads.circuits import CircuitSpec
+        from qser_core.heads.export import transpile_report
+
+        at = open_page("pages/circuit.py", config=demo_config)
+        config = at.session_state["config"]
+        spec = CircuitSpec.from_config(config)
+        report = transpile_report(spec, backend=config.hardware.backend,
+                                  optimization_level=config.hardware.optimization_level)
+        metrics = _metrics(at)
+        assert int(metrics["Circuit parameters"]) == spec.n_params
+        assert int(metrics["Two-qubit depth"]) == report["transpiled"]["two_qubit_depth"]
+        assert int(metrics["Physical qubits used"]) == report["transpiled"]["active_qubits"]
+        assert at.code[0].value == spec.draw()
 
     def test_other_device(self, demo_config):
         at = open_page("pages/circuit.py", config=demo_config)
@@ -35,3 +53,10 @@ class TestCircuitPage:
         at.run()
         assert_clean(at)
         assert any("cz ×" in c.value for c in at.main.caption)  # IBM Heron devices use CZ
+
+    def test_a_large_circuit_draws_its_first_layers_readably(self, demo_config):
+        at = open_page("pages/circuit.py", config=demo_config.replace("head", n_layers=8).replace("reduce", n_qubits=12))
+        assert_clean(at)
+        assert len(at.image) == 1
+        assert any("First 2 of 8 layers drawn" in c.value for c in at.main.caption)
+        assert {"Trainable parameters", "Circuit weights"} <= set(_metrics(at))

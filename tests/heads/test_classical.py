@@ -1,4 +1,4 @@
-"""Tests of qser_core.heads.classical: logreg, MLP, parameter-matched MLP and make_head."""
+"""Tests of qser_core.heads.classical: logreg, MLP and parameter-matched MLP."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from qser_core.config import HeadConfig, TrainConfig
 from qser_core.errors import ConfigError, DataError
+from qser_core.config import LAYER_RANGE, QUBIT_RANGE
 from qser_core.heads import circuits
-from qser_core.heads.classical import ClassicalHead, make_head, matched_hidden, mlp_params
-from qser_core.heads.quantum import QuantumHead, quantum_param_count
+from qser_core.heads.circuits import CircuitSpec
+from qser_core.heads.classical import ClassicalHead, matched_hidden, mlp_params
+from qser_core.heads.quantum import quantum_param_count
 
 
 def _data(n=120, d=4, seed=0):
@@ -35,7 +36,7 @@ class TestKinds:
 
     def test_mlp_matched(self):
         X, y = _data()
-        target = quantum_param_count(n_qubits=4, n_layers=3, ansatz="strong")
+        target = quantum_param_count(CircuitSpec(4, 3, ansatz="strong"))
         head = ClassicalHead("mlp-matched", target_params=target, epochs=2).fit(X, y)
         assert abs(head.n_params_ - target) <= 0.1 * target
         assert head.param_match_["within_tolerance"] and head.param_match_["params"] == head.n_params_
@@ -56,9 +57,9 @@ class TestKinds:
 class TestParameterMatching:
     def test_every_config_combination_within_ten_percent(self):
         for ansatz in circuits.ANSATZE:
-            for n_qubits in range(2, 13):
-                for n_layers in range(1, 9):
-                    target = quantum_param_count(n_qubits=n_qubits, n_layers=n_layers, ansatz=ansatz)
+            for n_qubits in range(QUBIT_RANGE[0], QUBIT_RANGE[1] + 1):
+                for n_layers in range(LAYER_RANGE[0], LAYER_RANGE[1] + 1):
+                    target = quantum_param_count(CircuitSpec(n_qubits, n_layers, ansatz=ansatz))
                     hidden, bias, params = matched_hidden(n_qubits, target)
                     assert params == mlp_params(n_qubits, hidden, hidden_bias=bias)
                     assert abs(params - target) <= 0.1 * target, (ansatz, n_qubits, n_layers, target, params)
@@ -68,26 +69,6 @@ class TestParameterMatching:
         with pytest.warns(UserWarning, match="no MLP is within 10% of 3 parameters"):
             head = ClassicalHead("mlp-matched", target_params=3, epochs=1).fit(X, y)
         assert head.hidden_ == 1 and not head.param_match_["within_tolerance"]
-
-
-class TestMakeHead:
-    def test_quantum(self):
-        head = make_head(HeadConfig(kind="quantum", n_layers=3, ansatz="hea", encoding="reupload"),
-                         TrainConfig(epochs=7, lr=0.05), n_qubits=5, seed=4)
-        assert isinstance(head, QuantumHead)
-        assert (head.n_layers, head.ansatz, head.encoding, head.epochs, head.lr, head.seed) == (3, "hea", "reupload", 7, 0.05, 4)
-
-    def test_matched_uses_quantum_count(self):
-        head = make_head(HeadConfig(kind="mlp-matched", n_layers=4, ansatz="strong"), TrainConfig(), n_qubits=8, seed=0)
-        assert head.target_params == 150
-        X, y = _data(d=8)
-        head.set_params(epochs=1).fit(X, y)
-        assert abs(head.n_params_ - 150) <= 15
-
-    @pytest.mark.parametrize("kind", ["logreg", "mlp"])
-    def test_classical(self, kind):
-        head = make_head(HeadConfig(kind=kind, hidden=9), TrainConfig(patience=3), n_qubits=4, seed=1)
-        assert isinstance(head, ClassicalHead) and head.kind == kind and head.patience == 3
 
 
 class TestInputs:

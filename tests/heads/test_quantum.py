@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from qser_core.errors import ConfigError, DataError
-from qser_core.heads import circuits
+from qser_core.heads.circuits import CircuitSpec
 from qser_core.heads.quantum import QuantumHead, QuantumModule, quantum_param_count
 
 
@@ -23,24 +23,39 @@ def _data(n=120, d=3, seed=0):
 
 class TestModule:
     def test_logits_shape_and_param_count(self):
-        m = QuantumModule(n_qubits=4, n_layers=2, encoding="angle-ry", ansatz="strong")
+        spec = CircuitSpec(4, 2, encoding="angle-ry", ansatz="strong")
+        m = QuantumModule(spec)
         assert m(torch.rand(7, 4)).shape == (7, 6)
-        assert sum(p.numel() for p in m.parameters()) == quantum_param_count(n_qubits=4, n_layers=2, ansatz="strong") == 54
-        assert quantum_param_count(n_qubits=4, n_layers=2, ansatz="strong") == circuits.circuit_stats(
-            n_qubits=4, n_layers=2, encoding="angle-ry", ansatz="strong")["params"]
+        assert sum(p.numel() for p in m.parameters()) == quantum_param_count(spec) == 54 == spec.stats()["params"]
 
     @pytest.mark.parametrize("encoding,ansatz", [("reupload", "hea"), ("angle-rx", "basic")])
-    def test_simulators_agree(self, encoding, ansatz):
+    def test_executors_agree(self, encoding, ansatz):
         torch.manual_seed(0)
-        fast = QuantumModule(n_qubits=3, n_layers=2, encoding=encoding, ansatz=ansatz, simulator="torch")
-        ref = QuantumModule(n_qubits=3, n_layers=2, encoding=encoding, ansatz=ansatz, simulator="default.qubit")
+        spec = CircuitSpec(3, 2, encoding=encoding, ansatz=ansatz)
+        fast = QuantumModule(spec, executor="torch")
+        ref = QuantumModule(spec, executor="default.qubit")
         ref.load_state_dict(fast.state_dict())
         x = torch.rand(5, 3) * np.pi
         torch.testing.assert_close(fast(x), ref(x), atol=1e-5, rtol=0)
 
-    def test_bad_simulator(self):
-        with pytest.raises(ConfigError, match="simulator must be one of torch, default.qubit; got 'qiskit'"):
-            QuantumModule(n_qubits=3, n_layers=1, encoding="angle-ry", ansatz="hea", simulator="qiskit")
+    def test_same_state_dict_on_every_executor(self):
+        # a model trained on one executor loads into another (e.g. for evaluation on hardware)
+        spec = CircuitSpec(3, 1, ansatz="hea")
+        keys = {name: set(QuantumModule(spec, executor=name).state_dict()) for name in ("torch", "default.qubit")}
+        assert keys["torch"] == keys["default.qubit"] == {"weights", "readout.weight", "readout.bias"}
+
+    def test_use_executor_keeps_the_weights(self):
+        torch.manual_seed(1)
+        m = QuantumModule(CircuitSpec(3, 2, encoding="angle-ry", ansatz="strong"))
+        x = torch.rand(4, 3) * np.pi
+        before = m(x)
+        assert m.use_executor("default.qubit") is m and m.executor.name == "default.qubit"
+        torch.testing.assert_close(m(x), before, atol=1e-5, rtol=0)
+
+    def test_bad_executor(self):
+        with pytest.raises(ConfigError, match="head.executor must be one of torch, default.qubit, lightning.qubit.*; "
+                                              "got 'qiskit'"):
+            QuantumModule(CircuitSpec(3, 1, ansatz="hea"), executor="qiskit")
 
 
 class TestFit:
@@ -66,12 +81,14 @@ class TestFit:
 
     def test_default_qubit_backend_trains(self):
         X, y = _data(n=24)
-        head = QuantumHead(n_layers=1, ansatz="basic", simulator="default.qubit", epochs=1).fit(X, y)
-        assert head.predict(X).shape == (24,)
+        head = QuantumHead(n_layers=1, ansatz="basic", executor="default.qubit", epochs=1).fit(X, y)
+        assert head.predict(X).shape == (24,) and head.module_.executor.name == "default.qubit"
+        assert head.spec_ == CircuitSpec(3, 1, encoding="angle-ry", ansatz="basic")
 
     def test_clone_keeps_params(self):
-        head = QuantumHead(n_layers=3, encoding="reupload", ansatz="hea", lr=0.05)
+        head = QuantumHead(n_layers=3, encoding="reupload", ansatz="hea", executor="lightning.qubit", lr=0.05)
         assert clone(head).get_params() == head.get_params()
+        assert head.get_params()["executor"] == "lightning.qubit"
 
 
 class TestInputs:

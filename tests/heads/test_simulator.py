@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from qser_core.errors import BackendError
+from qser_core.errors import BackendError, DataError
 from qser_core.heads import circuits
+from qser_core.heads.circuits import CircuitSpec
 from qser_core.heads.simulator import TorchStatevector
 
 COMBOS = list(itertools.product(circuits.ENCODINGS, circuits.ANSATZE))
@@ -18,7 +19,8 @@ COMBOS = list(itertools.product(circuits.ENCODINGS, circuits.ANSATZE))
 def _reference_and_ours(n_qubits, n_layers, encoding, ansatz, batch, seed=0):
     """Values and gradients (w.r.t. inputs and weights) of both simulators, complex128."""
     gen = torch.Generator().manual_seed(seed)
-    shape = circuits.weight_shape(n_qubits=n_qubits, n_layers=n_layers, ansatz=ansatz)
+    spec = CircuitSpec(n_qubits, n_layers, encoding=encoding, ansatz=ansatz)
+    shape = spec.weight_shape
     x0 = torch.rand(batch, n_qubits, generator=gen, dtype=torch.float64) * np.pi
     w0 = torch.rand(shape, generator=gen, dtype=torch.float64) * 2 * np.pi
     coef = torch.randn(batch, n_qubits, generator=gen, dtype=torch.float64)  # a generic scalar loss
@@ -29,8 +31,8 @@ def _reference_and_ours(n_qubits, n_layers, encoding, ansatz, batch, seed=0):
         gx, gw = torch.autograd.grad((out * coef).sum() + out.square().sum(), [x, w])
         return out.detach(), gx, gw
 
-    qnode = circuits.make_qnode(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz)
-    sim = TorchStatevector(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz, dtype=torch.complex128)
+    qnode = spec.qnode()
+    sim = TorchStatevector(spec, dtype=torch.complex128)
     return run(lambda x, w: torch.stack(qnode(x, w), -1)), run(sim)
 
 
@@ -52,27 +54,27 @@ class TestAgreement:
     def test_complex64_close_to_reference(self):
         x = torch.rand(16, 6) * np.pi
         w = torch.rand(3, 6, 3) * 6
-        fast = TorchStatevector(n_qubits=6, n_layers=3, encoding="reupload", ansatz="strong")
-        exact = TorchStatevector(n_qubits=6, n_layers=3, encoding="reupload", ansatz="strong", dtype=torch.complex128)
+        spec = CircuitSpec(6, 3, encoding="reupload", ansatz="strong")
+        fast, exact = TorchStatevector(spec), TorchStatevector(spec, dtype=torch.complex128)
         assert fast(x, w).dtype == torch.float32
         np.testing.assert_allclose(fast(x, w).numpy(), exact(x.double(), w.double()).numpy(), atol=1e-5)
 
 
 class TestCompilation:
     def test_fuses_single_qubit_gates_and_entanglers(self):
-        sim = TorchStatevector(n_qubits=8, n_layers=4, encoding="angle-ry", ansatz="strong")
+        sim = TorchStatevector(CircuitSpec(8, 4, encoding="angle-ry", ansatz="strong"))
         # 8 RY + 32 Rot + 32 CNOT gates become 4 local stages and 4 signed permutations
         assert sim.n_gates == 72
         assert sim.n_stages == 8
 
     def test_real_statevector_only_for_real_circuits(self):
-        assert TorchStatevector(n_qubits=3, n_layers=1, encoding="reupload", ansatz="hea").real
-        assert not TorchStatevector(n_qubits=3, n_layers=1, encoding="angle-rx", ansatz="hea").real
-        assert not TorchStatevector(n_qubits=3, n_layers=1, encoding="angle-ry", ansatz="basic").real
+        assert TorchStatevector(CircuitSpec(3, 1, encoding="reupload", ansatz="hea")).real
+        assert not TorchStatevector(CircuitSpec(3, 1, encoding="angle-rx", ansatz="hea")).real
+        assert not TorchStatevector(CircuitSpec(3, 1, encoding="angle-ry", ansatz="basic")).real
 
     def test_no_per_sample_cost_in_graph(self):
         # batch size changes values only, not the number of autograd nodes (no per-sample loops)
-        sim = TorchStatevector(n_qubits=4, n_layers=2, encoding="angle-ry", ansatz="strong")
+        sim = TorchStatevector(CircuitSpec(4, 2, encoding="angle-ry", ansatz="strong"))
         w = torch.rand(2, 4, 3, requires_grad=True)
 
         def n_nodes(batch):
@@ -91,10 +93,15 @@ class TestCompilation:
 
 class TestInputs:
     def test_wrong_input_width(self):
-        sim = TorchStatevector(n_qubits=3, n_layers=1, encoding="angle-ry", ansatz="hea")
-        with pytest.raises(BackendError, match=r"inputs must have shape \(batch, 3\); got \(2, 4\)"):
+        sim = TorchStatevector(CircuitSpec(3, 1, encoding="angle-ry", ansatz="hea"))
+        with pytest.raises(DataError, match=r"inputs must have shape \(batch, 3\) \(one angle per qubit\); got \(2, 4\)"):
             sim(torch.zeros(2, 4), torch.zeros(1, 3))
+
+    def test_wrong_weight_shape(self):
+        sim = TorchStatevector(CircuitSpec(3, 2, encoding="angle-ry", ansatz="hea"))
+        with pytest.raises(DataError, match=r"weights must have shape \(2, 3\) .*; got \(2, 4\)"):
+            sim(torch.zeros(2, 3), torch.zeros(2, 4))
 
     def test_bad_dtype(self):
         with pytest.raises(BackendError, match="dtype must be torch.complex64 or torch.complex128"):
-            TorchStatevector(n_qubits=3, n_layers=1, encoding="angle-ry", ansatz="hea", dtype=torch.float32)
+            TorchStatevector(CircuitSpec(3, 1, encoding="angle-ry", ansatz="hea"), dtype=torch.float32)

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from qser_core.errors import ConfigError, DataError, TrainingCancelled
-from qser_core.heads.training import CancelToken, EpochLog, fit_module, predict_logits, seed_everything
+from qser_core.progress import CancelToken
+from qser_core.heads.training import EpochLog, fit_module, predict_logits, seed_everything
 
 
 def _blobs(n=240, d=4, seed=0):
@@ -98,7 +99,12 @@ class TestCancel:
         model = _model()
         hist = fit_module(model, X, y, X_val=X[:60], y_val=y[:60], epochs=50, seed=0, callback=cb, cancel=token)
         assert hist.cancelled and len(hist.epochs) == 2
-        assert hist.best_epoch in (1, 2)
+        scores = [e.val_ua for e in hist.epochs]
+        assert hist.best_epoch == 1 + int(np.argmax(scores)) and hist.best_score == max(scores)
+        # the kept weights are the best epoch's: they score its validation UA again
+        pred = predict_logits(model, X[:60]).argmax(1).numpy()
+        recalls = [np.mean(pred[y[:60] == c] == c) for c in np.unique(y[:60])]
+        assert np.mean(recalls) == pytest.approx(hist.best_score)
 
     def test_cancel_before_first_epoch_raises(self):
         X, y = _blobs()
