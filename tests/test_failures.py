@@ -266,15 +266,16 @@ class TestSkippedReport:
 
         from factories import crema_folder
 
-        root = crema_folder(tmp_path / "crema", actors=(1001, 1002, 1003, 1004))
-        (root / "1005_DFA_ANG_XX.wav").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:00\n")
-        sf.write(root / "1005_DFA_SAD_XX.wav", np.full(8000, 0.3, np.float32), 16000)  # DC: found by decoding
+        root = crema_folder(tmp_path / "crema", actors=range(1001, 1007))
+        (root / "1007_DFA_ANG_XX.wav").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:00\n")
+        sf.write(root / "1007_DFA_SAD_XX.wav", np.full(8000, 0.3, np.float32), 16000)  # DC: found by decoding
         home = tmp_path / "home"
         result = _qser("evaluate", "--dataset", "crema-d", "--data-dir", str(root), "--backbone", "random-cnn",
-                       "--head", "logreg", "--folds", "2", "--seeds", "1", "--set", "audio.duration=0.5",
+                       "--head", "logreg", "--qubits", "2", "--folds", "2", "--seeds", "1", "--set", "audio.duration=0.5",
                        "--json", home=home)
         assert result.returncode == 0, result.stderr
-        assert "24 usable clips of 26 audio files; 2 skipped" in result.stderr
+        assert "37 usable clips of 38 audio files; 1 skipped" in result.stderr  # indexing: the LFS stub
+        assert "36 usable clips of 38 audio files; 2 skipped" in result.stderr  # decoding adds the DC clip
         assert "Git LFS pointer stub" in result.stderr and "constant signal" in result.stderr
         assert "only 2 values behind this 95% interval" in result.stderr  # 2 folds x 1 seed
         summary = json.loads(result.stdout)
@@ -286,5 +287,5 @@ class TestSkippedReport:
         monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
         store.reset_clients()
         run = load_run(summary["run_id"])
-        assert run["tags"]["qser.n_skipped"] == "2" and run["tags"]["qser.n_clips"] == "24"
+        assert run["tags"]["qser.n_skipped"] == "2" and run["tags"]["qser.n_clips"] == "36"
         assert "corpus.json" in run["artifacts"]

@@ -1,4 +1,4 @@
-"""``qser runs`` and ``qser compare``: recorded runs."""
+"""``qser runs [show RUN | import PATH]`` and ``qser compare``: recorded runs (ids or unique prefixes)."""
 
 from __future__ import annotations
 

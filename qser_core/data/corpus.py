@@ -13,6 +13,7 @@ in two parts) live in :mod:`qser_core.data.splits` and are re-exported here.
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections import Counter
@@ -44,6 +45,8 @@ __all__ = [
     "counts_by",
     "corpus_summary",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: The six emotions shared by every corpus; integer labels index into this tuple.
 EMOTIONS = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
@@ -298,7 +301,8 @@ def load_corpus(data: DataConfig, *, max_seconds: float = 60.0) -> Corpus:
     """The corpus a :class:`~qser_core.config.DataConfig` names, checked for use in an experiment.
 
     ``dataset="demo"`` with an empty ``data_dir`` generates the synthetic demo corpus on first
-    use (:func:`qser_core.data.demo.demo_corpus_dir`) and indexes it with the CREMA-D parser.
+    use (:func:`qser_core.data.demo.demo_corpus_dir`) and indexes it with the CREMA-D parser. Skipped
+    files are logged as a warning with :meth:`IndexReport.summary` (what ``qser data index`` prints).
 
     Parameters
     ----------
@@ -318,6 +322,8 @@ def load_corpus(data: DataConfig, *, max_seconds: float = 60.0) -> Corpus:
         corpus = index_corpus(demo_corpus_dir(), dataset="demo", max_seconds=max_seconds)
     else:
         corpus = index_corpus(data.data_dir, dataset=data.dataset, max_seconds=max_seconds)
+    if corpus.report.skipped:  # every command that indexes says what it left out, as `qser data index` does
+        _log.warning("%s", corpus.report.summary())
     require_emotions(corpus.table, source=f"{corpus.root} (dataset {corpus.dataset!r})")
     return corpus
 

@@ -509,7 +509,7 @@ def extract_corpus(corpus, config: QserConfig, *, progress: Progress | None = No
 
     Indexing reads headers only; a clip that decodes as silent, constant, NaN-filled or corrupt is
     found here. It is dropped from the returned corpus's table, added to ``report.skipped`` with its
-    reason, and the summary (as ``qser data index`` prints it) is logged as a warning.
+    reason, and the updated summary (as ``qser data index`` prints it) is logged as a warning.
 
     Parameters
     ----------
@@ -540,8 +540,7 @@ def extract_corpus(corpus, config: QserConfig, *, progress: Progress | None = No
         table = corpus.table[keep].reset_index(drop=True)
         report.n_clips = len(table)
         corpus = dataclasses.replace(corpus, table=table, report=report)
-    if corpus.report.skipped:
-        _log.warning("%s", corpus.report.summary())
+        _log.warning("%s", corpus.report.summary())  # indexing logged its part; this adds what decoding found
     require_emotions(corpus.table, source=f"{corpus.root} (dataset {corpus.dataset!r})")
     return corpus, embeddings
 

@@ -150,10 +150,10 @@ class TestLoadAudio:
             "'librosa' in sys.modules, y.shape)"
         )
         out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
-        seconds, numba, librosa, shape = out.stdout.split(maxsplit=3)
+        _, numba, librosa, shape = out.stdout.split(maxsplit=3)
         assert numba == "False" and librosa == "False"  # no JIT compilation on the load path
         assert shape.strip() == "(48000,)"
-        assert float(seconds) < 3.0  # ~0.1 s measured; generous for a busy shared machine
+        # (its speed, ~0.1 s measured, belongs in benchmarks/: no timing assertions in tests)
 
 
 class TestLoadBatch:

@@ -145,9 +145,7 @@ class TestDefaultCorpus:
         assert len(list(folder.glob("*.wav"))) == 864 and is_demo_corpus(folder)
         assert not [p for p in folder.parent.iterdir() if ".tmp-" in p.name]  # temp folder renamed away
         marker_time = (folder / "SYNTHETIC.txt").stat().st_mtime_ns
-        started = time.perf_counter()
         assert demo_corpus_dir() == folder
-        assert time.perf_counter() - started < 1.0
         assert (folder / "SYNTHETIC.txt").stat().st_mtime_ns == marker_time  # not regenerated
         print(f"default demo corpus generated in {first_seconds:.1f} s")
 
