@@ -28,9 +28,12 @@ if finished:
     shown = shown[shown["qser_status"].isin(COMPLETED)]  # stopped runs are partial: not beside finished ones
 FIRST = ["ua", "wa", "macro_f1", "head", "run_type", "n_qubits", "dataset"]  # what is compared, on screen first
 table = shown[FIRST + [c for c in shown.columns if c not in FIRST and c != "config_digest"]]
+# Naive UTC for display: Arrow reads a tz-aware column through Series.values, which pandas 3.1 deprecates.
+table = table.assign(start_time=table["start_time"].dt.tz_convert(None))
 st.dataframe(table, hide_index=True, key=f"{P}.table", column_config={
-    name: st.column_config.NumberColumn(name, format="%.3f")
-    for name in ("ua", "wa", "macro_f1", "ua_ci95_low", "ua_ci95_high")})
+    "start_time": st.column_config.DatetimeColumn("start_time (UTC)", format="YYYY-MM-DD HH:mm"),
+    **{name: st.column_config.NumberColumn(name, format="%.3f")
+       for name in ("ua", "wa", "macro_f1", "ua_ci95_low", "ua_ci95_high")}})
 st.download_button("Download as CSV", shown.to_csv(index=False), file_name="qser_runs.csv", mime="text/csv",
                    key=f"{P}.csv")
 

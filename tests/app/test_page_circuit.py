@@ -42,7 +42,7 @@ class TestCircuitPage:
         report = transpile_report(spec, backend=config.hardware.backend,
                                   optimization_level=config.hardware.optimization_level)
         metrics = _metrics(at)
-        assert int(metrics["Circuit parameters"]) == spec.n_params
+        assert int(metrics["Circuit weights"]) == spec.n_params
         assert int(metrics["Two-qubit depth"]) == report["transpiled"]["two_qubit_depth"]
         assert int(metrics["Physical qubits used"]) == report["transpiled"]["active_qubits"]
         assert at.code[0].value == spec.draw()

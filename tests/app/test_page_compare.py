@@ -17,6 +17,7 @@ def two_runs(demo_config):
     return [evaluate(demo_config.replace("head", kind=kind), features=features).run_id for kind in ("logreg", "mlp")]
 
 
+@pytest.mark.filterwarnings("error::pandas.errors.Pandas4Warning")  # raised in the page, it would fail assert_clean
 class TestComparePage:
     def test_table_chart_and_paired_test(self, two_runs, demo_config):
         at = open_page("pages/compare.py", config=demo_config)
