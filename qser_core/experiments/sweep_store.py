@@ -31,13 +31,13 @@ def check_name(name: str) -> None:
 
 
 def _search(filter_string: str, *, max_results: int = 5000) -> list:
-    from qser_core.tracking.recorder import _client, experiment_name, tracking_uri
+    from qser_core.tracking import store
 
-    client = _client(tracking_uri())
-    experiment = client.get_experiment_by_name(experiment_name())
-    if experiment is None:
+    client = store.client()
+    experiment_id = store.experiment_id(client, store.experiment_name(), create=False)
+    if experiment_id is None:
         return []
-    return client.search_runs([experiment.experiment_id], filter_string=filter_string, max_results=max_results,
+    return client.search_runs([experiment_id], filter_string=filter_string, max_results=max_results,
                               order_by=["attributes.start_time DESC"])
 
 
@@ -46,33 +46,14 @@ def _parent(name: str):
     return runs[0] if runs else None
 
 
-class _Reopened:
-    """Writes to an existing parent run (same surface as the recorder methods the sweep uses)."""
-
-    def __init__(self, run_id: str) -> None:
-        from qser_core.tracking.recorder import _client, tracking_uri
-
-        self.run_id, self._client = run_id, _client(tracking_uri())
-
-    def log_json(self, name: str, obj: Any) -> None:
-        from qser_core.tracking.recorder import _dumps
-
-        self._client.log_text(self.run_id, _dumps(obj), name)
-
-    def _end(self, status: str, reason: str = "") -> None:
-        self._client.set_tag(self.run_id, "qser.status", status)
-        self._client.set_tag(self.run_id, "qser.reason", reason[:5000])
-        self._client.set_terminated(self.run_id, {"finished": "FINISHED", "interrupted": "KILLED"}.get(status, "FAILED"))
-
-
 @contextmanager
 def parent_run(name: str, base: QserConfig, grid: Mapping[str, Sequence[Any]]) -> Iterator[Any]:
     """The sweep's parent run: created on the first run of ``name``, reopened on every later one.
 
-    Yields an object with ``run_id`` and ``log_json(name, obj)``. On leaving, the run is marked
-    ``finished``, or ``interrupted`` (Ctrl-C, cancel) or ``failed`` with the reason, as for any run.
+    Yields the :class:`~qser_core.tracking.recorder.RunRecorder`. On leaving, the run is marked
+    ``finished``, or ``interrupted`` (Ctrl-C, cancel) or ``failed`` with the reason.
     """
-    from qser_core.tracking.recorder import track_run
+    from qser_core.tracking.recorder import reopen_run, track_run
 
     existing = _parent(name)
     if existing is None:
@@ -80,17 +61,16 @@ def parent_run(name: str, base: QserConfig, grid: Mapping[str, Sequence[Any]]) -
             recorder.log_json("grid.json", {k: [str(v) for v in vals] for k, vals in grid.items()})
             yield recorder
         return
-    # TODO(merge): reliability's reopen_run(run_id) replaces _Reopened once it lands
-    parent = _Reopened(existing.info.run_id)
-    parent._client.update_run(parent.run_id, status="RUNNING")
-    parent._client.set_tag(parent.run_id, "qser.status", "running")
-    try:
-        yield parent
-    except BaseException as exc:
-        interrupted = isinstance(exc, (KeyboardInterrupt, TrainingCancelled))
-        parent._end("interrupted" if interrupted else "failed", f"{type(exc).__name__}: {exc}")
-        raise
-    parent._end("finished")
+    with reopen_run(existing.info.run_id) as recorder:
+        recorder.set_tag("qser.status", "running")
+        try:
+            yield recorder
+        except BaseException as exc:  # reopen_run leaves the status as it was: say what happened
+            interrupted = isinstance(exc, (KeyboardInterrupt, TrainingCancelled))
+            recorder.set_tag("qser.status", "interrupted" if interrupted else "failed")
+            recorder.set_tag("qser.reason", f"{type(exc).__name__}: {exc}")
+            raise
+        recorder.set_outcome("finished")
 
 
 def finished_children(name: str) -> dict[str, dict[str, Any]]:
@@ -114,9 +94,7 @@ def record_child(parent, config: QserConfig, name: str, evaluation) -> str:
     from qser_core.experiments.crossval import _record
     from qser_core.tracking.recorder import track_run
 
-    # TODO(merge): track_run(..., parent_run_id=parent.run_id) once reliability's recorder lands
-    tags = {"qser.sweep": name, "mlflow.parentRunId": parent.run_id}
-    with track_run(config, run_type="evaluate", tags=tags) as recorder:
+    with track_run(config, run_type="evaluate", tags={"qser.sweep": name}, parent_run_id=parent.run_id) as recorder:
         evaluation.run_id = recorder.run_id
         _record(recorder, evaluation)
     return recorder.run_id

@@ -85,4 +85,4 @@ class TestLaunch:
         assert_clean(at)
         snap = job.snapshot()
         assert snap.status == "finished" and len(snap.result.configurations) == 1
-        assert "launched" in at.selectbox(key="sweeps.picked").options
+        assert "launched · finished" in at.selectbox(key="sweeps.picked").options
