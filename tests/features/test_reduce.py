@@ -31,8 +31,9 @@ class TestFit:
         assert angles.shape == (120, 8)
         assert angles.min() >= 0.0 and angles.max() <= np.pi
         # standardised components, ±3σ onto [0, π]: centred on π/2 with spread π/6 per component
-        np.testing.assert_allclose(angles.mean(axis=0), np.pi / 2, atol=1e-6)
-        np.testing.assert_allclose(angles.std(axis=0), np.pi / 6, atol=1e-6)
+        # (up to the few values beyond 3σ that are clipped)
+        np.testing.assert_allclose(angles.mean(axis=0), np.pi / 2, atol=0.02)
+        np.testing.assert_allclose(angles.std(axis=0), np.pi / 6, atol=0.02)
 
     def test_outlier_does_not_squeeze_the_other_rows(self, X):
         base = QubitReducer(n_components=2).fit(X)
