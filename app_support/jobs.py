@@ -1,9 +1,12 @@
-"""Background training jobs: training runs in a thread so it carries on while the user visits other pages.
+"""Background training jobs: a thread around the library's comparison runner, so training carries on
+while the user visits other pages.
 
-The job keeps everything the Train page shows (per-head epoch logs, progress, results, the error
-message) behind a lock; the page polls it from an ``st.fragment(run_every=...)``. The Stop button
-calls :meth:`TrainingJob.stop`, which cancels the library's :class:`qser_core.progress.CancelToken`,
-so the training loop itself stops between batches. No Streamlit call happens in the thread.
+The thread runs :func:`qser_core.experiments.compare.compare_heads` (the heads on identical inputs, paired
+tests against the quantum head) and keeps what the Train page shows (per-head epoch logs, progress,
+results, paired tests, the error message) behind a lock; the page polls it from an
+``st.fragment(run_every=...)``. The Stop button calls :meth:`TrainingJob.stop`, which cancels the
+library's :class:`qser_core.progress.CancelToken`, so the training loop itself stops between batches.
+No Streamlit call happens in the thread.
 
 The ``hybrid`` mode runs :func:`qser_core.experiments.hybrid.train_hybrid` instead: one run whose epochs come
 in two curve groups, ``frozen`` (the frozen-backbone PQC head, trained first) and ``hybrid``
@@ -13,6 +16,8 @@ in two curve groups, ``frozen`` (the frozen-backbone PQC head, trained first) an
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import itertools
 import threading
 import time
 import traceback
@@ -24,6 +29,7 @@ from qser_core.errors import QserError, TrainingCancelled
 from qser_core.progress import CancelToken
 
 MODES = ("quick", "cross-validation", "hybrid")
+PROTOCOL_OF_MODE = {"quick": "single", "cross-validation": "crossval"}  # the runner's protocol names
 HYBRID_STAGES = ("frozen", "hybrid")  # the curve groups of a hybrid run (the callback's ``stage``)
 
 
@@ -35,12 +41,12 @@ class JobSnapshot:
     heads: list[str]
     logs: dict[str, list[dict[str, Any]]]  # head (hybrid: stage) → one row per epoch (run, epoch, losses, ...)
     progress: tuple[int, int, str]
-    current: str
     results: dict[str, Any]  # head → TrainedModel | Evaluation; hybrid mode: {"hybrid": HybridResult}
     error: str
     seconds: float
     mode: str = "quick"
     notes: list[str] = field(default_factory=list)
+    paired: dict[str, dict[str, Any]] = field(default_factory=dict)  # head → paired test against the quantum head
 
     @property
     def finished(self) -> bool:
@@ -48,7 +54,7 @@ class JobSnapshot:
 
 
 class TrainingJob:
-    """Train several heads on the same prepared inputs, one after the other, in a daemon thread.
+    """Train several heads on identical inputs, one after the other, in a daemon thread.
 
     Parameters
     ----------
@@ -58,8 +64,8 @@ class TrainingJob:
         Head kinds to compare (``logreg``, ``mlp``, ``mlp-matched``, ``quantum``). Ignored in the
         ``hybrid`` mode, whose curve groups are :data:`HYBRID_STAGES`.
     mode : {"quick", "cross-validation", "hybrid"}, default="quick"
-        ``quick``: :func:`qser_core.experiments.model.train_model` on the single speaker-disjoint split;
-        ``cross-validation``: :func:`qser_core.experiments.crossval.evaluate` over folds × seeds;
+        ``quick``: :func:`~qser_core.experiments.compare.compare_heads` on the single speaker-disjoint split;
+        ``cross-validation``: the same over folds × seeds;
         ``hybrid``: :func:`qser_core.experiments.hybrid.train_hybrid` (the frozen-backbone PQC head, then the
         backbone tail + reduction + PQC trained end to end, on the same split and seed).
     track : bool, default=True
@@ -73,10 +79,11 @@ class TrainingJob:
         self.config, self.heads, self.mode, self.track = config, heads, mode, track
         self.cancel_token = CancelToken()
         self._lock = threading.Lock()
-        self._status, self._current, self._error, self._notes = "queued", "", "", []
+        self._status, self._error, self._notes = "queued", "", []
         self._logs: dict[str, list[Any]] = {h: [] for h in self.heads}
         self._progress: tuple[int, int, str] = (0, 1, "waiting")
         self._results: dict[str, Any] = {}
+        self._paired: dict[str, dict[str, Any]] = {}
         self._start = self._end = 0.0
         self._thread = threading.Thread(target=self._run, name="qser-train", daemon=True)
 
@@ -112,9 +119,9 @@ class TrainingJob:
             end = self._end or time.perf_counter()
             return JobSnapshot(status=self._status, heads=list(self.heads),
                                logs={h: list(v) for h, v in self._logs.items()}, progress=self._progress,
-                               current=self._current, results=dict(self._results), error=self._error,
+                               results=dict(self._results), error=self._error,
                                seconds=end - self._start if self._start else 0.0, mode=self.mode,
-                               notes=list(self._notes))
+                               notes=list(self._notes), paired=dict(self._paired))
 
     # ------------------------------------------------------------ the thread
     def _on_progress(self, done: int, total: int, message: str = "") -> None:
@@ -126,34 +133,14 @@ class TrainingJob:
         with self._lock:
             self._logs[head].append(row)
 
-    def _run(self) -> None:
-        from qser_core.experiments import crossval as experiment, model
+    def _on_head_epoch(self, head: str, fold: int | None, seed: int, log: Any) -> None:
+        self._on_epoch(head, log, "split" if fold is None else f"fold {fold + 1} · seed {seed}")
 
+    def _run(self) -> None:
         try:
-            if self.mode == "hybrid":
-                self._run_hybrid()
-                return
-            features = experiment.prepare(self.config, progress=self._on_progress)
-            for i, head in enumerate(self.heads):
-                if self.cancel_token.cancelled:
-                    break
-                with self._lock:
-                    self._current, self._progress = head, (i, len(self.heads), f"training {head}")
-                config = self.config.replace("head", kind=head)
-                if self.mode == "quick":
-                    result = model.train_model(config, features=features, track=self.track,
-                                               callback=lambda log, h=head: self._on_epoch(h, log),
-                                               cancel=self.cancel_token)
-                else:
-                    result = experiment.evaluate(config, features=features, track=self.track,
-                                                 callback=lambda kind, fold, seed, log, h=head: self._on_epoch(
-                                                     h, log, f"fold {fold + 1} · seed {seed}"),
-                                                 cancel=self.cancel_token)
-                with self._lock:
-                    self._results[head] = result
-            status = "stopped" if self.cancel_token.cancelled else "done"
+            status = self._run_hybrid() if self.mode == "hybrid" else self._run_heads()
             with self._lock:
-                self._status, self._progress = status, (len(self.heads), len(self.heads), status)
+                self._status, self._progress = status, (1, 1, status)
         except TrainingCancelled as exc:
             with self._lock:
                 self._status, self._notes = "stopped", [*self._notes, str(exc)]
@@ -168,19 +155,85 @@ class TrainingJob:
             with self._lock:
                 self._end = time.perf_counter()
 
-    def _run_hybrid(self) -> None:
+    def _run_heads(self) -> str:
+        """:func:`~qser_core.experiments.compare.compare_heads` over the job's heads."""
+        from qser_core.experiments.compare import compare_heads
+
+        comparison = compare_heads(self.config, self.heads, protocol=PROTOCOL_OF_MODE[self.mode],
+                                   progress=self._on_progress, callback=self._on_head_epoch,
+                                   cancel=self.cancel_token, track=self.track)
+        with self._lock:
+            self._results, self._paired = dict(comparison.results), dict(comparison.paired)
+        return "stopped" if comparison.cancelled else "done"
+
+    def _run_hybrid(self) -> str:
         """One :func:`~qser_core.experiments.hybrid.train_hybrid` run; epochs go to the ``frozen`` / ``hybrid`` curves.
 
-        No ``experiment.prepare`` first: without ``features`` the hybrid run takes its embeddings from
+        No ``prepare`` first: without ``features`` the hybrid run takes its embeddings from
         the frozen activations it computes anyway, so no separate extraction pass is needed.
         """
         from qser_core.experiments.hybrid import train_hybrid
 
-        with self._lock:
-            self._current = "hybrid"
         result = train_hybrid(self.config, progress=self._on_progress, track=self.track, cancel=self.cancel_token,
                               callback=lambda stage, log: self._on_epoch(stage, log))
-        status = "stopped" if self.cancel_token.cancelled else "done"
         with self._lock:
             self._results["hybrid"] = result
-            self._status, self._progress = status, (1, 1, status)
+        return "stopped" if self.cancel_token.cancelled else "done"
+
+
+# ------------------------------------------------------------------ every tab's view of the jobs
+@dataclass(frozen=True)
+class BoardEntry:
+    """One job on the :class:`JobBoard`: its id (shown in the list), the job and when it started (UTC)."""
+
+    id: str
+    job: TrainingJob
+    started: datetime.datetime
+
+
+class JobBoard:
+    """Running and recent training jobs of this server, shared by every browser tab and session.
+
+    A job started in one tab shows in all of them (any tab can watch or stop it); closing the tab
+    that started it no longer orphans it. Finished jobs beyond the ``keep`` most recent are dropped.
+
+    Parameters
+    ----------
+    keep : int, default=8
+        How many finished jobs stay listed.
+    """
+
+    def __init__(self, keep: int = 8) -> None:
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._entries: list[BoardEntry] = []
+        self._count = itertools.count(1)
+
+    def add(self, job: TrainingJob) -> BoardEntry:
+        """Put a (started) job on the board."""
+        with self._lock:
+            entry = BoardEntry(id=f"job {next(self._count)}", job=job,
+                               started=datetime.datetime.now(datetime.timezone.utc))
+            self._entries.append(entry)
+            finished = [e for e in self._entries if not e.job.alive]
+            drop = {id(e) for e in finished[: max(len(finished) - self.keep, 0)]}
+            self._entries = [e for e in self._entries if id(e) not in drop]
+            return entry
+
+    def entries(self) -> list[BoardEntry]:
+        """Running jobs first, then finished ones, each newest first."""
+        with self._lock:
+            newest = list(reversed(self._entries))
+        return [e for e in newest if e.job.alive] + [e for e in newest if not e.job.alive]
+
+    def running(self) -> list[BoardEntry]:
+        """The jobs still training."""
+        return [e for e in self.entries() if e.job.alive]
+
+    def find(self, job: TrainingJob | None) -> BoardEntry | None:
+        """The entry of ``job`` (None when it is not on the board)."""
+        return next((e for e in self.entries() if e.job is job), None)
+
+
+#: The server's board (one per server process: every session imports this same module).
+BOARD = JobBoard()

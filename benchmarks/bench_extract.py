@@ -1,124 +1,108 @@
-"""Embedding extraction speed: ``python benchmarks/bench_extract.py [--clips 300]``.
+"""Row 1, embedding extraction: ``python -m benchmarks --only extract``.
 
-Prints one table: clips/s of the default backbone (efficientnet-lite0) over ~300
-3-second clips through ``extract_embeddings`` (threaded decoding overlapped with the
-batched front end and CNN), its parts alone (decoding, CNN), the per-clip
-librosa + CNN loop it replaces, and the cached second run, both over the same clips
-and over a synthesised CREMA-D-sized cache index (7,442 entries).
+The default backbone (EfficientNet-Lite0) over 3-second clips through ``extract_embeddings``
+(threaded decoding overlapped with the batched front end and CNN), in clips/s, against the
+per-clip librosa + network loop a user would write (target >= 40 clips/s); then a cached re-run
+over a CREMA-D-sized cache index (7,442 entries, target < 2 s) against extracting those clips
+afresh at the measured rate.
 
-Clips: EmoDB (``../shared/data/emodb/audio``) where present, else the synthetic demo
-corpus (``qser_core.data.demo.demo_corpus_dir()``, generated on first use). Timings on a
-shared 2-core machine are noisy: each row is the best of ``--repeat`` runs.
+Clips: EmoDB (``../shared/data/emodb/audio``) where present, else the synthetic demo corpus.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
+import shutil
 import tempfile
-import time
 from pathlib import Path
 
-from common import best, clips  # also puts the project root on sys.path
+from benchmarks.common import clips, log, median, row, timings
+
+N_CREMA = 7442
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=300, help="clips to embed (default 300)")
-    parser.add_argument("--baseline-clips", type=int, default=40, help="clips for the slow per-clip loop")
-    parser.add_argument("--repeat", type=int, default=2, help="runs per row; the best is kept")
-    args = parser.parse_args(argv)
-
+def run(quick: bool) -> list[dict]:
+    """Extraction rows; ``quick`` times fewer clips, once each."""
+    n_clips, n_base, repeat = (32, 6, 1) if quick else (300, 40, 3)
     tmp = Path(tempfile.mkdtemp(prefix="qser-bench-extract-"))
-    os.environ.setdefault("QSER_HOME", str(tmp / "home"))
+    try:
+        return _rows(tmp, n_clips=n_clips, n_base=n_base, repeat=repeat)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
-    import librosa
-    import numpy as np
+
+def _rows(tmp: Path, *, n_clips: int, n_base: int, repeat: int) -> list[dict]:
     import pandas as pd
     import torch
 
-    from qser_core.data.audio import audio_kwargs, load_batch
-    from qser_core.features.backbones import get_backbone
     from qser_core.config import QserConfig
+    from qser_core.features.backbones import get_backbone
+    from qser_core.features.embeddings import extract_embeddings
+
+    paths = clips(n_clips)
+    table, config = pd.DataFrame({"path": paths}), QserConfig()
+    backbone = get_backbone(config.embedding.backbone, features=config.features)
+    backbone.embed(torch.zeros(2, 48000))  # first call builds the folded inference copy; not what we time
+    runs = iter(range(10**6))
+    extract_embeddings(table[:2], config, cache_dir=tmp / "warm-up")  # thread pool, decoder, allocator
+    fresh = timings(lambda: extract_embeddings(table, config, cache_dir=tmp / f"cache{next(runs)}"), repeat=repeat)
+    _per_clip_loop(paths[:1], backbone, config)  # librosa's first call compiles (numba) and loads filters
+    base = timings(lambda: _per_clip_loop(paths[:n_base], backbone, config), repeat=1 if repeat == 1 else 2)
+    rate, base_rate = len(paths) / median(fresh), n_base / median(base)
+    log(f"extract: {rate:.1f} clips/s, per-clip loop {base_rate:.1f} clips/s")
+    extraction = row(
+        "extraction, EfficientNet-Lite0, 3-s clips", value=rate, unit="clips/s",
+        reference="per-clip librosa.load + melspectrogram + network loop", reference_value=base_rate,
+        ratio=rate / base_rate, target=(">=", 40, "value"), repeats=len(fresh), clips=len(paths),
+        reference_clips=n_base, seconds=fresh,
+    )
+    cached = timings(_crema_sized_cache(tmp, config, backbone), repeat=repeat)
+    afresh = N_CREMA / rate
+    log(f"extract: cached {N_CREMA} clips in {median(cached):.2f} s")
+    rerun = row(
+        f"cached re-run, {N_CREMA:,} clips (CREMA-D size)", value=median(cached), unit="s",
+        reference=f"extracting {N_CREMA:,} clips afresh at the measured rate", reference_value=afresh,
+        ratio=afresh / median(cached), target=("<=", 2, "value"), repeats=len(cached), seconds=cached,
+        note="a cache index of 7,442 synthesised entries over empty files: times lookup and loading only",
+    )
+    return [extraction, rerun]
+
+
+def _per_clip_loop(paths: list[str], backbone, config) -> None:
+    """What a user would write: librosa per clip, then the network on one spectrogram at a time."""
+    import librosa
+    import torch
+
+    f = config.features
+    for p in paths:
+        y, _ = librosa.load(p, sr=config.audio.sr, duration=config.audio.duration)
+        y = librosa.util.fix_length(y, size=int(config.audio.sr * config.audio.duration))
+        S = librosa.power_to_db(librosa.feature.melspectrogram(
+            y=y, sr=config.audio.sr, n_fft=f.n_fft, hop_length=f.hop_length, n_mels=f.n_mels, fmin=f.fmin,
+            fmax=f.fmax))
+        x = torch.from_numpy((S - S.mean()) / (S.std() + 1e-5))[None, None].float()
+        with torch.no_grad():
+            h = backbone.net.forward_stem(x)
+            for block in backbone.blocks:
+                h = block(h)
+            backbone.net.forward_head(h)
+
+
+def _crema_sized_cache(tmp: Path, config, backbone):
+    """A cache holding 7,442 entries (empty files, random vectors); returns the cached-run callable."""
+    import numpy as np
+    import pandas as pd
+
     from qser_core.features.embeddings import EmbeddingCache, _identities, cache_folder, extract_embeddings
 
-    paths = clips(args.clips)
-    n = len(paths)
-    table = pd.DataFrame({"path": paths})
-    config = QserConfig()
-    rows: list[tuple[str, int, float]] = []
-
-    start = time.perf_counter()
-    backbone = get_backbone(config.embedding.backbone, features=config.features)
-    backbone.embed(torch.zeros(2, 48000))  # first call builds the folded inference copy
-    print(f"backbone load + warm-up: {time.perf_counter() - start:.2f} s; torch threads: {torch.get_num_threads()}",
-          flush=True)
-
-    runs = iter(range(10**6))
-    fresh = lambda: extract_embeddings(table, config, cache_dir=tmp / f"cache{next(runs)}")  # noqa: E731
-    rows.append(("extract_embeddings, empty cache (decode || front end + CNN)", n, best(fresh, args.repeat)))
-
-    waves = load_batch(paths, **audio_kwargs(config.audio), n_jobs=2)
-    rows.append(("  part: decoding alone (load_batch, 2 threads)", n,
-                 best(lambda: load_batch(paths, **audio_kwargs(config.audio), n_jobs=2), args.repeat)))
-
-    def cnn_only():
-        for i in range(0, n, config.embedding.batch_size):
-            backbone.embed(torch.from_numpy(waves[i:i + config.embedding.batch_size]))
-
-    rows.append(("  part: log-mel + CNN alone (batches of 32)", n, best(cnn_only, args.repeat)))
-
-    base = paths[: args.baseline_clips]
-
-    def per_clip_loop():
-        f = config.features
-        for p in base:
-            y, _ = librosa.load(p, sr=16000, duration=3.0)
-            y = librosa.util.fix_length(y, size=48000)
-            S = librosa.power_to_db(librosa.feature.melspectrogram(
-                y=y, sr=16000, n_fft=f.n_fft, hop_length=f.hop_length, n_mels=f.n_mels, fmin=f.fmin, fmax=f.fmax))
-            x = torch.from_numpy((S - S.mean()) / (S.std() + 1e-5))[None, None].float()
-            with torch.no_grad():
-                h = backbone.net.forward_stem(x)
-                for block in backbone.blocks:
-                    h = block(h)
-                backbone.net.forward_head(h)
-
-    rows.append(("per-clip librosa + CNN loop (baseline)", len(base), best(per_clip_loop, 1)))
-
-    cached_dir = tmp / "cache-warm"
-    extract_embeddings(table, config, cache_dir=cached_dir)
-    rows.append(("cached second run, same clips", n,
-                 best(lambda: extract_embeddings(table, config, cache_dir=cached_dir), args.repeat)))
-
-    # CREMA-D-sized cache: 7,442 (empty) files and a synthesised index of random rows.
     many = tmp / "many"
     many.mkdir()
     fake = []
-    for i in range(7442):
+    for i in range(N_CREMA):
         p = many / f"{1001 + i // 82}_{i:04d}.wav"
         p.touch()
         fake.append(str(p))
-    fake_table = pd.DataFrame({"path": fake})
-    folder = cache_folder(config, cache_dir=tmp / "cache-crema")
-    EmbeddingCache(folder).add(_identities(fake), [""] * len(fake),
-                               np.random.default_rng(0).standard_normal((len(fake), backbone.dim)).astype(np.float32),
-                               backbone=backbone.name)
-    rows.append(("cached run, 7,442 synthesised entries (CREMA-D size)", len(fake),
-                 best(lambda: extract_embeddings(fake_table, config, cache_dir=tmp / "cache-crema"), args.repeat)))
-
-    width = max(len(r[0]) for r in rows)
-    print(f"\n{'what':<{width}}  {'clips':>6}  {'seconds':>8}  {'clips/s':>9}")
-    for what, count, seconds in rows:
-        print(f"{what:<{width}}  {count:>6}  {seconds:>8.2f}  {count / seconds:>9.1f}")
-    speedup = (rows[0][1] / rows[0][2]) / (rows[3][1] / rows[3][2])
-    print(f"\nbatched pipeline vs per-clip loop: {speedup:.1f}x; target >= 40 clips/s, cached 7,442 < 2 s")
-    import shutil
-
-    shutil.rmtree(tmp, ignore_errors=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    vectors = np.random.default_rng(0).standard_normal((N_CREMA, backbone.dim)).astype(np.float32)
+    EmbeddingCache(cache_folder(config, cache_dir=tmp / "crema")).add(
+        _identities(fake), [""] * N_CREMA, vectors, backbone=backbone.name)
+    table = pd.DataFrame({"path": fake})
+    return lambda: extract_embeddings(table, config, cache_dir=tmp / "crema")

@@ -1,64 +1,55 @@
-"""Hybrid model speed: ``python benchmarks/bench_hybrid.py [--clips 128] [--blocks 1 4]``.
+"""Hybrid model training speed: ``python -m benchmarks --only hybrid``.
 
-For each ``train.trainable_blocks`` value, prints ms per clip of: the frozen front
-(log-mel → stem → frozen blocks, once per clip, what ``front_activations`` does), one
-training step of the trainable part (tail + reduction + PQC, forward + backward +
-Adam, batch 64), the tail forward alone (evaluation), and the same training step if
-the whole network ran per epoch (what precomputing the front saves), plus the
-bytes per clip kept in memory.
-
-Clips: EmoDB (``../shared/data/emodb/audio``) where present, else the synthetic demo
-corpus. Timings on a shared 2-core machine are noisy: each row is the best of ``--repeat`` runs.
+For ``train.trainable_blocks`` = 1 (and 4 in the full run): milliseconds per clip of one training
+step of the trainable part (backbone tail + reduction + PQC, forward + backward + Adam, minibatch
+64) on precomputed front activations, against the same step through the whole network from the
+waveform (what precomputing the frozen front once per clip saves), plus the one-off front cost and
+the bytes kept per clip. No target: the row documents a design choice.
 """
 
 from __future__ import annotations
 
-import argparse
+from benchmarks.common import clips, log, median, row, timings
 
-from common import best, clips  # also puts the project root on sys.path
+BATCH = 64
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=128)
-    parser.add_argument("--blocks", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--repeat", type=int, default=2)
-    args = parser.parse_args()
-
+def run(quick: bool) -> list[dict]:
+    """One row per ``trainable_blocks`` value; ``quick``: 32 clips, one block, once."""
     import torch
 
     from qser_core.data.audio import load_batch
-    from qser_core.features.backbones import get_backbone
     from qser_core.experiments.hybrid_model import HybridModel
+    from qser_core.features.backbones import get_backbone
     from qser_core.features.reduce import QubitReducer
 
-    waves = torch.from_numpy(load_batch(clips(args.clips), sr=16000))
-    n = len(waves)
+    n_clips, blocks, repeat = (32, (1,), 1) if quick else (128, (1, 4), 3)
+    waves = torch.from_numpy(load_batch(clips(n_clips), sr=16000))
     backbone = get_backbone("efficientnet-lite0")
     reducer = QubitReducer(n_components=8).fit(backbone.embed(waves).numpy())
-    y = torch.arange(n) % 6
-    print(f"{'blocks':>6} {'front ms/clip':>14} {'step ms/clip':>13} {'tail fwd ms/clip':>17} "
-          f"{'full-net step ms/clip':>22} {'kept bytes/clip':>16}")
-    for k in args.blocks:
+    y = torch.arange(len(waves)) % 6
+    rows = []
+    for k in blocks:
         model = HybridModel(backbone, reducer, trainable_blocks=k, n_layers=2).train()
         opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-        front = best(lambda: model.front(waves), args.repeat)
-        H = model.front(waves).contiguous()
-        batch = 64
 
-        def step(inputs, fn):
-            for i in range(0, n, batch):
+        def epoch(inputs, forward):
+            for i in range(0, len(inputs), BATCH):
                 opt.zero_grad()
-                torch.nn.functional.cross_entropy(fn(inputs[i:i + batch]), y[i:i + batch]).backward()
+                torch.nn.functional.cross_entropy(forward(inputs[i:i + BATCH]), y[i:i + BATCH]).backward()
                 opt.step()
 
-        train = best(lambda: step(H, model), args.repeat)
-        full = best(lambda: step(waves, model.forward_waveforms), 1)
-        with torch.inference_mode():
-            tail = best(lambda: model(H), args.repeat)
-        print(f"{k:>6} {1e3 * front / n:>14.1f} {1e3 * train / n:>13.1f} {1e3 * tail / n:>17.1f} "
-              f"{1e3 * full / n:>22.1f} {H[0].numel() * 4:>16}", flush=True)
-
-
-if __name__ == "__main__":
-    main()
+        front = median(timings(lambda: model.front(waves), repeat=repeat))
+        H = model.front(waves).contiguous()
+        step = median(timings(lambda: epoch(H, model), repeat=repeat, warmup=1))
+        full = median(timings(lambda: epoch(waves, model.forward_waveforms), repeat=1))
+        n = len(waves)
+        log(f"hybrid, {k} trainable block(s): {1e3 * step / n:.1f} ms/clip per step, "
+            f"whole network {1e3 * full / n:.1f}")
+        rows.append(row(
+            f"hybrid training step, {k} trainable block(s), per clip", value=1e3 * step / n, unit="ms",
+            reference="the same step through the whole network from the waveform", reference_value=1e3 * full / n,
+            ratio=full / step, front_ms_per_clip=round(1e3 * front / n, 3), kept_bytes_per_clip=H[0].numel() * 4,
+            clips=n, repeats=repeat,
+        ))
+    return rows

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app_support import cache, plots
+from qser_core.experiments.compare import PREDICTION_RUN_TYPES
 
 P = "compare"
 st.title("Compare runs")
@@ -22,8 +23,14 @@ for name, chosen in filters.items():
         shown = shown[shown[name].isin(chosen)]
 finished = st.toggle("Finished runs only", value=True, key=f"{P}.finished")
 if finished:
-    shown = shown[shown["qser_status"] == "finished"]
-st.dataframe(shown.drop(columns=["config_digest"]), hide_index=True, key=f"{P}.table")
+    from qser_core.tracking.reader import COMPLETED
+
+    shown = shown[shown["qser_status"].isin(COMPLETED)]  # stopped runs are partial: not beside finished ones
+FIRST = ["ua", "wa", "macro_f1", "head", "run_type", "n_qubits", "dataset"]  # what is compared, on screen first
+table = shown[FIRST + [c for c in shown.columns if c not in FIRST and c != "config_digest"]]
+st.dataframe(table, hide_index=True, key=f"{P}.table", column_config={
+    name: st.column_config.NumberColumn(name, format="%.3f")
+    for name in ("ua", "wa", "macro_f1", "ua_ci95_low", "ua_ci95_high")})
 st.download_button("Download as CSV", shown.to_csv(index=False), file_name="qser_runs.csv", mime="text/csv",
                    key=f"{P}.csv")
 
@@ -45,7 +52,7 @@ if picked:
     st.caption("Error bars: 95% interval over folds × seeds (cross-validation runs; single-split runs have none).")
 
 st.subheader("Paired significance test")
-paired = shown[shown["run_type"].isin(["evaluate", "train"])]["run_id"].tolist()  # runs storing per-clip predictions
+paired = shown[shown["run_type"].isin(PREDICTION_RUN_TYPES)]["run_id"].tolist()
 if len(paired) < 2:
     st.info("Paired tests need two training or cross-validation runs on the same clips (Train page, or "
             "`qser train` / `qser evaluate`): they store the per-clip predictions the tests compare.")

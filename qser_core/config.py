@@ -337,7 +337,12 @@ class QserConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist; write one with `qser config show > {path}`")
-        return cls.from_toml_text(path.read_text(encoding="utf-8"), source=f"config file {path}")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); TOML files "
+                              f"must be UTF-8: re-save it as UTF-8 or write a new one with `qser config show > {path}`") from exc
+        return cls.from_toml_text(text, source=f"config file {path}")
 
     @classmethod
     def from_toml_text(cls, text: str, *, source: str = "the config") -> "QserConfig":

@@ -76,6 +76,6 @@ def demo_fast_config():
 @pytest.fixture(scope="session")
 def demo_fast_features(demo_fast_config):
     """The demo corpus with its embeddings (generated and extracted once per session)."""
-    from qser_core.experiments.crossval import prepare
+    from qser_core.experiments.pipeline import prepare
 
     return prepare(demo_fast_config)

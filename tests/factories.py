@@ -17,7 +17,7 @@ from qser_core.tracking.recorder import track_run
 from qser_core.heads.training import EpochLog
 
 
-def write_wav(path: Path, *, seconds: float = 0.05, sr: int = 16000, fmt: str | None = None) -> Path:
+def write_wav(path: Path, *, seconds: float = 0.25, sr: int = 16000, fmt: str | None = None) -> Path:
     """Write a tiny real audio file (noise, seeded by the file name's length) and return its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     y = (0.1 * np.random.default_rng(len(path.name)).standard_normal(int(seconds * sr))).astype(np.float32)

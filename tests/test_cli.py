@@ -108,10 +108,37 @@ class TestPipeline:
             assert key in result
         assert result["folds"] == 2 and result["seeds"] == [0, 1]
 
+    def test_evaluate_several_heads_json(self, capsys):
+        code = main(["evaluate", "--head", "logreg,quantum", "--folds", "2", "--no-track", "--json", *FAST])
+        assert code == 0
+        captured = capsys.readouterr()
+        result = json.loads(captured.out)
+        assert result["heads"] == ["logreg", "quantum"] and result["reference"] == "quantum"
+        for summary in result["results"].values():
+            assert summary["folds"] == 2 and summary["n_clips"] == 864 and 0 <= summary["ua"] <= 1
+        paired = result["paired"]["logreg"]
+        assert list(result["paired"]) == ["logreg"] and paired["n_clips"] == 864
+        assert 0 <= paired["mcnemar"]["p_value"] <= 1 and "ci95" in paired["bootstrap"]
+        assert "logreg fold 1 seed 0: epoch 1/3" in captured.err and "best val UA" in captured.err
+
+    def test_evaluate_rejects_an_unknown_head_in_the_list(self, capsys):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["evaluate", "--head", "logreg,qsvm"])
+        assert exit_info.value.code == 2
+        assert "got 'logreg,qsvm'" in capsys.readouterr().err
+
+    def test_hybrid_takes_no_head_flag(self, capsys):
+        with pytest.raises(SystemExit):
+            main(["hybrid", "--help"])
+        out = capsys.readouterr().out
+        assert "--head " not in out and "--qubits" in out
+
     def test_train_then_predict(self, tmp_path, capsys, qser_home):
         out = tmp_path / "model"
         assert main(["train", "--head", "mlp", "--out", str(out), "--no-track", "--json", *FAST]) == 0
-        trained = json.loads(capsys.readouterr().out)
+        captured = capsys.readouterr()
+        trained = json.loads(captured.out)
+        assert "mlp: epoch 1/3, train loss" in captured.err  # per-epoch progress on stderr
         assert trained["out"] == str(out) and 0 <= trained["ua"] <= 1
         clip = next((qser_home / "demo").rglob("*_ANG_*.wav"))
         assert main(["predict", str(clip), "--model", str(out), "--json"]) == 0

@@ -158,3 +158,133 @@ class TestBatch:
             load_audio(tmp_path / "x.wav")
         with pytest.raises(ValueError):
             load_audio(tmp_path / "x.wav")
+
+
+class TestTooShortAndConstant:
+    def test_one_millisecond_clip(self, tmp_path):
+        path = tmp_path / "blip.wav"
+        sf.write(path, speech_like(0.001, 16000), 16000)
+        with pytest.raises(AudioError, match=r"blip\.wav is 0\.001 s long; at least MIN_SECONDS=0\.1 s is needed"):
+            load_audio(path)
+
+    def test_constant_dc_clip(self, tmp_path):
+        path = tmp_path / "dc.wav"
+        sf.write(path, np.full(16000, 0.2, dtype=np.float32), 16000)
+        with pytest.raises(AudioError, match=r"dc\.wav is a constant signal \(DC offset 0\.2, no variation\)"):
+            load_audio(path)
+
+    def test_indexing_skips_what_decoding_refuses_by_length(self, tmp_path):
+        from factories import crema_folder
+
+        from qser_core.data.corpus import index_corpus
+
+        root = crema_folder(tmp_path / "crema", actors=(1001, 1002))
+        sf.write(root / "1003_DFA_ANG_XX.wav", speech_like(0.001, 16000), 16000)
+        sf.write(root / "1003_DFA_SAD_XX.wav", speech_like(3.0, 16000), 16000)
+        report = index_corpus(root, max_seconds=2.0).report
+        reasons = dict(report.skipped)
+        assert "0.001 s long; at least MIN_SECONDS" in reasons[str(root / "1003_DFA_ANG_XX.wav")]
+        assert "3.0 s long; at most max_seconds=2 s" in reasons[str(root / "1003_DFA_SAD_XX.wav")]
+        with pytest.raises(AudioError, match="0.001 s long"):
+            load_audio(root / "1003_DFA_ANG_XX.wav")
+
+
+def _qser(*args: str, home) -> "subprocess.CompletedProcess":
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}, "QSER_HOME": str(home),
+           "PYTHONPATH": str(repo)}
+    return subprocess.run([sys.executable, "-m", "qser_core.cli", *args], env=env, cwd=repo, capture_output=True,
+                          text=True, timeout=900)
+
+
+class TestCommandLineInput:
+    def test_out_is_an_existing_file(self, tmp_path):
+        from qser_core.cli import main
+
+        target = tmp_path / "model.txt"
+        target.write_text("not a folder")
+        for out in (target, target / "sub"):  # refused at once: main returns before any corpus is read
+            assert main(["train", "--no-track", "--out", str(out)]) == 2
+        assert target.read_text() == "not a folder"
+
+    def test_cli_messages_for_bad_paths_config_and_seeds(self, tmp_path):
+        target = tmp_path / "file.bin"
+        target.write_bytes(b"x")
+        bad_config = tmp_path / "latin1.toml"
+        bad_config.write_bytes('[data]\ndataset = "d\xe9mo"\n'.encode("latin-1"))
+        cases = [
+            (["train", "--no-track", "--out", str(target / "sub")], "lies below .*file.bin, which is an existing file"),
+            (["data", "download", "crema-d", "--out", str(target)], "file.bin is an existing file, not a folder"),
+            (["config", "show", "--config", str(bad_config)], "latin1.toml is not UTF-8 text"),
+            (["evaluate", "--no-track", "--seeds", "0"], r"--seeds must be at least 1 \(it runs seeds 0..N-1\); got 0"),
+        ]
+        for args, message in cases:
+            result = _qser(*args, home=tmp_path / "home")
+            assert result.returncode == 2, (args, result.stderr)
+            assert re.search(message, result.stderr) and "Traceback" not in result.stderr, result.stderr
+        assert not (tmp_path / "home" / "mlflow.db").exists()  # refused before any work or run
+
+
+class TestDatasetChoice:
+    def _config(self, argv):
+        from qser_core.cli import build_parser
+        from qser_core.cli.common import config_from, pipeline_flags
+
+        args = build_parser().parse_args(argv)
+        return config_from(args, **pipeline_flags(args))
+
+    def test_data_dir_keeps_the_dataset_of_set_or_config(self, tmp_path, emodb_audio):
+        assert self._config(["extract", "--data-dir", str(emodb_audio), "--set", "data.dataset=emodb"]
+                            ).data.dataset == "emodb"
+        config_file = tmp_path / "emodb.toml"
+        config_file.write_text(f'[data]\ndataset = "emodb"\ndata_dir = "{tmp_path}"\n')
+        assert self._config(["extract", "--config", str(config_file), "--data-dir", str(emodb_audio)]
+                            ).data.dataset == "emodb"
+        assert self._config(["extract", "--data-dir", str(tmp_path)]).data.dataset == "crema-d"
+
+    def test_synthetic_marker_labels_a_demo_folder_used_as_crema_d(self, tmp_path, qser_home):
+        from qser_core.config import QserConfig
+        from qser_core.data.corpus import is_synthetic
+        from qser_core.data.demo import demo_corpus_dir
+
+        demo = demo_corpus_dir()
+        assert self._config(["extract", "--data-dir", str(demo)]).data.dataset == "demo"
+        as_crema = QserConfig().with_overrides(["data.dataset=crema-d", f"data.data_dir={demo}"])
+        assert is_synthetic(as_crema.data)
+        assert not is_synthetic(as_crema.replace("data", data_dir=str(tmp_path)).data)
+
+
+class TestSkippedReport:
+    @pytest.mark.slow
+    def test_evaluate_prints_and_records_what_was_skipped(self, tmp_path, monkeypatch):
+        import json
+
+        from factories import crema_folder
+
+        root = crema_folder(tmp_path / "crema", actors=(1001, 1002, 1003, 1004))
+        (root / "1005_DFA_ANG_XX.wav").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:00\n")
+        sf.write(root / "1005_DFA_SAD_XX.wav", np.full(8000, 0.3, np.float32), 16000)  # DC: found by decoding
+        home = tmp_path / "home"
+        result = _qser("evaluate", "--dataset", "crema-d", "--data-dir", str(root), "--backbone", "random-cnn",
+                       "--head", "logreg", "--folds", "2", "--seeds", "1", "--set", "audio.duration=0.5",
+                       "--json", home=home)
+        assert result.returncode == 0, result.stderr
+        assert "24 usable clips of 26 audio files; 2 skipped" in result.stderr
+        assert "Git LFS pointer stub" in result.stderr and "constant signal" in result.stderr
+        assert "only 2 values behind this 95% interval" in result.stderr  # 2 folds x 1 seed
+        summary = json.loads(result.stdout)
+        assert 0 <= summary["ua_ci95"][0] <= summary["ua_ci95"][1] <= 1
+        from qser_core.tracking import store
+        from qser_core.tracking.reader import load_run
+
+        monkeypatch.setenv("QSER_HOME", str(home))
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        store.reset_clients()
+        run = load_run(summary["run_id"])
+        assert run["tags"]["qser.n_skipped"] == "2" and run["tags"]["qser.n_clips"] == "24"
+        assert "corpus.json" in run["artifacts"]

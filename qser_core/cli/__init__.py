@@ -12,17 +12,19 @@ One module per command group registers its subcommands (``register(sub)``): ``da
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from typing import Sequence
 
-from qser_core.cli import data, experiments, runs
+from qser_core.cli import bench, data, experiments, runs, sweep
 from qser_core.cli.common import add_command, config_from, emit
 from qser_core.errors import ConfigError, QserError
 
 __all__ = ["main", "build_parser"]
 
 #: Command-group modules, in the order ``qser --help`` lists them.
-COMMAND_GROUPS = (data, experiments, runs)
+COMMAND_GROUPS = (data, experiments, runs, sweep, bench)
 
 
 def _cmd_config_show(args: argparse.Namespace) -> int:
@@ -44,21 +46,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or SIGHUP) received: handled like Ctrl-C, so a recorded run is marked interrupted, not left RUNNING."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(f"received {signal.Signals(signum).name}")
+
+
+def _handle_termination() -> dict:
+    """Turn SIGTERM and SIGHUP into :class:`Terminated` (main thread only); return the handlers replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    names = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    return {sig: signal.signal(sig, _raise_terminated) for sig in names}
+
+
+def _report_unsaved() -> int:
+    """Name every run whose results the store refused (kept locally); 1 if there were any."""
+    from qser_core.tracking.unsaved import unsaved_runs
+
+    for folder in unsaved_runs():
+        print(f"qser: the run store refused results; they are kept in {folder}. Re-import them with: "
+              f"qser runs import {folder}", file=sys.stderr)
+    return 1 if unsaved_runs() else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qser`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = _handle_termination()
     try:
-        return args.handler(args)
+        code = args.handler(args)
     except ConfigError as exc:
         print(f"qser: configuration error: {exc}", file=sys.stderr)
-        return 2
+        code = 2
     except QserError as exc:
         print(f"qser: {exc}", file=sys.stderr)
-        return 1
+        code = 1
+    except Terminated as exc:
+        print(f"qser: {exc}; stopped. Finished work is kept (caches and recorded runs)", file=sys.stderr)
+        code = 143
     except KeyboardInterrupt:
         print("qser: interrupted; finished work is kept (caches and recorded runs)", file=sys.stderr)
-        return 130
+        code = 130
+    finally:
+        for sig, handler in previous.items():  # main() called in-process (tests, notebooks) leaves no trace
+            signal.signal(sig, handler)
+    return max(code, _report_unsaved())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, HEAD_KINDS, QserConfig, load_config
+from qser_core.errors import ConfigError
 
 
 class TqdmProgress:
@@ -60,10 +63,39 @@ def config_from(args: argparse.Namespace, **flag_overrides: Any) -> QserConfig:
     return load_config(args.config, overrides)
 
 
+def _dataset_for(args: argparse.Namespace) -> str | None:
+    """``--dataset``; else, for a ``--data-dir`` whose dataset neither ``--set`` nor ``--config`` chose,
+    ``demo`` for a folder marked SYNTHETIC.txt and ``crema-d`` (the corpus the lab is built around) otherwise."""
+    if args.dataset or not args.data_dir:
+        return args.dataset
+    if _chosen_dataset(args):
+        return None  # chosen by --set data.dataset=... or the config file: keep it
+    from qser_core.data.demo import is_demo_corpus
+
+    return "demo" if is_demo_corpus(args.data_dir) else "crema-d"
+
+
+def _chosen_dataset(args: argparse.Namespace) -> str | None:
+    """The dataset ``--set`` or the ``--config`` file names (read before the full config is validated)."""
+    for item in reversed(args.set or []):
+        key, _, value = item.partition("=")
+        if key.strip() == "data.dataset":
+            return value.strip()
+    if args.config:
+        import tomllib
+
+        try:
+            return tomllib.loads(Path(args.config).read_text(encoding="utf-8")).get("data", {}).get("dataset")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+            return None  # the full load reports what is wrong with the file
+    return None
+
+
 def pipeline_flags(args: argparse.Namespace) -> dict[str, Any]:
     seeds = getattr(args, "seeds", None)
-    # A folder without a --dataset is read as CREMA-D, the corpus the lab is built around.
-    dataset = args.dataset or ("crema-d" if args.data_dir else None)
+    if seeds is not None and seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1 (it runs seeds 0..N-1); got {seeds}")
+    dataset = _dataset_for(args)
     return {
         "data.dataset": dataset,
         "data.data_dir": args.data_dir,
@@ -75,16 +107,34 @@ def pipeline_flags(args: argparse.Namespace) -> dict[str, Any]:
         "head.n_layers": getattr(args, "layers", None),
         "train.epochs": getattr(args, "epochs", None),
         "data.n_folds": getattr(args, "folds", None),
-        "train.seeds": ",".join(str(s) for s in range(seeds)) if seeds else None,
+        "train.seeds": ",".join(str(s) for s in range(seeds)) if seeds is not None else None,
     }
 
 
 def note_synthetic(config: QserConfig) -> None:
-    """Say plainly on stderr when results come from the synthetic demo corpus."""
-    if config.data.dataset == "demo":
-        print("qser: note: dataset 'demo' is SYNTHETIC eSpeak NG speech made by the lab; numbers measured on it "
+    """Say plainly on stderr when results come from synthetic speech (dataset ``demo`` or a SYNTHETIC.txt folder)."""
+    from qser_core.data.corpus import is_synthetic
+
+    if is_synthetic(config.data):
+        where = "dataset 'demo'" if config.data.dataset == "demo" else f"folder {config.data.data_dir} (SYNTHETIC.txt)"
+        print(f"qser: note: {where} is SYNTHETIC eSpeak NG speech made by the lab; numbers measured on it "
               "say nothing about human speech (use --dataset crema-d --data-dir DIR for real results)",
               file=sys.stderr)
+
+
+def check_out_folder(out: str | os.PathLike, *, what: str = "output") -> Path:
+    """Refuse an ``--out`` that cannot become a folder (an existing file, or a path below one) before any work."""
+    path = Path(out).expanduser()
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                where = "is" if parent == path else f"lies below {parent}, which is"
+                raise ConfigError(f"--out {out} {where} an existing file, not a folder; give a folder for the {what} "
+                                  "(a new one is created)")
+            if not os.access(parent, os.W_OK):
+                raise ConfigError(f"--out {out}: cannot write in {parent}; give a folder you can write to")
+            break
+    return path
 
 
 def counts_text(table) -> str:
@@ -115,9 +165,24 @@ def dataset_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone", choices=BACKBONES, help="embedding backbone (default: efficientnet-lite0)")
 
 
-def head_flags(parser: argparse.ArgumentParser) -> None:
+def head_list(text: str) -> list[str]:
+    """``--head logreg,quantum`` → ``["logreg", "quantum"]`` (argparse type)."""
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    if not kinds or any(k not in HEAD_KINDS for k in kinds) or len(set(kinds)) != len(kinds):
+        raise argparse.ArgumentTypeError(f"must be distinct comma-separated heads from {', '.join(HEAD_KINDS)}; "
+                                         f"got {text!r}")
+    return kinds
+
+
+def head_flags(parser: argparse.ArgumentParser, *, head: str = "one") -> None:
+    """Head and training flags; ``head`` is ``"one"`` (``--head KIND``), ``"several"`` (``--head A,B``) or ``"none"``."""
     parser.add_argument("--qubits", type=int, help="PCA components = qubits, 2-12 (default: 8)")
-    parser.add_argument("--head", choices=HEAD_KINDS, help="head to train (default: quantum)")
+    if head == "one":
+        parser.add_argument("--head", choices=HEAD_KINDS, help="head to train (default: quantum)")
+    elif head == "several":
+        parser.add_argument("--head", type=head_list, metavar="KIND[,KIND...]",
+                            help=f"head(s) from {', '.join(HEAD_KINDS)}, comma-separated; several run on identical "
+                                 "inputs with paired tests against quantum (default: quantum)")
     parser.add_argument("--ansatz", choices=ANSATZE, help="PQC ansatz (default: strong)")
     parser.add_argument("--encoding", choices=ENCODINGS, help="PQC data encoding (default: angle-ry)")
     parser.add_argument("--layers", type=int, help="ansatz layers, 1-8 (default: 2)")

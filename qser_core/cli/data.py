@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from qser_core.cli.common import TqdmProgress, add_command, config_from, counts_text, dataset_flags, emit, note_synthetic, pipeline_flags
+from qser_core.cli.common import TqdmProgress, add_command, check_out_folder, config_from, counts_text, dataset_flags, emit, note_synthetic, pipeline_flags
 from qser_core.config import DATASETS
 
 
 def _cmd_data_demo(args: argparse.Namespace) -> int:
     from qser_core.data.demo import generate_demo_corpus
 
+    check_out_folder(args.out, what="demo corpus")
     with TqdmProgress() as progress:
         out = generate_demo_corpus(args.out, n_speakers=args.speakers, seed=args.seed, progress=progress)
     n = len(list(out.glob("*.wav")))
@@ -24,7 +25,7 @@ def _cmd_data_index(args: argparse.Namespace) -> int:
     from qser_core.data.corpus import counts_by, index_corpus
     from qser_core.data.demo import is_demo_corpus
 
-    corpus = index_corpus(args.folder, dataset=args.dataset)
+    corpus = index_corpus(args.folder, dataset=args.dataset)  # prints nothing itself: the summary is below
     table = corpus.table
     if is_demo_corpus(args.folder):
         print("qser: note: this folder is the SYNTHETIC eSpeak NG demo corpus", file=sys.stderr)
@@ -39,6 +40,7 @@ def _cmd_data_index(args: argparse.Namespace) -> int:
 def _cmd_data_download(args: argparse.Namespace) -> int:
     from qser_core.data.download import download_crema_d
 
+    check_out_folder(args.out, what="download")
     with TqdmProgress() as progress:
         report = download_crema_d(args.out, workers=args.workers, progress=progress)
     result = {"out": str(args.out), "downloaded": report.downloaded, "skipped_complete": report.skipped_complete,
@@ -50,14 +52,15 @@ def _cmd_data_download(args: argparse.Namespace) -> int:
 def _cmd_extract(args: argparse.Namespace) -> int:
     config = config_from(args, **pipeline_flags(args))
     from qser_core.features.embeddings import cache_status
-    from qser_core.experiments.crossval import prepare
+    from qser_core.experiments.pipeline import prepare
 
     note_synthetic(config)
     with TqdmProgress() as progress:
         features = prepare(config, progress=progress)
     status = cache_status(features.table, config)
+    report = features.corpus.report
     result = {"n_clips": len(features.table), "dim": int(features.embeddings.shape[1]),
-              "backbone": config.embedding.backbone, **status}
+              "backbone": config.embedding.backbone, "skipped": report.skipped, "dropped": report.dropped, **status}
     emit(args, result, f"{result['n_clips']} clips → {result['dim']}-d {result['backbone']} embeddings "
                         f"(cache: {status['folder']})")
     return 0

@@ -3,29 +3,73 @@
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 
-from qser_core.cli.common import TqdmProgress, add_command, config_from, dataset_flags, emit, head_flags, note_synthetic, pipeline_flags
+from qser_core.cli.common import TqdmProgress, add_command, check_out_folder, config_from, dataset_flags, emit, head_flags, note_synthetic, pipeline_flags
+
+
+class EpochLines:
+    """``callback(head, fold, seed, epoch_log)`` writing one stderr line per epoch (above the progress bar).
+
+    Each line names the head (and fold and seed), the epoch out of the maximum and the best validation
+    UA so far, so a long run shows that it is learning.
+    """
+
+    def __init__(self, max_epochs: int) -> None:
+        self.max_epochs = max_epochs
+        self._best: dict[tuple, float] = {}
+
+    def __call__(self, head: str, fold: int | None, seed: int, log) -> None:
+        from tqdm import tqdm
+
+        key = (head, fold, seed)
+        if math.isfinite(log.val_ua):
+            self._best[key] = max(self._best.get(key, -math.inf), log.val_ua)
+        best = self._best.get(key)
+        where = f" fold {fold + 1} seed {seed}" if fold is not None else ""
+        tqdm.write(f"{head}{where}: epoch {log.epoch}/{self.max_epochs}, train loss {log.train_loss:.3f}, "
+                   f"best val UA {'-' if best is None else f'{best:.3f}'}", file=sys.stderr)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    config = config_from(args, **pipeline_flags(args))
-    from qser_core.experiments.crossval import evaluate
-
+    kinds = args.head or []
+    config = config_from(args, **{**pipeline_flags(args), "head.kind": kinds[0] if len(kinds) == 1 else None})
     note_synthetic(config)
+    lines = EpochLines(config.train.epochs)
     with TqdmProgress() as progress:
-        summary = evaluate(config, progress=progress, track=not args.no_track).summary()
-    text = "\n".join(f"{k:>16}: {v}" for k, v in summary.items() if k != "confusion")
-    emit(args, summary, text)
+        if len(kinds) > 1:
+            from qser_core.experiments.compare import compare_heads
+
+            comparison = compare_heads(config, kinds, progress=progress, callback=lines, track=not args.no_track)
+            emit(args, comparison.summary(), _comparison_text(comparison.summary()))
+            return 0
+        from qser_core.experiments.crossval import evaluate
+
+        summary = evaluate(config, progress=progress, callback=lines, track=not args.no_track).summary()
+    emit(args, summary, "\n".join(f"{k:>16}: {v}" for k, v in summary.items() if k != "confusion"))
     return 0
 
 
+def _comparison_text(summary: dict) -> str:
+    rows = [f"{kind:<12} UA {r['ua']:.3f} [{r['ua_ci95'][0]:.3f}, {r['ua_ci95'][1]:.3f}]  WA {r['wa']:.3f}  "
+            f"macro-F1 {r['macro_f1']:.3f}  params {r['params']:,}" for kind, r in summary["results"].items()]
+    rows += [f"{kind} vs {summary['reference']}: UA diff {t['bootstrap']['diff']:+.3f} "
+             f"[{t['bootstrap']['ci95'][0]:+.3f}, {t['bootstrap']['ci95'][1]:+.3f}], "
+             f"McNemar p = {t['mcnemar']['p_value']:.3g} ({t['n_clips']} clips)" for kind, t in summary["paired"].items()]
+    return "\n".join(rows + (["(cancelled)"] if summary["cancelled"] else []))
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    check_out_folder(args.out, what="saved model")  # before training, not after it
     config = config_from(args, **pipeline_flags(args))
-    from qser_core.experiments.model import train_model
+    from qser_core.experiments.single import train_model
 
     note_synthetic(config)
+    lines, seed = EpochLines(config.train.epochs), config.train.seeds[0]
     with TqdmProgress() as progress:
-        model = train_model(config, progress=progress, track=not args.no_track)
+        model = train_model(config, progress=progress, track=not args.no_track,
+                            callback=lambda log: lines(config.head.kind, None, seed, log))
     folder = model.save(args.out)
     result = {"out": str(folder), "run_id": model.run_id,
               **{k: v for k, v in model.metrics.items() if k != "confusion"}}
@@ -40,8 +84,10 @@ def _cmd_hybrid(args: argparse.Namespace) -> int:
     from qser_core.experiments.hybrid import train_hybrid
 
     note_synthetic(config)
+    lines, seed = EpochLines(config.train.epochs), config.train.seeds[0]
     with TqdmProgress() as progress:
-        result = train_hybrid(config, progress=progress, track=not args.no_track)
+        result = train_hybrid(config, progress=progress, track=not args.no_track,
+                              callback=lambda stage, log: lines(stage, None, seed, log))
     summary = result.summary()
     rows = [(name, summary[part]) for name, part in (("hybrid (end to end)", "hybrid"), ("frozen backbone + PQC", "frozen"))]
     text = "\n".join(f"{name:<22} UA {m['ua']:.3f}  WA {m['wa']:.3f}  macro-F1 {m['macro_f1']:.3f}  params {m['params']:,}"
@@ -57,6 +103,7 @@ def _cmd_hybrid(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import time
 
+    from qser_core.data.corpus import is_synthetic
     from qser_core.experiments.model import load_model
 
     model = load_model(args.model)
@@ -65,17 +112,22 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     best = max(proba, key=proba.get)
     text = "\n".join(f"{k}  {v:6.3f}{'  <' if k == best else ''}" for k, v in proba.items())
-    emit(args, {"clip": str(args.clip), "emotion": best, "probabilities": proba, "seconds": seconds}, text)
+    synthetic = is_synthetic(model.config.data)
+    if synthetic:
+        text += "\n(model trained on SYNTHETIC eSpeak NG speech: not a judgement of human emotion)"
+    emit(args, {"clip": str(args.clip), "emotion": best, "probabilities": proba, "seconds": seconds,
+                "synthetic": synthetic}, text)
     return 0
 
 
 def register(sub) -> None:
     """Add ``qser evaluate``, ``qser train``, ``qser hybrid`` and ``qser predict``."""
-    for name, handler, text in (("evaluate", _cmd_evaluate, "speaker-disjoint cross-validation of one head"),
+    for name, handler, text in (("evaluate", _cmd_evaluate, "speaker-disjoint cross-validation of one head, "
+                                 "or of several on identical inputs with paired tests"),
                                 ("train", _cmd_train, "train one head on the train/val/test split and save it")):
         p = add_command(sub, name, handler, text)
         dataset_flags(p)
-        head_flags(p)
+        head_flags(p, head="several" if name == "evaluate" else "one")
         if name == "evaluate":
             p.add_argument("--folds", type=int, help="speaker-disjoint folds (default: 5)")
             p.add_argument("--seeds", type=int, help="number of seeds, runs seeds 0..N-1 (default: config train.seeds)")
@@ -84,7 +136,7 @@ def register(sub) -> None:
 
     p = add_command(sub, "hybrid", _cmd_hybrid, "train backbone tail → linear reduction → PQC end to end; compare with the frozen head")
     dataset_flags(p)
-    head_flags(p)
+    head_flags(p, head="none")  # the hybrid model always ends in the quantum head
     p.add_argument("--trainable-blocks", type=int, help="last backbone blocks trained end to end (default: 1)")
 
     p = add_command(sub, "predict", _cmd_predict, "per-emotion probabilities of one clip from a saved model")

@@ -12,7 +12,8 @@ Every clip becomes a float32 waveform ``y`` of exactly ``round(sr * duration)`` 
 2. :func:`fix_length` trims leading and trailing silence (frames ``top_db`` below the
    loudest frame, exactly as ``librosa.effects.trim``) and centre-crops or zero-pads.
 
-Bad input (missing, empty, non-audio, truncated, silent, too long, NaN/inf samples) raises
+Bad input (missing, empty, non-audio, truncated, silent, constant (DC), shorter than
+:data:`MIN_SECONDS` or longer than ``max_seconds``, NaN/inf samples) raises
 :class:`~qser_core.errors.AudioError` naming the file.
 
 Why not call librosa for steps 1-2: ``librosa.resample`` and ``librosa.effects.trim`` live in
@@ -31,7 +32,7 @@ import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Sequence, Union
+from typing import Any, BinaryIO, Iterable, Sequence, Union
 
 import numpy as np
 import soundfile as sf
@@ -42,6 +43,9 @@ from qser_core.progress import Progress
 
 __all__ = [
     "SILENCE_PEAK",
+    "MIN_SECONDS",
+    "duration_problem",
+    "check_waveform",
     "load_audio",
     "read_audio",
     "fix_length",
@@ -55,6 +59,8 @@ AudioSource = Union[str, os.PathLike, BinaryIO, bytes, bytearray, memoryview]
 
 #: Peak amplitude (full scale = 1.0) below which a whole clip counts as silent (-80 dBFS).
 SILENCE_PEAK = 1e-4
+#: Shortest clip accepted (s): a spoken emotion needs at least a syllable; 1 ms clips gave confident predictions.
+MIN_SECONDS = 0.1
 
 # Magic bytes of containers libsndfile reads: a file that starts like one of these but
 # fails to decode is corrupt or truncated, and ffmpeg would not do better.
@@ -135,12 +141,9 @@ def _decode(source: Any, label: str, max_seconds: float) -> tuple[np.ndarray, in
         )
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(f"audio file {label} holds no audio frames; re-record or remove it")
-    seconds = info.frames / info.samplerate
-    if seconds > max_seconds:
-        raise AudioError(
-            f"audio file {label} is {seconds:.1f} s long; at most max_seconds={max_seconds:g} s is allowed "
-            "(one utterance per file): cut it into clips or raise audio.max_seconds"
-        )
+    problem = duration_problem(info.frames, info.samplerate, max_seconds=max_seconds)
+    if problem:
+        raise AudioError(f"audio file {label} {problem}")
     if isinstance(handle, io.BytesIO):
         handle.seek(0)
     try:
@@ -152,6 +155,28 @@ def _decode(source: Any, label: str, max_seconds: float) -> tuple[np.ndarray, in
     if y.shape[0] == 0:
         raise AudioError(f"audio file {label} holds no audio frames; re-record or remove it")
     return y, int(sr)
+
+
+def duration_problem(frames: int, sr: int, *, max_seconds: float = 60.0) -> str | None:
+    """Why a clip of ``frames`` samples at ``sr`` Hz is too short or too long (``None`` if neither).
+
+    Indexing (from the header) and decoding use this one rule, so both agree on what is usable.
+
+    Examples
+    --------
+    >>> duration_problem(16, 16000)
+    'is 0.001 s long; at least MIN_SECONDS=0.1 s is needed (a clip this short holds no speech): remove it'
+    >>> duration_problem(16000, 16000) is None
+    True
+    """
+    seconds = frames / sr
+    if seconds < MIN_SECONDS:
+        return (f"is {seconds:.3g} s long; at least MIN_SECONDS={MIN_SECONDS:g} s is needed (a clip this short "
+                "holds no speech): remove it")
+    if seconds > max_seconds:
+        return (f"is {seconds:.1f} s long; at most max_seconds={max_seconds:g} s is allowed "
+                "(one utterance per file): cut it into clips or raise audio.max_seconds")
+    return None
 
 
 def wav_data_end(head: bytes) -> int | None:
@@ -174,6 +199,46 @@ def wav_data_end(head: bytes) -> int | None:
             return None if length in (0, 0xFFFFFFFF) else pos + 8 + length  # 0 / max: streaming writers
         pos += 8 + length + (length & 1)  # chunks are padded to an even length
     return None
+
+
+def check_waveform(y: np.ndarray, *, sr: int, label: str = "the waveform", max_seconds: float | None = None) -> np.ndarray:
+    """Mono float32 samples of ``y`` if they can be used; :class:`AudioError` saying why not.
+
+    The checks every decoded clip passes, also for waveforms that never were files (a live recording).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,) or (n, channels)]
+    sr : int
+        Its sampling rate (Hz), for the length check.
+    label : str, default="the waveform"
+        Names it in messages (e.g. ``"audio file x.wav"``).
+    max_seconds : float or None, default=None
+        Longest accepted; ``None`` checks only the shortest (:data:`MIN_SECONDS`).
+
+    Raises
+    ------
+    AudioError
+        NaN or infinite samples, silent (peak below :data:`SILENCE_PEAK`), constant (DC), too short or long.
+    """
+    y2d = np.asarray(y, dtype=np.float32)
+    y2d = y2d[:, None] if y2d.ndim == 1 else y2d
+    if not np.isfinite(y2d).all():
+        bad = int(np.size(y2d) - np.count_nonzero(np.isfinite(y2d)))
+        raise AudioError(f"{label} contains {bad} NaN or infinite samples; only finite samples are allowed: "
+                         "re-export the file")
+    problem = duration_problem(y2d.shape[0], sr, max_seconds=max_seconds if max_seconds is not None else np.inf)
+    if problem:
+        raise AudioError(f"{label} {problem}")
+    y = y2d.mean(axis=1, dtype=np.float32) if y2d.shape[1] > 1 else y2d[:, 0]
+    peak = float(np.max(np.abs(y)))
+    if peak < SILENCE_PEAK:
+        raise AudioError(f"{label} is silent (peak {peak:.2g}, below {SILENCE_PEAK:g} full scale); "
+                         "check the microphone or remove the clip")
+    if float(np.ptp(y)) < SILENCE_PEAK:  # a constant offset (DC) has a peak but no sound
+        raise AudioError(f"{label} is a constant signal (DC offset {float(y[0]):.3g}, no variation); it holds no "
+                         "sound: check the recording or remove the clip")
+    return y
 
 
 def _decode_fallback(handle: Any, label: str, max_seconds: float) -> tuple[np.ndarray, int]:
@@ -205,6 +270,8 @@ def _decode_fallback(handle: Any, label: str, max_seconds: float) -> tuple[np.nd
     y = np.atleast_2d(np.asarray(y, dtype=np.float32)).T  # (frames, channels)
     if y.shape[0] == 0:
         raise AudioError(f"audio file {label} holds no audio frames; re-record or remove it")
+    if y.shape[0] / sr < MIN_SECONDS:
+        raise AudioError(f"audio file {label} {duration_problem(y.shape[0], sr, max_seconds=max_seconds)}")
     if y.shape[0] / sr > max_seconds:
         raise AudioError(
             f"audio file {label} is longer than max_seconds={max_seconds:g} s (one utterance per file); "
@@ -245,26 +312,15 @@ def read_audio(
     --------
     >>> import io, numpy as np, soundfile as sf
     >>> buf = io.BytesIO()
-    >>> sf.write(buf, 0.1 * np.ones((8000, 2)), 8000, format="WAV")
+    >>> tone = 0.1 * np.sin(2 * np.pi * 220 * np.arange(8000) / 8000)
+    >>> sf.write(buf, np.stack([tone, tone], axis=1), 8000, format="WAV")
     >>> y, sr = read_audio(buf, sr=16000)
     >>> y.shape, sr
     ((16000,), 16000)
     """
     label = _describe(path_or_file)
     y2d, native_sr = _decode(path_or_file, label, max_seconds)
-    if not np.isfinite(y2d).all():
-        bad = int(np.size(y2d) - np.count_nonzero(np.isfinite(y2d)))
-        raise AudioError(
-            f"audio file {label} contains {bad} NaN or infinite samples; only finite samples are allowed: "
-            "re-export the file"
-        )
-    y = y2d.mean(axis=1, dtype=np.float32) if y2d.shape[1] > 1 else y2d[:, 0]
-    peak = float(np.max(np.abs(y)))
-    if peak < SILENCE_PEAK:
-        raise AudioError(
-            f"audio file {label} is silent (peak {peak:.2g}, below {SILENCE_PEAK:g} full scale); "
-            "check the microphone or remove the clip"
-        )
+    y = check_waveform(y2d, sr=native_sr, label=f"audio file {label}")
     if sr is not None and int(sr) != native_sr:
         # Same call as librosa.resample(y, orig_sr, target_sr, res_type="soxr_hq"); see module docstring.
         y = soxr.resample(y, native_sr, int(sr), quality="soxr_hq").astype(np.float32, copy=False)

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
-from qser_core.data.audio import wav_data_end
+from qser_core.data.audio import duration_problem, wav_data_end
 
 __all__: list[str] = []  # every name here is internal to qser_core.data.corpus (its index_corpus is the API)
 
@@ -98,7 +98,7 @@ _PARSERS: dict[str, tuple[Callable[[str], tuple[str, dict]], tuple[str, ...]]] =
 
 
 # ---------------------------------------------------------------------------- cheap file checks
-def _check_audio(path: Path) -> str | None:
+def _check_audio(path: Path, *, max_seconds: float = 60.0) -> str | None:
     """Why ``path`` is not a usable clip (None if it looks fine), from its header and size only."""
     try:
         size = path.stat().st_size
@@ -117,6 +117,8 @@ def _check_audio(path: Path) -> str | None:
         return f"not a readable audio file ({str(exc).split(': ')[-1]}); download it again"
     if info.frames <= 0:
         return "holds no audio frames"
+    if problem := duration_problem(info.frames, info.samplerate, max_seconds=max_seconds):
+        return problem  # the rule decoding applies, so indexing and extraction agree
     end = wav_data_end(head) if info.format == "WAV" else None
     if end is not None and size < end:
         return f"truncated: the header declares {end} bytes, the file has {size}; an interrupted download, " \

@@ -37,6 +37,8 @@ __all__ = [
     "label_index",
     "index_corpus",
     "load_corpus",
+    "require_emotions",
+    "is_synthetic",
     "split_by_speaker",
     "speaker_folds",
     "counts_by",
@@ -142,7 +144,7 @@ def label_index(emotions: Iterable[str]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- indexing
-def index_corpus(root: str | os.PathLike, *, dataset: str = "crema-d") -> Corpus:
+def index_corpus(root: str | os.PathLike, *, dataset: str = "crema-d", max_seconds: float = 60.0) -> Corpus:
     """Index a corpus folder (or a CSV manifest) into a table of usable clips.
 
     Parameters
@@ -152,6 +154,9 @@ def index_corpus(root: str | os.PathLike, *, dataset: str = "crema-d") -> Corpus
         (columns ``path,label,speaker``, paths relative to the CSV).
     dataset : str, default="crema-d"
         File-name convention: ``demo``, ``crema-d``, ``ravdess``, ``emodb``, ``tess`` or ``manifest``.
+    max_seconds : float, default=60.0
+        Longer clips are skipped (``audio.max_seconds``); so are clips shorter than
+        :data:`~qser_core.data.audio.MIN_SECONDS`: the same rule decoding applies.
 
     Returns
     -------
@@ -172,9 +177,9 @@ def index_corpus(root: str | os.PathLike, *, dataset: str = "crema-d") -> Corpus
         raise DataError(f"dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")
     root = Path(root).expanduser().resolve()
     if dataset == "manifest":
-        records, report = _read_manifest(root)
+        records, report = _read_manifest(root, max_seconds)
     else:
-        records, report = _read_folder(root, dataset)
+        records, report = _read_folder(root, dataset, max_seconds)
     table = _make_table(records)
     if dataset in ("crema-d", "demo"):
         table = _join_demographics(table, root)
@@ -185,7 +190,7 @@ def index_corpus(root: str | os.PathLike, *, dataset: str = "crema-d") -> Corpus
     return Corpus(table=table, report=report, dataset=dataset, root=root)
 
 
-def _read_folder(root: Path, dataset: str) -> tuple[list[dict], IndexReport]:
+def _read_folder(root: Path, dataset: str, max_seconds: float) -> tuple[list[dict], IndexReport]:
     parser, extensions = _PARSERS[dataset]
     if not root.exists():
         hint = "run `qser data download crema-d --out DIR`" if dataset == "crema-d" else "check the path"
@@ -208,7 +213,7 @@ def _read_folder(root: Path, dataset: str) -> tuple[list[dict], IndexReport]:
         if emotion is None:
             dropped[label] += 1
             continue
-        problem = _check_audio(path)
+        problem = _check_audio(path, max_seconds=max_seconds)
         if problem:
             report.skipped.append((str(path), problem))
             continue
@@ -217,7 +222,7 @@ def _read_folder(root: Path, dataset: str) -> tuple[list[dict], IndexReport]:
     return records, report
 
 
-def _read_manifest(csv_path: Path) -> tuple[list[dict], IndexReport]:
+def _read_manifest(csv_path: Path, max_seconds: float) -> tuple[list[dict], IndexReport]:
     if not csv_path.is_file():
         raise DataError(f"manifest {csv_path} does not exist or is not a file; give a CSV with columns "
                         "path,label,speaker (paths relative to the CSV)")
@@ -244,7 +249,7 @@ def _read_manifest(csv_path: Path) -> tuple[list[dict], IndexReport]:
         if not str(row["speaker"]).strip():
             report.skipped.append((str(path), "empty speaker column"))
             continue
-        problem = _check_audio(path)
+        problem = _check_audio(path, max_seconds=max_seconds)
         if problem:
             report.skipped.append((str(path), problem))
             continue
@@ -289,17 +294,52 @@ def _join_demographics(table: pd.DataFrame, root: Path) -> pd.DataFrame:
     return table
 
 
-def load_corpus(data: DataConfig) -> Corpus:
-    """The corpus a :class:`~qser_core.config.DataConfig` names.
+def load_corpus(data: DataConfig, *, max_seconds: float = 60.0) -> Corpus:
+    """The corpus a :class:`~qser_core.config.DataConfig` names, checked for use in an experiment.
 
     ``dataset="demo"`` with an empty ``data_dir`` generates the synthetic demo corpus on first
     use (:func:`qser_core.data.demo.demo_corpus_dir`) and indexes it with the CREMA-D parser.
+
+    Parameters
+    ----------
+    data : DataConfig
+    max_seconds : float, default=60.0
+        ``audio.max_seconds``: longer clips are skipped.
+
+    Raises
+    ------
+    DataError
+        As :func:`index_corpus`, and when fewer than two emotions have usable clips (a classifier
+        of one emotion scores UA 0 or 1 whatever it learns).
     """
     if data.dataset == "demo" and not data.data_dir:
         from qser_core.data.demo import demo_corpus_dir  # lazy: generating the demo needs eSpeak NG
 
-        return index_corpus(demo_corpus_dir(), dataset="demo")
-    return index_corpus(data.data_dir, dataset=data.dataset)
+        corpus = index_corpus(demo_corpus_dir(), dataset="demo", max_seconds=max_seconds)
+    else:
+        corpus = index_corpus(data.data_dir, dataset=data.dataset, max_seconds=max_seconds)
+    require_emotions(corpus.table, source=f"{corpus.root} (dataset {corpus.dataset!r})")
+    return corpus
+
+
+def require_emotions(table: pd.DataFrame, *, source: str = "the corpus") -> None:
+    """Refuse a table whose usable clips cover fewer than two emotions."""
+    present = sorted(table["emotion"].unique()) if len(table) else []
+    if len(present) < 2:
+        counts = ", ".join(f"{e} {int((table['emotion'] == e).sum())}" for e in present) or "none"
+        raise DataError(f"{source} has usable clips of {len(present)} emotion(s) ({counts}); emotion recognition "
+                        f"needs at least two of {', '.join(EMOTIONS)}. Add clips of other emotions, or check the "
+                        "--dataset naming convention (`qser data index DIR` lists what was skipped)")
+
+
+def is_synthetic(data: DataConfig) -> bool:
+    """True when results on ``data`` come from synthetic speech: dataset ``demo``, or any folder marked
+    with the demo corpus's ``SYNTHETIC.txt`` (a ``qser data demo`` folder used as ``crema-d``)."""
+    if data.dataset == "demo":
+        return True
+    from qser_core.data.demo import is_demo_corpus
+
+    return bool(data.data_dir) and data.dataset != "manifest" and is_demo_corpus(data.data_dir)
 
 
 

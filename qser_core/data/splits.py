@@ -6,6 +6,7 @@ re-exported by :mod:`qser_core.data.corpus`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,14 +90,48 @@ def _too_few(n_speakers: int, need: int, what: str, fix: str) -> DataError:
     return DataError(f"{what} needs at least {need} speakers; the table has {n_speakers}; {fix}")
 
 
-def _draw_val(y: np.ndarray, groups: np.ndarray, rest: np.ndarray, share: float, seed: int) -> np.ndarray:
-    """Validation rows drawn from ``rest`` (whole speakers, about ``share`` of them)."""
+def _share_of(share: float, n: int, *, low: int, high: int) -> int:
+    """``share`` of ``n`` speakers, rounded half up (0.25 of 10 → 3) and kept within ``[low, high]``."""
+    return int(min(max(math.floor(share * n + 0.5), low), high))
+
+
+def _pick_speakers(y: np.ndarray, groups: np.ndarray, rows: np.ndarray, n_pick: int, seed: int, *,
+                   n_candidates: int = 8) -> np.ndarray:
+    """Rows of ``n_pick`` whole speakers drawn from ``rows``, their emotion mix close to that of ``rows``.
+
+    A seeded greedy assignment: each candidate starts from a random speaker and adds, one at a time,
+    the speaker that brings the part's emotion proportions closest (L1) to those of ``rows``; the
+    closest of ``n_candidates`` seeded candidates is kept.
+    """
+    rng = np.random.default_rng(seed)
+    _, y_inv = np.unique(y[rows], return_inverse=True)
+    _, g_inv = np.unique(groups[rows], return_inverse=True)
+    counts = np.zeros((g_inv.max() + 1, y_inv.max() + 1))
+    np.add.at(counts, (g_inv, y_inv), 1)
+    target = counts.sum(axis=0) / counts.sum()
+    best, best_distance = None, np.inf
+    for _ in range(n_candidates):
+        chosen = [int(rng.integers(len(counts)))]
+        while len(chosen) < n_pick:
+            left = np.setdiff1d(np.arange(len(counts)), chosen)
+            trial = counts[chosen].sum(axis=0) + counts[left]
+            distance = np.abs(trial / trial.sum(axis=1, keepdims=True) - target).sum(axis=1)
+            chosen.append(int(left[np.argmin(np.round(distance, 12))]))
+        part = counts[chosen].sum(axis=0)
+        distance = np.abs(part / part.sum() - target).sum()
+        if distance < best_distance - 1e-12:
+            best, best_distance = chosen, distance
+    return rows[np.isin(g_inv, best)]
+
+
+def _draw_val(y: np.ndarray, groups: np.ndarray, rest: np.ndarray, share: float, n_speakers: int,
+              seed: int) -> np.ndarray:
+    """Validation rows drawn from ``rest``: whole speakers, ``share`` of all ``n_speakers`` (at least one)."""
     n_rest = len(np.unique(groups[rest]))
     if n_rest < 2:
         raise _too_few(n_rest, 2, "a validation part next to the training part",
                        "use a corpus with more speakers or set data.val_fraction=0")
-    n_splits = min(max(2, round(1.0 / share)), n_rest)
-    return rest[_group_parts(y[rest], groups[rest], n_splits, seed)[0]]
+    return _pick_speakers(y, groups, rest, _share_of(share, n_speakers, low=1, high=n_rest - 1), seed)
 
 
 def split_by_speaker(table: pd.DataFrame, *, val_fraction: float = 0.15, test_fraction: float = 0.2,
@@ -108,9 +143,10 @@ def split_by_speaker(table: pd.DataFrame, *, val_fraction: float = 0.15, test_fr
     table : pandas.DataFrame
         Corpus table with ``speaker`` and ``emotion`` columns.
     val_fraction : float, default=0.15
-        Share of speakers for validation (0 for none), drawn from the non-test speakers.
+        Share of the speakers for validation (0 for none): ``val_fraction * n_speakers`` rounded half
+        up, at least one.
     test_fraction : float, default=0.2
-        Share of speakers for the test part (one part of a stratified ``round(1/test_fraction)``-fold split).
+        Share of the speakers for the test part, rounded the same way (0.4 of 10 speakers → 4).
     seed : int, default=0
         Seed of the speaker assignment; the same seed gives the same split.
 
@@ -122,6 +158,10 @@ def split_by_speaker(table: pd.DataFrame, *, val_fraction: float = 0.15, test_fr
     ------
     DataError
         Fractions out of range, or too few speakers for three (two without validation) parts.
+
+    Notes
+    -----
+    Each part keeps at least one speaker, so with very few speakers the shares are approximate.
     """
     groups, y = _speakers_and_labels(table)
     if not 0 < test_fraction < 1 or not 0 <= val_fraction < 1 or val_fraction + test_fraction >= 1:
@@ -133,11 +173,10 @@ def split_by_speaker(table: pd.DataFrame, *, val_fraction: float = 0.15, test_fr
         what = "a speaker-disjoint train/val/test split" if val_fraction > 0 else "a speaker-disjoint train/test split"
         fix = "use a corpus with more speakers" + (" or set data.val_fraction=0" if val_fraction > 0 else "")
         raise _too_few(n_speakers, need, what, fix)
-    # Fewer speakers than 1/test_fraction parts: one speaker per part, so validation and training keep some.
-    n_test_splits = min(max(2, round(1.0 / test_fraction)), n_speakers)
-    test = _group_parts(y, groups, n_test_splits, seed)[0]
+    n_test = _share_of(test_fraction, n_speakers, low=1, high=n_speakers - need + 1)
+    test = np.sort(_pick_speakers(y, groups, np.arange(len(y)), n_test, seed))
     rest = np.setdiff1d(np.arange(len(y)), test)
-    val = (_draw_val(y, groups, rest, val_fraction / (1 - test_fraction), seed) if val_fraction > 0
+    val = (np.sort(_draw_val(y, groups, rest, val_fraction, n_speakers, seed)) if val_fraction > 0
            else np.array([], dtype=np.int64))
     return Split(train=np.setdiff1d(rest, val).astype(np.int64), val=val.astype(np.int64), test=test.astype(np.int64))
 
@@ -145,9 +184,9 @@ def split_by_speaker(table: pd.DataFrame, *, val_fraction: float = 0.15, test_fr
 def speaker_folds(table: pd.DataFrame, *, n_folds: int = 5, val_fraction: float = 0.15, seed: int = 0) -> list[Split]:
     """Speaker-disjoint cross-validation folds, stratified by emotion.
 
-    Each fold's test speakers are one part of a stratified group K-fold (sklearn's
-    ``StratifiedGroupKFold`` rule, with a seed that matters; see ``_group_parts``); its validation
-    speakers (about ``val_fraction`` of all speakers) are drawn from the other parts the same way.
+    Each fold's test speakers are one part of a stratified group K-fold (a seeded greedy assignment,
+    see ``_group_parts``); its validation speakers (``val_fraction`` of all speakers, rounded half up,
+    at least one) are drawn from the other parts by :func:`_pick_speakers`.
 
     Parameters
     ----------
@@ -156,7 +195,7 @@ def speaker_folds(table: pd.DataFrame, *, n_folds: int = 5, val_fraction: float 
     n_folds : int, default=5
         Number of folds; every speaker is in exactly one fold's test part.
     val_fraction : float, default=0.15
-        Share of speakers for validation in each fold (0 for none).
+        Share of all speakers for validation in each fold (0 for none).
     seed : int, default=0
         Seed of the speaker assignment.
 
@@ -185,7 +224,7 @@ def speaker_folds(table: pd.DataFrame, *, n_folds: int = 5, val_fraction: float 
     folds = []
     for i, test in enumerate(_group_parts(y, groups, n_folds, seed)):
         rest = np.setdiff1d(positions, test)
-        val = (_draw_val(y, groups, rest, val_fraction / (1 - 1 / n_folds), seed + i) if val_fraction > 0
+        val = (_draw_val(y, groups, rest, val_fraction, n_speakers, seed + i) if val_fraction > 0
                else np.array([], dtype=np.int64))
         folds.append(Split(train=np.setdiff1d(rest, val).astype(np.int64), val=np.sort(val).astype(np.int64),
                            test=test.astype(np.int64)))

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from qser_core.config import QserConfig
-from qser_core.data.corpus import EMOTIONS, label_index, load_corpus, split_by_speaker
+from qser_core.data.corpus import EMOTIONS, label_index, load_corpus
 from qser_core.errors import DataError
 from qser_core.experiments.hybrid_model import (
     REDUCTION_LR_SCALE,
@@ -27,11 +27,11 @@ from qser_core.experiments.hybrid_model import (
     predict_in_batches,
 )
 from qser_core.experiments.metrics import classification_metrics
+from qser_core.experiments.pipeline import FeatureSet, fit_on_split, single_split, split_speakers
 from qser_core.heads.training import EpochLog, fit_module, seed_everything
+from qser_core.progress import CancelToken, Progress
 
 __all__ = ["HybridResult", "train_hybrid"]
-
-Progress = Callable[[int, int, str], None]
 
 
 # --------------------------------------------------------------------------------- result
@@ -126,7 +126,7 @@ def train_hybrid(
     features=None,
     progress: Progress | None = None,
     callback: Callable[[str, EpochLog], None] | None = None,
-    cancel=None,
+    cancel: CancelToken | None = None,
     track: bool = True,
     warm_start: bool = True,
 ) -> HybridResult:
@@ -140,7 +140,7 @@ def train_hybrid(
         taken as ``"quantum"``), ``train`` (epochs, lr, batch size, patience, weight decay,
         ``seeds[0]``, ``trainable_blocks``).
     features : FeatureSet or None, default=None
-        Reuse a prepared corpus (``experiment.prepare``); its embeddings feed the reducer and the
+        Reuse a prepared corpus (:func:`~qser_core.experiments.pipeline.prepare`); its embeddings feed the reducer and the
         baseline. ``None``: the corpus is loaded and its embeddings come from the frozen
         activations (no separate extraction pass).
     progress : callable or None, default=None
@@ -179,11 +179,9 @@ def train_hybrid(
     check_hybrid_config(config)
     if config.head.kind != "quantum":
         config = config.replace("head", kind="quantum")
-    if not track:
-        return _run(config, features, progress, callback, cancel, warm_start)
     from qser_core.tracking.recorder import track_run
 
-    with track_run(config, run_type="hybrid") as recorder:
+    with track_run(config, run_type="hybrid", enabled=track) as recorder:
         result = _run(config, features, progress, callback, cancel, warm_start)
         result.run_id = recorder.run_id
         _record(recorder, result)
@@ -191,14 +189,10 @@ def train_hybrid(
 
 
 def _run(config, features, progress, callback, cancel, warm_start) -> HybridResult:
-    from qser_core.experiments.crossval import FeatureSet, fit_on_split
-
     t_start = time.perf_counter()
     corpus = features.corpus if features is not None else load_corpus(config.data)
     table = corpus.table
     labels = features.labels if features is not None else label_index(table["emotion"])
-    split = split_by_speaker(table, val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction,
-                             seed=config.data.split_seed)
     seed = int(config.train.seeds[0])
 
     H = front_activations(table, config, progress=progress, cancel=cancel)
@@ -220,6 +214,7 @@ def _run(config, features, progress, callback, cancel, warm_start) -> HybridResu
         progress(0, 2, "frozen-backbone quantum head")
     stage_cb = (lambda stage: (lambda log: callback(stage, log))) if callback else (lambda stage: None)
     fs = FeatureSet(corpus=corpus, embeddings=embeddings, labels=labels)
+    split = single_split(config, fs)
     reducer, head = fit_on_split(config, fs, split, seed=seed, callback=stage_cb("frozen"), cancel=cancel)
     base_pred = head.predict(reducer.transform(embeddings[split.test]))
     baseline_metrics = classification_metrics(labels[split.test], base_pred)
@@ -229,9 +224,7 @@ def _run(config, features, progress, callback, cancel, warm_start) -> HybridResu
     if progress is not None:
         progress(1, 2, f"hybrid model (last {k} block(s) + reduction + PQC)")
     seed_everything(seed)
-    model = HybridModel(backbone, reducer, trainable_blocks=k, n_layers=config.head.n_layers,
-                        encoding=config.head.encoding, ansatz=config.head.ansatz, executor=config.head.executor,
-                        head=head if warm_start else None)
+    model = HybridModel.from_config(config, reducer, head=head if warm_start else None)
     flat = lambda rows: H[rows].reshape(len(rows), -1)  # noqa: E731  (fit_module takes 2-D inputs)
     has_val = len(split.val) > 0
     t = config.train
@@ -250,17 +243,17 @@ def _run(config, features, progress, callback, cancel, warm_start) -> HybridResu
     if progress is not None:
         progress(2, 2, "done")
 
-    speakers = table["speaker"].astype(str).to_numpy()
-    parts = {part: sorted(set(speakers[getattr(split, part)].tolist())) for part in ("train", "val", "test")}
     return HybridResult(
         config=config, model=model, reducer=reducer, metrics=metrics, baseline_metrics=baseline_metrics,
         history=list(history.epochs), baseline_history=list(head.history_.epochs), n_params=n_params,
         baseline_params=int(head.n_params_), seconds=time.perf_counter() - t_start, front_seconds=front_seconds,
-        split_speakers=parts, cancelled=bool(history.cancelled),
+        split_speakers=split_speakers(fs, split), cancelled=bool(history.cancelled),
     )
 
 
 def _record(recorder, result: HybridResult) -> None:
+    if not recorder.enabled:
+        return
     for log in result.history:
         recorder.log_epoch(log)
     for log in result.baseline_history:

@@ -31,7 +31,6 @@ import contextlib
 import copy
 import hashlib
 import os
-from typing import Callable
 
 import numpy as np
 import torch
@@ -40,6 +39,7 @@ from torch.nn.utils import parametrize
 
 from qser_core.config import QserConfig
 from qser_core.errors import ConfigError, DataError, TrainingCancelled
+from qser_core.progress import CancelToken, Progress
 
 __all__ = [
     "HYBRID_BACKBONES",
@@ -47,14 +47,11 @@ __all__ = [
     "REDUCTION_LR_SCALE",
     "MAX_FRONT_BYTES",
     "HybridModel",
-    "reducer_affine",
     "check_hybrid_config",
     "front_activations",
     "learning_rate_scales",
     "predict_in_batches",
 ]
-
-Progress = Callable[[int, int, str], None]
 
 #: Backbones whose blocks can be trained end to end (they expose ``frozen_part`` / ``trainable_part``).
 HYBRID_BACKBONES = ("efficientnet-lite0", "random-cnn")
@@ -71,60 +68,6 @@ _PREDICT_BATCH = 256  # clips per forward pass when scoring (bounds the tail's a
 MAX_FRONT_BYTES = 4 * 2**30
 
 
-# ------------------------------------------------------------------ reducer → linear layer
-def reducer_affine(reducer) -> tuple[np.ndarray, np.ndarray]:
-    """The fitted reducer as one affine map ``angles = X @ W.T + b`` (clipping left out).
-
-    Parameters
-    ----------
-    reducer : QubitReducer
-        Fitted; its ``pipeline_`` holds StandardScaler, PCA and MinMaxScaler steps.
-
-    Returns
-    -------
-    W : np.ndarray [shape=(n_qubits, dim)], float64
-    b : np.ndarray [shape=(n_qubits,)], float64
-
-    Raises
-    ------
-    sklearn.exceptions.NotFittedError
-        The reducer is not fitted.
-    ConfigError
-        A pipeline step is not one of the three affine steps above.
-    """
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import MinMaxScaler, StandardScaler
-    from sklearn.utils.validation import check_is_fitted
-
-    check_is_fitted(reducer, "pipeline_")
-    steps = [step for _, step in reducer.pipeline_.steps if step not in (None, "passthrough")]
-    W, b = None, None  # running map x -> x @ W.T + b; None = identity
-    for step in steps:
-        if isinstance(step, StandardScaler):
-            mean = step.mean_ if step.with_mean else 0.0
-            scale = step.scale_ if step.with_std else 1.0
-            A = np.diag(1.0 / np.broadcast_to(np.asarray(scale, float), (step.n_features_in_,)))
-            c = -np.asarray(mean, float) / np.asarray(scale, float) * np.ones(step.n_features_in_)
-        elif isinstance(step, PCA):
-            A = np.asarray(step.components_, float)
-            c = -A @ np.asarray(step.mean_, float)
-            if step.whiten:
-                root = np.sqrt(np.asarray(step.explained_variance_, float))
-                A, c = A / root[:, None], c / root
-        elif isinstance(step, MinMaxScaler):
-            A = np.diag(np.asarray(step.scale_, float))
-            c = np.asarray(step.min_, float)
-        else:
-            raise ConfigError(
-                f"the hybrid model folds StandardScaler, PCA and MinMaxScaler into one linear layer; the reducer's "
-                f"pipeline has a {type(step).__name__} step; use qser_core.features.reduce.QubitReducer"
-            )
-        W, b = (A, c) if W is None else (A @ W, A @ b + c)
-    if W is None:
-        raise ConfigError("the reducer's pipeline has no steps to fold into a linear layer; use QubitReducer")
-    return W, b
-
-
 # ------------------------------------------------------------------------------ the model
 class HybridModel(nn.Module):
     """Backbone tail → linear reduction → PQC + readout: front activations in, ``(B, 6)`` logits out.
@@ -135,7 +78,8 @@ class HybridModel(nn.Module):
         A CNN backbone with ``frozen_part`` and ``trainable_part`` (see :data:`HYBRID_BACKBONES`).
         It is deep-copied: the shared instance from ``get_backbone`` is never modified.
     reducer : QubitReducer
-        Fitted on the backbone's embeddings; initialises :attr:`reduction`.
+        Fitted on the backbone's embeddings; its :meth:`~qser_core.features.reduce.QubitReducer.affine` map
+        initialises :attr:`reduction`.
     trainable_blocks : int, default=1
         Last backbone blocks trained (0 = only the head convolution and its batch norm).
     n_layers, encoding, ansatz, executor
@@ -174,16 +118,13 @@ class HybridModel(nn.Module):
         if not isinstance(trainable_blocks, int) or not 0 <= trainable_blocks <= n_blocks:
             raise ConfigError(f"train.trainable_blocks must be between 0 and {n_blocks} for {backbone.name}; "
                               f"got {trainable_blocks!r}")
-        W, b = reducer_affine(reducer)
+        W, b = reducer.affine()
         if W.shape[1] != backbone.dim:
             raise DataError(f"the reducer was fitted on {W.shape[1]}-dim embeddings but backbone {backbone.name!r} "
                             f"gives {backbone.dim}; fit it on this backbone's embeddings")
         self.trainable_blocks = trainable_blocks
         self.n_qubits = int(W.shape[0])
         self.backbone = copy.deepcopy(backbone)
-        # EfficientNetBackbone keeps a batch-norm-folded inference copy outside its module tree; the
-        # private copy does not need it (its embed() rebuilds one on demand), so do not hold it twice.
-        self.backbone.__dict__.pop("_fused", None)
         for p in self.backbone.parameters():
             p.requires_grad_(False)
         for p in self.tail_parameters():
@@ -220,9 +161,7 @@ class HybridModel(nn.Module):
     # ---------------------------------------------------------------- parts
     def tail_modules(self) -> list[nn.Module]:
         """The trained backbone modules: the last ``trainable_blocks`` blocks, head conv and its batch norm."""
-        blocks = list(self.backbone.blocks)
-        tail = blocks[len(blocks) - self.trainable_blocks:] if self.trainable_blocks else []
-        return [*tail, self.backbone.net._conv_head, self.backbone.net._bn1]
+        return self.backbone.tail_modules(trainable_blocks=self.trainable_blocks)
 
     def tail_parameters(self) -> list[nn.Parameter]:
         """Parameters of :meth:`tail_modules` (the backbone weights that train)."""
@@ -305,7 +244,7 @@ _FRONT_CACHE: dict[tuple, np.ndarray] = {}  # the last corpus's activations (one
 
 
 def _check_backbone(backbone) -> None:
-    if not all(hasattr(backbone, a) for a in ("frozen_part", "trainable_part", "blocks")):
+    if not all(hasattr(backbone, a) for a in ("frozen_part", "trainable_part", "tail_modules", "blocks")):
         raise ConfigError(
             f"backbone {getattr(backbone, 'name', backbone)!r} has no trainable blocks for the hybrid model; "
             f"set embedding.backbone to one of {', '.join(HYBRID_BACKBONES)}"
@@ -330,7 +269,8 @@ def _corpus_key(paths: list[str], config: QserConfig, trainable_blocks: int) -> 
     return digest.hexdigest(), config.digest("audio", "features", "embedding"), trainable_blocks
 
 
-def front_activations(table, config: QserConfig, *, progress: Progress | None = None, cancel=None) -> np.ndarray:
+def front_activations(table, config: QserConfig, *, progress: Progress | None = None,
+                      cancel: CancelToken | None = None) -> np.ndarray:
     """Frozen-front activations of every clip in ``table`` (computed once per process and corpus).
 
     Parameters

@@ -4,7 +4,8 @@
 
 * WA (weighted accuracy) = plain accuracy; UA (unweighted accuracy) = balanced accuracy,
   the mean recall over the classes present in ``y_true``; macro-F1; a 6×6 confusion matrix.
-* :func:`mean_ci95`: mean and Student-t 95% interval over folds × seeds.
+* :func:`metric_interval` / :func:`mean_ci95`: mean and Student-t 95% interval over folds × seeds,
+  clipped to the metric's range and flagged (an :class:`IntervalWarning`) when clipped or backed by < 3 values.
 * :func:`mcnemar` and :func:`paired_bootstrap`: are two heads different on the same test clips?
 """
 
@@ -19,7 +20,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_m
 from qser_core.config import N_CLASSES
 from qser_core.errors import DataError
 
-__all__ = ["classification_metrics", "mean_ci95", "mcnemar", "paired_bootstrap", "N_CLASSES"]
+__all__ = ["classification_metrics", "metric_interval", "mean_ci95", "IntervalWarning", "MIN_INTERVAL_VALUES", "mcnemar", "paired_bootstrap", "N_CLASSES"]
 
 EXACT_MCNEMAR_BELOW = 25  # b + c below this: exact binomial test (chi² approximation is poor)
 
@@ -74,34 +75,92 @@ def classification_metrics(y_true, y_pred) -> dict:
     }
 
 
-def mean_ci95(values) -> tuple[float, float, float]:
-    """Mean and Student-t 95% confidence interval.
+class IntervalWarning(UserWarning):
+    """An interval rests on fewer than :data:`MIN_INTERVAL_VALUES` values, or was clipped to the metric's range."""
+
+
+#: Fewer values than this behind a 95% interval give an :class:`IntervalWarning`.
+MIN_INTERVAL_VALUES = 3
+
+
+def metric_interval(values, *, bounds: tuple[float, float] | None = (0.0, 1.0)) -> dict:
+    """Mean and Student-t 95% interval of a metric, kept inside the metric's range and flagged.
+
+    With few folds × seeds the t-interval of a score near 0 or 1 reaches outside ``[0, 1]``
+    (2 folds: macro-F1 ``0.300 [-0.054, 0.653]``); it is clipped to ``bounds`` and flagged.
 
     Parameters
     ----------
     values : array-like [shape=(n,)]
         One score per fold × seed.
+    bounds : (float, float) or None, default=(0.0, 1.0)
+        The metric's range (UA, WA and macro-F1 lie in [0, 1]); ``None`` for no clipping.
+
+    Returns
+    -------
+    dict
+        ``mean``, ``low``, ``high``, ``n`` (values behind the interval), ``clipped`` (the t-interval
+        left ``bounds``) and ``note`` (empty, or why the interval deserves caution).
+
+    Raises
+    ------
+    DataError
+        No values, non-finite values, or values outside ``bounds``.
+
+    Examples
+    --------
+    >>> r = metric_interval([0.1, 0.5])
+    >>> round(r["mean"], 2), r["low"], r["clipped"], r["n"]
+    (0.3, 0.0, True, 2)
+    """
+    v = np.asarray(values, dtype=float).ravel()
+    if v.size == 0:
+        raise DataError("an interval needs at least one value; got none")
+    if not np.isfinite(v).all():
+        raise DataError(f"an interval needs finite values; got {v.tolist()}")
+    if bounds is not None and (v.min() < bounds[0] or v.max() > bounds[1]):
+        raise DataError(f"values must lie in [{bounds[0]}, {bounds[1]}]; got {v.min()} to {v.max()}")
+    mean = float(v.mean())
+    half = float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else 0.0
+    low, high = mean - half, mean + half
+    clipped = bounds is not None and (low < bounds[0] or high > bounds[1])
+    if clipped:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    notes = []
+    if v.size < MIN_INTERVAL_VALUES:
+        notes.append(f"only {v.size} value{'s' if v.size > 1 else ''} behind this 95% interval (at least "
+                     f"{MIN_INTERVAL_VALUES} needed for a meaningful one); use more folds or seeds")
+    if clipped:
+        notes.append(f"the t-interval left [{bounds[0]:g}, {bounds[1]:g}] and was clipped to it")
+    return {"mean": mean, "low": float(low), "high": float(high), "n": int(v.size), "clipped": bool(clipped),
+            "note": "; ".join(notes)}
+
+
+def mean_ci95(values, *, bounds: tuple[float, float] | None = (0.0, 1.0)) -> tuple[float, float, float]:
+    """Mean and Student-t 95% confidence interval, kept inside ``bounds`` (see :func:`metric_interval`).
+
+    Parameters
+    ----------
+    values : array-like [shape=(n,)]
+        One score per fold × seed.
+    bounds : (float, float) or None, default=(0.0, 1.0)
+        The metric's range; ``None`` for an unclipped interval.
 
     Returns
     -------
     (mean, low, high) : tuple of float
-        A single value gives ``(v, v, v)``.
+        A single value gives ``(v, v, v)``. An :class:`IntervalWarning` says when fewer than 3
+        values back the interval or it was clipped.
 
     Examples
     --------
-    >>> tuple(round(v, 3) for v in mean_ci95([1.0, 2.0, 3.0]))
+    >>> tuple(round(v, 3) for v in mean_ci95([1.0, 2.0, 3.0], bounds=None))
     (2.0, -0.484, 4.484)
     """
-    v = np.asarray(values, dtype=float).ravel()
-    if v.size == 0:
-        raise DataError("mean_ci95 needs at least one value; got none")
-    if not np.isfinite(v).all():
-        raise DataError(f"mean_ci95 needs finite values; got {v.tolist()}")
-    mean = float(v.mean())
-    if v.size == 1:
-        return mean, mean, mean
-    half = float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
-    return mean, mean - half, mean + half
+    r = metric_interval(values, bounds=bounds)
+    if r["note"]:
+        warnings.warn(r["note"], IntervalWarning, stacklevel=2)
+    return r["mean"], r["low"], r["high"]
 
 
 def mcnemar(y_true, pred_a, pred_b) -> dict:

@@ -1,27 +1,23 @@
-"""One trained model: reducer + head on the single speaker-disjoint split, saved, loaded, predicting clips.
+"""The saved artefact: a fitted reducer + head, saved, loaded, predicting clips.
 
-``qser train --head quantum --out models/q8`` writes one; ``qser predict clip.wav --model models/q8``
-uses it, and so does the dashboard's Live demo.
+:func:`qser_core.experiments.single.train_model` (``qser train --head quantum --out models/q8``) makes
+one; ``qser predict clip.wav --model models/q8`` and the dashboard's Live demo use it.
 """
 
 from __future__ import annotations
 
-import json
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from qser_core.config import QserConfig
-from qser_core.data.corpus import EMOTIONS, split_by_speaker
+from qser_core.data.corpus import EMOTIONS
 from qser_core.errors import DataError
-from qser_core.experiments.crossval import FeatureSet, Progress, fit_on_split, predictions_record, prepare
-from qser_core.experiments.metrics import classification_metrics
 
-__all__ = ["TrainedModel", "train_model", "load_model"]
+__all__ = ["TrainedModel", "load_model", "predict_timed"]
 
 
 @dataclass
@@ -41,7 +37,7 @@ class TrainedModel:
     split_speakers : dict of str to list of str
         Speakers of the ``train``, ``val`` and ``test`` parts.
     predictions : dict
-        Per-clip test predictions (:func:`qser_core.experiments.crossval.predictions_record`).
+        Per-clip test predictions (:func:`qser_core.experiments.pipeline.predictions_record`).
     run_id : str or None
         MLflow run of the training.
     """
@@ -55,33 +51,30 @@ class TrainedModel:
     predictions: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None
 
-    def save(self, folder: str | Path) -> Path:
-        """Write ``config.toml``, ``model.joblib`` (reducer + head) and ``metrics.json`` into ``folder``."""
-        import joblib
+    def summary(self) -> dict[str, Any]:
+        """Test metrics and what was trained, JSON-ready (the single-split counterpart of ``Evaluation.summary``)."""
+        c = self.config
+        out = {"head": c.head.kind, **self.metrics, "n_qubits": c.reduce.n_qubits, "backbone": c.embedding.backbone,
+               "dataset": c.data.dataset, "seed": int(c.train.seeds[0]), "run_id": self.run_id}
+        if c.head.kind == "quantum":
+            out.update(ansatz=c.head.ansatz, encoding=c.head.encoding, n_layers=c.head.n_layers)
+        return out
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "config.toml").write_text(self.config.to_toml(), encoding="utf-8")
-        tmp = folder / "model.joblib.tmp"
-        joblib.dump({"reducer": self.reducer, "head": self.head}, tmp)
-        tmp.replace(folder / "model.joblib")  # atomic: an interrupted save never leaves half a model
+    def save(self, folder: str | Path) -> Path:
+        """Write the model folder without pickle (:mod:`qser_core.experiments.model_io`: arrays, weights, manifest)."""
+        from qser_core.experiments.model_io import save_parts
+
         record = {"metrics": self.metrics, "split_speakers": self.split_speakers, "run_id": self.run_id,
                   "history": [log if isinstance(log, dict) else asdict(log) for log in self.history]}
-        (folder / "metrics.json").write_text(json.dumps(record, indent=1, default=float), encoding="utf-8")
-        return folder
+        return save_parts(folder, config=self.config, reducer=self.reducer, head=self.head, record=record)
 
     @classmethod
     def load(cls, folder: str | Path) -> "TrainedModel":
-        """Read a folder written by :meth:`save` (it unpickles: load only models you trust)."""
-        import joblib
+        """Read a folder written by :meth:`save`; every file is checked against its sha256, nothing is unpickled."""
+        from qser_core.experiments.model_io import load_parts
 
-        folder = Path(folder)
-        if not (folder / "model.joblib").is_file() or not (folder / "config.toml").is_file():
-            raise DataError(f"{folder} holds no saved model (config.toml + model.joblib); "
-                            "train one with `qser train --out DIR`")
-        parts = joblib.load(folder / "model.joblib")
-        record = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
-        return cls(config=QserConfig.from_toml(folder / "config.toml"), reducer=parts["reducer"], head=parts["head"],
+        config, reducer, head, record = load_parts(folder)
+        return cls(config=config, reducer=reducer, head=head,
                    metrics=record.get("metrics", {}), history=record.get("history", []),
                    split_speakers=record.get("split_speakers", {}), run_id=record.get("run_id"))
 
@@ -110,12 +103,13 @@ class TrainedModel:
         return {emotion: float(p) for emotion, p in zip(EMOTIONS, proba)}
 
     def _waveform(self, y_or_path) -> np.ndarray:
-        from qser_core.data.audio import audio_kwargs, fix_length, load_audio
+        from qser_core.data.audio import audio_kwargs, check_waveform, fix_length, load_audio
 
         if y_or_path is None:
             raise DataError("predict needs a clip (waveform, file or path) or an embedding; got neither")
-        if isinstance(y_or_path, np.ndarray):
-            return fix_length(y_or_path.astype(np.float32), sr=self.config.audio.sr,
+        if isinstance(y_or_path, np.ndarray):  # a recording: the checks a decoded file gets (silent, DC, 1 ms)
+            y = check_waveform(y_or_path, sr=self.config.audio.sr, label="the recording")
+            return fix_length(y, sr=self.config.audio.sr,
                               duration=self.config.audio.duration, top_db=self.config.audio.top_db)
         return load_audio(y_or_path, **audio_kwargs(self.config.audio))
 
@@ -149,72 +143,3 @@ def predict_timed(models: dict[str, TrainedModel], y_or_path) -> tuple[dict[str,
         probabilities[name] = model.predict_proba(embedding=embedding)
         seconds[name] = time.perf_counter() - start
     return probabilities, seconds
-
-
-def train_model(
-    config: QserConfig,
-    *,
-    features: FeatureSet | None = None,
-    progress: Progress | None = None,
-    callback: Callable | None = None,
-    cancel=None,
-    track: bool = True,
-) -> TrainedModel:
-    """Train one head on the single speaker-disjoint train/validation/test split and score it on test.
-
-    Parameters
-    ----------
-    config : QserConfig
-    features : FeatureSet, optional
-        Reuse prepared inputs.
-    progress : callable, optional
-        ``progress(done, total, message)`` during extraction.
-    callback : callable, optional
-        ``callback(epoch_log)`` after every epoch (the dashboard's live curves).
-    cancel : qser_core.heads.training.CancelToken, optional
-        Stops between batches; the best model so far is kept and scored.
-    track : bool, default=True
-        Record the run with MLflow: each epoch as it ends, then the test metrics, confusion matrix,
-        per-clip predictions, speaker split and the saved model as an artefact.
-
-    Returns
-    -------
-    TrainedModel
-    """
-    features = features or prepare(config, progress=progress)
-    split = split_by_speaker(features.table, val_fraction=config.data.val_fraction,
-                             test_fraction=config.data.test_fraction, seed=config.data.split_seed)
-    if not track:
-        return _train_on_split(config, features, split, callback, cancel)
-    from qser_core.tracking.recorder import track_run
-
-    with track_run(config, run_type="train") as recorder:
-        def on_epoch(log):
-            recorder.log_epoch(log)
-            if callback:
-                callback(log)
-
-        model = _train_on_split(config, features, split, on_epoch, cancel)
-        model.run_id = recorder.run_id
-        recorder.log_split(model.split_speakers)
-        recorder.log_confusion(model.metrics["confusion"], list(EMOTIONS))
-        recorder.log_json("predictions.json", model.predictions)
-        with tempfile.TemporaryDirectory(prefix="qser-model-") as folder:
-            recorder.log_artifacts(model.save(folder))
-        recorder.log_final({k: v for k, v in model.metrics.items() if k != "confusion"})
-    return model
-
-
-def _train_on_split(config, features, split, callback, cancel) -> TrainedModel:
-    seed = config.train.seeds[0]
-    reducer, head = fit_on_split(config, features, split, seed=seed, callback=callback, cancel=cancel)
-    y_pred = head.predict(reducer.transform(features.embeddings[split.test]))
-    y_true = features.labels[split.test]
-    metrics = classification_metrics(y_true, y_pred)
-    metrics.update(params=int(head.n_params_), n_test=int(len(split.test)), cancelled=bool(head.history_.cancelled))
-    speakers = features.speakers
-    parts = {part: sorted(set(speakers[getattr(split, part)].tolist())) for part in ("train", "val", "test")}
-    clips = [Path(features.table["path"].iloc[i]).name for i in split.test]
-    return TrainedModel(config=config, reducer=reducer, head=head, metrics=metrics,
-                        history=list(head.history_.epochs), split_speakers=parts,
-                        predictions=predictions_record(clips, y_true, {seed: y_pred}))

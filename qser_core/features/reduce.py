@@ -103,14 +103,14 @@ class QubitReducer(TransformerMixin, BaseEstimator):
             )
         return int(k)
 
-    def _projection(self, k: int, n_samples: int, n_features: int):
+    def _projection(self, k: int, n_rows: int, n_features: int):
         if self.method == "pca":
-            # Both exact. Eigen-decomposition of the covariance is ~3x faster on CREMA-D-sized
-            # training sets (6,000 x 2,560); with fewer rows than features (EmoDB folds: ~300 x 2,560)
-            # the SVD of the data is ~50x faster than eigendecomposing a 2,560 x 2,560 covariance.
-            # Randomized SVD is faster still, but its fit_transform differs from fit + transform
-            # and its 12th component drifts by ~0.5%.
-            return PCA(n_components=k, svd_solver="covariance_eigh" if n_samples >= n_features else "full")
+            # Eigen-decomposition of the covariance: exact like the full SVD, ~3x faster on
+            # CREMA-D-sized training sets (6,000 x 2,560); randomized SVD is faster still but its
+            # fit_transform differs from fit + transform and its 12th component drifts by ~0.5%.
+            # With fewer rows than half the dims the d x d covariance costs more than the SVD of X
+            # (2,560 dims: 48 rows 24x, 500 rows 3.6x slower; 2,000 rows 1.3x faster), so use the SVD.
+            return PCA(n_components=k, svd_solver="covariance_eigh" if 2 * n_rows >= n_features else "full")
         if self.method == "pls":
             return LabelPLS(n_components=k)
         raise ConfigError(f"method (reduce.method) must be one of {', '.join(REDUCE_METHODS)}; got {self.method!r}")
@@ -171,9 +171,70 @@ class QubitReducer(TransformerMixin, BaseEstimator):
             )
         return self.pipeline_.transform(X)
 
+    def scores(self, X) -> np.ndarray:
+        """Component scores of the rows of ``X`` (standardised, projected, standardised again; before the angles).
+
+        Returns
+        -------
+        np.ndarray [shape=(n_samples, n_components)]
+        """
+        check_is_fitted(self, "pipeline_")
+        return self.pipeline_[:-1].transform(check_array(X, dtype=(np.float64, np.float32)))
+
+    def affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """The fitted reducer as one affine map ``angles = X @ W.T + b`` (the clipping to [0, π] left out).
+
+        Scaling, projection and angle scaling are all affine; the hybrid model starts its linear
+        reduction layer from this map.
+
+        Returns
+        -------
+        W : np.ndarray [shape=(n_components, n_features_in_)], float64
+        b : np.ndarray [shape=(n_components,)], float64
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            The reducer is not fitted.
+        ConfigError
+            A pipeline step is not one of the three affine steps.
+        """
+        check_is_fitted(self, "pipeline_")
+        W, b = None, None  # running map x -> x @ W.T + b; None = identity
+        for _, step in self.pipeline_.steps:
+            A, c = _affine_step(step)
+            W, b = (A, c) if W is None else (A @ W, A @ b + c)
+        return W, b
+
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
         """:meth:`fit` then :meth:`transform` on the same rows."""
         return self.fit(X, y).transform(X)
+
+
+def _affine_step(step) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, c)`` with ``step.transform(x) == A @ x + c`` (unclipped) for the reducer's three step types."""
+    if isinstance(step, StandardScaler):
+        n = step.n_features_in_
+        scale = np.broadcast_to(np.asarray(step.scale_ if step.with_std else 1.0, float), (n,))
+        mean = np.broadcast_to(np.asarray(step.mean_ if step.with_mean else 0.0, float), (n,))
+        return np.diag(1.0 / scale), -mean / scale
+    if isinstance(step, PCA):
+        A = np.asarray(step.components_, float)
+        c = -A @ np.asarray(step.mean_, float)
+        if step.whiten:
+            root = np.sqrt(np.asarray(step.explained_variance_, float))
+            A, c = A / root[:, None], c / root
+        return A, c
+    if isinstance(step, MinMaxScaler):
+        return np.diag(np.asarray(step.scale_, float)), np.asarray(step.min_, float)
+    if isinstance(step, LabelPLS):
+        # x scores = (x - x_mean) @ x_rotations_ (scale=False): read the map off the origin and the unit vectors
+        c = step.transform(np.zeros((1, step.n_features_in_)))[0].astype(float)
+        A = (step.transform(np.eye(step.n_features_in_)) - c).T.astype(float)
+        return A, c
+    raise ConfigError(f"the reducer's steps must be StandardScaler, PCA, LabelPLS and MinMaxScaler to fold into one "
+                      "affine map; "
+                      f"got a {type(step).__name__} step; use QubitReducer as fitted by fit")
 
 
 class LabelPLS(TransformerMixin, BaseEstimator):

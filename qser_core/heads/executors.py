@@ -53,7 +53,18 @@ class QNodeExecutor:
     """
 
     def __init__(self, spec: CircuitSpec, *, device: str, diff_method: str = "best", **device_options: Any):
+        self.spec, self.device, self.diff_method, self.device_options = spec, device, diff_method, device_options
         self.qnode = spec.qnode(device=device, diff_method=diff_method, interface="torch", **device_options)
+
+    # Some devices hold native state that cannot be pickled (lightning.qubit's C++ statevector), so
+    # pickles carry the recipe and the QNode is rebuilt: a fitted head moves between processes.
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "qnode"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.qnode = self.spec.qnode(device=self.device, diff_method=self.diff_method, interface="torch",
+                                     **self.device_options)
 
     def __call__(self, angles: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         return torch.stack(list(self.qnode(angles, weights)), dim=-1)

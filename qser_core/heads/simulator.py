@@ -1,6 +1,6 @@
 """Batched plain-torch statevector simulation of the circuits in :mod:`qser_core.heads.circuits`.
 
-``python benchmarks/bench_simulator.py`` compares it with ``default.qubit``.
+``python -m benchmarks --only simulator`` compares it with ``default.qubit``, ``lightning.qubit`` and Qiskit.
 
 Why hand-written: PennyLane's ``default.qubit`` (backprop + parameter broadcasting)
 spends most of an epoch in per-operation Python dispatch and generic tensor

@@ -53,6 +53,22 @@ class TestSplitBySpeaker:
             share = table["emotion"].iloc[part].value_counts(normalize=True)
             assert (share.reindex(overall.index, fill_value=0) - overall).abs().max() < 0.06
 
+    @pytest.mark.parametrize("n_speakers, test_fraction, val_fraction, n_test, n_val", [
+        (10, 0.4, 0.2, 4, 2),  # 0.4 used to give half the speakers (round(1 / 0.4) = 2 parts)
+        (10, 0.25, 0.15, 3, 2),  # 2.5 and 1.5 speakers round half up
+        (20, 0.2, 0.15, 4, 3),
+        (12, 0.5, 0.1, 6, 1),
+        (7, 0.3, 0.0, 2, 0),
+    ])
+    def test_fractions_are_shares_of_speakers(self, n_speakers, test_fraction, val_fraction, n_test, n_val):
+        table = synthetic_table(n_speakers=n_speakers)
+        for seed in range(3):
+            split = split_by_speaker(table, test_fraction=test_fraction, val_fraction=val_fraction, seed=seed)
+            _check_partition(table, split)
+            assert len(_speakers(table, split.test)) == n_test
+            assert len(_speakers(table, split.val)) == n_val
+            assert len(_speakers(table, split.train)) == n_speakers - n_test - n_val
+
     def test_no_validation_part(self):
         table = synthetic_table(n_speakers=5)
         split = split_by_speaker(table, val_fraction=0.0)
@@ -102,6 +118,11 @@ class TestSpeakerFolds:
         for fold in speaker_folds(table, n_folds=4, seed=0):
             share = table["emotion"].iloc[fold.test].value_counts(normalize=True)
             assert (share.reindex(overall.index, fill_value=0) - overall).abs().max() < 0.08
+
+    def test_validation_is_a_share_of_all_speakers(self):
+        table = synthetic_table(n_speakers=20)
+        for fold in speaker_folds(table, n_folds=5, val_fraction=0.25, seed=0):
+            assert len(_speakers(table, fold.val)) == 5  # 0.25 of all 20 speakers, whatever the fold's test size
 
     def test_without_validation(self):
         table = synthetic_table(n_speakers=4)

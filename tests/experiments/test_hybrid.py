@@ -22,9 +22,9 @@ from qser_core.experiments.hybrid_model import (
     check_hybrid_config,
     front_activations,
     learning_rate_scales,
-    reducer_affine,
 )
 from qser_core.experiments.hybrid import train_hybrid
+from qser_core.experiments.pipeline import FeatureSet, single_split
 from qser_core.features.reduce import QubitReducer
 from qser_core.progress import CancelToken
 
@@ -71,11 +71,13 @@ def _unclipped(reducer: QubitReducer, X: np.ndarray) -> np.ndarray:
 
 
 class TestReducerAffine:
+    """QubitReducer.affine: the map the hybrid model's reduction layer starts from."""
+
     def test_matches_the_pipeline_on_unclipped_range(self):
         rng = np.random.default_rng(0)
         X = rng.gamma(2.0, 1.0, (50, 30))
         reducer = QubitReducer(n_components=5).fit(X[:40])
-        W, b = reducer_affine(reducer)
+        W, b = reducer.affine()
         assert W.shape == (5, 30) and b.shape == (5,)
         np.testing.assert_allclose(X @ W.T + b, _unclipped(reducer, X), atol=1e-10)
         inside = reducer.transform(X[:40])  # training rows lie inside [0, π]: no clipping there
@@ -83,13 +85,13 @@ class TestReducerAffine:
 
     def test_unfitted_reducer_raises(self):
         with pytest.raises(NotFittedError):
-            reducer_affine(QubitReducer(n_components=4))
+            QubitReducer(n_components=4).affine()
 
     def test_non_affine_step_raises(self):
         reducer = QubitReducer(n_components=2).fit(np.random.default_rng(0).standard_normal((10, 4)))
         reducer.pipeline_ = Pipeline([("scale", StandardScaler()), ("norm", Normalizer())]).fit(np.ones((3, 4)))
-        with pytest.raises(ConfigError, match="has a Normalizer step; use qser_core.features.reduce.QubitReducer"):
-            reducer_affine(reducer)
+        with pytest.raises(ConfigError, match="got a Normalizer step; use QubitReducer"):
+            reducer.affine()
 
 
 class TestInputs:
@@ -242,6 +244,21 @@ class TestTrainHybrid:
         assert run["metrics"]["ua"] == pytest.approx(result.metrics["ua"])
         assert run["metrics"]["frozen.ua"] == pytest.approx(result.baseline_metrics["ua"])
         assert set(run["history"]["prefix"]) == {"", "frozen/"}
+
+
+@pytest.mark.slow
+class TestTrainingRowsOnly:
+    def test_reducer_sees_neither_validation_nor_test_rows(self, config, parts, perturb, same_reducer):
+        corpus = index_corpus(config.data.data_dir, dataset="manifest")
+        features = FeatureSet(corpus=corpus, embeddings=parts["E"], labels=parts["labels"])
+        config = config.replace("train", epochs=1)
+        split = single_split(config, features)
+        clean = train_hybrid(config, features=features, track=False)
+        held_out = perturb(features, np.concatenate([split.val, split.test]))
+        assert same_reducer(train_hybrid(config, features=held_out, track=False).reducer, clean.reducer)
+        # the control: the same noise on a few training rows does move the scaler and PCA
+        moved = train_hybrid(config, features=perturb(features, split.train[:4]), track=False)
+        assert not same_reducer(moved.reducer, clean.reducer)
 
 
 class TestFrontActivations:

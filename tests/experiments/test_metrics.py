@@ -8,7 +8,8 @@ from scipy import stats
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from qser_core.errors import DataError
-from qser_core.experiments.metrics import classification_metrics, mcnemar, mean_ci95, paired_bootstrap
+from qser_core.experiments.metrics import (IntervalWarning, classification_metrics, mcnemar, mean_ci95, metric_interval,
+                                           paired_bootstrap)
 
 
 class TestClassificationMetrics:
@@ -37,7 +38,8 @@ class TestClassificationMetrics:
 
 class TestMeanCI:
     def test_single_value(self):
-        assert mean_ci95([0.4]) == (0.4, 0.4, 0.4)
+        with pytest.warns(IntervalWarning, match="only 1 value behind this 95% interval"):
+            assert mean_ci95([0.4]) == (0.4, 0.4, 0.4)
 
     def test_student_t(self):
         values = [0.50, 0.55, 0.60, 0.52, 0.58]
@@ -45,11 +47,32 @@ class TestMeanCI:
         half = stats.t.ppf(0.975, 4) * np.std(values, ddof=1) / np.sqrt(5)
         assert mean == pytest.approx(0.55)
         assert (low, high) == pytest.approx((0.55 - half, 0.55 + half))
-        assert mean_ci95([1.0, 2.0, 3.0])[1] == pytest.approx(2 - 4.302652729911275 / np.sqrt(3))
+        assert mean_ci95([1.0, 2.0, 3.0], bounds=None)[1] == pytest.approx(2 - 4.302652729911275 / np.sqrt(3))
 
     def test_empty(self):
         with pytest.raises(DataError, match="at least one value"):
             mean_ci95([])
+
+
+class TestIntervalRange:
+    def test_two_folds_stay_inside_zero_one_and_are_flagged(self):
+        # The case: macro-F1 over 2 folds gave 0.300 [-0.054, 0.653].
+        values = [0.1, 0.5]
+        raw_half = stats.t.ppf(0.975, 1) * np.std(values, ddof=1) / np.sqrt(2)
+        assert 0.3 - raw_half < 0  # the plain t-interval leaves [0, 1]
+        r = metric_interval(values)
+        assert r["low"] == 0.0 and r["high"] == 1.0 and r["clipped"] and r["n"] == 2
+        assert "only 2 values" in r["note"] and "clipped" in r["note"]
+        with pytest.warns(IntervalWarning, match="left \\[0, 1\\] and was clipped"):
+            assert mean_ci95(values) == pytest.approx((0.3, 0.0, 1.0))
+
+    def test_enough_values_inside_the_range_are_not_flagged(self):
+        r = metric_interval([0.50, 0.55, 0.60, 0.52, 0.58])
+        assert not r["clipped"] and r["note"] == "" and 0 < r["low"] < r["high"] < 1
+
+    def test_values_outside_the_range(self):
+        with pytest.raises(DataError, match=r"values must lie in \[0.0, 1.0\]; got 0.5 to 1.5"):
+            metric_interval([0.5, 1.5])
 
 
 class TestMcNemar:

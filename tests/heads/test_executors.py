@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -84,6 +86,15 @@ class TestRegistry:
         assert registry["reference-by-path"] == "qser_core.heads.executors:_default_qubit"
         executor = get_executor("reference-by-path", SPECS[0])
         assert isinstance(executor.run, QNodeExecutor) and registry["reference-by-path"] is executors._default_qubit
+
+    @pytest.mark.parametrize("name", ["torch", "default.qubit", "lightning.qubit"])
+    def test_pickles(self, name):
+        # fold tasks run in other processes; lightning's native statevector itself cannot be pickled
+        spec = SPECS[0]
+        executor = get_executor(name, spec)
+        copy = pickle.loads(pickle.dumps(executor))
+        x, w = torch.rand(2, 3, dtype=torch.float64), torch.rand(spec.weight_shape, dtype=torch.float64)
+        torch.testing.assert_close(copy(x, w), executor(x, w))
 
     def test_options_reach_the_factory(self):
         executor = get_executor("torch", SPECS[0], dtype=torch.complex128)

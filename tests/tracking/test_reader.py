@@ -61,3 +61,61 @@ class TestInputs:
             list_runs(filter_string="head = quantum")
         with pytest.raises(ConfigError, match="max_results must be between 1 and 50000; got 0"):
             list_runs(max_results=0)
+
+
+class TestRunIds:
+    def test_unique_prefix(self, store, tracking_config):
+        with track_run(tracking_config, run_type="train") as recorder:
+            pass
+        assert load_run(recorder.run_id[:6])["run_id"] == recorder.run_id
+        assert load_run(recorder.run_id.upper()[:8])["run_id"] == recorder.run_id
+
+    def test_ambiguous_and_short_prefixes(self, tmp_path, tracking_config, monkeypatch):
+        from qser_core.tracking import reader
+
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'own.db'}")  # no other test's runs
+
+        ids = []
+        while True:  # record runs until two share a first character (at most 17 by pigeonhole)
+            with track_run(tracking_config, run_type="train") as recorder:
+                pass
+            ids.append(recorder.run_id)
+            shared = [i for i in ids if i[0] == recorder.run_id[0]]
+            if len(shared) > 1:
+                break
+        with pytest.raises(DataError, match=r"give the full id or a unique prefix of at least 4 characters"):
+            reader.resolve_run_id(shared[0][:1])
+        monkeypatch.setattr(reader, "_MIN_PREFIX", 1)  # so one shared character is enough to be ambiguous
+        with pytest.raises(DataError, match=rf"run id prefix '{shared[0][0]}' matches 2 runs .*give more characters"):
+            reader.resolve_run_id(shared[0][:1])
+
+
+class TestConfig:
+    def test_config_is_read_from_config_toml(self, store, tracking_config):
+        from pathlib import Path
+
+        with track_run(tracking_config, run_type="train") as recorder:
+            pass
+        record = load_run(recorder.run_id)
+        stored = Path(record["artifact_uri"].removeprefix("file://")) / "config.toml"
+        edited = tracking_config.replace("head", n_layers=5)
+        stored.write_text(edited.to_toml(), encoding="utf-8")  # the params still say n_layers = 2
+        assert load_run(recorder.run_id)["config"] == edited
+        assert record["params"]["head.n_layers"] == "2"
+
+
+class TestCommandLine:
+    def test_runs_show_and_import_by_prefix(self, store, tracking_config, capsys):
+        import json
+
+        from qser_core.cli import main
+
+        with track_run(tracking_config, run_type="train") as recorder:
+            recorder.log_final({"ua": 0.5})
+            delete_run(recorder.run_id)  # the store refuses the rest: kept locally
+        assert main(["runs", "import", str(recorder.unsaved), "--json"]) == 1  # 1: this process had refused results
+        new_id = json.loads(capsys.readouterr().out)["run_id"]
+        assert main(["runs", "show", new_id[:8], "--json"]) in (0, 1)
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["run_id"] == new_id and shown["metrics"]["ua"] == 0.5 and shown["qser_status"] == "finished"
+        assert shown["config"]["head"]["kind"] == tracking_config.head.kind

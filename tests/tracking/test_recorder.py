@@ -154,7 +154,7 @@ class TestDisabled:
 
 class TestInputs:
     def test_unknown_run_type(self, tracking_config):
-        with pytest.raises(ConfigError, match="run_type must be one of evaluate, train, hybrid, hardware; got 'fit'"):
+        with pytest.raises(ConfigError, match="run_type must be one of evaluate, train, hybrid, hardware, compare, sweep; got 'fit'"):
             track_run(tracking_config, run_type="fit")
 
     def test_bad_confusion_matrix(self, tracking_config):
@@ -182,11 +182,158 @@ class TestInputs:
 
 
 class TestStoreFailures:
-    def test_final_write_failure_raises_backend_error(self, store, tracking_config, caplog):
+    def test_final_write_failure_keeps_results_locally(self, store, tracking_config, caplog):
         # A run deleted while open refuses writes: a real store error, no mock needed.
-        with pytest.raises(BackendError, match="could not write the final results of run .*marked failed"):
+        from qser_core.tracking.unsaved import import_unsaved
+
+        with track_run(tracking_config, run_type="train") as recorder:
+            recorder.log_final({"ua": 0.5, "wa": 0.25})
+            delete_run(recorder.run_id)
+            recorder.log_epoch({"epoch": 0, "train_loss": 1.0})  # warns, training goes on
+            recorder.log_json("predictions", {"y_pred": [1, 2]})
+        assert "could not log epoch 0" in caplog.text
+        assert recorder.unsaved is not None and (recorder.unsaved / "run.json").is_file()
+        assert f"qser runs import {recorder.unsaved}" in caplog.text
+        new_id = import_unsaved(recorder.unsaved)
+        assert new_id != recorder.run_id  # the original was deleted: a new run holds the results
+        record = load_run(new_id)
+        assert record["metrics"]["ua"] == 0.5 and record["metrics"]["wa"] == 0.25
+        assert record["predictions"] == {"y_pred": [1, 2]} and record["config"] == tracking_config
+        assert record["qser_status"] == "finished" and record["status"] == "FINISHED"
+        assert record["history"]["train_loss"].tolist() == [1.0]
+
+
+class TestReopen:
+    def test_results_added_after_the_block(self, store, tracking_config):
+        from qser_core.tracking.recorder import reopen_run
+
+        with track_run(tracking_config, run_type="hardware") as recorder:
+            recorder.set_outcome("submitted", reason="job queued")
+        assert load_run(recorder.run_id)["qser_status"] == "submitted"
+        with reopen_run(recorder.run_id[:8]) as again:
+            assert again.run_id == recorder.run_id and again.config == tracking_config
+            again.log_json("counts", {"0101": 7})
+            again.log_final({"ua": 0.31})
+        record = load_run(recorder.run_id)
+        assert record["qser_status"] == "finished" and record["metrics"]["ua"] == pytest.approx(0.31)
+        assert record["final"] == {"ua": 0.31} and "counts.json" in record["artifacts"]
+
+    def test_error_inside_reopen_keeps_the_status(self, store, tracking_config):
+        from qser_core.tracking.recorder import reopen_run
+
+        with track_run(tracking_config, run_type="train") as recorder:
+            recorder.log_final({"ua": 0.4})
+        with pytest.raises(ValueError):
+            with reopen_run(recorder.run_id):
+                raise ValueError("job lost")
+        record = load_run(recorder.run_id)
+        assert record["qser_status"] == "finished" and record["tags"]["qser.reopen_error"] == "ValueError: job lost"
+
+    def test_unknown_run(self, store):
+        from qser_core.tracking.recorder import reopen_run
+
+        with pytest.raises(DataError, match="no run with id 'ffffffff'"):
+            with reopen_run("ffffffff"):
+                pass
+
+    def test_child_runs(self, store, tracking_config):
+        with track_run(tracking_config, run_type="compare") as parent:
+            with track_run(tracking_config, run_type="evaluate", parent_run_id=parent.run_id[:6]) as child:
+                pass
+        assert load_run(parent.run_id)["children"] == [child.run_id]
+        assert list_runs().set_index("run_id").loc[child.run_id, "parent_run_id"] == parent.run_id
+
+
+class TestOutcome:
+    def test_stopped_early_stopped_finished_are_distinct(self, store, tracking_config):
+        ids = {}
+        for status in ("finished", "early-stopped", "stopped"):
             with track_run(tracking_config, run_type="train") as recorder:
                 recorder.log_final({"ua": 0.5})
-                delete_run(recorder.run_id)
-                recorder.log_epoch({"epoch": 0, "train_loss": 1.0})  # warns, training goes on
-        assert "could not log epoch 0" in caplog.text
+                recorder.set_outcome(status, epochs_run=17, best_epoch=12)
+            ids[status] = recorder.run_id
+        runs = list_runs().set_index("run_id")
+        for status, run_id in ids.items():
+            assert runs.loc[run_id, "qser_status"] == status
+            assert runs.loc[run_id, "epochs_run"] == 17 and runs.loc[run_id, "best_epoch"] == 12
+        assert runs.loc[ids["stopped"], "status"] == "KILLED" and runs.loc[ids["finished"], "status"] == "FINISHED"
+
+    def test_outcome_read_from_final_metrics(self, store, tracking_config):
+        with track_run(tracking_config, run_type="hybrid") as recorder:
+            recorder.log_final({"ua": 0.3, "cancelled": True, "epochs": 17, "best_epoch": 9})
+        record = load_run(recorder.run_id)
+        assert record["qser_status"] == "stopped" and "stopped by the user" in record["reason"]
+        assert record["metrics"]["epochs_run"] == 17 and record["metrics"]["best_epoch"] == 9
+
+    def test_unknown_outcome(self, tracking_config):
+        with track_run(tracking_config, run_type="train", enabled=False) as recorder:
+            with pytest.raises(ConfigError, match="status must be one of finished, early-stopped, stopped, "
+                                                  "submitted; got 'done'"):
+                recorder.set_outcome("done")
+
+
+_CHILD = """
+import sys, time
+from qser_core.cli import _handle_termination
+from qser_core.config import QserConfig
+from qser_core.tracking.recorder import track_run
+
+_handle_termination()
+with track_run(QserConfig(), run_type="evaluate") as recorder:
+    recorder.log_epoch({"epoch": 0, "train_loss": 1.0})
+    print(recorder.run_id, flush=True)
+    time.sleep(600)
+"""
+
+
+class TestSignals:
+    def _start(self, tmp_path):
+        import os
+        import subprocess
+        import sys
+
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        proc = subprocess.Popen([sys.executable, "-c", _CHILD], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        run_id = proc.stdout.readline().strip()
+        assert run_id, proc.stderr.read()
+        return proc, run_id
+
+    def test_sigterm_marks_the_run_interrupted(self, store, tmp_path):
+        import signal
+
+        proc, run_id = self._start(tmp_path)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=300)
+        record = load_run(run_id)
+        assert record["status"] == "KILLED" and record["qser_status"] == "interrupted"
+        assert record["reason"] == "Terminated: received SIGTERM"
+
+    def test_run_of_a_killed_process_shows_as_gone(self, store, tmp_path):
+        import signal
+
+        from qser_core.tracking.reader import GONE
+
+        proc, run_id = self._start(tmp_path)
+        proc.send_signal(signal.SIGKILL)  # no handler can run: the run stays RUNNING in the store
+        proc.wait(timeout=300)
+        row = list_runs().set_index("run_id").loc[run_id]
+        assert row["status"] == "RUNNING" and row["qser_status"] == GONE
+        assert f"process {proc.pid}" in row["reason"] and "ended without closing the run" in row["reason"]
+
+
+class TestOutcomeFromHistory:
+    @pytest.mark.parametrize(("flags", "status"), [({}, "finished"), ({"stopped_early": True}, "early-stopped"),
+                                                    ({"cancelled": True}, "stopped")])
+    def test_history_sets_the_outcome(self, store, tracking_config, flags, status):
+        from qser_core.heads.training import EpochLog, History
+
+        history = History(epochs=[EpochLog(e, 1.0, 0.2, 1.0, 0.2, 0.2, 0.1) for e in range(1, 18)], best_epoch=12,
+                          **flags)
+        with track_run(tracking_config, run_type="train") as recorder:
+            recorder.log_final({"ua": 0.4})
+            recorder.set_outcome_from(history, epochs=200)
+        row = list_runs().iloc[0]
+        assert row["qser_status"] == status and row["epochs_run"] == 17 and row["best_epoch"] == 12
+        if status == "stopped":
+            assert row["reason"] == "stopped by the user after 17 of 200 epochs; best epoch 12 kept"

@@ -269,6 +269,17 @@ class EfficientNetBackbone(Backbone):
         """The MBConv blocks, in order (16)."""
         return self.net._blocks
 
+    def tail_modules(self, *, trainable_blocks: int = 0) -> list[nn.Module]:
+        """The modules :meth:`trainable_part` runs: the last ``trainable_blocks`` blocks, head conv, its batch norm."""
+        k = self._check_trainable(trainable_blocks)
+        blocks = list(self.net._blocks)
+        return [*blocks[len(blocks) - k:], self.net._conv_head, self.net._bn1]
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_fused", None)  # derived from the weights and rebuilt on demand: never copied or pickled
+        return state
+
     def spectrogram(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Standardised log-mel images ``(n, 1, n_mels, t)`` of waveforms ``(n, samples)``."""
         f = self.features

@@ -1,0 +1,107 @@
+"""Run the benchmarks and keep the results as data: ``python -m benchmarks [--quick] [--only NAME ...]``.
+
+Every run writes ``benchmarks/results/<date>-<host>.json`` (``…-quick.json`` with ``--quick``): the
+machine (CPU model, cores, memory, load, torch threads), package versions, git commit, and the rows
+(:func:`benchmarks.common.row`). A row module that is missing (another helper's, not merged yet) gives
+a skipped row; one that raises gives an ``error`` row with the message, and the others still run.
+Exit status: 0 when no row failed or errored, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import ROOT, log, skipped
+from benchmarks.machine import describe
+
+#: Row modules in the order of the issue's table, with what they measure; a missing module gives a skipped row.
+MODULES = {
+    "extract": ("benchmarks.bench_extract", "embedding extraction"),
+    "simulator": ("benchmarks.bench_simulator", "PQC training epoch"),
+    "protocol": ("benchmarks.bench_protocol", "whole protocol, 5 folds × 3 seeds"),
+    "hardware": ("benchmarks.bench_hardware", "noisy evaluation on a fake 127-qubit backend"),
+    "predict": ("benchmarks.bench_predict", "live prediction"),
+    "dashboard": ("benchmarks.bench_dashboard", "dashboard cold start"),
+    "hybrid": ("benchmarks.bench_hybrid", "hybrid model training step"),
+    "sweep": ("benchmarks.bench_sweep", "sweep scaling, 1 vs 2 Ray workers"),
+    "accuracy": ("benchmarks.accuracy", "accuracy baselines"),
+}
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    for key in args.only or list(MODULES):
+        rows += run_module(key, quick=args.quick)
+    report = {**describe(), "quick": args.quick, "seconds": round(time.perf_counter() - started, 1), "rows": rows}
+    report["machine"]["load_average_1m_end"] = round(os.getloadavg()[0], 2)
+    path = write(report, Path(args.out) if args.out else RESULTS)
+    if args.json:
+        print(json.dumps({**report, "path": str(path)}))
+    else:
+        print(table(report))
+        print(f"\nresults: {path}")
+    return 1 if any(r["verdict"] in ("fail", "error") for r in rows) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="time a fraction of each row (extrapolated where said), under a minute in all")
+    parser.add_argument("--only", nargs="+", choices=list(MODULES), metavar="NAME",
+                        help=f"run only these rows ({', '.join(MODULES)})")
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout")
+    parser.add_argument("--out", metavar="DIR", help=f"folder for the results JSON (default {RESULTS})")
+    return parser
+
+
+def run_module(key: str, *, quick: bool) -> list[dict[str, Any]]:
+    """The rows of one module; a skipped row when it is absent, an ``error`` row when it raises."""
+    name, title = MODULES[key]
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return [skipped(title, f"not available: {name} is not in this checkout", module=key)]
+    log(f"== {key}")
+    start = time.perf_counter()
+    try:
+        rows = module.run(quick)
+    except Exception as exc:  # one broken row must not lose the others' measurements
+        log(f"{key}: {type(exc).__name__}: {exc}")
+        return [{**skipped(title, f"{type(exc).__name__}: {exc}"), "verdict": "error", "module": key}]
+    log(f"== {key}: {time.perf_counter() - start:.1f} s")
+    return [{**r, "module": key} for r in rows]
+
+
+def write(report: dict[str, Any], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = "-quick" if report["quick"] else ""
+    path = folder / f"{report['date'][:10]}-{report['machine']['host']}{suffix}.json"
+    path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def table(report: dict[str, Any]) -> str:
+    """The rows as a plain-text table."""
+    lines = [f"{'row':<58} {'value':>12} {'reference':>12} {'ratio':>8}  {'target':<22} verdict"]
+    for r in report["rows"]:
+        value = "" if r["value"] is None else f"{r['value']:g} {r['unit']}"
+        ref = "" if r["reference_value"] is None else f"{r['reference_value']:g}"
+        ratio = "" if r["ratio"] is None else f"{r['ratio']:.3g}x"
+        lines.append(f"{r['name'][:58]:<58} {value:>12} {ref:>12} {ratio:>8}  {r['target'] or '':<22} {r['verdict']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Row 6, dashboard cold start: ``python -m benchmarks --only dashboard``.
+
+A fresh ``streamlit run app.py`` (headless, a free local port) is timed from process start until
+the first page is served (``GET /`` answers 200, target <= 5 s) and until the Overview has rendered
+in headless Chromium (playwright; its title shown and the script finished). The reference is a
+bare one-line Streamlit app started and opened the same way in the same run: the floor that
+Streamlit itself sets on this machine. Without Chromium or playwright the rendered row is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from benchmarks.common import ROOT, log, median, row, skipped
+
+CHROMIUM = Path("/usr/bin/chromium")
+TIMEOUT_S = 120.0
+
+
+def run(quick: bool) -> list[dict]:
+    """Served and rendered rows; ``quick`` starts each server once, the full run three times."""
+    repeat = 1 if quick else 3
+    with tempfile.TemporaryDirectory(prefix="qser-bench-dash-") as tmp:
+        bare = Path(tmp) / "bare.py"
+        bare.write_text('import streamlit as st\n\nst.title("bare")\n', encoding="utf-8")
+        ours, ref = [], []
+        with _browser() as browser:
+            for _ in range(repeat):  # interleaved, so both see the same machine load
+                ours.append(_cold_start(ROOT / "app.py", "QSER Lab", browser))
+                ref.append(_cold_start(bare, "bare", browser))
+    served, ref_served = median([o["served"] for o in ours]), median([r["served"] for r in ref])
+    log(f"dashboard: served after {served:.2f} s (bare app {ref_served:.2f} s)")
+    rows = [row("dashboard cold start: first page served", value=served, unit="s",
+                reference="bare one-line Streamlit app, same flags", reference_value=ref_served,
+                ratio=ref_served / served, target=("<=", 5, "value"), repeats=repeat, runs=ours, reference_runs=ref)]
+    if browser is None:
+        rows.append(skipped("dashboard cold start: Overview rendered", _no_browser_reason(), unit="s"))
+    else:
+        rendered, ref_rendered = median([o["rendered"] for o in ours]), median([r["rendered"] for r in ref])
+        rows.append(row("dashboard cold start: Overview rendered", value=rendered, unit="s",
+                        reference="bare one-line Streamlit app rendered, same browser", reference_value=ref_rendered,
+                        ratio=ref_rendered / rendered, repeats=repeat))
+    return rows
+
+
+def _cold_start(script: Path, title: str, browser) -> dict[str, float]:
+    """Seconds from ``streamlit run`` to ``GET /`` served, and to ``title`` rendered with the script done."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    start = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_served(url, server)
+        out = {"served": time.perf_counter() - start}
+        if browser is not None:
+            page = browser.new_page()
+            try:
+                page.goto(url)
+                page.get_by_role("heading", name=title).first.wait_for(timeout=TIMEOUT_S * 1000)
+                page.wait_for_function(
+                    "() => document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning'",
+                    timeout=TIMEOUT_S * 1000)
+                out["rendered"] = time.perf_counter() - start
+            finally:
+                page.close()
+        return {k: round(v, 3) for k, v in out.items()}
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _wait_served(url: str, server: subprocess.Popen) -> None:
+    deadline = time.perf_counter() + TIMEOUT_S
+    while time.perf_counter() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {server.returncode}: {server.stderr.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.05)
+    raise TimeoutError(f"streamlit did not serve {url} within {TIMEOUT_S:.0f} s")
+
+
+@contextmanager
+def _browser():
+    """Headless Chromium through playwright, started before any timing; None where either is missing."""
+    if _no_browser_reason():
+        yield None
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _no_browser_reason() -> str:
+    if not CHROMIUM.exists():
+        return f"not available: {CHROMIUM} is missing (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "not available: playwright is not installed (pip install -e .[test])"
+    return ""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,106 @@
+"""Write the README's performance table from the newest full benchmark run: ``python -m benchmarks.readme_table``.
+
+The table goes between the ``<!-- bench:start -->`` and ``<!-- bench:end -->`` markers of
+``README.md`` (nothing outside them changes) and states the date, machine and commit of the run.
+Quick runs (``…-quick.json``) are never quoted. ``--check`` only reports whether the README is
+up to date (exit 1 if not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import ROOT
+
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def newest(folder: Path = RESULTS) -> Path:
+    """The newest full (not ``--quick``) result file, by the run date it records."""
+    runs = [(json.loads(p.read_text(encoding="utf-8")), p) for p in folder.glob("*.json")]
+    full = [(report["date"], path) for report, path in runs if not report.get("quick")]
+    if not full:
+        raise SystemExit(f"no full benchmark result in {folder}; run `python -m benchmarks` first")
+    return max(full)[1]
+
+
+def render(report: dict[str, Any], *, source: str) -> str:
+    """The Markdown block: a line naming run, machine and commit, then one table row per result row."""
+    m, git = report["machine"], report.get("git") or {}
+    commit = (git.get("commit") or "unknown")[:10] + (" (uncommitted changes)" if git.get("dirty") else "")
+    lines = [
+        f"Measured {report['date'][:16].replace('T', ' ')} UTC on `{m['host']}`: {m['cpu']}, {m['cores']} cores, "
+        f"{m['memory_gib']} GiB, torch threads: {m['torch_threads']}, load average {m['load_average_1m']} at the "
+        f"start and {m.get('load_average_1m_end', '?')} at the end; commit {commit}. Source: `{source}` "
+        "(written by `python -m benchmarks.readme_table`; ratio = times better than the reference measured in "
+        "the same run).",
+        "",
+        "| benchmark | result | reference (same run) | ratio | target | verdict |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in report["rows"]:
+        if r["verdict"] == "skipped":
+            lines.append(f"| {r['name']} | — | — | — | {r['target'] or '—'} | skipped: {r.get('why', '')} |")
+            continue
+        value = "—" if r["value"] is None else f"{_num(r['value'])} {r['unit']}" + _extrapolated(r, "measured")
+        ref = "—" if r["reference"] is None else (f"{r['reference']}: {_num(r['reference_value'])} {r['unit']}"
+                                                  + _extrapolated(r, "reference_measured"))
+        ratio = "—" if r["ratio"] is None else f"{_num(r['ratio'])}×"
+        lines.append(f"| {r['name']} | {value} | {ref} | {ratio} | {r['target'] or '—'} | {r['verdict']} |")
+    return "\n".join(lines)
+
+
+def update(readme: Path, block: str) -> str:
+    """README text with ``block`` between the markers (which must both be there, in order)."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        raise SystemExit(f"{readme} lacks the markers {START} … {END} (in this order); add them where the table goes")
+    return text[: start + len(START)] + "\n" + block + "\n" + text[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.readme_table", description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, help="result file to quote (default: the newest full run)")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the README's table is not up to date")
+    args = parser.parse_args(argv)
+    path = args.results or newest()
+    report = json.loads(path.read_text(encoding="utf-8"))
+    if report.get("quick"):
+        raise SystemExit(f"{path} is a --quick run (fractions of each row, extrapolated); quote a full run")
+    text = update(args.readme, render(report, source=_relative(path)))
+    if args.check:
+        current = args.readme.read_text(encoding="utf-8") == text
+        print(f"{args.readme}: {'up to date' if current else 'out of date'} with {path.name}")
+        return 0 if current else 1
+    args.readme.write_text(text, encoding="utf-8")
+    print(f"{args.readme}: table from {path.name}")
+    return 0
+
+
+def _extrapolated(r: dict[str, Any], key: str) -> str:
+    """`` (extrapolated)`` when the row's ``key`` details (or, for the value, the row itself) say so."""
+    details = r.get(key)
+    flagged = details.get("extrapolated") if isinstance(details, dict) else key == "measured" and r.get("extrapolated")
+    return " (extrapolated)" if flagged else ""
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
