@@ -141,6 +141,7 @@ batch_size = 16
 cache_dir = "/cache"
 [reduce]
 n_qubits = 6
+method = "pls"
 [head]
 kind = "quantum"
 encoding = "reupload"
@@ -156,6 +157,7 @@ patience = 10
 weight_decay = 0.0001
 seeds = [0, 1]
 trainable_blocks = 2
+tune = false
 [hardware]
 backend = "ibm_torino"
 shots = 2048
@@ -168,8 +170,8 @@ instance = "hub/group/project"
 PINNED = {
     "embeddings": "a90c9b21d546fd0e",
     "features": "bd7da3fccafb0d95",
-    "reduction": "c38fcf6c075bbbdc",
-    "run": "5f84a4ad40775a76",
+    "reduction": "0e0669adc90fdbf3",
+    "run": "a3f53381646c632b",
 }
 
 
@@ -184,7 +186,7 @@ def _changed(value):
     if isinstance(value, float):
         return value * 0.9 if value else 0.001
     return {"emodb": "ravdess", "panns-cnn10": "panns-cnn6", "reupload": "angle-rx", "hea": "basic",
-            "quantum": "mlp", "default.qubit": "torch", "ibm_torino": "ibm_fez"}.get(value, value + "x")
+            "quantum": "mlp", "default.qubit": "torch", "pls": "pca", "ibm_torino": "ibm_fez"}.get(value, value + "x")
 
 
 def _variants():

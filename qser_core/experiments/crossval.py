@@ -156,10 +156,16 @@ def run_fold_task(task: FoldTask, features: FeatureSet, *, callback: Callable | 
 
 
 def _hyperparameters(config: QserConfig, head) -> dict[str, Any]:
-    t = config.train
-    return {**dataclasses.asdict(config.head), "n_qubits": config.reduce.n_qubits, "lr": t.lr,
-            "max_epochs": t.epochs, "batch_size": t.batch_size, "patience": t.patience,
-            "weight_decay": t.weight_decay, "n_params": int(head.n_params_)}
+    t, used = config.train, head.get_params()  # the head's own values: what the tuning chose
+    out = {**dataclasses.asdict(config.head), "n_qubits": config.reduce.n_qubits, "lr": used.get("lr", t.lr),
+           "max_epochs": t.epochs, "batch_size": t.batch_size, "patience": t.patience,
+           "weight_decay": used.get("weight_decay", t.weight_decay), "n_params": int(head.n_params_)}
+    if "n_layers" in used:
+        out["n_layers"] = used["n_layers"]
+    tuning = getattr(head, "tuning_", None)
+    if tuning is not None:
+        out["tuning"] = tuning.as_dict()
+    return out
 
 
 @dataclass
@@ -205,6 +211,7 @@ class Evaluation:
             confusion=classification_metrics(record["y_true"], first_seed)["confusion"],
             cancelled=self.cancelled,
             run_id=self.run_id,
+            tuning=_tuning_summary(self.results),
         )
         if self.config.head.kind == "quantum":
             out.update(ansatz=self.config.head.ansatz, encoding=self.config.head.encoding,
@@ -324,13 +331,22 @@ def _circuit_stats(config: QserConfig) -> dict[str, Any]:
     return {"depth": stats["depth"], "two_qubit_gates": stats["two_qubit_gates"], "params": stats["circuit_params"]}
 
 
+def _tuning_summary(results: Sequence[FoldResult]) -> dict[str, Any]:
+    """What the validation speakers chose, per fold and seed (experiments/tuning.py): the dashboard shows it."""
+    per_task = [{"fold": r.fold, "seed": r.seed, **r.hyperparameters.get("tuning", {}).get("chosen", {})}
+                for r in results]
+    budgets = {r.hyperparameters.get("tuning", {}).get("budget") for r in results}
+    return {"budget": max((b for b in budgets if b), default=0), "chosen": per_task}
+
+
 def _record(recorder, evaluation: Evaluation) -> None:
     summary = evaluation.summary()
     recorder.log_confusion(summary["confusion"], list(EMOTIONS))
     recorder.log_json("predictions.json", evaluation.predictions_record())
     recorder.log_json("folds.json", [
         {"fold": r.fold, "seed": r.seed, "status": r.status, "epochs": r.epochs, "best_epoch": r.best_epoch,
-         "seconds": r.seconds, **{k: v for k, v in r.metrics.items() if k != "confusion"}}
+         "seconds": r.seconds, "tuning": r.hyperparameters.get("tuning"),
+         **{k: v for k, v in r.metrics.items() if k != "confusion"}}
         for r in evaluation.results
     ])
     first_seed = evaluation.results[0].seed

@@ -112,7 +112,9 @@ def fit_reducer(config: QserConfig, features: FeatureSet, split: Split):
     """A :class:`~qser_core.features.reduce.QubitReducer` fitted on the split's training rows only."""
     from qser_core.features.reduce import QubitReducer
 
-    return QubitReducer(n_components=config.reduce.n_qubits).fit(features.embeddings[split.train])
+    train = split.train  # labels too: reduce.method=pls is supervised (training labels only)
+    return QubitReducer(n_components=config.reduce.n_qubits, method=config.reduce.method).fit(
+        features.embeddings[train], features.labels[train])
 
 
 def fit_on_split(config: QserConfig, features: FeatureSet, split: Split, *, seed: int, callback=None,
@@ -139,17 +141,19 @@ def fit_on_split(config: QserConfig, features: FeatureSet, split: Split, *, seed
     -------
     reducer : QubitReducer
     head : ClassicalHead or QuantumHead
-        Trained with early stopping on the split's validation rows.
+        Trained with early stopping on the split's validation rows; the best of the
+        :mod:`~qser_core.experiments.tuning` search on those rows, with ``head.tuning_``
+        (a :class:`~qser_core.experiments.tuning.Tuning`: what was tried and chosen).
     """
-    from qser_core.heads.factory import make_head
+    from qser_core.experiments.tuning import fit_tuned
 
     X, y = features.embeddings, features.labels
     reducer = reducer if reducer is not None else fit_reducer(config, features, split)
-    head = make_head(config.head, config.train, n_qubits=config.reduce.n_qubits, seed=seed)
     has_val = len(split.val) > 0
-    head.fit(reducer.transform(X[split.train]), y[split.train],
-             X_val=reducer.transform(X[split.val]) if has_val else None, y_val=y[split.val] if has_val else None,
-             callback=callback, cancel=cancel)
+    head, tuning = fit_tuned(config, reducer.transform(X[split.train]), y[split.train],
+                             X_val=reducer.transform(X[split.val]) if has_val else None,
+                             y_val=y[split.val] if has_val else None, seed=seed, callback=callback, cancel=cancel)
+    head.tuning_ = tuning
     return reducer, head
 
 

@@ -323,7 +323,22 @@ def cache_status(table, config: QserConfig, *, cache_dir: str | os.PathLike | No
 def _backbone(config: QserConfig):
     from qser_core.features.backbones import get_backbone
 
-    return get_backbone(config.embedding.backbone, features=config.features)
+    return get_backbone(config.embedding.backbone, features=config.features, sr=config.audio.sr)
+
+
+def _embed_batch(backbone, waves: np.ndarray, sr: int) -> np.ndarray:
+    """Embeddings of clips at ``sr``: the one path from decoded clips to vectors.
+
+    Extraction and single-clip prediction both end here, so a clip gives the same
+    embedding either way. Backbones that compute their own log-mel are built at
+    ``audio.sr`` (no resampling); fixed-rate ones (PANNs 32 kHz, eGeMAPS 16 kHz) get the
+    clip resampled (soxr, high quality) after it was trimmed and cut at ``audio.sr``.
+    """
+    if backbone.sr != sr:
+        import soxr
+
+        waves = np.stack([soxr.resample(w, sr, backbone.sr, quality="soxr_hq") for w in waves]).astype(np.float32)
+    return backbone.embed(torch.from_numpy(np.ascontiguousarray(waves, dtype=np.float32))).numpy()
 
 
 def _decode_batches(paths: list[str], config: QserConfig, sr: int, batch_size: int, out: queue.Queue,
@@ -447,7 +462,7 @@ def _compute_missing(missing, first_path, idents, config, cache, found, progress
     batch_size = config.embedding.batch_size
     batches: queue.Queue = queue.Queue(maxsize=2)  # decode at most two batches ahead of the CNN
     stop = threading.Event()
-    worker = threading.Thread(target=_decode_batches, args=(miss_paths, config, backbone.sr, batch_size, batches, stop),
+    worker = threading.Thread(target=_decode_batches, args=(miss_paths, config, config.audio.sr, batch_size, batches, stop),
                               name="qser-decode", daemon=True)
     worker.start()
     good: list[str] = []
@@ -480,7 +495,7 @@ def _compute_missing(missing, first_path, idents, config, cache, found, progress
                 bad_content.append(hashes[k])
             kept = [k for k in range(len(part)) if k not in failed]
             if kept:
-                vectors[len(good):len(good) + len(kept)] = backbone.embed(torch.from_numpy(waves)).numpy()
+                vectors[len(good):len(good) + len(kept)] = _embed_batch(backbone, waves, config.audio.sr)
                 good.extend(part[k] for k in kept)
                 content.extend(hashes[k] for k in kept)
             done += sum(counts[i] for i in part)
@@ -546,7 +561,7 @@ def extract_corpus(corpus, config: QserConfig, *, progress: Progress | None = No
 
 
 def embed_waveforms(waveforms: np.ndarray, config: QserConfig) -> np.ndarray:
-    """Embeddings of in-memory clips (live demo, predict), same front end as :func:`extract_embeddings`.
+    """Embeddings of in-memory clips (live demo, predict), the same path as :func:`extract_embeddings`.
 
     Parameters
     ----------
@@ -565,11 +580,6 @@ def embed_waveforms(waveforms: np.ndarray, config: QserConfig) -> np.ndarray:
     if y.ndim != 2:
         raise DataError(f"embed_waveforms takes clips of shape (n, samples) or (samples,); got shape {y.shape}")
     backbone = _backbone(config)
-    if backbone.sr != config.audio.sr:
-        import librosa
-
-        y = librosa.resample(y, orig_sr=config.audio.sr, target_sr=backbone.sr, res_type="soxr_hq", axis=-1)
     batch = config.embedding.batch_size
-    parts = [backbone.embed(torch.from_numpy(np.ascontiguousarray(y[i:i + batch]))).numpy()
-             for i in range(0, len(y), batch)]
+    parts = [_embed_batch(backbone, y[i:i + batch], config.audio.sr) for i in range(0, len(y), batch)]
     return np.concatenate(parts) if parts else np.zeros((0, backbone.dim), dtype=np.float32)

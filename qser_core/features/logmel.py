@@ -50,7 +50,7 @@ def feature_kwargs(features: FeatureConfig, sr: int) -> dict[str, Any]:
     Examples
     --------
     >>> feature_kwargs(FeatureConfig(), 16000)["n_mels"]
-    64
+    128
     """
     return {
         "sr": int(sr),

@@ -30,12 +30,23 @@ class TestFit:
         angles = QubitReducer(n_components=8).fit_transform(X)
         assert angles.shape == (120, 8)
         assert angles.min() >= 0.0 and angles.max() <= np.pi
-        assert np.allclose(angles.min(axis=0), 0.0) and np.allclose(angles.max(axis=0), np.pi)
+        # standardised components, ±3σ onto [0, π]: centred on π/2 with spread π/6 per component
+        # (up to the few values beyond 3σ that are clipped)
+        np.testing.assert_allclose(angles.mean(axis=0), np.pi / 2, atol=0.02)
+        np.testing.assert_allclose(angles.std(axis=0), np.pi / 6, atol=0.02)
+
+    def test_outlier_does_not_squeeze_the_other_rows(self, X):
+        base = QubitReducer(n_components=2).fit(X)
+        spiked = X.copy()
+        spiked[0] += 50 * base.pipeline_.named_steps["pca"].components_[0] * base.pipeline_.named_steps["scale"].scale_
+        angles = QubitReducer(n_components=2).fit(spiked).transform(spiked)
+        assert angles[0, 0] in (0.0, np.pi)  # the outlier is clipped ...
+        assert np.ptp(angles[1:, 0]) > 0.5  # ... and the other rows keep their spread
 
     def test_fitted_attributes(self, X):
         reducer = QubitReducer(n_components=4).fit(X)
         assert reducer.n_features_in_ == 40
-        assert list(reducer.pipeline_.named_steps) == ["scale", "pca", "angles"]
+        assert list(reducer.pipeline_.named_steps) == ["scale", "pca", "standard", "angles"]
         ratio = reducer.explained_variance_ratio_
         assert ratio.shape == (4,) and np.all(np.diff(ratio) <= 0) and ratio.sum() < 1.0
         assert ratio.sum() > 0.8  # five latent factors: four components explain most of the variance
@@ -43,7 +54,7 @@ class TestFit:
     def test_is_scaler_then_pca(self, X):
         reducer = QubitReducer(n_components=3).fit(X)
         pcs = PCA(n_components=3, svd_solver="full").fit_transform(StandardScaler().fit_transform(X))
-        projected = reducer.pipeline_[:-1].transform(X)
+        projected = reducer.pipeline_[:2].transform(X)
         assert np.allclose(np.abs(projected), np.abs(pcs), atol=1e-8)  # equal up to component sign
 
     def test_fitted_on_training_rows_only(self, X):
@@ -139,7 +150,7 @@ class TestPLS:
     def test_pipeline_steps_and_angles(self):
         X, y = _hidden_class_signal()
         reducer = QubitReducer(n_components=3, method="pls").fit(X, y)
-        assert list(reducer.pipeline_.named_steps) == ["scale", "pls", "angles"]
+        assert list(reducer.pipeline_.named_steps) == ["scale", "pls", "standard", "angles"]
         angles = reducer.transform(X)
         assert angles.shape == (180, 3) and angles.min() >= 0.0 and angles.max() <= np.pi
         ratio = reducer.explained_variance_ratio_

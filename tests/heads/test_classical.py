@@ -7,7 +7,7 @@ import pytest
 from sklearn.base import clone
 
 from qser_core.errors import ConfigError, DataError
-from qser_core.config import LAYER_RANGE, QUBIT_RANGE
+from qser_core.config import LAYER_RANGE, QUBIT_RANGE, QserConfig
 from qser_core.heads import circuits
 from qser_core.heads.circuits import CircuitSpec
 from qser_core.heads.classical import ClassicalHead, matched_hidden, mlp_params
@@ -86,3 +86,62 @@ class TestInputs:
         X, y = _data()
         with pytest.raises(DataError, match="pass both X_val and y_val or neither"):
             ClassicalHead(epochs=1).fit(X, y, X_val=X)
+
+
+class TestLogregSolver:
+    def test_equals_sklearn_at_the_same_penalty(self):
+        from sklearn.linear_model import LogisticRegression
+
+        rng = np.random.default_rng(0)
+        X, y = rng.uniform(0, np.pi, (120, 4)), np.arange(120) % 6
+        head = ClassicalHead("logreg", weight_decay=1e-2).fit(X, y)
+        reference = LogisticRegression(C=1 / (1e-2 * 120), max_iter=5000).fit(X, y)
+        assert head.C_ == pytest.approx(1 / 1.2)
+        np.testing.assert_allclose(head.predict_proba(X), reference.predict_proba(X), atol=1e-5)
+
+    def test_zero_weight_decay_is_unpenalised(self):
+        X, y = np.tile(np.linspace(0, 1, 6), (4, 1)).T.repeat(10, axis=0), np.arange(6).repeat(10)
+        head = ClassicalHead("logreg").fit(X, y)
+        assert head.C_ == np.inf and np.abs(head.module_.weight.detach().numpy()).max() > 10
+
+    def test_one_step_history_and_callback(self):
+        rng = np.random.default_rng(0)
+        X, y = rng.uniform(0, np.pi, (60, 3)), np.arange(60) % 6
+        logs = []
+        head = ClassicalHead("logreg", weight_decay=1e-3).fit(X, y, X_val=X[:30], y_val=y[:30], callback=logs.append)
+        assert logs == head.history_.epochs and len(logs) == 1 and head.history_.best_epoch == 1
+        assert head.history_.best_score == logs[0].val_ua
+
+    def test_cancelled_before_fit(self):
+        from qser_core.errors import TrainingCancelled
+        from qser_core.progress import CancelToken
+
+        token = CancelToken()
+        token.cancel()
+        with pytest.raises(TrainingCancelled, match="cancelled before the logistic regression was fitted"):
+            ClassicalHead("logreg").fit(np.zeros((12, 2)), np.arange(12) % 6, cancel=token)
+
+
+@pytest.mark.slow
+class TestLogregOnRealSpeech:
+    """On identical EmoDB inputs the logreg head is never below scikit-learn's default LogisticRegression."""
+
+    def test_not_below_sklearn_default(self, emodb_audio):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import balanced_accuracy_score
+
+        from qser_core.experiments.pipeline import cross_val_folds, fit_on_split, fit_reducer, prepare
+
+        config = QserConfig().with_overrides(["data.dataset=emodb", f"data.data_dir={emodb_audio}",
+                                              "head.kind=logreg", "reduce.n_qubits=8"])
+        features = prepare(config)
+        ours, theirs = [], []
+        for split in cross_val_folds(config, features):
+            reducer = fit_reducer(config, features, split)
+            _, head = fit_on_split(config, features, split, seed=0, reducer=reducer)
+            X = {part: reducer.transform(features.embeddings[getattr(split, part)]) for part in ("train", "test")}
+            y_test = features.labels[split.test]
+            default = LogisticRegression().fit(X["train"], features.labels[split.train])
+            ours.append(balanced_accuracy_score(y_test, head.predict(X["test"])))
+            theirs.append(balanced_accuracy_score(y_test, default.predict(X["test"])))
+        assert np.mean(ours) >= np.mean(theirs), (ours, theirs)

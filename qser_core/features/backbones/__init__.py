@@ -119,7 +119,7 @@ def _factory(name: str) -> Callable[..., Backbone]:
     return getattr(module, attr)
 
 
-def get_backbone(name: str, *, features: FeatureConfig | None = None) -> Backbone:
+def get_backbone(name: str, *, features: FeatureConfig | None = None, sr: int | None = None) -> Backbone:
     """The backbone called ``name``, in eval mode, built once per process.
 
     Parameters
@@ -130,6 +130,11 @@ def get_backbone(name: str, *, features: FeatureConfig | None = None) -> Backbon
         Front-end settings for backbones that compute their own log-mel
         (``efficientnet-lite0``, ``random-cnn``); ``None`` means the defaults.
         Backbones with a fixed front end (PANNs, eGeMAPS) ignore it.
+    sr : int or None, default=None
+        Sampling rate the clips come at (``audio.sr``), for backbones that compute their own
+        log-mel at any rate (``efficientnet-lite0``, ``random-cnn``); ``None`` means their
+        default (16 kHz). Backbones with a fixed rate ignore it: their ``sr`` says what they
+        need, and :func:`qser_core.features.embeddings.embed_waveforms` resamples to it.
 
     Returns
     -------
@@ -149,13 +154,16 @@ def get_backbone(name: str, *, features: FeatureConfig | None = None) -> Backbon
             f"unknown backbone {name!r}; embedding.backbone must be one of {', '.join(BACKBONES)}"
         )
     features = features if features is not None else FeatureConfig()
-    key = (name, tuple(sorted(features.key_dict().items())))
+    key = (name, tuple(sorted(features.key_dict().items())), sr)
     with _LOCK:
         if key not in _CACHE:
             factory = _factory(name)
-            # Backbones with a fixed front end (PANNs, eGeMAPS) may take no ``features``.
-            takes_features = "features" in inspect.signature(factory).parameters
-            backbone = factory(features=features) if takes_features else factory()
+            # Backbones with a fixed front end (PANNs, eGeMAPS) take neither ``features`` nor ``sr``.
+            takes = inspect.signature(factory).parameters
+            kwargs = {"features": features} if "features" in takes else {}
+            if "sr" in takes and sr is not None:
+                kwargs["sr"] = int(sr)
+            backbone = factory(**kwargs)
             backbone.eval()
             _CACHE[key] = backbone
         return _CACHE[key]

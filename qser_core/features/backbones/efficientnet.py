@@ -30,6 +30,15 @@ input scaled to std 0.5 instead of 1: no consistent change; ``random-cnn`` 0.51
 (0.49). Intermediate blocks were not measurably better, so the embedding stays the
 head's 2560 dims; pre-training is worth ~9 points.
 
+Front-end choices re-measured for issue 9 (EmoDB, the project's 5 speaker-disjoint folds,
+``StandardScaler → PCA(k) → StandardScaler → LogisticRegression()``, UA at k = 8 / 4; details
+in docs/front_end.md): 64 mel bands 0.503 / 0.427; **128 bands 0.541 / 0.463 (kept: the
+default ``features.n_mels``)**; silence trimmed at 30 instead of 40 dB 0.500 / 0.426 (no
+change, 40 kept); dB relative to each clip's maximum, scaled to [0, 1], then ImageNet
+mean/std on three channels instead of the per-clip standardisation 0.457 / 0.411 (worse, not
+kept). Peak normalisation changes nothing here: the per-clip standardisation already removes
+the gain.
+
 ``embed`` runs an inference copy with every batch norm folded into its convolution
 (rebuilt when a weight changes), and the network is kept in channels_last layout;
 both only change speed.
@@ -226,7 +235,8 @@ class EfficientNetBackbone(Backbone):
     net : EfficientNetLite0
         The network (pre-trained or random).
     sr : int, default=16000
-        Sampling rate of the waveforms passed in (Hz).
+        Sampling rate of the waveforms passed in (Hz): ``audio.sr``, the rate its log-mel is
+        computed at (the mel bands are in Hz, so any rate with ``fmax <= sr / 2`` works).
     features : FeatureConfig or None, default=None
         Log-mel settings; ``None`` means the defaults.
 
