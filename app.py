@@ -5,12 +5,16 @@ error boundary that turns any QserError into a readable message. Each page is a 
 ``pages/``; every ``st.cache_*`` lives in ``app_support/cache.py``.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from app_support import state, widgets
 from qser_core.errors import QserError
 
-st.set_page_config(page_title="QSER Lab", page_icon=":material/graphic_eq:", layout="wide")
+# The favicon ships with the app (an icon name would make the browser fetch it from the internet).
+FAVICON = Path(__file__).resolve().parent / ".streamlit" / "favicon.png"
+st.set_page_config(page_title="QSER Lab", page_icon=str(FAVICON), layout="wide")
 state.init_session()
 
 pages = {
@@ -21,13 +25,14 @@ pages = {
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/circuit.py", title="Circuit", icon=":material/memory:"),
         st.Page("pages/compare.py", title="Compare runs", icon=":material/leaderboard:"),
+        st.Page("pages/sweeps.py", title="Sweeps", icon=":material/grid_on:"),
         st.Page("pages/live.py", title="Live demo", icon=":material/mic:"),
     ],
     "Later": [st.Page("pages/hardware.py", title="Hardware", icon=":material/dns:")],
 }
 page = st.navigation(pages)
 state.mark_routed()
-widgets.sidebar()
+widgets.sidebar(page)
 try:
     page.run()
 except QserError as exc:  # anything else is a bug and keeps its traceback

@@ -116,7 +116,7 @@ def circuit_png(spec: CircuitSpec) -> bytes:
 
     fig, _ = spec.draw_figure()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
 
@@ -163,20 +163,52 @@ def backbone(config: QserConfig):
     return _backbone(config.digest("embedding", "features"), config)
 
 
-@st.cache_resource(show_spinner="Training small default models for the live demo (once)…", max_entries=4)
-def _demo_models(key: str, _config: QserConfig) -> dict[str, Any]:
-    from qser_core.experiments.single import train_model
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _demo_job(key: str, _config: QserConfig):
+    from app_support.jobs import TrainingJob
 
-    fs = _features(_config.digest(*FEATURE_SECTIONS), _config)
     small = _config.replace("train", epochs=min(_config.train.epochs, 30))
-    return {kind: train_model(small.replace("head", kind=kind), features=fs, track=False)
-            for kind in ("logreg", "quantum")}
+    return TrainingJob(small, ["logreg", "quantum"], mode="quick", track=False).start()
 
 
-def demo_models(config: QserConfig) -> dict[str, Any]:
-    """A classical (logreg) and a quantum head trained on the active corpus with the session's settings."""
+def demo_job(config: QserConfig):
+    """The server-wide background job training the Live demo's small default models (logreg + quantum).
+
+    Started once per config (shared by every session); the page shows its progress and takes
+    ``job.snapshot().results`` once it is done. A failed job is dropped so the next visit retries.
+    """
     features(config)
-    return _demo_models(config.digest(), config)
+    job = _demo_job(config.digest(), config)
+    if not job.alive and job.snapshot().status == "failed":
+        _demo_job.clear()
+    return job
+
+
+@st.cache_resource(show_spinner="Loading the recorded model…", max_entries=8)
+def recorded_model(run_id: str):
+    """The model stored with a recorded training run (shared, never mutated)."""
+    from qser_core.experiments.catalogue import load_recorded_model
+
+    return load_recorded_model(run_id)
+
+
+@st.cache_resource(show_spinner="Loading the saved model…", max_entries=8)
+def _saved_model(folder: str, stamp: float):
+    from qser_core.experiments.model import load_model
+
+    return load_model(folder)
+
+
+def saved_model(folder: str):
+    """The model saved in ``folder`` (``qser train --out``); reloaded when the folder's files change."""
+    from pathlib import Path
+
+    from qser_core.errors import DataError
+
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise DataError(f"model folder {folder!r} does not exist; give the folder `qser train --out DIR` wrote")
+    return _saved_model(str(path.resolve()), max((p.stat().st_mtime for p in path.iterdir()), default=0.0))
 
 
 @st.cache_data(max_entries=32, show_spinner="Running the paired tests…")
@@ -188,8 +220,31 @@ def paired_test(run_a: str, run_b: str) -> dict[str, Any]:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def decode(data: bytes, sr: int, duration: float, top_db: float) -> np.ndarray:
-    """A recorded or uploaded clip as the fixed-length waveform the models take (load_audio)."""
+def decode(data: bytes, sr: int, duration: float, top_db: float, name: str = "") -> np.ndarray:
+    """A recorded or uploaded clip as the fixed-length waveform the models take (load_audio).
+
+    ``name`` (the uploaded file's name) is what error messages call the clip.
+    """
     from qser_core.data.audio import load_audio
 
-    return load_audio(io.BytesIO(data), sr=sr, duration=duration, top_db=top_db)
+    buffer = io.BytesIO(data)
+    buffer.name = name
+    return load_audio(buffer, sr=sr, duration=duration, top_db=top_db)
+
+
+# ------------------------------------------------------------------ sweeps
+@st.cache_data(ttl=5, show_spinner=False)
+def sweeps():
+    """Recorded sweeps (:func:`qser_core.experiments.sweep.list_sweeps`), refreshed every few seconds."""
+    from qser_core.experiments.sweep import list_sweeps
+
+    return list_sweeps()
+
+
+@st.cache_data(ttl=5, max_entries=16, show_spinner="Loading the sweep…")
+def sweep_record(name: str):
+    """The last recorded state of one sweep (:func:`qser_core.experiments.sweep.load_sweep`); short-lived,
+    since a running sweep rewrites it."""
+    from qser_core.experiments.sweep import load_sweep
+
+    return load_sweep(name)

@@ -16,6 +16,8 @@ in two curve groups, ``frozen`` (the frozen-backbone PQC head, trained first) an
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import itertools
 import threading
 import time
 import traceback
@@ -177,3 +179,61 @@ class TrainingJob:
         with self._lock:
             self._results["hybrid"] = result
         return "stopped" if self.cancel_token.cancelled else "done"
+
+
+# ------------------------------------------------------------------ every tab's view of the jobs
+@dataclass(frozen=True)
+class BoardEntry:
+    """One job on the :class:`JobBoard`: its id (shown in the list), the job and when it started (UTC)."""
+
+    id: str
+    job: TrainingJob
+    started: datetime.datetime
+
+
+class JobBoard:
+    """Running and recent training jobs of this server, shared by every browser tab and session.
+
+    A job started in one tab shows in all of them (any tab can watch or stop it); closing the tab
+    that started it no longer orphans it. Finished jobs beyond the ``keep`` most recent are dropped.
+
+    Parameters
+    ----------
+    keep : int, default=8
+        How many finished jobs stay listed.
+    """
+
+    def __init__(self, keep: int = 8) -> None:
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._entries: list[BoardEntry] = []
+        self._count = itertools.count(1)
+
+    def add(self, job: TrainingJob) -> BoardEntry:
+        """Put a (started) job on the board."""
+        with self._lock:
+            entry = BoardEntry(id=f"job {next(self._count)}", job=job,
+                               started=datetime.datetime.now(datetime.timezone.utc))
+            self._entries.append(entry)
+            finished = [e for e in self._entries if not e.job.alive]
+            drop = {id(e) for e in finished[: max(len(finished) - self.keep, 0)]}
+            self._entries = [e for e in self._entries if id(e) not in drop]
+            return entry
+
+    def entries(self) -> list[BoardEntry]:
+        """Running jobs first, then finished ones, each newest first."""
+        with self._lock:
+            newest = list(reversed(self._entries))
+        return [e for e in newest if e.job.alive] + [e for e in newest if not e.job.alive]
+
+    def running(self) -> list[BoardEntry]:
+        """The jobs still training."""
+        return [e for e in self.entries() if e.job.alive]
+
+    def find(self, job: TrainingJob | None) -> BoardEntry | None:
+        """The entry of ``job`` (None when it is not on the board)."""
+        return next((e for e in self.entries() if e.job is job), None)
+
+
+#: The server's board (one per server process: every session imports this same module).
+BOARD = JobBoard()

@@ -41,39 +41,95 @@ def waveform(y: np.ndarray, sr: int, *, title: str = "Waveform", max_points: int
     return _tight(fig, 220)
 
 
+#: Perceptually uniform, dark at the low end: silence (the floor) is black, loud energy bright.
+SPECTROGRAM_COLORS = "Magma"
+
+
 def log_mel(S: np.ndarray, *, sr: int, hop_length: int, fmin: float, fmax: float, title: str = "Log-mel (dB)",
-            height: int = 300, colorbar: bool = True) -> go.Figure:
-    """Heatmap of a log-mel spectrogram ``(n_mels, t)``; y is the mel band index (fmin at the bottom)."""
+            height: int = 300, colorbar: bool = True, top_db: float = 80.0) -> go.Figure:
+    """Heatmap of a log-mel spectrogram ``(n_mels, t)`` in dB; y is the mel band index (fmin at the bottom).
+
+    The colour scale spans the clip's peak minus ``top_db`` (silence, dark) to its peak (bright),
+    with a dB colour bar (a thin one where ``colorbar`` is False, for small multiples).
+    """
     t = np.arange(S.shape[1]) * hop_length / sr
-    fig = go.Figure(go.Heatmap(z=S, x=t, y=np.arange(S.shape[0]), colorscale="Magma", showscale=colorbar,
-                               colorbar=dict(title="dB")))
+    peak = float(np.max(S)) if S.size else 0.0
+    bar = dict(title=dict(text="dB", side="right"), ticksuffix=" dB", thickness=16 if colorbar else 8)
+    fig = go.Figure(go.Heatmap(z=S, x=t, y=np.arange(S.shape[0]), colorscale=SPECTROGRAM_COLORS, zmin=peak - top_db,
+                               zmax=peak, colorbar=bar, showscale=True,
+                               hovertemplate="%{x:.2f} s · band %{y} · %{z:.1f} dB<extra></extra>"))
     fig.update_layout(title=title, xaxis_title="time (s)", yaxis_title=f"mel band ({fmin:g}–{fmax:g} Hz)")
     return _tight(fig, height)
 
 
 def explained_variance(ratio: Sequence[float], cumulative: Sequence[float]) -> go.Figure:
+    """Share of variance per PCA component (bars) and cumulated (line); one integer tick per component."""
     k = np.arange(1, len(ratio) + 1)
     fig = go.Figure([go.Bar(x=k, y=ratio, name="per component"),
                      go.Scatter(x=k, y=cumulative, name="cumulative", mode="lines+markers")])
     fig.update_layout(title="Explained variance (PCA fit on training speakers)", xaxis_title="component / qubit",
                       yaxis_title="share of variance", yaxis_range=[0, 1])
+    fig.update_xaxes(tickmode="linear", tick0=1, dtick=1)
     return _tight(fig, 320)
 
 
+PART_SYMBOLS = {"train": "circle", "val": "diamond", "test": "x", "validation": "diamond"}
+
+
 def scatter(view: dict[str, Any], *, three_d: bool) -> go.Figure:
-    scores = view["scores"]
-    frame = pd.DataFrame({"PC1": scores[:, 0], "PC2": scores[:, 1], "emotion": view["emotion"],
-                          "speaker": view["speaker"], "part": view["part"]})
-    if three_d and scores.shape[1] >= 3:
-        frame["PC3"] = scores[:, 2]
-        fig = px.scatter_3d(frame, x="PC1", y="PC2", z="PC3", color="emotion", symbol="part",
-                            hover_data=["speaker"], color_discrete_map=EMOTION_COLORS)
-        fig.update_traces(marker_size=3)
-    else:
-        fig = px.scatter(frame, x="PC1", y="PC2", color="emotion", symbol="part", hover_data=["speaker"],
-                         color_discrete_map=EMOTION_COLORS)
-    fig.update_layout(title="Clips in PCA space (coloured by emotion)")
-    return _tight(fig, 480)
+    """Clips in PCA space: colour = emotion, marker = part of the split, one compact legend for each."""
+    scores = np.asarray(view["scores"])
+    frame = pd.DataFrame({"emotion": view["emotion"], "speaker": view["speaker"], "part": view["part"]})
+    three_d = three_d and scores.shape[1] >= 3
+    parts = list(dict.fromkeys(frame["part"]))
+    symbols = {part: PART_SYMBOLS.get(part, "square") for part in parts}
+    traces = []
+    for emotion in sorted(frame["emotion"].unique()):
+        for i, part in enumerate(parts):
+            rows = np.flatnonzero((frame["emotion"] == emotion).to_numpy() & (frame["part"] == part).to_numpy())
+            if not len(rows):
+                continue
+            marker = dict(color=EMOTION_COLORS.get(emotion), symbol=symbols[part], size=4 if three_d else 7)
+            common = dict(name=emotion, legendgroup=emotion, showlegend=not any(t.legendgroup == emotion
+                                                                                 for t in traces),
+                          mode="markers", marker=marker, customdata=frame["speaker"].to_numpy()[rows],
+                          hovertemplate=f"{emotion} · {part} · speaker %{{customdata}}<extra></extra>")
+            if three_d:
+                traces.append(go.Scatter3d(x=scores[rows, 0], y=scores[rows, 1], z=scores[rows, 2], **common))
+            else:
+                traces.append(go.Scatter(x=scores[rows, 0], y=scores[rows, 1], **common))
+    for part in parts:  # legend-only entries: the marker of each part, in grey
+        marker = dict(color="#555", symbol=symbols[part], size=7)
+        dummy = go.Scatter3d(x=[None], y=[None], z=[None]) if three_d else go.Scatter(x=[None], y=[None])
+        traces.append(dummy.update(name=f"{part} speakers", mode="markers", marker=marker, legendgroup=f"part.{part}"))
+    fig = go.Figure(traces)
+    fig.update_layout(title="Clips in PCA space (colour = emotion, marker = part)",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, itemsizing="constant"))
+    if three_d:
+        fig.update_layout(scene=dict(xaxis_title="PC1", yaxis_title="PC2", zaxis_title="PC3", aspectmode="cube"),
+                          height=640, margin=dict(l=0, r=0, t=70, b=0))
+        return fig
+    fig.update_layout(xaxis_title="PC1", yaxis_title="PC2")
+    fig = _tight(fig, 520)
+    fig.update_layout(margin=dict(t=70))
+    return fig
+
+
+def angles(values: np.ndarray, part: Sequence[str]) -> go.Figure:
+    """Distribution of the rotation angle each qubit receives (radians, [0, π]), training vs held-out clips."""
+    values = np.asarray(values)
+    part = np.asarray(part)
+    fig = go.Figure()
+    for name, rows, color in (("train", part == "train", "#1f77b4"), ("val + test", part != "train", "#ff7f0e")):
+        k = np.tile(np.arange(1, values.shape[1] + 1), int(rows.sum()))
+        fig.add_trace(go.Box(x=k, y=values[rows].ravel(), name=name, marker_color=color, boxpoints=False))
+    fig.update_layout(title="Angles the circuit receives (after scaling)", boxmode="group", xaxis_title="qubit",
+                      yaxis_title="angle (rad)", legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+    fig.update_xaxes(tickmode="linear", tick0=1, dtick=1)
+    fig.update_yaxes(range=[-0.1, np.pi + 0.1], tickvals=[0, np.pi / 2, np.pi], ticktext=["0", "π/2", "π"])
+    fig = _tight(fig, 520)
+    fig.update_layout(margin=dict(t=70))
+    return fig
 
 
 def curves(rows: list[dict[str, Any]], metric: str, title: str) -> go.Figure:
@@ -105,9 +161,9 @@ def metric_intervals(frame: pd.DataFrame, metric: str = "ua") -> go.Figure:
     """Mean with 95% interval error bars per run (columns ``label``, ``ua``, ``ua_ci95_low``, ``ua_ci95_high``)."""
     low, high = frame.get(f"{metric}_ci95_low"), frame.get(f"{metric}_ci95_high")
     error = None
-    if low is not None and high is not None:
-        error = dict(type="data", symmetric=False, array=(high - frame[metric]).fillna(0),
-                     arrayminus=(frame[metric] - low).fillna(0))
+    if low is not None and high is not None:  # a run without an interval gets no bar (NaN draws nothing, 0 a cap)
+        error = dict(type="data", symmetric=False, array=(high - frame[metric]).to_numpy(dtype=float),
+                     arrayminus=(frame[metric] - low).to_numpy(dtype=float))
     fig = go.Figure(go.Bar(x=frame["label"], y=frame[metric], error_y=error))
     fig.update_layout(title=f"{metric.upper()} with 95% interval", yaxis_title=metric, yaxis_range=[0, 1])
     return _tight(fig, 340)

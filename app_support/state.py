@@ -43,14 +43,25 @@ def remember_dataset(dataset: str, data_dir: str) -> None:
     path.write_text(json.dumps({"dataset": dataset, "data_dir": data_dir}), encoding="utf-8")
 
 
+def forget_dataset() -> None:
+    """Drop the remembered dataset choice (the next start opens on the demo corpus)."""
+    remembered_path().unlink(missing_ok=True)
+
+
 def default_config() -> QserConfig:
-    """Built-in defaults plus the remembered dataset (falls back to the demo corpus if it is invalid)."""
+    """Built-in defaults plus the remembered dataset.
+
+    Falls back to the demo corpus when the remembered choice is invalid or its folder is gone
+    (it was usable when remembered: the sidebar indexes a corpus before remembering it).
+    """
     config, remembered = QserConfig(), load_remembered()
     if remembered:
         try:
-            config = config.replace("data", **remembered)
+            chosen = config.replace("data", **remembered)
         except ConfigError:
-            pass
+            return config
+        if chosen.data.dataset == "demo" or Path(chosen.data.data_dir).expanduser().exists():
+            return chosen
     return config
 
 

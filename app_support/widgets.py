@@ -9,13 +9,16 @@ library's ``progress(done, total, message)`` callbacks.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable
 
 import streamlit as st
 
-from app_support import state
+from app_support import jobs, state
 from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, HEAD_KINDS, QserConfig
+from qser_core.config_help import field_help
 from qser_core.errors import QserError
+from qser_core.experiments.watch import epoch_status
 from qser_core.heads.executors import executor_names
 from qser_core.progress import Progress
 
@@ -89,21 +92,31 @@ def settings_editor(*, page: str) -> None:
 
 
 def _field_widget(section: str, name: str, value: Any, page: str) -> None:
-    """The widget for one field, chosen by its vocabulary or its type."""
-    label = f"{section}.{name}"
+    """The widget for one field, chosen by its vocabulary or its type; its help is the field's comment."""
+    label, common = f"{section}.{name}", dict(page=page, help=field_help()[section, name] or None)
     if (section, name) in CHOICES:
-        bind(st.selectbox, section, name, label, page=page, options=CHOICES[section, name])
+        bind(st.selectbox, section, name, label, options=CHOICES[section, name], **common)
     elif isinstance(value, bool):
-        bind(st.checkbox, section, name, label, page=page)
+        bind(st.checkbox, section, name, label, **common)
     elif isinstance(value, int):
-        bind(st.number_input, section, name, label, page=page, step=1)
+        bind(st.number_input, section, name, label, step=1, **common)
     elif isinstance(value, float):
-        bind(st.number_input, section, name, label, page=page, format="%g")
+        bind(st.number_input, section, name, label, format="%g", **common)
     elif isinstance(value, tuple):
-        bind(st.text_input, section, name, label, page=page, from_config=lambda v: ", ".join(map(str, v)),
-             to_config=lambda t: tuple(int(v) for v in t.replace(",", " ").split()))
+        list_input(section, name, label, **common)
     else:
-        bind(st.text_input, section, name, label, page=page)
+        bind(st.text_input, section, name, label, **common)
+
+
+def list_input(section: str, name: str, label: str, *, page: str, **kwargs: Any) -> Any:
+    """A text box bound to a list-of-integers field (seeds): ``"0, 1, 2"``, read by the config's own parser.
+
+    A bad entry (``"0, one"``) gets the config's message ("train.seeds must be a list of integers;
+    got '0, one'"), not Python's.
+    """
+    return bind(st.text_input, section, name, label, page=page, from_config=lambda v: ", ".join(map(str, v)),
+                to_config=lambda text: getattr(getattr(state.get_config().with_overrides(
+                    [f"{section}.{name}={text}"]), section), name), **kwargs)
 
 
 def progress_bar(label: str) -> tuple[Progress, Any]:
@@ -117,8 +130,58 @@ def progress_bar(label: str) -> tuple[Progress, Any]:
     return progress, bar
 
 
-def sidebar() -> None:
-    """The shared sidebar: the active dataset (remembered across restarts) and the main config."""
+def head_status(snap: Any, head: str, *, epochs: int, n_runs: int = 1) -> str:
+    """One head's line in a job's progress: epoch k / N, best validation UA so far, time left (or finished)."""
+    rows = snap.logs.get(head, [])
+    if not rows:
+        return "waiting for its turn" if not snap.finished else "never ran"
+    status = epoch_status(rows, epochs=epochs, n_runs=n_runs)
+    later = snap.heads[snap.heads.index(head) + 1:]
+    if head in snap.results or snap.finished or any(snap.logs.get(h) for h in later):
+        best = "" if math.isnan(status.best_val_ua) else f" · best val UA {status.best_val_ua:.3f}"
+        return f"finished at epoch {status.epoch}{best}"
+    return status.describe()
+
+
+def job_progress(snap: Any, label: str, *, epochs: int, n_runs: int = 1) -> None:
+    """A training job's progress: one bar for the job, then per head epoch k / N, best validation UA, time left."""
+    done, total, message = snap.progress
+    st.progress(min(done / total, 1.0) if total else 0.0,
+                text=f"{label} · {snap.status} · {message} · {snap.seconds:.0f} s")
+    for head in snap.heads:
+        st.caption(f"**{head}**: {head_status(snap, head, epochs=epochs, n_runs=n_runs)}")
+
+
+def model_downloads(model: Any, *, name: str, key: str) -> None:
+    """Download buttons for a trained model (zip of its saved folder) and its test confusion matrix (CSV)."""
+    from qser_core.data.corpus import EMOTIONS
+    from qser_core.experiments.catalogue import zip_model
+
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-") or "model"
+    cols = st.columns(2)
+    cols[0].download_button("Model (zip)", data=lambda: zip_model(model), file_name=f"{slug}.zip",
+                            mime="application/zip", key=f"{key}.model", icon=":material/download:",
+                            help="The saved model folder: unzip it and run `qser predict clip.wav --model DIR`.")
+    if "confusion" in getattr(model, "metrics", {}):
+        confusion_download(model.metrics["confusion"], EMOTIONS, name=slug, key=f"{key}.confusion", column=cols[1])
+
+
+def confusion_download(matrix: Any, labels: Any, *, name: str, key: str, column: Any = None) -> None:
+    """A download button for a confusion matrix as CSV (rows: true emotion, columns: predicted)."""
+    from qser_core.experiments.catalogue import confusion_csv
+
+    (column or st).download_button("Confusion matrix (CSV)", confusion_csv(matrix, list(labels)),
+                                   file_name=f"{name}-confusion.csv", mime="text/csv", key=key,
+                                   icon=":material/download:")
+
+
+def sidebar(page: Any = None) -> None:
+    """The shared sidebar: the active dataset (remembered across restarts) and the main config.
+
+    ``page`` is the ``st.Page`` being shown (the sidebar does not point at the page you are on).
+    """
+    from app_support import cache
+
     config = state.get_config()
     with st.sidebar:
         st.subheader("Dataset")
@@ -133,14 +196,17 @@ def sidebar() -> None:
             if st.button("Use this dataset", key="sidebar.use"):
                 folder = "" if dataset == "demo" else data_dir.strip()
                 try:
-                    state.set_config(config.replace("data", dataset=dataset, data_dir=folder))
-                    state.remember_dataset(dataset, folder)
+                    chosen = config.replace("data", dataset=dataset, data_dir=folder)
+                    cache.corpus(chosen)  # indexes it: a missing folder or one without audio fails here
+                    state.set_config(chosen)
+                    state.remember_dataset(dataset, folder)  # remembered only once it proved usable
                     st.rerun()
                 except QserError as exc:
                     st.error(str(exc))
-        job = st.session_state.get(state.TRAIN_JOB)
-        if job is not None and job.alive:
-            st.info(f"Training {job.label} in the background — see the Train page.")
+        busy = jobs.BOARD.running()  # any tab's job: the server trains one at a time
+        if busy and getattr(page, "url_path", "") != "train":
+            st.info("Training " + "; ".join(entry.job.label for entry in busy) + " in the background.")
+            st.page_link("pages/train.py", label="Watch it on the Train page", icon=":material/model_training:")
         st.subheader("Configuration")
         c = state.get_config()
         st.caption(
@@ -149,6 +215,8 @@ def sidebar() -> None:
             f"seeds {', '.join(map(str, c.train.seeds))}"
         )
         st.download_button("Download config (TOML)", c.to_toml(), file_name="qser.toml", key="sidebar.toml")
-        if st.button("Reset to defaults", key="sidebar.reset"):
+        if st.button("Reset to defaults", key="sidebar.reset", help="Every setting back to its default, the "
+                     "dataset included (the demo corpus; the remembered choice is forgotten)."):
+            state.forget_dataset()
             state.set_config(state.default_config())
             st.rerun()

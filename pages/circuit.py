@@ -1,5 +1,7 @@
 """Circuit: the PQC of the current settings, its size, and the transpiled circuit for an IBM device."""
 
+import dataclasses
+
 import streamlit as st
 
 from app_support import cache, state, widgets
@@ -25,8 +27,9 @@ spec = CircuitSpec.from_config(config)
 
 stats = cache.circuit_stats(spec)
 cols = st.columns(4)
-cols[0].metric("Trainable parameters (circuit + readout)", stats["params"])
-cols[1].metric("Circuit parameters", stats["circuit_params"])
+cols[0].metric("Trainable parameters", stats["params"], help="Circuit weights plus the linear readout from the "
+               "qubits' ⟨Z⟩ values to the emotions.")
+cols[1].metric("Circuit weights", stats["circuit_params"], help="Rotation angles the ansatz learns.")
 cols[2].metric("Depth", stats["depth"])
 cols[3].metric("Two-qubit gates", stats["two_qubit_gates"])
 st.caption("Gates: " + ", ".join(f"{name} × {n}" for name, n in stats["gate_types"].items())
@@ -35,8 +38,12 @@ st.caption("Gates: " + ", ".join(f"{name} × {n}" for name, n in stats["gate_typ
 text_tab, figure_tab = st.tabs(["Text (qml.draw)", "Figure (qml.draw_mpl)"])
 text_tab.code(cache.circuit_text(spec), language=None)
 with figure_tab:
-    if st.toggle("Draw the figure", value=config.reduce.n_qubits * config.head.n_layers <= 32, key=f"{P}.figure"):
-        st.image(cache.circuit_png(spec))
+    # A figure stays readable up to ~32 qubit-layers; beyond that only the first layers are drawn (they repeat).
+    shown = min(spec.n_layers, max(1, 32 // spec.n_qubits))
+    if shown < spec.n_layers:
+        st.caption(f"First {shown} of {spec.n_layers} layers drawn, to stay readable: every layer repeats the "
+                   "same gates with its own weights (the text tab has them all).")
+    st.image(cache.circuit_png(dataclasses.replace(spec, n_layers=shown)))
 
 st.subheader("Transpiled for an IBM device (offline fake backend, real calibrations)")
 cols = st.columns(2)

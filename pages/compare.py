@@ -26,7 +26,11 @@ if finished:
     from qser_core.tracking.reader import COMPLETED
 
     shown = shown[shown["qser_status"].isin(COMPLETED)]  # stopped runs are partial: not beside finished ones
-st.dataframe(shown.drop(columns=["config_digest"]), hide_index=True, key=f"{P}.table")
+FIRST = ["ua", "wa", "macro_f1", "head", "run_type", "n_qubits", "dataset"]  # what is compared, on screen first
+table = shown[FIRST + [c for c in shown.columns if c not in FIRST and c != "config_digest"]]
+st.dataframe(table, hide_index=True, key=f"{P}.table", column_config={
+    name: st.column_config.NumberColumn(name, format="%.3f")
+    for name in ("ua", "wa", "macro_f1", "ua_ci95_low", "ua_ci95_high")})
 st.download_button("Download as CSV", shown.to_csv(index=False), file_name="qser_runs.csv", mime="text/csv",
                    key=f"{P}.csv")
 

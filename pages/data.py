@@ -38,15 +38,19 @@ with st.expander("Mel settings", expanded=False):
     c = st.columns(5)
     n_mels = c[0].slider("n_mels", 16, 128, f.n_mels, step=8, key=f"{P}.n_mels")
     n_fft = c[1].select_slider("n_fft", [256, 512, 1024, 2048], value=f.n_fft, key=f"{P}.n_fft")
-    hop = c[2].select_slider("hop_length", [80, 160, 256, 320, 512], value=f.hop_length, key=f"{P}.hop")
+    hops = [h for h in sorted({80, 160, 256, 320, 512, f.hop_length}) if h <= n_fft]
+    if st.session_state.get(f"{P}.hop") not in hops:  # first visit, or n_fft just went below the chosen hop
+        st.session_state[f"{P}.hop"] = min(st.session_state.get(f"{P}.hop", f.hop_length), hops[-1])
+    hop = c[2].select_slider("hop_length", hops, key=f"{P}.hop", help="Samples between frames; at most n_fft "
+                             "(frames must overlap or touch), so the choices stop at the n_fft chosen on the left.")
     fmin = c[3].number_input("fmin (Hz)", 0.0, 2000.0, f.fmin, step=10.0, key=f"{P}.fmin")
     fmax = c[4].number_input("fmax (Hz)", 1000.0, config.audio.sr / 2, min(f.fmax, config.audio.sr / 2),
                              step=100.0, key=f"{P}.fmax")
     if st.button("Use these settings for embeddings", key=f"{P}.apply"):
-        state.set_config(config.replace("features", n_mels=n_mels, n_fft=n_fft, hop_length=min(hop, n_fft),
+        state.set_config(config.replace("features", n_mels=n_mels, n_fft=n_fft, hop_length=hop,
                                         fmin=fmin, fmax=fmax))
         st.success("Saved to the configuration (embeddings will be re-extracted with them).")
-mel = dict(n_fft=n_fft, hop_length=min(hop, n_fft), n_mels=n_mels, fmin=fmin, fmax=fmax)
+mel = dict(n_fft=n_fft, hop_length=hop, n_mels=n_mels, fmin=fmin, fmax=fmax)
 sr = config.audio.sr
 
 y = cache.clip(path, sr)

@@ -27,12 +27,19 @@ if cached < total:
         st.stop()
     progress, bar = widgets.progress_bar("Extracting embeddings")
     cache.features(config, progress=progress)
-    bar.empty()
+    st.rerun()  # the cache count, the button and the PCA view above are read again, now complete
 
 view = cache.pca_view(config)
 st.caption(f"{view['dim']}-dimensional embeddings → {config.reduce.n_qubits} components; "
            f"PCA fit on {view['n_train']} training clips. "
            f"Kept variance: {view['cumulative'][-1]:.1%}.")
 st.plotly_chart(plots.explained_variance(view["ratio"], view["cumulative"]), key=f"{P}.evr")
-three_d = st.toggle("3-D", value=False, key=f"{P}.three_d", disabled=config.reduce.n_qubits < 3)
-st.plotly_chart(plots.scatter(view, three_d=three_d), key=f"{P}.scatter")
+cols = st.columns(2)
+with cols[0]:
+    three_d = st.toggle("3-D", value=False, key=f"{P}.three_d", disabled=config.reduce.n_qubits < 3)
+    st.plotly_chart(plots.scatter(view, three_d=three_d), key=f"{P}.scatter")
+with cols[1]:
+    st.plotly_chart(plots.angles(view["angles"], view["part"]), key=f"{P}.angles")
+    st.caption(f"What the circuit receives: each PCA score scaled to a rotation angle in [0, π] by the range of the "
+               f"training clips; validation and test clips outside it are clipped to 0 or π "
+               f"({view['clipped']:.1%} of their angles).")

@@ -5,6 +5,10 @@ import streamlit as st
 from app_support import cache, state, widgets
 
 P = "overview"
+#: What exists of the hardware stage (README step 5 says the same; update both when it lands).
+HARDWARE_STATUS = ("Today the PQC trains and is scored in ideal (noise-free) simulation; the Circuit page shows it "
+                   "transpiled for an IBM device offline. Running it under device noise and on IBM Quantum hardware "
+                   "is being built.")
 
 config = state.get_config()
 st.title("QSER Lab")
@@ -12,8 +16,7 @@ st.markdown(
     "Speech emotion recognition, **classical vs quantum heads compared honestly**: every head — logistic "
     "regression, an MLP, a parameter-matched MLP and a parameterised quantum circuit (PQC) — sees the very "
     "same inputs: backbone embeddings reduced by PCA (fit on training speakers only) to as many dimensions "
-    "as qubits, the same speaker-disjoint splits and the same seeds. The PQC runs in ideal simulation, "
-    "under device noise and (later) on IBM Quantum hardware."
+    "as qubits, the same speaker-disjoint splits and the same seeds. " + HARDWARE_STATUS
 )
 
 st.subheader("Active dataset")
@@ -48,6 +51,7 @@ st.page_link("pages/train.py", label="Train classical and quantum heads side by 
 st.page_link("pages/live.py", label="Predict the emotion of your own voice", icon=":material/mic:")
 
 st.subheader("All settings")
-st.caption("Every field of the experiment's configuration (`qser --set section.field=value` reaches the same ones). "
-           "Pages show the main ones; the dataset is chosen in the sidebar.")
+st.caption("Every field of the experiment's configuration (`qser --set section.field=value` reaches the same ones); "
+           "hover the ? beside a field for its meaning and unit. Pages show the main ones; the dataset is chosen in "
+           "the sidebar.")
 widgets.settings_editor(page=P)

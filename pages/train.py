@@ -15,14 +15,19 @@ from qser_core.experiments.hybrid_model import check_hybrid_config
 
 P = "train"
 st.title("Train")
+busy = jobs.BOARD.running()  # jobs of every tab and session on this server
 job = st.session_state.get(state.TRAIN_JOB)
+if job is None and busy:  # a tab opened while a job trains watches it
+    job = st.session_state[state.TRAIN_JOB] = busy[0].job
 running = job is not None and job.alive
 
 MODE_LABELS = {"quick": "quick: one speaker-disjoint split",
                "cross-validation": "cross-validation: folds × seeds (intervals)",
                "hybrid": "hybrid: backbone tail + reduction + PQC trained end to end"}
 STAGE_LABELS = {"frozen": "frozen backbone → PQC head", "hybrid": "hybrid: backbone tail + reduction + PQC"}
-mode = st.radio("Protocol", jobs.MODES, horizontal=True, key=f"{P}.mode", format_func=MODE_LABELS.get)
+# After a page switch the widgets start again from these: the watched job's protocol and heads.
+mode = st.radio("Protocol", jobs.MODES, horizontal=True, key=f"{P}.mode", format_func=MODE_LABELS.get,
+                index=jobs.MODES.index(job.mode) if job is not None else 0)
 hybrid_error = ""
 if mode == "hybrid":
     heads: list[str] = []
@@ -39,7 +44,8 @@ if mode == "hybrid":
         st.page_link("pages/embeddings.py", label="Change the backbone on Embeddings and PCA",
                      icon=":material/scatter_plot:")
 else:
-    heads = st.multiselect("Heads to compare", HEAD_KINDS, default=["logreg", "quantum"], key=f"{P}.heads")
+    heads = st.multiselect("Heads to compare", HEAD_KINDS, key=f"{P}.heads",
+                           default=job.heads if job is not None and job.mode != "hybrid" else ["logreg", "quantum"])
 cols = st.columns(4)
 with cols[0]:
     widgets.bind(st.slider, "reduce", "n_qubits", "Qubits", page=P,
@@ -54,9 +60,7 @@ with cols[2]:
     widgets.bind(st.number_input, "train", "lr", "Learning rate", page=P, min_value=1e-5, max_value=1.0,
                  step=0.005, format="%.4f")
 with cols[3]:
-    widgets.bind(st.text_input, "train", "seeds", "Seeds (comma-separated)", page=P,
-                 from_config=lambda s: ", ".join(map(str, s)),
-                 to_config=lambda t: tuple(int(v) for v in t.replace(",", " ").split()))
+    widgets.list_input("train", "seeds", "Seeds (comma-separated)", page=P)
     if mode == "cross-validation":
         widgets.bind(st.number_input, "data", "n_folds", "Folds", page=P, min_value=2, max_value=20)
     if mode == "hybrid":
@@ -67,13 +71,21 @@ config = state.get_config()
 
 cols = st.columns([1, 1, 4])
 blocked = bool(hybrid_error) if mode == "hybrid" else not heads
-if cols[0].button("Train", type="primary", disabled=running or blocked, key=f"{P}.start"):
+if cols[0].button("Train", type="primary", disabled=bool(busy) or blocked, key=f"{P}.start",
+                  help=f"{busy[0].id} is training on this server: one job at a time (watch or stop it below)."
+                  if busy else None):
     job = jobs.TrainingJob(config, heads, mode=mode).start()
+    jobs.BOARD.add(job)
     st.session_state[state.TRAIN_JOB], st.session_state[f"{P}.watching"] = job, True
-    running = True
+    st.rerun()  # draw the page again as it is while a job runs: Train disabled, Stop enabled, curves polling
 if cols[1].button("Stop", disabled=not running, key=f"{P}.stop"):
     job.stop()
     cols[2].info("Stopping: the running head finishes its current batch and keeps its best weights.")
+
+
+def runs_per_head(config) -> int:
+    """Trainings each head does: folds × seeds in cross-validation, one otherwise."""
+    return config.data.n_folds * len(config.train.seeds) if job.mode == "cross-validation" else 1
 
 
 @st.fragment(run_every=1.0 if running else None)
@@ -84,6 +96,15 @@ def live() -> None:
     for column, head in zip(st.columns(len(snap.heads)), snap.heads):
         with column:
             st.markdown(f"**{STAGE_LABELS[head] if snap.mode == 'hybrid' else head}**")
+            if not snap.logs[head]:  # no epoch yet: a note, not empty charts with meaningless axes
+                if snap.finished:
+                    st.info("Never ran: the job " + ("failed" if snap.status == "failed" else "was stopped")
+                            + " before this head's turn, so it has no curves and no results.")
+                else:
+                    st.caption("Waiting for its turn (the heads train one after the other).")
+                continue
+            st.caption(widgets.head_status(snap, head, epochs=job.config.train.epochs,
+                                           n_runs=runs_per_head(job.config)))
             st.plotly_chart(plots.curves(snap.logs[head], "loss", "loss"), key=f"{P}.loss.{head}")
             st.plotly_chart(plots.curves(snap.logs[head], "acc", "accuracy"), key=f"{P}.acc.{head}")
     if snap.error:
@@ -101,17 +122,28 @@ def live() -> None:
 
 def results(snap: jobs.JobSnapshot) -> None:
     st.subheader("Results on held-out speakers")
+    if snap.status == "stopped":
+        st.warning("Stopped: a head marked *stopped* was scored with its best weights before Stop (fewer epochs "
+                   "than asked); heads that never ran have no results.")
     rows = []
     for column, (head, result) in zip(st.columns(max(len(snap.results), 1)), snap.results.items()):
         summary = result.summary()
-        row = {"head": head, "params": summary.get("params")}
+        row = {"head": head}
         for name in ("ua", "wa", "macro_f1"):
             low, high = summary.get(f"{name}_ci95", (None, None))
             row[name] = f"{summary[name]:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None else "")
-        row["run_id"] = getattr(result, "run_id", None)
+        stopped = bool(summary.get("cancelled"))
+        row.update(status="stopped" if stopped else "finished", params=summary.get("params"),
+                   run_id=getattr(result, "run_id", None))
         rows.append(row)
-        column.plotly_chart(plots.confusion(summary["confusion"], EMOTIONS, f"{head}: confusion"),
+        with column:
+            st.plotly_chart(plots.confusion(summary["confusion"], EMOTIONS,
+                                            f"{head}: confusion" + (" (stopped)" if stopped else "")),
                             key=f"{P}.cm.{head}")
+            if snap.mode == "quick":  # one trained model per head: downloadable, usable by `qser predict`
+                widgets.model_downloads(result, name=f"{head}-{result.config.reduce.n_qubits}q", key=f"{P}.dl.{head}")
+            else:
+                widgets.confusion_download(summary["confusion"], EMOTIONS, name=head, key=f"{P}.dl.{head}")
     st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{P}.table")
     st.caption("UA = unweighted accuracy (mean recall over emotions), WA = accuracy; "
                + ("[95% interval over folds × seeds]." if snap.mode == "cross-validation" else
@@ -160,8 +192,31 @@ def hybrid_results(snap: jobs.JobSnapshot) -> None:
                "UA = unweighted accuracy (mean recall over emotions), WA = accuracy; one split, no interval.")
 
 
+@st.fragment(run_every=2.0 if busy else None)
+def board() -> None:
+    """Every job on this server (any tab's): watch one here or stop it, whichever tab started it."""
+    entries = jobs.BOARD.entries()
+    if not entries:
+        return
+    st.subheader("Jobs on this server")
+    st.caption("Running and recent jobs of every tab: closing the tab that started one does not orphan it.")
+    for entry in entries:
+        snap = entry.job.snapshot()
+        cols = st.columns([4, 3, 1, 1])
+        cols[0].markdown(f"**{entry.id}** · {entry.job.mode} · {entry.job.label}"
+                         + (" · *watched here*" if entry.job is job else ""))
+        cols[1].caption(f"{snap.status} · started {entry.started:%H:%M:%S} UTC · {snap.seconds:.0f} s")
+        if cols[2].button("Watch", key=f"{P}.watch.{entry.id}", disabled=entry.job is job):
+            st.session_state[state.TRAIN_JOB], st.session_state[f"{P}.watching"] = entry.job, True
+            st.rerun(scope="app")
+        if cols[3].button("Stop", key=f"{P}.stop.{entry.id}", disabled=not entry.job.alive):
+            entry.job.stop()
+            st.rerun(scope="app")
+
+
 if job is None:
     st.info("Choose a protocol and settings, then press Train. Training runs in the background: you can visit other "
             "pages and come back.")
 else:
     live()
+board()

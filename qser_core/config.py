@@ -33,6 +33,7 @@ __all__ = [
     "ENCODINGS",
     "ANSATZE",
     "N_CLASSES",
+    "REDUCE_METHODS",
     "QUBIT_RANGE",
     "LAYER_RANGE",
     "DataConfig",
@@ -61,6 +62,7 @@ BACKBONES = (
     "egemaps",
     "random-cnn",
 )
+REDUCE_METHODS = ("pca", "pls")
 HEAD_KINDS = ("logreg", "mlp", "mlp-matched", "quantum")
 ENCODINGS = ("angle-ry", "angle-rx", "reupload")
 ANSATZE = ("basic", "strong", "hea")
@@ -192,10 +194,12 @@ class EmbeddingConfig(_Section):
 
 @dataclass(frozen=True)
 class ReduceConfig(_Section):
-    n_qubits: int = 8  # PCA components = qubits of the quantum head (QUBIT_RANGE: 2-12)
+    n_qubits: int = 8  # components = qubits of the quantum head (QUBIT_RANGE: 2-12)
+    method: str = "pca"  # pca (unsupervised) | pls (partial least squares on the training labels)
 
     def _validate(self) -> None:
         _check_range("reduce", "n_qubits", self.n_qubits, *QUBIT_RANGE)
+        _check_choice("reduce", "method", self.method, REDUCE_METHODS)
 
 
 @dataclass(frozen=True)
@@ -228,6 +232,7 @@ class TrainConfig(_Section):
     weight_decay: float = 0.0  # Adam L2 penalty
     seeds: tuple[int, ...] = (0,)  # seeds of weight initialisation and minibatch order
     trainable_blocks: int = 1  # hybrid model: last backbone blocks trained end to end
+    tune: bool = True  # per split, choose lr / weight decay (PQC: layers) on the validation speakers, same budget for every head
 
     def _validate(self) -> None:
         _check_range("train", "epochs", self.epochs, 1, 10000)

@@ -17,14 +17,14 @@ import sys
 import threading
 from typing import Sequence
 
-from qser_core.cli import bench, data, experiments, runs
+from qser_core.cli import bench, data, experiments, runs, sweep
 from qser_core.cli.common import add_command, config_from, emit
 from qser_core.errors import ConfigError, QserError
 
 __all__ = ["main", "build_parser"]
 
 #: Command-group modules, in the order ``qser --help`` lists them.
-COMMAND_GROUPS = (data, experiments, runs, bench)
+COMMAND_GROUPS = (data, experiments, runs, sweep, bench)
 
 
 def _cmd_config_show(args: argparse.Namespace) -> int:

@@ -320,7 +320,8 @@ def _circuit_stats(config: QserConfig) -> dict[str, Any]:
     from qser_core.heads.circuits import CircuitSpec
 
     stats = CircuitSpec.from_config(config).stats()
-    return {k: v for k, v in stats.items() if k in ("depth", "two_qubit_gates", "circuit_params")}
+    # Keys without the "circuit_" prefix: the summary adds it (circuit_params, not circuit_circuit_params).
+    return {"depth": stats["depth"], "two_qubit_gates": stats["two_qubit_gates"], "params": stats["circuit_params"]}
 
 
 def _record(recorder, evaluation: Evaluation) -> None:

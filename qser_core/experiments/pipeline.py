@@ -186,8 +186,10 @@ def pca_view(features: FeatureSet, config: QserConfig) -> dict[str, Any]:
     -------
     dict
         ``ratio`` and ``cumulative`` explained variance per component, ``scores`` (n_clips, <= 3) PCA
-        scores before the angle scaling, and per clip its ``emotion``, ``speaker`` and ``part``
-        (train / val / test); ``n_train`` and ``dim`` (embedding size).
+        scores before the angle scaling, ``angles`` (n_clips, n_qubits): what the circuit receives
+        (scaled to [0, π] on the training rows, others clipped), ``clipped``: share of the angles of
+        validation and test clips clipped at 0 or π, and per clip its ``emotion``, ``speaker`` and
+        ``part`` (train / val / test); ``n_train`` and ``dim`` (embedding size).
     """
     split = single_split(config, features)
     reducer = fit_reducer(config, features, split)
@@ -195,8 +197,12 @@ def pca_view(features: FeatureSet, config: QserConfig) -> dict[str, Any]:
     part = np.full(len(features.labels), "train", dtype=object)
     part[split.val], part[split.test] = "val", "test"
     ratio = np.asarray(reducer.explained_variance_ratio_, dtype=float)
+    angles = reducer.transform(features.embeddings)
+    held_out = angles[part != "train"]
+    clipped = float(np.mean((held_out <= 0.0) | (held_out >= np.pi))) if held_out.size else 0.0
     return {
         "ratio": ratio, "cumulative": np.cumsum(ratio), "scores": scores[:, : min(3, scores.shape[1])],
+        "angles": angles, "clipped": clipped,
         "emotion": [EMOTIONS[i] for i in features.labels], "speaker": features.table["speaker"].tolist(),
         "part": part.tolist(), "n_train": int(len(split.train)), "dim": int(features.embeddings.shape[1]),
     }

@@ -2,25 +2,61 @@
 
 ``qser evaluate --set head.kind=mlp-matched`` evaluates an MLP as large as the quantum head.
 
-Every head, classical or quantum, is a torch module trained by the same loop
-(:func:`qser_core.heads.training.fit_module`): same optimiser, minibatches, early stopping and
-seeds. That is what makes the classical/quantum comparison fair.
+Each head is trained to convergence with the well-kept solver where one exists:
+
+- ``logreg`` is scikit-learn's ``LogisticRegression`` (L-BFGS, multinomial, L2), solved
+  to its optimum; its penalty is ``train.weight_decay`` in the same units as Adam's
+  (``C = 1 / (weight_decay * n_train)``, so the objective equals the torch heads'
+  ``mean cross-entropy + weight_decay / 2 * ||W||^2``). The fitted weights are copied
+  into an ``nn.Linear``, so predictions, saving and export work as for every head.
+  Measured on EmoDB (8 PCA components, 5 speaker-disjoint folds): the former Adam-trained
+  linear layer scored UA 0.453 where ``LogisticRegression()`` on the same angles scored 0.479.
+- ``mlp`` and ``mlp-matched`` go through the shared torch loop
+  (:func:`qser_core.heads.training.fit_module`, the one the quantum head uses) until the
+  validation UA stops improving (``train.patience``), best epoch restored.
+
+Learning rate, weight decay (and, for the quantum head, layers) are chosen per split on the
+validation speakers by :mod:`qser_core.experiments.tuning`, with the same budget for every head.
 """
 
 from __future__ import annotations
 
+import time
 import warnings
 
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score, log_loss
 from torch import nn
 
 from qser_core.config import N_CLASSES
-from qser_core.errors import ConfigError
+from qser_core.errors import ConfigError, DataError, TrainingCancelled
 from qser_core.heads.base import BaseTorchHead
+from qser_core.heads.training import EpochLog, History
 
-__all__ = ["ClassicalHead", "mlp_params", "matched_hidden", "CLASSICAL_KINDS", "MATCH_TOLERANCE"]
+__all__ = ["ClassicalHead", "mlp_params", "matched_hidden", "logreg_C", "CLASSICAL_KINDS", "MATCH_TOLERANCE"]
 
 CLASSICAL_KINDS = ("logreg", "mlp", "mlp-matched")
 MATCH_TOLERANCE = 0.10  # mlp-matched: relative parameter-count gap allowed
+
+
+LBFGS_MAX_ITER = 5000  # enough for every EmoDB/CREMA-D fold to converge (tol 1e-4); a miss warns
+
+
+def logreg_C(weight_decay: float, n_train: int) -> float:
+    """scikit-learn's ``C`` for an L2 penalty given in Adam's weight-decay units.
+
+    Adam with ``weight_decay=wd`` minimises ``mean CE + wd / 2 * ||W||^2``; scikit-learn
+    minimises ``C * sum CE + 1 / 2 * ||W||^2``, the same optimum when ``C = 1 / (wd * n)``.
+    ``wd = 0`` means no penalty (``inf``).
+
+    Examples
+    --------
+    >>> logreg_C(1e-2, 300)
+    0.3333333333333333
+    """
+    return float("inf") if weight_decay <= 0 else 1.0 / (float(weight_decay) * int(n_train))
 
 
 def mlp_params(n_features: int, hidden: int, *, hidden_bias: bool = True) -> int:
@@ -68,8 +104,11 @@ class ClassicalHead(BaseTorchHead):
         Hidden units of ``mlp``.
     target_params : int or None, default=None
         Parameter count to match (``mlp-matched`` only; required there).
-    epochs, lr, batch_size, patience, weight_decay, seed
-        As in :func:`qser_core.heads.training.fit_module`.
+    epochs, lr, batch_size, patience, seed
+        As in :func:`qser_core.heads.training.fit_module` (``logreg`` uses none but ``seed``:
+        L-BFGS solves it to the optimum).
+    weight_decay : float, default=0.0
+        L2 penalty; for ``logreg`` converted to ``C`` by :func:`logreg_C` (0 = unpenalised).
 
     Attributes
     ----------
@@ -81,6 +120,8 @@ class ClassicalHead(BaseTorchHead):
         Hidden width used (None for logreg).
     param_match_ : dict or None
         ``mlp-matched``: ``target``, ``params``, ``rel_gap``, ``hidden_bias``, ``within_tolerance``.
+    C_ : float or None
+        ``logreg``: the inverse penalty scikit-learn used (None for the MLPs).
     classes_ : np.ndarray
         ``arange(6)``.
     n_features_in_ : int
@@ -106,6 +147,63 @@ class ClassicalHead(BaseTorchHead):
         self.patience = patience
         self.weight_decay = weight_decay
         self.seed = seed
+
+    def fit(self, X, y, *, X_val=None, y_val=None, callback=None, cancel=None):
+        if self.kind != "logreg":
+            self.C_ = None
+            return super().fit(X, y, X_val=X_val, y_val=y_val, callback=callback, cancel=cancel)
+        return self._fit_logreg(X, y, X_val=X_val, y_val=y_val, callback=callback, cancel=cancel)
+    fit.__doc__ = BaseTorchHead.fit.__doc__
+
+    def _fit_logreg(self, X, y, *, X_val, y_val, callback, cancel):
+        """Multinomial L2 logistic regression by L-BFGS, copied into an ``nn.Linear``."""
+        X = self._check_X(X)
+        y = self._check_y(y, n_rows=len(X))
+        if (X_val is None) != (y_val is None):
+            raise DataError("pass both X_val and y_val or neither; got only one of them")
+        if X_val is not None:
+            X_val = self._check_X(X_val, name="X_val", n_features=X.shape[1])
+            y_val = self._check_y(y_val, n_rows=len(X_val), name="y_val")
+        if cancel is not None and cancel.cancelled:
+            raise TrainingCancelled("training was cancelled before the logistic regression was fitted; "
+                                    "start the run again")
+        start = time.perf_counter()
+        module = self._build_module(X.shape[1])
+        self.C_ = logreg_C(float(self.weight_decay), len(X))
+        # lbfgs + l1_ratio=0 is multinomial L2 logistic regression; C=inf means no penalty (scikit-learn >= 1.8).
+        model = LogisticRegression(C=self.C_, l1_ratio=0.0, solver="lbfgs", max_iter=LBFGS_MAX_ITER,
+                                   random_state=int(self.seed)).fit(X.astype(np.float64), y)
+        full = np.zeros((N_CLASSES, X.shape[1])), np.zeros(N_CLASSES)
+        full[0][model.classes_], full[1][model.classes_] = model.coef_, model.intercept_
+        if len(model.classes_) < N_CLASSES:  # a class absent from training is never predicted
+            full[1][np.setdiff1d(np.arange(N_CLASSES), model.classes_)] = -1e4
+        with torch.no_grad():
+            module.weight.copy_(torch.as_tensor(full[0], dtype=torch.float32))
+            module.bias.copy_(torch.as_tensor(full[1], dtype=torch.float32))
+        self.module_ = module.eval()
+        self.n_features_in_, self.classes_ = X.shape[1], np.arange(N_CLASSES)
+        self.n_params_ = int(sum(p.numel() for p in module.parameters()))
+        self.history_ = self._one_step_history(model, X, y, X_val, y_val, time.perf_counter() - start)
+        if callback is not None:
+            callback(self.history_.epochs[0])
+        return self
+
+    @staticmethod
+    def _one_step_history(model, X, y, X_val, y_val, seconds) -> History:
+        """A one-"epoch" :class:`History` so curves, summaries and records treat logreg like every head."""
+        labels = np.arange(N_CLASSES)
+        train_loss = float(log_loss(y, model.predict_proba(X), labels=model.classes_))
+        train_acc = float(np.mean(model.predict(X) == y))
+        val_loss = val_acc = val_ua = float("nan")
+        if X_val is not None and len(X_val):
+            pred = model.predict(X_val)
+            proba = np.full((len(X_val), N_CLASSES), 1e-12)
+            proba[:, model.classes_] = model.predict_proba(X_val)
+            val_loss = float(log_loss(y_val, proba, labels=labels))
+            val_acc, val_ua = float(np.mean(pred == y_val)), float(balanced_accuracy_score(y_val, pred))
+        log = EpochLog(1, train_loss, train_acc, val_loss, val_acc, val_ua, seconds)
+        score = val_ua if np.isfinite(val_ua) else -train_loss
+        return History(epochs=[log], best_epoch=1, best_score=score, stopped_early=False, seconds=seconds)
 
     def _build_module(self, n_features: int) -> nn.Module:
         if self.kind not in CLASSICAL_KINDS:

@@ -11,6 +11,7 @@ offline fake backends of ``qiskit_ibm_runtime.fake_provider`` (real calibration 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -157,7 +158,12 @@ def transpile_circuit(circuit, *, backend: str = "ibm_brisbane", optimization_le
     if circuit.num_qubits > device.num_qubits:
         raise BackendError(f"the circuit needs {circuit.num_qubits} qubits but {backend} has {device.num_qubits}; "
                            "use fewer qubits or a larger device")
-    return transpile(circuit, backend=device, optimization_level=optimization_level, seed_transpiler=seed)
+    with warnings.catch_warnings():
+        # qiskit-ibm-runtime 0.45 still registers its deprecated IBMFractionalTranslationPlugin; stevedore loads
+        # every translation plugin on the first transpile, which warns although we never select that one.
+        warnings.filterwarnings("ignore", message=".*IBMFractionalTranslationPlugin is deprecated",
+                                category=DeprecationWarning)
+        return transpile(circuit, backend=device, optimization_level=optimization_level, seed_transpiler=seed)
 
 
 def qiskit_stats(circuit) -> dict[str, Any]:

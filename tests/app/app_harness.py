@@ -71,3 +71,14 @@ def wav_bytes(y: np.ndarray, sr: int) -> bytes:
     buffer = io.BytesIO()
     sf.write(buffer, y, sr, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
+
+
+def wait_for_text(at: AppTest, text: str, timeout: float = 240.0) -> AppTest:
+    """Rerun the page (as its polling fragment would) until ``text`` shows, e.g. after a background job."""
+    start = time.perf_counter()
+    while text not in texts(at) and time.perf_counter() - start < timeout:
+        assert not at.exception, [e.value for e in at.exception]
+        time.sleep(1.0)
+        at.run()
+    assert text in texts(at), f"{text!r} did not show within {timeout} s:\n{texts(at)[:2000]}"
+    return at

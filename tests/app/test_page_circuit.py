@@ -53,3 +53,10 @@ class TestCircuitPage:
         at.run()
         assert_clean(at)
         assert any("cz ×" in c.value for c in at.main.caption)  # IBM Heron devices use CZ
+
+    def test_a_large_circuit_draws_its_first_layers_readably(self, demo_config):
+        at = open_page("pages/circuit.py", config=demo_config.replace("head", n_layers=8).replace("reduce", n_qubits=12))
+        assert_clean(at)
+        assert len(at.image) == 1
+        assert any("First 2 of 8 layers drawn" in c.value for c in at.main.caption)
+        assert {"Trainable parameters", "Circuit weights"} <= set(_metrics(at))

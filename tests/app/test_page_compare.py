@@ -22,6 +22,7 @@ class TestComparePage:
         at = open_page("pages/compare.py", config=demo_config)
         assert_clean(at)
         assert set(two_runs) <= set(at.dataframe[0].value["run_id"])
+        assert list(at.dataframe[0].value.columns[:3]) == ["ua", "wa", "macro_f1"]  # on screen without scrolling
         assert at.get("download_button")
         at.multiselect(key="compare.picked").set_value(two_runs)
         at.selectbox(key="compare.a").set_value(two_runs[0])

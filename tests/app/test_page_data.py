@@ -30,3 +30,15 @@ class TestDataPage:
         at.run()
         assert_clean(at)
         assert at.session_state["config"].features.n_mels == 40
+
+    def test_hop_length_choices_stop_at_n_fft(self, demo_config):
+        at = open_page("pages/data.py", config=demo_config)
+        at.select_slider(key="data.hop").set_value(320).run()
+        at.select_slider(key="data.n_fft").set_value(256).run()
+        assert_clean(at)
+        hop = at.select_slider(key="data.hop")
+        assert max(int(o) for o in hop.options) == 256 and hop.value == 256
+        assert "at most n_fft" in hop.help
+        at.button(key="data.apply").click()
+        at.run()
+        assert (at.session_state["config"].features.n_fft, at.session_state["config"].features.hop_length) == (256, 256)

@@ -17,8 +17,21 @@ class TestEmbeddingsPage:
     def test_extract_then_scatter(self, demo_config):
         at = _extracted(demo_config)
         assert_clean(at)
-        assert len(elements(at, "plotly_chart")) == 2  # explained variance + scatter
-        assert "→ 4 components" in texts(at)
+        assert len(elements(at, "plotly_chart")) == 3  # explained variance, scatter, angles
+        shown = texts(at)
+        assert "→ 4 components" in shown and "What the circuit receives" in shown
+
+    def test_count_is_complete_right_after_extraction(self, demo_config, tmp_path):
+        config = demo_config.replace("embedding", backbone="random-cnn", cache_dir=str(tmp_path))
+        at = open_page("pages/embeddings.py", config=config)
+        caption = next(c.value for c in at.caption if c.value.startswith("Embedding cache"))
+        total = int(caption.split(" of ")[1].split()[0])
+        assert caption.startswith("Embedding cache for random-cnn: 0 of")
+        at.button(key="embeddings.extract").click()
+        at.run()
+        assert_clean(at)
+        assert f"random-cnn: {total} of {total} clips" in texts(at)
+        assert not any(b.key == "embeddings.extract" for b in at.button)
 
     def test_slider_changes_qubits(self, demo_config):
         at = _extracted(demo_config)

@@ -49,6 +49,28 @@ class TestAllSettings:
         assert (config.train.patience, config.head.executor, config.train.seeds) == (7, "default.qubit", (3, 4))
         assert_clean(at)
 
+    def test_every_field_shows_the_comment_from_config_py_as_help(self):
+        from qser_core.config_help import field_help
+
+        at = open_page()
+        widgets = {w.key: w for kind in ("number_input", "selectbox", "text_input", "checkbox")
+                   for w in getattr(at, kind) if w.key and w.key.startswith("overview.")}
+        for (section, name), text in field_help().items():
+            if (section, name) not in (("data", "dataset"), ("data", "data_dir")):
+                assert widgets[f"overview.{section}.{name}"].help == text, f"{section}.{name}"
+
+    def test_bad_seeds_get_the_config_message(self):
+        at = open_page()
+        at.text_input(key="overview.train.seeds").set_value("0, one").run()
+        assert not at.exception
+        assert any("train.seeds must be a list of integers; got '0, one'" in e.value for e in at.error)
+        assert at.session_state["config"].train.seeds == (0,)
+
+    def test_says_what_exists_of_the_hardware_stage(self):
+        shown = texts(open_page())
+        assert "ideal (noise-free) simulation" in shown and "being built" in shown
+        assert "under device noise and (later)" not in shown
+
     def test_out_of_range_value_shows_the_message_and_keeps_the_config(self):
         at = open_page()
         at.number_input(key="overview.audio.duration").set_value(100.0).run()
@@ -71,6 +93,37 @@ class TestDataset:
         at.button(key="sidebar.use").click()
         at.run()
         assert_clean(at)
+
+    def test_folder_without_audio_is_not_used_nor_remembered(self, qser_home, tmp_path):
+        path = qser_home / "dashboard.json"
+        path.unlink(missing_ok=True)
+        (tmp_path / "notes.txt").write_text("no audio here")
+        at = open_page()
+        at.selectbox(key="sidebar.dataset").set_value("emodb").run()
+        at.text_input(key="sidebar.data_dir").set_value(str(tmp_path))
+        at.button(key="sidebar.use").click()
+        at.run()
+        assert not at.exception
+        assert at.error and str(tmp_path) in at.error[0].value
+        assert at.session_state["config"].data.dataset == "demo"
+        assert not path.exists(), "an unusable folder must not be remembered"
+
+    def test_reset_to_defaults_resets_the_dataset(self, qser_home, emodb_audio):
+        path = qser_home / "dashboard.json"
+        at = open_page()
+        at.selectbox(key="sidebar.dataset").set_value("emodb").run()
+        at.text_input(key="sidebar.data_dir").set_value(str(emodb_audio))
+        at.button(key="sidebar.use").click()
+        at.run()
+        assert_clean(at)
+        assert at.session_state["config"].data.dataset == "emodb" and path.exists()
+        at.number_input(key="overview.train.patience").set_value(7).run()
+        at.button(key="sidebar.reset").click()
+        at.run()
+        assert_clean(at)
+        config = at.session_state["config"]
+        assert (config.data.dataset, config.data.data_dir, config.train.patience) == ("demo", "", 30)
+        assert not path.exists(), "the remembered dataset must be forgotten too"
 
     def test_choice_is_remembered_across_restarts(self, qser_home):
         path = qser_home / "dashboard.json"

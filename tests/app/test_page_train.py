@@ -38,41 +38,64 @@ class TestTrainPage:
         assert len(elements(at, "plotly_chart")) == 2 * 2 + 2  # curves per head + confusion per head
         paired = at.dataframe[1].value  # the runner's paired test of each head against the quantum head
         assert list(paired["head"]) == ["logreg"] and paired["clips"].iloc[0] == snap.paired["logreg"]["n_clips"]
+        shown = texts(at)
+        assert shown.count("finished at epoch 2 · best val UA") == 2  # per-head progress, after the end
+        assert list(table.columns[:4]) == ["head", "ua", "wa", "macro_f1"] and set(table["status"]) == {"finished"}
+        assert len(elements(at, "download_button")) >= 2 * 2 + 1  # model + confusion per head, and the config
 
         # the Live demo page can use the models just trained
         from qser_core.data.audio import read_audio
 
         y, sr = read_audio(_demo_path(demo_config), sr=16000)
         at.switch_page("pages/live.py").run()
-        at.radio(key="live.source").set_value("train")
+        at.selectbox(key="live.models").set_value("train")
         at.audio_input(key="live.record").set_value(("clip.wav", wav_bytes(y, sr), "audio/wav"))
         at.run()
         assert_clean(at)
         assert texts(at).count("prediction took") == 2
 
     def test_stop_really_stops(self, demo_config):
+        from app_support.jobs import BOARD
+
         at = open_page("pages/train.py", config=demo_config.replace("train", epochs=5000, patience=5000))
-        at.multiselect(key="train.heads").set_value(["quantum"])
+        at.multiselect(key="train.heads").set_value(["quantum", "logreg"])  # quantum first: logreg never runs
         at.button(key="train.start").click()
         at.run()
         job = at.session_state["train_job"]
+        assert at.button(key="train.start").disabled, "Train must be disabled while a job runs"
         start = time.perf_counter()
         while len(job.snapshot().logs["quantum"]) < 2 and time.perf_counter() - start < 120:
             time.sleep(0.2)  # let the library's training loop get going
+        at.run()
+        shown = texts(at)
+        assert "epoch " in shown and " / 5000 · best val UA " in shown and "left" in shown  # per-head progress
+        assert "Waiting for its turn" in shown  # logreg: no empty charts
         at.switch_page("pages/overview.py").run()  # training carries on while another page is open
         assert job.alive and "in the background" in at.sidebar.info[0].value
         at.switch_page("pages/train.py").run()
         assert at.session_state["train_job"] is job and job.alive
+        assert at.multiselect(key="train.heads").value == ["quantum", "logreg"]  # the running job's heads
         assert_clean(at)
-        at.button(key="train.stop").click()
-        at.run()
+
+        other = open_page("pages/train.py", config=demo_config)  # another tab: it sees the job and can stop it
+        assert other.session_state["train_job"] is job
+        entry = BOARD.find(job)
+        assert entry is not None and entry.id in texts(other)
+        other.button(key=f"train.stop.{entry.id}").click()
+        other.run()
         wait_for_job(at, timeout=60)
         snap = job.snapshot()
         assert snap.status == "stopped"
         assert 2 <= len(snap.logs["quantum"]) < 5000
         assert snap.results["quantum"].metrics["cancelled"]  # the loop saw the token; best weights were scored
+        assert "logreg" not in snap.results
         assert_clean(at)
-        assert list(at.dataframe[0].value["head"]) == ["quantum"]
+        table = at.dataframe[0].value
+        assert list(table["head"]) == ["quantum"] and list(table["status"]) == ["stopped"]
+        shown = texts(at)
+        assert "Never ran: the job was stopped before this head's turn" in shown
+        assert "Stopped: a head marked *stopped*" in shown
+        assert not at.button(key="train.start").disabled
 
     def test_cross_validation_shows_intervals(self, demo_config):
         at = open_page("pages/train.py", config=demo_config)
@@ -88,11 +111,11 @@ class TestTrainPage:
 
     def test_bad_seeds_are_a_message(self, demo_config):
         at = open_page("pages/train.py", config=demo_config)
-        at.text_input(key="train.train.seeds").set_value("0, x")
+        at.text_input(key="train.train.seeds").set_value("0, one")
         at.run()
         assert not at.exception
         assert at.session_state["config"].train.seeds == (0,)
-        assert "x" in at.error[0].value
+        assert "train.seeds must be a list of integers; got '0, one'" in at.error[0].value  # not Python's message
 
 
 HYBRID_ROWS = ["frozen backbone + PQC head", "hybrid: last 2 block(s) + reduction + PQC", "gain (hybrid − frozen)"]

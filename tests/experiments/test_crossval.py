@@ -42,6 +42,9 @@ class TestEvaluate:
         # Six emotions: chance UA is 1/6. Eight PCA angles of the demo corpus carry ~35% UA (54% with all dims).
         assert summary["ua"] > 0.22, summary
         assert summary["params"] > 0
+        if kind == "quantum":  # the circuit's size, keyed once with the prefix (not circuit_circuit_params)
+            assert {"circuit_params", "circuit_depth", "circuit_two_qubit_gates"} <= set(summary)
+            assert not any(key.startswith("circuit_circuit") for key in summary)
 
     def test_same_config_same_metrics(self, demo_fast_config, demo_fast_features):
         config = demo_fast_config.replace("head", kind="quantum")
@@ -99,6 +102,17 @@ class TestPcaView:
         refit = QubitReducer(n_components=k).fit(demo_fast_features.embeddings[train])
         assert np.allclose(refit.explained_variance_ratio_, view["ratio"])
 
+    def test_angles_are_what_the_circuit_receives(self, demo_fast_config, demo_fast_features):
+        from qser_core.experiments.pipeline import pca_view
+        from qser_core.features.reduce import QubitReducer
+
+        view = pca_view(demo_fast_features, demo_fast_config)
+        train = np.array(view["part"]) == "train"
+        refit = QubitReducer(n_components=demo_fast_config.reduce.n_qubits).fit(demo_fast_features.embeddings[train])
+        assert np.allclose(view["angles"], refit.transform(demo_fast_features.embeddings))
+        assert view["angles"].min() >= 0.0 and view["angles"].max() <= np.pi
+        held_out = view["angles"][~train]
+        assert view["clipped"] == np.mean((held_out == 0.0) | (held_out == np.pi))
 
 # ------------------------------------------------------------------ fold tasks
 class SetOnFirstEpoch:

@@ -1,0 +1,99 @@
+"""Sweeps: a grid of configurations × folds × seeds on Ray — define, launch, watch, reopen, draw.
+
+The same as ``qser sweep --grid ...``: :func:`qser_core.experiments.sweep.run_sweep` in a background
+thread (:mod:`app_support.sweep_job`); past sweeps come back from the run store.
+"""
+
+import streamlit as st
+
+from app_support import cache, state, sweep_job, sweep_plots, widgets
+from qser_core.errors import QserError
+from qser_core.experiments.sweep import expand_grid, parse_grid
+
+P = "sweeps"
+JOB = f"{P}.job"
+DEFAULT_VALUES = {"head.kind": "logreg,mlp-matched,quantum", "reduce.n_qubits": "2,4,6,8", "head.n_layers": "1,2,4"}
+st.title("Sweeps")
+st.caption("Every (configuration, fold, seed) is one Ray task; finished configurations are recorded as they come, "
+           "and a sweep run again under the same name skips them.")
+job = st.session_state.get(JOB)
+running = job is not None and job.alive
+config = state.get_config()
+
+st.subheader("Define a grid")
+fields = [f"{s}.{k}" for s, values in config.to_dict().items() for k in values if k not in ("data_dir", "cache_dir")]
+axes = st.multiselect("Axes (config fields)", fields, default=["head.kind", "reduce.n_qubits"], key=f"{P}.axes")
+cols = st.columns(3)
+raw = {}
+for i, axis in enumerate(axes):
+    section, name = axis.split(".")
+    current = getattr(getattr(config, section), name)
+    default = DEFAULT_VALUES.get(axis, " ".join(map(str, current)) if isinstance(current, tuple) else str(current))
+    raw[axis] = cols[i % 3].text_input(f"{axis} values (comma-separated)", value=default, key=f"{P}.v.{axis}")
+cols = st.columns(3)
+with cols[0]:
+    widgets.bind(st.number_input, "data", "n_folds", "Folds", page=P, min_value=2, max_value=20)
+with cols[1]:
+    widgets.bind(st.text_input, "train", "seeds", "Seeds (comma-separated)", page=P,
+                 from_config=lambda s: ", ".join(map(str, s)),
+                 to_config=lambda t: tuple(int(v) for v in t.replace(",", " ").split()))
+name = cols[2].text_input("Sweep name (empty: derived from config and grid)", key=f"{P}.name").strip() or None
+config = state.get_config()
+try:
+    grid = parse_grid([f"{a}={v}" for a, v in raw.items()])
+    cells = expand_grid(config, grid)
+except QserError as exc:
+    st.error(str(exc))
+    grid, cells = None, []
+tasks = len(cells) * config.data.n_folds * len(config.train.seeds)
+st.caption(f"{len(cells)} configurations × {config.data.n_folds} folds × {len(config.train.seeds)} seeds = "
+           f"{tasks} tasks ({config.train.epochs} epochs max each, on {config.data.dataset}).")
+
+cols = st.columns([1, 1, 4])
+if cols[0].button("Launch", type="primary", disabled=running or grid is None, key=f"{P}.start"):
+    job = st.session_state[JOB] = sweep_job.SweepJob(config, grid, name=name).start()
+    running = True
+if cols[1].button("Stop", disabled=not running, key=f"{P}.stop"):
+    job.stop()
+    cols[2].info("Stopping: running tasks are cancelled; finished configurations stay recorded.")
+
+
+@st.fragment(run_every=1.0 if running else None)
+def live() -> None:
+    snap = job.snapshot()
+    done, total, message = snap.progress
+    st.progress(min(done / max(total, 1), 1.0), text=f"{snap.status}: {done}/{total} tasks · {message}")
+    if snap.error:
+        st.error(snap.error)
+    if snap.result is not None:
+        st.dataframe(snap.result.frame(), hide_index=True, key=f"{P}.live_table")
+    if snap.finished and running:
+        st.rerun()  # once, to list the finished sweep below
+
+
+if job is not None:
+    st.subheader(f"Current sweep{': ' + job.name if job.name else ''}")
+    live()
+
+st.subheader("Recorded sweeps")
+recorded = cache.sweeps()
+if recorded.empty:
+    st.info("No sweeps recorded yet: define a grid and launch one (or run `qser sweep --grid ...`).")
+    st.stop()
+picked = st.selectbox("Sweep", recorded["name"].tolist(), key=f"{P}.picked",
+                      format_func=lambda n: f"{n} · {recorded.set_index('name').loc[n, 'status']}")
+result = cache.sweep_record(picked)  # a damaged record raises DataError: the router shows its message
+frame = result.frame()
+st.dataframe(frame, hide_index=True, key=f"{P}.table")
+st.download_button("Download as CSV", frame.to_csv(index=False), file_name=f"{picked}.csv", mime="text/csv",
+                   key=f"{P}.csv")
+st.plotly_chart(sweep_plots.ua_vs_qubits(frame, result.axes), key=f"{P}.ua_qubits")
+cols = st.columns(2)
+for col, fig, key in ((cols[0], sweep_plots.quantum_heatmap(frame), "heatmap"),
+                      (cols[1], sweep_plots.quantum_minus_matched(frame, result.axes), "delta")):
+    if fig is not None:
+        col.plotly_chart(fig, key=f"{P}.{key}")
+    else:
+        col.info("Needs quantum cells" + (" and their parameter-matched MLPs (head.kind=mlp-matched)"
+                                          if key == "delta" else "") + " in the grid.")
+st.plotly_chart(sweep_plots.params_vs_ua(frame), key=f"{P}.params")

@@ -1,0 +1,90 @@
+"""Models you can predict with: recorded training runs (their ``model`` artefact) and saved model folders.
+
+``qser predict clip.wav --model DIR`` reads a saved folder; the dashboard's Live demo lists the
+recorded runs here as well, so any model trained before (in any session) can be chosen.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qser_core.errors import DataError
+
+__all__ = ["recorded_models", "load_recorded_model", "model_label", "zip_model", "confusion_csv"]
+
+#: Filter of the runs that store a model (``qser train`` and the dashboard's quick training).
+TRAIN_RUNS = "tags.`qser.run_type` = 'train' and attributes.status = 'FINISHED'"
+
+
+def model_label(row: dict[str, Any]) -> str:
+    """One line naming a recorded model: head, qubits, backbone, UA, date and a short run id."""
+    ua = row.get("ua")
+    score = f"UA {ua:.3f}" if isinstance(ua, float) and not math.isnan(ua) else "no UA"
+    when = row.get("start_time")
+    when = when.strftime("%Y-%m-%d %H:%M") if hasattr(when, "strftime") else ""
+    return (f"{row.get('head', '?')} · {row.get('n_qubits', '?')} qubits · {row.get('backbone', '?')} · "
+            f"{score} · {when} · {str(row.get('run_id', ''))[:8]}")
+
+
+def recorded_models(*, max_results: int = 200) -> dict[str, str]:
+    """Recorded runs that trained one model, newest first: ``{run_id: label}``.
+
+    Parameters
+    ----------
+    max_results : int, default=200
+        At most this many runs.
+    """
+    from qser_core.tracking.reader import list_runs
+
+    frame = list_runs(filter_string=TRAIN_RUNS, max_results=max_results)
+    return {row["run_id"]: model_label(row) for row in frame.to_dict("records")}
+
+
+def load_recorded_model(run_id: str):
+    """The :class:`~qser_core.experiments.model.TrainedModel` stored with a recorded training run.
+
+    Raises
+    ------
+    DataError
+        The run does not exist or stored no model (stopped before the end, or not a training run).
+    """
+    from qser_core.experiments.model import load_model
+    from qser_core.tracking.reader import load_run
+    from qser_core.tracking.recorder import _client, tracking_uri
+
+    if "model" not in load_run(run_id)["artifacts"]:
+        raise DataError(f"run {run_id} stored no model (only `qser train` and the dashboard's quick training "
+                        "runs that finished do); pick another run or train one")
+    with tempfile.TemporaryDirectory(prefix="qser-model-") as tmp:
+        folder = _client(tracking_uri()).download_artifacts(run_id, "model", tmp)
+        return load_model(folder)
+
+
+def zip_model(model) -> bytes:
+    """A trained model as the bytes of a zip of its saved folder (what ``qser predict --model`` reads, unzipped)."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory(prefix="qser-model-") as tmp:
+        folder = model.save(Path(tmp) / "model")
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.iterdir()):
+                archive.write(path, f"model/{path.name}")
+    return buffer.getvalue()
+
+
+def confusion_csv(matrix: Any, labels: list[str]) -> str:
+    """A confusion matrix as CSV text: one row per true emotion, one column per predicted emotion."""
+    matrix = np.asarray(matrix)
+    if matrix.shape != (len(labels), len(labels)):
+        raise DataError(f"confusion matrix must be {len(labels)} × {len(labels)} (one row and column per "
+                        f"emotion); got shape {matrix.shape}")
+    lines = ["true \\ predicted," + ",".join(labels)]
+    lines += [label + "," + ",".join(str(int(v)) for v in row) for label, row in zip(labels, matrix)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,187 @@
+"""The tuning budget every head gets: a small search chosen on the validation speakers only.
+
+``qser evaluate --head logreg,mlp-matched,quantum --json`` shows each fold's choice under ``tuning``.
+
+A head's result depends on its learning rate and regularisation as much as on its kind, so a
+comparison is only fair when every head gets the same search. :func:`search_space` lists the
+candidates of a head; each is a set of config overrides; :func:`fit_tuned` fits one head per
+candidate on the split's training rows, scores each on the validation speakers (UA), keeps the
+best and records every trial. Test speakers are never seen.
+
+The budget is :data:`TRIALS` candidates per head and split:
+
+=============  ==========================================  ==================================
+head           candidates                                   why
+=============  ==========================================  ==================================
+logreg         weight decay in 1e-4, 1e-3, 1e-2, 1e-1      L-BFGS has no learning rate; the
+                                                            penalty is all there is to choose
+mlp            lr in 0.01, 0.05 × weight decay 1e-4, 1e-2  Adam: step size and penalty
+mlp-matched    lr in 0.01, 0.05 × weight decay 1e-4, 1e-2  the same as mlp
+quantum        lr in 0.01, 0.05 × layers L/2, L            Adam: step size and capacity
+=============  ==========================================  ==================================
+
+The quantum head's capacity knob is its depth, the classical heads' their penalty; the layer
+candidates never exceed ``head.n_layers``, so the parameter-matched MLP (sized for
+``head.n_layers``) is never smaller than any circuit tried. With ``head.n_layers=1`` the depth
+has one candidate, so the quantum head gets two trials, fewer than the others.
+Ties go to the earlier candidate (the lists run from the least to the most flexible).
+``train.tune=false`` turns the search off: every head then trains once with the config's values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from qser_core.config import QserConfig
+from qser_core.errors import TrainingCancelled
+from qser_core.progress import CancelToken
+
+__all__ = ["TRIALS", "LEARNING_RATES", "Trial", "Tuning", "search_space", "fit_tuned"]
+
+TRIALS = 4  # candidates per head and split: the shared budget
+LEARNING_RATES = (0.01, 0.05)  # Adam step sizes tried by every gradient-trained head
+WEIGHT_DECAYS = (1e-4, 1e-2)  # Adam L2 penalties tried by the MLPs
+LOGREG_WEIGHT_DECAYS = (1e-4, 1e-3, 1e-2, 1e-1)  # L-BFGS penalties (C = 1 / (wd * n_train))
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One candidate of the search and how it scored on the validation speakers.
+
+    Attributes
+    ----------
+    overrides : dict
+        ``{"section.field": value}`` applied to the config.
+    val_ua : float
+        Unweighted accuracy on the validation speakers (NaN without any).
+    epochs : int
+        Epochs run (1 for logistic regression).
+    """
+
+    overrides: dict[str, Any]
+    val_ua: float
+    epochs: int
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """What the search tried and what it chose (picklable, JSON-ready through :meth:`as_dict`).
+
+    Attributes
+    ----------
+    head : str
+        ``config.head.kind``.
+    chosen : dict
+        The overrides of the best trial (empty when the search was off).
+    trials : list of Trial
+    budget : int
+        :data:`TRIALS`, the candidates every head was allowed.
+    """
+
+    head: str
+    chosen: dict[str, Any]
+    trials: list[Trial] = field(default_factory=list)
+    budget: int = TRIALS
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for JSON output and run records."""
+        return {"head": self.head, "chosen": dict(self.chosen), "budget": self.budget,
+                "trials": [dataclasses.asdict(t) for t in self.trials]}
+
+
+def search_space(config: QserConfig) -> list[dict[str, Any]]:
+    """The candidates :func:`fit_tuned` tries for ``config.head.kind`` (see the module table).
+
+    Parameters
+    ----------
+    config : QserConfig
+
+    Returns
+    -------
+    list of dict
+        Config overrides ``{"section.field": value}``, at most :data:`TRIALS`; one empty dict
+        (the config as it is) when ``config.train.tune`` is off.
+
+    Examples
+    --------
+    >>> space = search_space(QserConfig().replace("head", kind="quantum", n_layers=4))
+    >>> [(c["train.lr"], c["head.n_layers"]) for c in space]
+    [(0.01, 2), (0.01, 4), (0.05, 2), (0.05, 4)]
+    """
+    if not config.train.tune:
+        return [{}]
+    kind = config.head.kind
+    if kind == "logreg":
+        return [{"train.weight_decay": wd} for wd in LOGREG_WEIGHT_DECAYS]
+    if kind == "quantum":
+        layers = sorted({max(1, config.head.n_layers // 2), config.head.n_layers})
+        return [{"train.lr": lr, "head.n_layers": n} for lr, n in itertools.product(LEARNING_RATES, layers)]
+    return [{"train.lr": lr, "train.weight_decay": wd} for lr, wd in itertools.product(LEARNING_RATES, WEIGHT_DECAYS)]
+
+
+def _apply(config: QserConfig, overrides: dict[str, Any]) -> QserConfig:
+    for key, value in overrides.items():
+        section, name = key.split(".")
+        config = config.replace(section, **{name: value})
+    return config
+
+
+def fit_tuned(config: QserConfig, X, y, *, X_val=None, y_val=None, seed: int = 0,
+              callback: Callable | None = None, cancel: CancelToken | None = None):
+    """Fit one head per candidate of :func:`search_space`; keep the best on the validation speakers.
+
+    Parameters
+    ----------
+    config : QserConfig
+        ``head``, ``train`` and ``reduce.n_qubits`` (what ``mlp-matched`` matches).
+    X, y : np.ndarray [shape=(n, n_qubits)], [shape=(n,)]
+        The split's training rows (reduced) and labels.
+    X_val, y_val : np.ndarray or None
+        Its validation rows: early stopping and the choice. Without them there is nothing to
+        choose on, so the config's own values are used (one trial).
+    seed : int, default=0
+        The same seed for every candidate (same initial weights where the shapes agree).
+    callback : callable, optional
+        ``callback(epoch_log)``, replayed for the chosen trial's epochs once the search is over
+        (so a run record holds one curve per fold, not one per candidate).
+    cancel : CancelToken, optional
+        Stops the trial in progress (its best weights so far count) and the search.
+
+    Returns
+    -------
+    head : ClassicalHead or QuantumHead
+        The chosen candidate, fitted (not refitted: each trial is kept until a better one comes).
+    tuning : Tuning
+
+    Raises
+    ------
+    TrainingCancelled
+        Cancelled before any trial finished an epoch.
+    """
+    from qser_core.heads.factory import make_head
+
+    space = search_space(config) if X_val is not None and len(X_val) else [{}]
+    best, best_ua, trials = None, -np.inf, []
+    for overrides in space:
+        if cancel is not None and cancel.cancelled and best is not None:
+            break
+        trial_config = _apply(config, overrides)
+        head = make_head(trial_config.head, trial_config.train, n_qubits=config.reduce.n_qubits, seed=seed)
+        head.fit(X, y, X_val=X_val, y_val=y_val, cancel=cancel)
+        ua = float(head.history_.best_score) if X_val is not None and len(X_val) else float("nan")
+        trials.append(Trial(overrides=dict(overrides), val_ua=ua, epochs=len(head.history_.epochs)))
+        if best is None or ua > best_ua:
+            best, best_ua, chosen = head, ua, dict(overrides)
+        if head.history_.cancelled:
+            break
+    if best is None:  # pragma: no cover - make_head/fit raise before this
+        raise TrainingCancelled("tuning was cancelled before any candidate trained; start the run again")
+    if callback is not None:
+        for log in best.history_.epochs:
+            callback(log)
+    return best, Tuning(head=config.head.kind, chosen=chosen, trials=trials)

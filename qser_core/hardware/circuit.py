@@ -1,0 +1,261 @@
+"""The trained quantum head as one parameterised Qiskit circuit, transpiled once for a device.
+
+``qser hardware run --model DIR --backend ibm_torino --fake`` prints what :func:`transpile_for` reports
+(depth, two-qubit gates, layout) before anything is sent.
+
+The circuit is defined once, in PennyLane (:func:`qser_core.heads.circuits.circuit_fn`). Here it
+is queued with the *trained* weights bound and the input angles as torch tensors that require a
+gradient: after decomposing the tape into RX/RY/RZ/CNOT/CZ, exactly the gates that depend on the
+inputs still carry a gradient, and they become elements of a ``ParameterVector("x", n_qubits)``.
+The gate mapping is pennylane-qiskit's own (``circuit_to_qiskit``), and so are the ⟨Z_q⟩
+observables (``mp_to_pauli``, which handles Qiskit's reversed qubit order). Every test clip is then
+one row of parameter values for the same transpiled (ISA) circuit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from qser_core.errors import BackendError, ConfigError
+from qser_core.heads import circuits
+
+__all__ = ["QISKIT_GATES", "HeadCircuit", "IsaCircuit", "export_circuit", "transpile_for", "head_weights"]
+
+#: Gates the PennyLane tape is decomposed into before conversion (each has a Qiskit twin).
+QISKIT_GATES = frozenset({"RX", "RY", "RZ", "CNOT", "CZ"})
+
+
+@dataclass(frozen=True)
+class HeadCircuit:
+    """The head's circuit with trained weights bound and one free parameter per input angle.
+
+    Attributes
+    ----------
+    circuit : qiskit.QuantumCircuit
+        No measurements; parameters ``x[0] … x[n_qubits-1]`` (in that order).
+    observables : list of qiskit.quantum_info.SparsePauliOp
+        ``Z`` on qubit ``q`` for ``q = 0 … n_qubits-1``.
+    n_qubits : int
+    """
+
+    circuit: Any
+    observables: list
+    n_qubits: int
+
+
+@dataclass(frozen=True)
+class IsaCircuit:
+    """The circuit transpiled for one backend, ready for the primitives.
+
+    Attributes
+    ----------
+    circuit : qiskit.QuantumCircuit
+        ISA circuit on the device's qubits (parameters kept).
+    observables : list of SparsePauliOp
+        The ⟨Z_q⟩ observables laid out onto the physical qubits.
+    backend : str
+        Backend name.
+    stats : dict
+        ``depth``, ``two_qubit_gates``, ``two_qubit_depth``, ``gates``, ``ops``, ``layout`` (physical qubit
+        of each logical qubit), ``duration_s`` (scheduled duration from the target, NaN if unknown),
+        ``optimization_level``, ``n_qubits`` and ``device_qubits``.
+    """
+
+    circuit: Any
+    observables: list
+    backend: str
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def layout(self) -> list[int]:
+        return list(self.stats["layout"])
+
+
+def head_weights(head) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Trained circuit weights and the final linear readout of a fitted :class:`QuantumHead`.
+
+    Returns
+    -------
+    weights : np.ndarray [shape=weight_shape]
+    readout_weight : np.ndarray [shape=(6, n_qubits)]
+    readout_bias : np.ndarray [shape=(6,)]
+
+    Raises
+    ------
+    ConfigError
+        For a head that is not a fitted quantum head.
+    """
+    module = getattr(head, "module_", None)
+    if module is None or not hasattr(module, "readout") or not hasattr(module, "weights"):
+        raise ConfigError(f"hardware runs need a fitted quantum head; got {type(head).__name__}. "
+                          "Train one with `qser train --head quantum --out DIR`")
+    return (module.weights.detach().double().numpy().copy(),
+            module.readout.weight.detach().double().numpy().copy(),
+            module.readout.bias.detach().double().numpy().copy())
+
+
+def export_circuit(weights: Any, *, n_qubits: int, n_layers: int, encoding: str, ansatz: str) -> HeadCircuit:
+    """Export the head's circuit with ``weights`` bound and the input angles as parameters.
+
+    Parameters
+    ----------
+    weights : array-like [shape=weight_shape(n_qubits, n_layers, ansatz)]
+        Trained circuit weights (:func:`head_weights`).
+    n_qubits, n_layers : int
+        Qubits (2-12) and ansatz layers (1-8).
+    encoding : {"angle-ry", "angle-rx", "reupload"}
+    ansatz : {"basic", "strong", "hea"}
+
+    Returns
+    -------
+    HeadCircuit
+
+    Raises
+    ------
+    ConfigError
+        For circuit settings outside the vocabulary or range.
+    BackendError
+        For weights of the wrong shape.
+
+    Examples
+    --------
+    >>> hc = export_circuit(np.zeros((2, 4)), n_qubits=4, n_layers=2, encoding="angle-ry", ansatz="hea")
+    >>> hc.circuit.num_parameters, hc.circuit.count_ops()["cz"]
+    (4, 6)
+    """
+    import pennylane as qml
+    import torch
+    from pennylane_qiskit.converter import circuit_to_qiskit, mp_to_pauli
+    from qiskit.circuit import ParameterVector
+
+    shape = circuits.weight_shape(n_qubits=n_qubits, n_layers=n_layers, ansatz=ansatz, encoding=encoding)
+    weights = np.asarray(weights, dtype=float)
+    if weights.shape != shape:
+        raise BackendError(f"weights must have shape {shape} for this circuit; got {weights.shape}")
+    # Distinct marker angles: each encoding gate's angle must equal the marker of its input.
+    markers = np.arange(1, n_qubits + 1) / (n_qubits + 2)
+    inputs = torch.tensor(markers, dtype=torch.float64, requires_grad=True)
+    tape = circuits.decomposed_tape(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz,
+                                    inputs=inputs, weights=weights)
+    (tape,), _ = qml.transforms.decompose(tape, gate_set=set(QISKIT_GATES))
+    x = ParameterVector("x", n_qubits)
+    ops = [_with_parameter(op, x, markers) for op in tape.operations]
+    script = qml.tape.QuantumScript(ops, tape.measurements)
+    circuit = circuit_to_qiskit(script, n_qubits, diagonalize=False, measure=False)
+    circuit.name = f"qser-{ansatz}-{encoding}-{n_qubits}q{n_layers}l"
+    return HeadCircuit(circuit=circuit, observables=[mp_to_pauli(m, n_qubits) for m in tape.measurements],
+                       n_qubits=n_qubits)
+
+
+def _with_parameter(op, x, markers: np.ndarray):
+    """``op`` itself, or its twin with the input angle replaced by the Qiskit parameter it stands for."""
+    import pennylane as qml
+
+    if not any(qml.math.requires_grad(p) for p in op.data):
+        return op
+    (angle,) = op.data
+    index = int(np.argmin(np.abs(markers - float(angle.detach()))))
+    if not np.isclose(markers[index], float(angle.detach())):  # an input entering through arithmetic
+        raise BackendError(f"cannot export gate {op.name} on wire {op.wires[0]}: its angle is not one input "
+                           "angle; this encoding has no parameterised Qiskit export")
+    return type(op)(x[index], wires=op.wires)
+
+
+def transpile_for(
+    circuit: HeadCircuit,
+    backend,
+    *,
+    optimization_level: int = 1,
+    initial_layout: Sequence[int] | None = None,
+    seed: int = 0,
+) -> IsaCircuit:
+    """Transpile once with ``generate_preset_pass_manager(optimization_level, target=backend.target)``.
+
+    Parameters
+    ----------
+    circuit : HeadCircuit
+    backend : qiskit.providers.BackendV2
+        A fake backend, an ``AerSimulator.from_backend`` or an IBM backend.
+    optimization_level : int, default=1
+        Qiskit preset level, 0-3.
+    initial_layout : sequence of int, optional
+        Physical qubit for each logical qubit; default: the transpiler's choice.
+    seed : int, default=0
+        ``seed_transpiler`` (layout and routing are randomised).
+
+    Returns
+    -------
+    IsaCircuit
+
+    Raises
+    ------
+    ConfigError
+        For an optimisation level outside 0-3 or a layout of the wrong length or with repeats.
+    BackendError
+        When the device has too few qubits or a layout names a qubit it lacks.
+    """
+    from qiskit.transpiler import generate_preset_pass_manager
+
+    if optimization_level not in (0, 1, 2, 3):
+        raise ConfigError(f"optimization_level must be 0, 1, 2 or 3; got {optimization_level!r}")
+    n, name = circuit.n_qubits, backend_name(backend)
+    if n > backend.num_qubits:
+        raise BackendError(f"the circuit needs {n} qubits but {name} has {backend.num_qubits}; "
+                           "use fewer qubits or a larger device")
+    layout = _check_layout(initial_layout, n, backend.num_qubits, name)
+    pm = generate_preset_pass_manager(optimization_level=optimization_level, target=backend.target,
+                                      initial_layout=layout, seed_transpiler=seed)
+    isa = pm.run(circuit.circuit)
+    observables = [obs.apply_layout(isa.layout) for obs in circuit.observables]
+    return IsaCircuit(circuit=isa, observables=observables, backend=name,
+                      stats=isa_stats(isa, backend, n_qubits=n, optimization_level=optimization_level))
+
+
+def _check_layout(layout, n_qubits: int, device_qubits: int, name: str) -> list[int] | None:
+    if layout is None or len(layout) == 0:
+        return None
+    layout = [int(q) for q in layout]
+    if len(layout) != n_qubits or len(set(layout)) != n_qubits:
+        raise ConfigError(f"initial layout must name {n_qubits} distinct physical qubits (one per circuit qubit); "
+                          f"got {layout}")
+    if not all(0 <= q < device_qubits for q in layout):
+        raise BackendError(f"initial layout {layout} names qubits outside 0-{device_qubits - 1} of {name}")
+    return layout
+
+
+def backend_name(backend) -> str:
+    """The IBM name of a backend (``ibm_brisbane`` also for ``FakeBrisbane`` and Aer copies of it)."""
+    name = getattr(backend, "name", "") or ""
+    name = name() if callable(name) else name
+    for prefix in ("aer_simulator_from(", "aer_simulator("):
+        if name.startswith(prefix):
+            name = name[len(prefix):].rstrip(")")
+    if name.startswith("fake_"):
+        name = "ibm_" + name.removeprefix("fake_")
+    return name
+
+
+def isa_stats(isa, backend, *, n_qubits: int, optimization_level: int) -> dict[str, Any]:
+    """Depth, gate counts, layout and scheduled duration of a transpiled circuit."""
+    skip = {"measure", "barrier", "delay"}
+    ops = {name: int(k) for name, k in isa.count_ops().items()}
+    two = sum(1 for inst in isa.data if inst.operation.num_qubits == 2 and inst.operation.name not in skip)
+    try:
+        duration = float(isa.estimate_duration(backend.target, unit="s"))
+    except Exception:  # noqa: BLE001 - targets without durations (plain simulators) have none
+        duration = float("nan")
+    return {
+        "depth": int(isa.depth()),
+        "two_qubit_depth": int(isa.depth(lambda inst: inst.operation.num_qubits == 2)),
+        "two_qubit_gates": int(two),
+        "gates": int(sum(k for name, k in ops.items() if name not in skip)),
+        "ops": ops,
+        "layout": [int(q) for q in isa.layout.final_index_layout()[:n_qubits]],
+        "duration_s": duration,
+        "optimization_level": int(optimization_level),
+        "n_qubits": int(n_qubits),
+        "device_qubits": int(backend.num_qubits),
+    }

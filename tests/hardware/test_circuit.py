@@ -1,0 +1,73 @@
+"""Tests of qser_core.hardware.circuit: parameterised export and one transpile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qser_core.errors import BackendError, ConfigError
+from qser_core.hardware.backends import fake_backend
+from qser_core.hardware.circuit import export_circuit, transpile_for
+from qser_core.heads import circuits
+
+
+def _weights(n_qubits, n_layers, ansatz, seed=0):
+    shape = circuits.weight_shape(n_qubits=n_qubits, n_layers=n_layers, ansatz=ansatz)
+    return np.random.default_rng(seed).uniform(0, 2 * np.pi, shape)
+
+
+class TestExport:
+    @pytest.mark.parametrize("encoding,ansatz", [("angle-ry", "strong"), ("angle-rx", "basic"), ("reupload", "hea"),
+                                                 ("reupload", "strong")])
+    def test_matches_pennylane_reference(self, encoding, ansatz):
+        from qiskit.quantum_info import Statevector
+
+        w = _weights(3, 2, ansatz)
+        hc = export_circuit(w, n_qubits=3, n_layers=2, encoding=encoding, ansatz=ansatz)
+        qnode = circuits.make_qnode(n_qubits=3, n_layers=2, encoding=encoding, ansatz=ansatz, interface="numpy",
+                                    diff_method=None)
+        for x in np.random.default_rng(1).uniform(0, np.pi, (3, 3)):
+            state = Statevector(hc.circuit.assign_parameters(x))
+            ours = [state.expectation_value(o).real for o in hc.observables]
+            np.testing.assert_allclose(ours, qnode(x, w), atol=1e-9)
+
+    def test_one_parameter_per_input_angle(self):
+        hc = export_circuit(_weights(4, 3, "strong"), n_qubits=4, n_layers=3, encoding="reupload", ansatz="strong")
+        assert [p.name for p in hc.circuit.parameters] == [f"x[{i}]" for i in range(4)]
+        assert hc.circuit.num_clbits == 0
+
+    def test_wrong_weight_shape(self):
+        with pytest.raises(BackendError, match=r"weights must have shape \(2, 3, 3\)"):
+            export_circuit(np.zeros((2, 3)), n_qubits=3, n_layers=2, encoding="angle-ry", ansatz="strong")
+
+    def test_bad_ansatz(self):
+        with pytest.raises(ConfigError, match="ansatz must be one of"):
+            export_circuit(np.zeros((2, 3)), n_qubits=3, n_layers=2, encoding="angle-ry", ansatz="nope")
+
+
+@pytest.fixture(scope="module")
+def head_circuit():
+    return export_circuit(_weights(3, 1, "hea"), n_qubits=3, n_layers=1, encoding="angle-ry", ansatz="hea")
+
+
+class TestTranspile:
+    def test_reports_stats_and_keeps_parameters(self, head_circuit):
+        isa = transpile_for(head_circuit, fake_backend("ibm_torino"), optimization_level=1)
+        assert isa.circuit.num_parameters == 3
+        assert isa.stats["two_qubit_gates"] >= 2 and isa.stats["depth"] > 0
+        assert len(isa.layout) == 3 and isa.stats["device_qubits"] == 133
+        assert isa.stats["duration_s"] > 0
+        assert set(isa.stats["ops"]) <= {"cz", "rz", "sx", "x", "rx", "rzz"}  # Heron's native gates
+
+    def test_initial_layout_is_honoured(self, head_circuit):
+        isa = transpile_for(head_circuit, fake_backend("ibm_brisbane"), optimization_level=1,
+                            initial_layout=[0, 1, 2])
+        assert isa.layout == [0, 1, 2]
+
+    def test_bad_layout(self, head_circuit):
+        with pytest.raises(ConfigError, match="must name 3 distinct physical qubits"):
+            transpile_for(head_circuit, fake_backend("ibm_brisbane"), initial_layout=[0, 0, 1])
+
+    def test_bad_optimization_level(self, head_circuit):
+        with pytest.raises(ConfigError, match="optimization_level must be 0, 1, 2 or 3; got 7"):
+            transpile_for(head_circuit, fake_backend("ibm_brisbane"), optimization_level=7)
