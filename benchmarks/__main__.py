@@ -38,6 +38,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.list:
+        listing = {key: {"module": name, "measures": title} for key, (name, title) in MODULES.items()}
+        print(json.dumps(listing) if args.json else "\n".join(f"{k:<10} {v['measures']}" for k, v in listing.items()))
+        return 0
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     for key in args.only or list(MODULES):
@@ -59,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="time a fraction of each row (extrapolated where said), under a minute in all")
     parser.add_argument("--only", nargs="+", choices=list(MODULES), metavar="NAME",
                         help=f"run only these rows ({', '.join(MODULES)})")
+    parser.add_argument("--list", action="store_true", help="list the rows and what they measure; run nothing")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout")
     parser.add_argument("--out", metavar="DIR", help=f"folder for the results JSON (default {RESULTS})")
     return parser
