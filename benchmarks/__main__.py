@@ -44,16 +44,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
+    module_seconds: dict[str, float] = {}  # what each row costs: the budget is 10 minutes, 1 with --quick
     for key in args.only or list(MODULES):
+        start = time.perf_counter()
         rows += run_module(key, quick=args.quick)
-    report = {**describe(), "quick": args.quick, "seconds": round(time.perf_counter() - started, 1), "rows": rows}
+        module_seconds[key] = round(time.perf_counter() - start, 1)
+    report = {**describe(), "quick": args.quick, "seconds": round(time.perf_counter() - started, 1),
+              "module_seconds": module_seconds, "rows": rows}
     report["machine"]["load_average_1m_end"] = round(os.getloadavg()[0], 2)
     path = write(report, Path(args.out) if args.out else RESULTS)
     if args.json:
         print(json.dumps({**report, "path": str(path)}))
     else:
         print(table(report))
-        print(f"\nresults: {path}")
+        costs = ", ".join(f"{k} {v:g}" for k, v in report["module_seconds"].items())
+        print(f"\n{report['seconds']:g} s in all ({costs}); results: {path}")
     return 1 if any(r["verdict"] in ("fail", "error") for r in rows) else 0
 
 
@@ -79,13 +84,11 @@ def run_module(key: str, *, quick: bool) -> list[dict[str, Any]]:
             raise
         return [skipped(title, f"not available: {name} is not in this checkout", module=key)]
     log(f"== {key}")
-    start = time.perf_counter()
     try:
         rows = module.run(quick)
     except Exception as exc:  # one broken row must not lose the others' measurements
         log(f"{key}: {type(exc).__name__}: {exc}")
         return [{**skipped(title, f"{type(exc).__name__}: {exc}"), "verdict": "error", "module": key}]
-    log(f"== {key}: {time.perf_counter() - start:.1f} s")
     return [{**r, "module": key} for r in rows]
 
 
