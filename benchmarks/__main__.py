@@ -38,18 +38,27 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.list:
+        listing = {key: {"module": name, "measures": title} for key, (name, title) in MODULES.items()}
+        print(json.dumps(listing) if args.json else "\n".join(f"{k:<10} {v['measures']}" for k, v in listing.items()))
+        return 0
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
+    module_seconds: dict[str, float] = {}  # what each row costs: the budget is 10 minutes, 1 with --quick
     for key in args.only or list(MODULES):
+        start = time.perf_counter()
         rows += run_module(key, quick=args.quick)
-    report = {**describe(), "quick": args.quick, "seconds": round(time.perf_counter() - started, 1), "rows": rows}
+        module_seconds[key] = round(time.perf_counter() - start, 1)
+    report = {**describe(), "quick": args.quick, "seconds": round(time.perf_counter() - started, 1),
+              "module_seconds": module_seconds, "rows": rows}
     report["machine"]["load_average_1m_end"] = round(os.getloadavg()[0], 2)
     path = write(report, Path(args.out) if args.out else RESULTS)
     if args.json:
         print(json.dumps({**report, "path": str(path)}))
     else:
         print(table(report))
-        print(f"\nresults: {path}")
+        costs = ", ".join(f"{k} {v:g}" for k, v in report["module_seconds"].items())
+        print(f"\n{report['seconds']:g} s in all ({costs}); results: {path}")
     return 1 if any(r["verdict"] in ("fail", "error") for r in rows) else 0
 
 
@@ -59,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="time a fraction of each row (extrapolated where said), under a minute in all")
     parser.add_argument("--only", nargs="+", choices=list(MODULES), metavar="NAME",
                         help=f"run only these rows ({', '.join(MODULES)})")
+    parser.add_argument("--list", action="store_true", help="list the rows and what they measure; run nothing")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout")
     parser.add_argument("--out", metavar="DIR", help=f"folder for the results JSON (default {RESULTS})")
     return parser
@@ -74,13 +84,11 @@ def run_module(key: str, *, quick: bool) -> list[dict[str, Any]]:
             raise
         return [skipped(title, f"not available: {name} is not in this checkout", module=key)]
     log(f"== {key}")
-    start = time.perf_counter()
     try:
         rows = module.run(quick)
     except Exception as exc:  # one broken row must not lose the others' measurements
         log(f"{key}: {type(exc).__name__}: {exc}")
         return [{**skipped(title, f"{type(exc).__name__}: {exc}"), "verdict": "error", "module": key}]
-    log(f"== {key}: {time.perf_counter() - start:.1f} s")
     return [{**r, "module": key} for r in rows]
 
 

@@ -129,13 +129,15 @@ class TestCommand:
         assert exit_info.value.code == 0
         assert "--quick" in capsys.readouterr().out
 
-    def test_qser_bench_writes_one_json_object(self, tmp_path):
-        result = _run("-m", "qser_core.cli", "bench", "--only", "hardware", "--json", "--out", str(tmp_path))
+    def test_qser_bench_runs_the_checkout_benchmarks(self):
+        result = _run("-m", "qser_core.cli", "bench", "--list", "--json")
         assert result.returncode == 0, result.stderr
-        report = json.loads(result.stdout)
-        _check_report(report)
-        assert report["rows"][0]["module"] == "hardware"
-        assert json.loads(Path(report["path"]).read_text()) == {k: v for k, v in report.items() if k != "path"}
+        listing = json.loads(result.stdout)  # exactly one JSON object on stdout
+        assert listing["simulator"]["module"] == "benchmarks.bench_simulator"
+
+    def test_unknown_row_is_a_usage_error(self):
+        result = _run("-m", "qser_core.cli", "bench", "--only", "nonsense")
+        assert result.returncode == 2 and "invalid choice: 'nonsense'" in result.stderr
 
     def test_outside_a_checkout_says_so(self, tmp_path):
         site = tmp_path / "site"
@@ -157,3 +159,4 @@ def test_quick_run_writes_the_schema(tmp_path):
     modules = {r["module"] for r in report["rows"]}
     assert {"extract", "simulator", "protocol", "hardware", "predict", "dashboard", "hybrid"} <= modules
     assert [p.name for p in tmp_path.glob("*-quick.json")] == [Path(report["path"]).name]
+    assert json.loads(Path(report["path"]).read_text()) == {k: v for k, v in report.items() if k != "path"}

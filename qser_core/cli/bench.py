@@ -30,6 +30,7 @@ def checkout_root() -> Path:
 def _cmd_bench(args: argparse.Namespace) -> int:
     root = checkout_root()
     command = [sys.executable, "-m", "benchmarks", *(["--quick"] if args.quick else []),
+               *(["--list"] if args.list else []),
                *(["--only", *args.only] if args.only else []), *(["--json"] if args.json else []),
                *(["--out", args.out] if args.out else [])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
@@ -45,4 +46,5 @@ def register(sub) -> None:
     # the row names belong to the checkout's benchmarks (its parser checks them: exit 2 on an unknown one)
     p.add_argument("--only", nargs="+", metavar="NAME", help="rows to run (extract, simulator, protocol, …; "
                    "`python -m benchmarks --help` lists them)")
+    p.add_argument("--list", action="store_true", help="list the rows and what they measure; run nothing")
     p.add_argument("--out", metavar="DIR", help="folder for the results JSON (default: benchmarks/results/)")
