@@ -54,14 +54,13 @@ def load_recorded_model(run_id: str):
         The run does not exist or stored no model (stopped before the end, or not a training run).
     """
     from qser_core.experiments.model import load_model
-    from qser_core.tracking.reader import load_run
-    from qser_core.tracking.recorder import _client, tracking_uri
+    from qser_core.tracking.reader import download_artifacts, load_run
 
     if "model" not in load_run(run_id)["artifacts"]:
         raise DataError(f"run {run_id} stored no model (only `qser train` and the dashboard's quick training "
                         "runs that finished do); pick another run or train one")
     with tempfile.TemporaryDirectory(prefix="qser-model-") as tmp:
-        folder = _client(tracking_uri()).download_artifacts(run_id, "model", tmp)
+        folder = download_artifacts(run_id, "model", tmp)
         return load_model(folder)
 
 

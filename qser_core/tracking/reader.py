@@ -28,6 +28,7 @@ __all__ = [
     "list_runs",
     "load_run",
     "load_json",
+    "download_artifacts",
     "stored_config",
     "resolve_run_id",
     "delete_run",
@@ -91,8 +92,6 @@ def list_runs(*, experiment: str | None = None, filter_string: str = "", max_res
 
 def process_gone(tags: Mapping[str, str]) -> bool:
     """True when the run's recording process ran on this machine and no longer exists."""
-    from qser_core.tracking.recorder import process_start
-
     if tags.get("qser.host") != socket.gethostname() or not tags.get("qser.pid", "").isdigit():
         return False
     pid = int(tags["qser.pid"])
@@ -103,7 +102,7 @@ def process_gone(tags: Mapping[str, str]) -> bool:
     except PermissionError:  # alive, another user's
         return False
     started = tags.get("qser.pid_start", "")
-    return bool(started) and process_start(pid) != started  # the pid was reused by another process
+    return bool(started) and _store.process_start(pid) != started  # the pid was reused by another process
 
 
 def _status(info, tags: Mapping[str, str]) -> tuple[str, str]:
@@ -183,6 +182,17 @@ def _read_artifact(client, run, name: str) -> str | None:
             return Path(repo.download_artifacts(name, tmp)).read_text(encoding="utf-8")
 
 
+def download_artifacts(run_id: str, name: str, dst: str | Path) -> Path:
+    """Copy the artefact (file or folder) ``name`` of run ``run_id`` into ``dst``; its local path.
+
+    Follows a moved ``QSER_HOME`` like every reader here. ``run_id`` may be a unique prefix.
+    """
+    client = _store.client()
+    run = _get_run(client, run_id)
+    with _store.store_errors(client.uri, f"download {name!r} of run {run.info.run_id}"):
+        return Path(_store.artifact_repo(client, run).download_artifacts(name, str(dst)))
+
+
 def load_json(run_id: str, name: str) -> Any:
     """A JSON artefact of a run (``None`` if the run has no such artefact).
 
@@ -191,11 +201,9 @@ def load_json(run_id: str, name: str) -> Any:
     DataError
         No such run, or the artefact is not valid JSON (damaged).
     """
-    from qser_core.tracking.recorder import artifact_name
-
     client = _store.client()
     run = _get_run(client, run_id)
-    name = artifact_name(name)
+    name = _store.artifact_name(name)
     text = _read_artifact(client, run, name)
     if text is None:
         return None

@@ -47,7 +47,7 @@ import pandas as pd
 from qser_core.config import QserConfig
 from qser_core.errors import BackendError, ConfigError, DataError, TrainingCancelled
 from qser_core.tracking import store as _store
-from qser_core.tracking.store import EXPERIMENT, experiment_name, tracking_uri
+from qser_core.tracking.store import EXPERIMENT, artifact_name, experiment_name, process_start, tracking_uri
 from qser_core.tracking.unsaved import UnsavedRun, unsaved_runs
 
 __all__ = [
@@ -134,14 +134,6 @@ def _epoch_values(log: Any) -> tuple[int, dict[str, float]]:
     return epoch, {k: float(v) for k, v in values.items() if _is_number(v) and not isinstance(v, bool)}
 
 
-def artifact_name(name: str, *, suffix: str = ".json") -> str:
-    """A safe relative artefact name (``suffix`` added when missing)."""
-    name = str(name).strip().lstrip("/")
-    if not name or ".." in Path(name).parts:
-        raise DataError(f"artifact name must be a relative file name such as 'folds.json'; got {name!r}")
-    return name if not suffix or name.endswith(suffix) else f"{name}{suffix}"
-
-
 def _is_synthetic(config: QserConfig) -> bool:
     from qser_core.data.corpus import is_synthetic
 
@@ -151,15 +143,6 @@ def _is_synthetic(config: QserConfig) -> bool:
 def process_tags() -> dict[str, str]:
     """``qser.pid``, ``qser.host`` and ``qser.pid_start`` of this process (to tell a run whose process died)."""
     return {"qser.pid": str(os.getpid()), "qser.host": socket.gethostname(), "qser.pid_start": process_start(os.getpid())}
-
-
-def process_start(pid: int) -> str:
-    """Start time of process ``pid`` in clock ticks since boot ("" where /proc is absent): guards pid reuse."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[-1].split()[19]
 
 
 @functools.lru_cache(maxsize=1)

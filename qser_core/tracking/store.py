@@ -38,7 +38,7 @@ from typing import Any, Iterator
 from urllib.parse import unquote, urlparse
 
 from qser_core.config import qser_home
-from qser_core.errors import BackendError
+from qser_core.errors import BackendError, DataError
 
 __all__ = [
     "EXPERIMENT",
@@ -368,6 +368,23 @@ def artifact_repo(store: GuardedClient, run):
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     return get_artifact_repository(local_artifact_uri(store.uri, run.info.artifact_uri, run.info.run_id))
+
+
+def artifact_name(name: str, *, suffix: str = ".json") -> str:
+    """A safe relative artefact name (``suffix`` added when missing)."""
+    name = str(name).strip().lstrip("/")
+    if not name or ".." in Path(name).parts:
+        raise DataError(f"artifact name must be a relative file name such as 'folds.json'; got {name!r}")
+    return name if not suffix or name.endswith(suffix) else f"{name}{suffix}"
+
+
+def process_start(pid: int) -> str:
+    """Start time of process ``pid`` in clock ticks since boot ("" where /proc is absent): guards pid reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]
 
 
 def now_ms() -> int:
