@@ -21,7 +21,7 @@ from qser_core.heads.circuits import CircuitSpec
 from qser_core.heads.quantum import QuantumModule
 
 N_SAMPLES, BATCH = 7442, 64
-CASES = [CircuitSpec(8, 4, encoding="angle-ry", ansatz="strong"), CircuitSpec(12, 4, encoding="angle-ry", ansatz="strong")]
+CASES = [CircuitSpec(n_qubits, 4, encoding="angle-ry", ansatz="strong") for n_qubits in (8, 12)]
 EXECUTORS = ("default.qubit", "lightning.qubit", "torch")  # the last one is the baseline of the speedups
 
 
