@@ -218,7 +218,8 @@ class HeadConfig(_Section):
         # the names live in the executor registry (qser_core.heads.executors), which can grow at run
         # time and is too heavy to import here; make_head checks the name before any work starts
         if not self.executor.strip():
-            raise ConfigError("head.executor must name an executor (torch, default.qubit, lightning.qubit, …); got ''")
+            raise ConfigError("head.executor must name an executor (torch, default.qubit, lightning.qubit, …); "
+                              "got ''")
         _check_range("head", "n_layers", self.n_layers, *LAYER_RANGE)
         _check_range("head", "hidden", self.hidden, 1, 4096)
 

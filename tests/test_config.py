@@ -262,10 +262,11 @@ def _imports(path: Path) -> set[str]:
             if node.level:
                 parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 base = f"{parent}.{base}" if base else parent
-            # ``from pkg import submodule`` depends on the submodule, not on pkg/__init__
-            found.update(f"{base}.{alias.name}" if (PACKAGE.parent / f"{base}.{alias.name}".replace(".", "/")).with_suffix(
-                ".py").exists() or (PACKAGE.parent / f"{base}.{alias.name}".replace(".", "/")).is_dir() else base
-                         for alias in node.names)
+            for alias in node.names:
+                # ``from pkg import submodule`` depends on the submodule, not on pkg/__init__
+                path_of = PACKAGE.parent / f"{base}.{alias.name}".replace(".", "/")
+                is_module = path_of.with_suffix(".py").exists() or path_of.is_dir()
+                found.add(f"{base}.{alias.name}" if is_module else base)
     return {name for name in found if name.split(".")[0] == "qser_core" and name != module}
 
 

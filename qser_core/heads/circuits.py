@@ -58,15 +58,6 @@ def _shape_of(values: Any) -> tuple[int, ...]:
     return tuple(int(s) for s in getattr(values, "shape", np.shape(values)))
 
 
-def _check_shape(what: str, values: Any, expected: tuple[int | None, ...], meaning: str) -> None:
-    """Raise DataError unless ``values`` has ``expected`` shape (``None`` = any length, e.g. a batch)."""
-    got = _shape_of(values)
-    tail = got[len(got) - len(expected):] if len(got) >= len(expected) else None
-    if tail is None or any(e is not None and e != g for e, g in zip(expected, tail)):
-        shown = "(" + ", ".join("…" if e is None else str(e) for e in expected) + ("," if len(expected) == 1 else "") + ")"
-        raise DataError(f"{what} must have shape {shown} ({meaning}); got {got}")
-
-
 # ------------------------------------------------------------------ encodings
 class AngleEncoding:
     """One rotation per qubit by the feature angle (``qml.AngleEmbedding``), applied once.
@@ -93,8 +84,10 @@ class AngleEncoding:
         return (n_qubits,)
 
     def __call__(self, inputs: Any, *, wires: Sequence[int]) -> None:
-        # a leading batch dimension is allowed (parameter broadcasting)
-        _check_shape("inputs", inputs, (len(wires),), "one angle per qubit, after any batch dimension")
+        got = _shape_of(inputs)  # a leading batch dimension is allowed (parameter broadcasting)
+        if len(got) not in (1, 2) or got[-1] != len(wires):
+            raise DataError(f"inputs must have shape ({len(wires)},) or (batch, {len(wires)}) (one angle per "
+                            f"qubit); got {got}")
         qml.AngleEmbedding(inputs, wires=wires, rotation=self.rotation)
 
 

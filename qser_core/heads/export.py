@@ -48,7 +48,8 @@ def _angles(spec: CircuitSpec, inputs: Any, weights: Any, seed: int) -> tuple[np
     if inputs.shape != (spec.n_qubits,):
         raise DataError(f"inputs must have shape ({spec.n_qubits},) (one angle per qubit); got {inputs.shape}")
     if weights.shape != spec.weight_shape:
-        raise DataError(f"weights must have shape {spec.weight_shape} (the weight_shape of {spec}); got {weights.shape}")
+        raise DataError(f"weights must have shape {spec.weight_shape} (the weight_shape of {spec}); "
+                        f"got {weights.shape}")
     return inputs, weights
 
 

@@ -137,7 +137,8 @@ class TestInputs:
             ((True, 1), {}, "n_qubits must be an integer between 2 and 12; got True"),
             ((4, 0), {}, "n_layers must be an integer between 1 and 8; got 0. Set head.n_layers"),
             ((4, 9), {}, "got 9"),
-            ((4, 1), dict(encoding="amplitude"), "encoding must be one of angle-ry, angle-rx, reupload; got 'amplitude'"),
+            ((4, 1), dict(encoding="amplitude"),
+             "encoding must be one of angle-ry, angle-rx, reupload; got 'amplitude'"),
             ((4, 1), dict(ansatz="qaoa"), "ansatz must be one of basic, strong, hea; got 'qaoa'"),
         ],
     )
@@ -152,7 +153,8 @@ class TestInputs:
             ("hea", np.zeros((1, 4)), r"hea ansatz weights must have shape \(n_layers, n_qubits\) = \(1, 3\) for 3 "
                                       r"wires; got \(1, 4\)"),
             ("hea", np.zeros(3), r"hea ansatz weights must have shape .*; got \(3,\)"),
-            ("basic", np.zeros((2, 2)), r"basic ansatz weights must have shape .* = \(2, 3\) for 3 wires; got \(2, 2\)"),
+            ("basic", np.zeros((2, 2)),
+             r"basic ansatz weights must have shape .* = \(2, 3\) for 3 wires; got \(2, 2\)"),
             ("strong", np.zeros((1, 3)), r"strong ansatz weights must have shape \(n_layers, n_qubits, 3\) = "
                                          r"\(1, 3, 3\) for 3 wires; got \(1, 3\)"),
         ],
@@ -162,8 +164,8 @@ class TestInputs:
             circuits.ANSATZE[ansatz](weights, wires=[0, 1, 2])
 
     def test_encoding_checks_its_inputs(self):
-        with qml.queuing.AnnotatedQueue(), pytest.raises(DataError, match=r"inputs must have shape \(3,\) .*; "
-                                                                          r"got \(5, 4\)"):
+        with qml.queuing.AnnotatedQueue(), pytest.raises(DataError, match=r"inputs must have shape \(3,\) or "
+                                                                          r"\(batch, 3\) .*; got \(5, 4\)"):
             circuits.ENCODINGS["angle-ry"](np.zeros((5, 4)), wires=[0, 1, 2])
 
     def test_spec_checks_weights_against_its_layers(self):

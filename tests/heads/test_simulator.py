@@ -94,7 +94,8 @@ class TestCompilation:
 class TestInputs:
     def test_wrong_input_width(self):
         sim = TorchStatevector(CircuitSpec(3, 1, encoding="angle-ry", ansatz="hea"))
-        with pytest.raises(DataError, match=r"inputs must have shape \(batch, 3\) \(one angle per qubit\); got \(2, 4\)"):
+        with pytest.raises(DataError, match=r"inputs must have shape \(batch, 3\) \(one angle per qubit\); "
+                                            r"got \(2, 4\)"):
             sim(torch.zeros(2, 4), torch.zeros(1, 3))
 
     def test_wrong_weight_shape(self):
