@@ -85,7 +85,7 @@ jobs = cache.hardware_jobs()
 if not jobs:
     st.caption("No recorded jobs yet.")
     st.stop()
-st.dataframe(jobs, hide_index=True, use_container_width=True)
+st.dataframe(jobs, hide_index=True, key=f"{P}.jobs")
 ids = [j["job_id"] for j in jobs]
 current = st.session_state.get(f"{P}.job")
 job_id = st.selectbox("Show job", ids, index=ids.index(current) if current in ids else 0, key=f"{P}.show")
@@ -115,7 +115,7 @@ for metric in ("ua", "wa", "macro_f1"):
     bars.add_bar(name=metric, x=[f"{t} ({result[t]['jobs']} jobs)" for t in targets], y=values,
                  error_y={"type": "data", "symmetric": False, "array": high, "arrayminus": low})
 bars.update_layout(barmode="group", title="Scores with 95% bootstrap intervals", height=360)
-st.plotly_chart(bars, use_container_width=True)
+st.plotly_chart(bars, key=f"{P}.bars")
 agree = result["agreement"]
 cols = st.columns(4)
 cols[0].metric("Same prediction as ideal", f"{100 * agree['agreement']:.1f}%")
@@ -129,14 +129,14 @@ scatter = go.Figure(go.Scatter(x=z_ideal, y=z_device, mode="markers", marker={"s
 scatter.add_shape(type="line", x0=-1, y0=-1, x1=1, y1=1, line={"dash": "dot"})
 scatter.update_layout(title=f"⟨Z⟩ per clip and qubit: ideal vs {device_target}", xaxis_title="ideal",
                       yaxis_title=device_target, height=380)
-st.plotly_chart(scatter, use_container_width=True)
+st.plotly_chart(scatter, key=f"{P}.scatter")
 cols = st.columns(len(targets))
 for col, target in zip(cols, targets):
-    col.plotly_chart(plots.confusion(result[target]["confusion"], list(EMOTIONS), target), use_container_width=True)
+    col.plotly_chart(plots.confusion(result[target]["confusion"], list(EMOTIONS), target), key=f"{P}.cm.{target}")
 st.download_button("Per-clip results (CSV)", frame.to_csv(index=False), file_name=f"hardware-{job_id}.csv",
                    mime="text/csv", key=f"{P}.csv")
 with st.expander("Per-clip table"):
-    st.dataframe(frame, hide_index=True, use_container_width=True)
+    st.dataframe(frame, hide_index=True, key=f"{P}.frame")
 
 # ---------------------------------------------------------------- curves
 st.subheader("Accuracy versus noise and shots (offline, one job per point)")
@@ -154,4 +154,4 @@ for col, axis in zip(cols, ("noise_scale", "shots")):
         fig.add_hline(y=data["ideal"]["ua"], line_dash="dot", annotation_text="ideal")
         fig.update_layout(title=f"UA vs {axis} ({data['jobs']} jobs)", height=320,
                           xaxis_type="log" if axis == "shots" else "linear")
-        col.plotly_chart(fig, use_container_width=True)
+        col.plotly_chart(fig, key=f"{P}.fig.{axis}")
