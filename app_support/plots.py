@@ -84,34 +84,38 @@ def scatter(view: dict[str, Any], *, three_d: bool) -> go.Figure:
     parts = list(dict.fromkeys(frame["part"]))
     symbols = {part: PART_SYMBOLS.get(part, "square") for part in parts}
     traces = []
-    for emotion in sorted(frame["emotion"].unique()):
-        for i, part in enumerate(parts):
+    emotions = sorted(frame["emotion"].unique())
+    for emotion in emotions:
+        for part in parts:
             rows = np.flatnonzero((frame["emotion"] == emotion).to_numpy() & (frame["part"] == part).to_numpy())
             if not len(rows):
                 continue
             marker = dict(color=EMOTION_COLORS.get(emotion), symbol=symbols[part], size=4 if three_d else 7)
-            common = dict(name=emotion, legendgroup=emotion, showlegend=not any(t.legendgroup == emotion
-                                                                                 for t in traces),
-                          mode="markers", marker=marker, customdata=frame["speaker"].to_numpy()[rows],
+            common = dict(name=emotion, legendgroup=emotion, showlegend=False, mode="markers", marker=marker,
+                          customdata=frame["speaker"].to_numpy()[rows],
                           hovertemplate=f"{emotion} · {part} · speaker %{{customdata}}<extra></extra>")
             if three_d:
                 traces.append(go.Scatter3d(x=scores[rows, 0], y=scores[rows, 1], z=scores[rows, 2], **common))
             else:
                 traces.append(go.Scatter(x=scores[rows, 0], y=scores[rows, 1], **common))
-    for part in parts:  # legend-only entries: the marker of each part, in grey
-        marker = dict(color="#555", symbol=symbols[part], size=7)
+    # Legend-only entries: colour = emotion (round markers; a click hides that emotion), marker = part (grey).
+    legend = [(emotion, emotion, dict(color=EMOTION_COLORS.get(emotion), symbol="circle", size=9))
+              for emotion in emotions]
+    legend += [(f"{part} speakers", f"part.{part}", dict(color="#555", symbol=symbols[part], size=9))
+               for part in parts]
+    for name, group, marker in legend:
         dummy = go.Scatter3d(x=[None], y=[None], z=[None]) if three_d else go.Scatter(x=[None], y=[None])
-        traces.append(dummy.update(name=f"{part} speakers", mode="markers", marker=marker, legendgroup=f"part.{part}"))
+        traces.append(dummy.update(name=name, mode="markers", marker=marker, legendgroup=group))
     fig = go.Figure(traces)
     fig.update_layout(title="Clips in PCA space (colour = emotion, marker = part)",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, itemsizing="constant"))
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, x=0, itemsizing="constant"))
     if three_d:
         fig.update_layout(scene=dict(xaxis_title="PC1", yaxis_title="PC2", zaxis_title="PC3", aspectmode="cube"),
-                          height=640, margin=dict(l=0, r=0, t=70, b=0))
+                          height=640, margin=dict(l=0, r=0, t=40, b=60), legend_y=0.0, legend_yanchor="top")
         return fig
     fig.update_layout(xaxis_title="PC1", yaxis_title="PC2")
-    fig = _tight(fig, 520)
-    fig.update_layout(margin=dict(t=70))
+    fig = _tight(fig, 560)
+    fig.update_layout(margin=dict(b=110))  # room for the legend under the axis title
     return fig
 
 
