@@ -5,10 +5,10 @@ import streamlit as st
 from app_support import cache, state, widgets
 
 P = "overview"
-#: What exists of the hardware stage (README step 5 says the same; update both when it lands).
-HARDWARE_STATUS = ("Today the PQC trains and is scored in ideal (noise-free) simulation; the Circuit page shows it "
-                   "transpiled for an IBM device offline. Running it under device noise and on IBM Quantum hardware "
-                   "is being built.")
+#: The hardware stage in one sentence (README step 5 says the same).
+HARDWARE_STATUS = ("The trained PQC is scored in ideal simulation, under the calibrated noise of a real IBM device "
+                   "(offline, fake backends) and on IBM Quantum hardware, side by side (Hardware page); grids of "
+                   "configurations run as sweeps on Ray (Sweeps page).")
 
 config = state.get_config()
 st.title("QSER Lab")

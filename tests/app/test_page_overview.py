@@ -68,7 +68,7 @@ class TestAllSettings:
 
     def test_says_what_exists_of_the_hardware_stage(self):
         shown = texts(open_page())
-        assert "ideal (noise-free) simulation" in shown and "being built" in shown
+        assert "ideal simulation" in shown and "IBM Quantum hardware" in shown and "Hardware page" in shown
         assert "under device noise and (later)" not in shown
 
     def test_out_of_range_value_shows_the_message_and_keeps_the_config(self):
