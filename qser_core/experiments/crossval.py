@@ -350,6 +350,18 @@ def _record(recorder, evaluation: Evaluation) -> None:
         for r in evaluation.results
     ])
     first_seed = evaluation.results[0].seed
+    status, reason = _outcome(evaluation)
+    recorder.set_outcome(status, reason=reason, epochs_run=max(r.epochs for r in evaluation.results))
     recorder.log_split({f"fold{r.fold}": r.split_speakers for r in evaluation.results if r.seed == first_seed})
     recorder.log_final({k: v for k, v in summary.items()
                         if isinstance(v, (int, float, list)) and k not in ("confusion", "seeds")})
+
+
+def _outcome(evaluation: Evaluation) -> tuple[str, str]:
+    """How the whole evaluation ended (``qser.status`` and reason), from its fold tasks."""
+    statuses = [r.status for r in evaluation.results]
+    if evaluation.cancelled or "stopped" in statuses:
+        return "stopped", f"stopped by the user after {len(statuses)} fold tasks; finished ones kept"
+    if statuses and all(s == "early-stopped" for s in statuses):
+        return "early-stopped", "every fold task stopped early on validation UA"
+    return "finished", ""
