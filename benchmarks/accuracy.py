@@ -80,7 +80,7 @@ def _paired_row(k: int, comparison) -> dict:
     q, m = comparison.results["quantum"], comparison.results["mlp-matched"]
     by_task = {(r.fold, r.seed): r.metrics["ua"] for r in m.results}
     diffs = [r.metrics["ua"] - by_task[(r.fold, r.seed)] for r in q.results if (r.fold, r.seed) in by_task]
-    mean, low, high = mean_ci95(diffs)
+    mean, low, high = mean_ci95(diffs, bounds=(-1.0, 1.0))  # differences of UA lie in [-1, 1]
     paired = comparison.paired.get("mlp-matched", {})
     return row(f"quantum − mlp-matched UA, k={k} (paired over fold × seed)", value=mean, unit="UA points",
                reference="mlp-matched (same folds, seeds, reducer)", reference_value=float(np.mean(list(by_task.values()))),
