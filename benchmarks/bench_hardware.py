@@ -10,6 +10,7 @@ few clips and scaled to 1,000. Transpiling (once per model) is reported apart.
 
 from __future__ import annotations
 
+import importlib.util
 import time
 
 from benchmarks.common import log, median, row, skipped
@@ -20,9 +21,7 @@ NAME = f"noisy evaluation, {N_CLIPS:,} clips × {SHOTS:,} shots, fake 127-qubit 
 
 def run(quick: bool) -> list[dict]:
     """Seconds and jobs of the one-job evaluation; ``quick``: 50 clips (scaled × 20), 1 per-clip job."""
-    try:
-        from qser_core.hardware import backends  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("qser_core.hardware") is None:
         return [skipped(NAME, "not available: qser_core.hardware is not in this checkout", unit="s")]
     import numpy as np
 
@@ -56,8 +55,7 @@ def _transpiled():
     _, weights = spec.placeholder_angles(seed=0)
     device = fake_backend(BACKEND)
     start = time.perf_counter()
-    isa = transpile_for(export_circuit(weights, n_qubits=spec.n_qubits, n_layers=spec.n_layers,
-                                       encoding=spec.encoding, ansatz=spec.ansatz), device, optimization_level=1)
+    isa = transpile_for(export_circuit(weights, spec=spec), device, optimization_level=1)
     return isa, device, time.perf_counter() - start
 
 

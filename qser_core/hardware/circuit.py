@@ -3,7 +3,7 @@
 ``qser hardware run --model DIR --backend ibm_torino --fake`` prints what :func:`transpile_for` reports
 (depth, two-qubit gates, layout) before anything is sent.
 
-The circuit is defined once, in PennyLane (:func:`qser_core.heads.circuits.circuit_fn`). Here it
+The circuit is defined once, in PennyLane (:class:`qser_core.heads.circuits.CircuitSpec`). Here it
 is queued with the *trained* weights bound and the input angles as torch tensors that require a
 gradient: after decomposing the tape into RX/RY/RZ/CNOT/CZ, exactly the gates that depend on the
 inputs still carry a gradient, and they become elements of a ``ParameterVector("x", n_qubits)``.
@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from qser_core.errors import BackendError, ConfigError
-from qser_core.heads import circuits
+from qser_core.heads.circuits import CircuitSpec
 
 __all__ = ["QISKIT_GATES", "HeadCircuit", "IsaCircuit", "export_circuit", "transpile_for", "head_weights"]
 
@@ -89,7 +89,8 @@ def head_weights(head) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         For a head that is not a fitted quantum head.
     """
     module = getattr(head, "module_", None)
-    if module is None or not hasattr(module, "readout") or not hasattr(module, "weights"):
+    if module is None or getattr(head, "spec_", None) is None or not hasattr(module, "readout") \
+            or not hasattr(module, "weights"):
         raise ConfigError(f"hardware runs need a fitted quantum head; got {type(head).__name__}. "
                           "Train one with `qser train --head quantum --out DIR`")
     return (module.weights.detach().double().numpy().copy(),
@@ -97,17 +98,15 @@ def head_weights(head) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             module.readout.bias.detach().double().numpy().copy())
 
 
-def export_circuit(weights: Any, *, n_qubits: int, n_layers: int, encoding: str, ansatz: str) -> HeadCircuit:
+def export_circuit(weights: Any, *, spec: CircuitSpec) -> HeadCircuit:
     """Export the head's circuit with ``weights`` bound and the input angles as parameters.
 
     Parameters
     ----------
-    weights : array-like [shape=weight_shape(n_qubits, n_layers, ansatz)]
+    weights : array-like [shape=spec.weight_shape]
         Trained circuit weights (:func:`head_weights`).
-    n_qubits, n_layers : int
-        Qubits (2-12) and ansatz layers (1-8).
-    encoding : {"angle-ry", "angle-rx", "reupload"}
-    ansatz : {"basic", "strong", "hea"}
+    spec : CircuitSpec
+        The head's circuit (``head.spec_`` of a fitted quantum head).
 
     Returns
     -------
@@ -115,14 +114,12 @@ def export_circuit(weights: Any, *, n_qubits: int, n_layers: int, encoding: str,
 
     Raises
     ------
-    ConfigError
-        For circuit settings outside the vocabulary or range.
     BackendError
         For weights of the wrong shape.
 
     Examples
     --------
-    >>> hc = export_circuit(np.zeros((2, 4)), n_qubits=4, n_layers=2, encoding="angle-ry", ansatz="hea")
+    >>> hc = export_circuit(np.zeros((2, 4)), spec=CircuitSpec(4, 2, encoding="angle-ry", ansatz="hea"))
     >>> hc.circuit.num_parameters, hc.circuit.count_ops()["cz"]
     (4, 6)
     """
@@ -131,21 +128,20 @@ def export_circuit(weights: Any, *, n_qubits: int, n_layers: int, encoding: str,
     from pennylane_qiskit.converter import circuit_to_qiskit, mp_to_pauli
     from qiskit.circuit import ParameterVector
 
-    shape = circuits.weight_shape(n_qubits=n_qubits, n_layers=n_layers, ansatz=ansatz, encoding=encoding)
+    n_qubits, shape = spec.n_qubits, spec.weight_shape
     weights = np.asarray(weights, dtype=float)
     if weights.shape != shape:
         raise BackendError(f"weights must have shape {shape} for this circuit; got {weights.shape}")
     # Distinct marker angles: each encoding gate's angle must equal the marker of its input.
     markers = np.arange(1, n_qubits + 1) / (n_qubits + 2)
     inputs = torch.tensor(markers, dtype=torch.float64, requires_grad=True)
-    tape = circuits.decomposed_tape(n_qubits=n_qubits, n_layers=n_layers, encoding=encoding, ansatz=ansatz,
-                                    inputs=inputs, weights=weights)
+    tape = spec.tape(inputs, weights)
     (tape,), _ = qml.transforms.decompose(tape, gate_set=set(QISKIT_GATES))
     x = ParameterVector("x", n_qubits)
     ops = [_with_parameter(op, x, markers) for op in tape.operations]
     script = qml.tape.QuantumScript(ops, tape.measurements)
     circuit = circuit_to_qiskit(script, n_qubits, diagonalize=False, measure=False)
-    circuit.name = f"qser-{ansatz}-{encoding}-{n_qubits}q{n_layers}l"
+    circuit.name = f"qser-{spec.ansatz}-{spec.encoding}-{n_qubits}q{spec.n_layers}l"
     return HeadCircuit(circuit=circuit, observables=[mp_to_pauli(m, n_qubits) for m in tape.measurements],
                        n_qubits=n_qubits)
 

@@ -74,7 +74,7 @@ def clip_sets(model, *, features=None, n_clips: int | None = None, n_train: int 
     train : ClipSet or None
     """
     from qser_core.data.splits import split_by_speaker
-    from qser_core.experiments.crossval import prepare
+    from qser_core.experiments.pipeline import prepare
 
     config = model.config
     features = features if features is not None else prepare(config)
@@ -99,11 +99,8 @@ def ideal_expvals(model, angles) -> np.ndarray:
 
     from qser_core.heads.simulator import TorchStatevector
 
-    head = model.head
-    weights, _, _ = head_weights(head)
-    n_qubits = int(head.n_features_in_)
-    sim = TorchStatevector(n_qubits=n_qubits, n_layers=head.n_layers, encoding=head.encoding, ansatz=head.ansatz,
-                           dtype=torch.complex128)
+    weights, _, _ = head_weights(model.head)
+    sim = TorchStatevector(model.head.spec_, dtype=torch.complex128)
     with torch.no_grad():
         return sim(torch.as_tensor(np.asarray(angles, dtype=float)), torch.as_tensor(weights)).double().numpy()
 
@@ -196,15 +193,14 @@ def prepare_run(model, device, *, local: bool, shots: int = 1024, noise_scale: f
         raise ConfigError(f"hardware runs need a quantum head; the model at {model_path or '?'} has head "
                           f"{model.config.head.kind!r}. Train one with `qser train --head quantum --out DIR`")
     weights, readout_w, readout_b = head_weights(head)
-    n_qubits = int(head.n_features_in_)
-    exported = export_circuit(weights, n_qubits=n_qubits, n_layers=head.n_layers, encoding=head.encoding,
-                              ansatz=head.ansatz)
+    spec = head.spec_
+    exported = export_circuit(weights, spec=spec)
     isa = transpile_for(exported, device, optimization_level=optimization_level, initial_layout=initial_layout,
                         seed=seed)
     test, train = clip_sets(model, features=features, n_clips=n_clips, n_train=recalibrate, seed=seed)
     run = DeviceRun(
-        model_info={"path": model_path, "run_id": model.run_id, "n_qubits": n_qubits, "n_layers": head.n_layers,
-                    "encoding": head.encoding, "ansatz": head.ansatz},
+        model_info={"path": model_path, "run_id": model.run_id, "n_qubits": spec.n_qubits,
+                    "n_layers": spec.n_layers, "encoding": spec.encoding, "ansatz": spec.ansatz},
         backend=isa.backend, local=local, isa=isa, test=test, train=train, readout=(readout_w, readout_b),
         ideal=ideal_expvals(model, test.angles), shots=int(shots),
         noise_scale=float(noise_scale) if local and noise_scale is not None else None,

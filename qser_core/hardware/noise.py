@@ -25,8 +25,9 @@ from typing import Any, Sequence
 
 from qser_core.errors import ConfigError
 
-__all__ = ["NOISE_SCALES", "SHOT_COUNTS", "DeviceSlice", "active_qubits", "device_slice", "compact_circuit",
-           "noisy_simulator"]
+# DeviceSlice is reached as ``noise.DeviceSlice`` (module ``__getattr__``, built on first use), so it is
+# not listed here: ``from noise import *`` would need it at import time.
+__all__ = ["NOISE_SCALES", "SHOT_COUNTS", "active_qubits", "device_slice", "compact_circuit", "noisy_simulator"]
 
 #: Default λ values of the accuracy-versus-noise curve.
 NOISE_SCALES = (0.0, 0.25, 0.5, 1.0, 2.0)

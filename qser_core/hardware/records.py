@@ -10,8 +10,7 @@ the ideal target and the head's readout. The run's tag ``qser.job_ids`` lists it
 found by id from any process. Results go to ``results/<job_id>.json`` and the run's metrics; writing
 them again leaves the same values (fetching is idempotent).
 
-Writing into a finished run goes through :func:`_reopen` — the single place to switch to the tracking
-package's ``reopen_run(run_id)``.
+Writing into a finished run goes through :func:`qser_core.tracking.recorder.reopen_run`.
 """
 
 from __future__ import annotations
@@ -79,21 +78,10 @@ def job_record(run, execution, *, noise_scale: float | None, extra: dict | None 
 
 
 def _client():
-    from qser_core.tracking.recorder import _client as client, tracking_uri
+    """The run store's guarded MLflow client (store faults become one :class:`BackendError`)."""
+    from qser_core.tracking.store import client
 
-    return client(tracking_uri())
-
-
-def _reopen(run_id: str):
-    """Client and run id for writing into an existing run (to become ``tracking.recorder.reopen_run``)."""
-    client = _client()
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.get_run(run_id)
-    except MlflowException as exc:
-        raise DataError(f"run {run_id} is not in the run store; was it deleted?") from exc
-    return client
+    return client()
 
 
 def add_job(recorder, record: dict[str, Any], job_ids: list[str]) -> None:
@@ -115,7 +103,7 @@ def _check_id(job_id: str) -> str:
 
 
 def _runs_with_jobs(filter_extra: str = ""):
-    from qser_core.tracking.recorder import experiment_name
+    from qser_core.tracking.store import experiment_name
 
     client = _client()
     experiment = client.get_experiment_by_name(experiment_name())
@@ -163,14 +151,20 @@ def list_jobs() -> list[dict[str, Any]]:
 
 def set_job_status(run_id: str, job_id: str, status: str, reason: str = "") -> None:
     """Record a job's status (``DONE``, ``ERROR``, ``CANCELLED``, …) and IBM's reason in its run."""
-    client = _reopen(run_id)
-    run = client.get_run(run_id)
+    from qser_core.tracking.recorder import reopen_run
+
+    with reopen_run(run_id) as recorder:
+        _set_status(recorder, job_id, status, reason)
+
+
+def _set_status(recorder, job_id: str, status: str, reason: str = "") -> None:
+    run = _client().get_run(recorder.run_id)
     statuses = json.loads(run.data.tags.get("qser.job_status", "{}") or "{}")
     statuses[job_id] = status
-    client.set_tag(run_id, "qser.job_status", json.dumps(statuses))
+    recorder.set_tag("qser.job_status", json.dumps(statuses))
     if reason:
-        client.set_tag(run_id, f"qser.job_reason.{job_id}", reason[:4000])
-    client.set_tag(run_id, STATUS_TAG, status.lower())
+        recorder.set_tag(f"qser.job_reason.{job_id}", reason[:4000])
+    recorder.set_tag(STATUS_TAG, status.lower())
 
 
 def write_result(run_id: str, job_id: str, result: dict[str, Any], *, prefix: str = "") -> None:
@@ -183,31 +177,37 @@ def write_result(run_id: str, job_id: str, result: dict[str, Any], *, prefix: st
         :func:`qser_core.hardware.evaluation.score_run` output plus ``usage``.
     prefix : str, default=""
         Put before metric names (curve points: ``"noise_0.5/"``).
-    """
-    from mlflow.entities import Metric
 
-    client = _reopen(run_id)
-    client.log_text(run_id, json.dumps(result, default=_plain, indent=1), f"results/{job_id}.json")
-    now = int(time.time() * 1000)
-    metrics = []
+    Raises
+    ------
+    DataError
+        The run is not in the run store.
+    """
+    from qser_core.tracking.recorder import reopen_run
+
+    with reopen_run(run_id) as recorder:
+        recorder.log_text(json.dumps(result, default=_plain, indent=1), f"results/{job_id}.json")
+        recorder.log_final(_metrics(result, prefix))
+        _set_status(recorder, job_id, "DONE")
+
+
+def _metrics(result: dict[str, Any], prefix: str) -> dict[str, float]:
+    """The run metrics of a scored job (``ci95`` pairs become ``_low`` / ``_high`` in the store)."""
+    metrics: dict[str, Any] = {}
     for target in ("ideal", "noisy", "hardware", "recalibrated"):
         scores = result.get(target)
         if not scores:
             continue
-        for key in ("ua", "wa", "macro_f1", "jobs"):
-            metrics.append(Metric(f"{prefix}{target}.{key}", float(scores[key]), now, 0))
-        for key in ("ua_ci95", "wa_ci95", "macro_f1_ci95"):
-            low, high = scores[key]
-            metrics += [Metric(f"{prefix}{target}.{key}_low", float(low), now, 0),
-                        Metric(f"{prefix}{target}.{key}_high", float(high), now, 0)]
+        metrics.update({f"{prefix}{target}.{key}": float(scores[key]) for key in ("ua", "wa", "macro_f1", "jobs")})
+        metrics.update({f"{prefix}{target}.{key}": tuple(float(v) for v in scores[key])
+                        for key in ("ua_ci95", "wa_ci95", "macro_f1_ci95")})
     device = result.get("device_target")
     if device and not prefix:  # the run's headline metrics are those of the device target
-        metrics += [Metric(k, float(result[device][k]), now, 0) for k in ("ua", "wa", "macro_f1")]
+        metrics.update({k: float(result[device][k]) for k in ("ua", "wa", "macro_f1")})
     if agreement := result.get("agreement"):
-        metrics += [Metric(f"{prefix}agreement.{k}", float(agreement[k]), now, 0)
-                    for k in ("agreement", "zcorr", "zmad") if np.isfinite(agreement[k])]
-    client.log_batch(run_id, metrics=metrics)
-    set_job_status(run_id, job_id, "DONE")
+        metrics.update({f"{prefix}agreement.{k}": float(agreement[k]) for k in ("agreement", "zcorr", "zmad")
+                        if np.isfinite(agreement[k])})
+    return metrics
 
 
 def _plain(value: Any) -> Any:

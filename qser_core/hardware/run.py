@@ -17,7 +17,7 @@ from qser_core.hardware import records
 from qser_core.hardware.backends import get_backend
 from qser_core.hardware.evaluation import ClipSet, DeviceRun, prepare_run, score_run
 from qser_core.hardware.execute import Mitigation, expectations, job_status, local_target, submit, wait
-from qser_core.hardware.noise import NOISE_SCALES, SHOT_COUNTS, check_noise_scale
+from qser_core.hardware.noise import NOISE_SCALES, check_noise_scale
 
 __all__ = ["plan", "dispatch", "noise_curve", "fetch", "job_list", "summary"]
 

@@ -206,3 +206,4 @@ def _lightning_qubit(spec: CircuitSpec, **device_options: Any) -> QNodeExecutor:
 register_executor("torch", _torch_statevector)
 register_executor("default.qubit", _default_qubit)
 register_executor("lightning.qubit", _lightning_qubit)
+register_executor("aer.noisy", "qser_core.hardware.executor:aer_noisy")  # a fake IBM device's noise, one job per call

@@ -10,7 +10,7 @@ from app_harness import assert_clean, elements, open_page, texts
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     from qser_core.config import QserConfig
-    from qser_core.experiments.model import train_model
+    from qser_core.experiments.single import train_model
 
     config = QserConfig().with_overrides(["reduce.n_qubits=3", "head.n_layers=1", "train.epochs=2"])
     return str(train_model(config, track=False).save(tmp_path_factory.mktemp("page") / "model"))

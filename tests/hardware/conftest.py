@@ -18,14 +18,14 @@ def hw_config() -> QserConfig:
 
 @pytest.fixture(scope="session")
 def hw_features(hw_config):
-    from qser_core.experiments.crossval import prepare
+    from qser_core.experiments.pipeline import prepare
 
     return prepare(hw_config)
 
 
 @pytest.fixture(scope="session")
 def hw_model(hw_config, hw_features):
-    from qser_core.experiments.model import train_model
+    from qser_core.experiments.single import train_model
 
     return train_model(hw_config, features=hw_features, track=False)
 

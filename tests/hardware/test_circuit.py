@@ -8,12 +8,11 @@ import pytest
 from qser_core.errors import BackendError, ConfigError
 from qser_core.hardware.backends import fake_backend
 from qser_core.hardware.circuit import export_circuit, transpile_for
-from qser_core.heads import circuits
+from qser_core.heads.circuits import CircuitSpec
 
 
-def _weights(n_qubits, n_layers, ansatz, seed=0):
-    shape = circuits.weight_shape(n_qubits=n_qubits, n_layers=n_layers, ansatz=ansatz)
-    return np.random.default_rng(seed).uniform(0, 2 * np.pi, shape)
+def _weights(spec, seed=0):
+    return np.random.default_rng(seed).uniform(0, 2 * np.pi, spec.weight_shape)
 
 
 class TestExport:
@@ -22,32 +21,34 @@ class TestExport:
     def test_matches_pennylane_reference(self, encoding, ansatz):
         from qiskit.quantum_info import Statevector
 
-        w = _weights(3, 2, ansatz)
-        hc = export_circuit(w, n_qubits=3, n_layers=2, encoding=encoding, ansatz=ansatz)
-        qnode = circuits.make_qnode(n_qubits=3, n_layers=2, encoding=encoding, ansatz=ansatz, interface="numpy",
-                                    diff_method=None)
+        spec = CircuitSpec(3, 2, encoding=encoding, ansatz=ansatz)
+        w = _weights(spec)
+        hc = export_circuit(w, spec=spec)
+        qnode = spec.qnode(interface="numpy", diff_method=None)
         for x in np.random.default_rng(1).uniform(0, np.pi, (3, 3)):
             state = Statevector(hc.circuit.assign_parameters(x))
             ours = [state.expectation_value(o).real for o in hc.observables]
             np.testing.assert_allclose(ours, qnode(x, w), atol=1e-9)
 
     def test_one_parameter_per_input_angle(self):
-        hc = export_circuit(_weights(4, 3, "strong"), n_qubits=4, n_layers=3, encoding="reupload", ansatz="strong")
+        spec = CircuitSpec(4, 3, encoding="reupload", ansatz="strong")
+        hc = export_circuit(_weights(spec), spec=spec)
         assert [p.name for p in hc.circuit.parameters] == [f"x[{i}]" for i in range(4)]
         assert hc.circuit.num_clbits == 0
 
     def test_wrong_weight_shape(self):
         with pytest.raises(BackendError, match=r"weights must have shape \(2, 3, 3\)"):
-            export_circuit(np.zeros((2, 3)), n_qubits=3, n_layers=2, encoding="angle-ry", ansatz="strong")
+            export_circuit(np.zeros((2, 3)), spec=CircuitSpec(3, 2, encoding="angle-ry", ansatz="strong"))
 
     def test_bad_ansatz(self):
         with pytest.raises(ConfigError, match="ansatz must be one of"):
-            export_circuit(np.zeros((2, 3)), n_qubits=3, n_layers=2, encoding="angle-ry", ansatz="nope")
+            CircuitSpec(3, 2, encoding="angle-ry", ansatz="nope")
 
 
 @pytest.fixture(scope="module")
 def head_circuit():
-    return export_circuit(_weights(3, 1, "hea"), n_qubits=3, n_layers=1, encoding="angle-ry", ansatz="hea")
+    spec = CircuitSpec(3, 1, encoding="angle-ry", ansatz="hea")
+    return export_circuit(_weights(spec), spec=spec)
 
 
 class TestTranspile:

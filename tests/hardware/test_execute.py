@@ -10,7 +10,7 @@ from qser_core.errors import BackendError, ConfigError
 from qser_core.hardware.backends import fake_backend
 from qser_core.hardware.circuit import export_circuit, transpile_for
 from qser_core.hardware.execute import Mitigation, expectations, local_target, submit, wait
-from qser_core.heads import circuits
+from qser_core.heads.circuits import CircuitSpec
 from qser_core.heads.simulator import TorchStatevector
 
 N_QUBITS, N_LAYERS, SHOTS = 3, 1, 2048
@@ -18,13 +18,12 @@ N_QUBITS, N_LAYERS, SHOTS = 3, 1, 2048
 
 @pytest.fixture(scope="module")
 def setup():
-    shape = circuits.weight_shape(n_qubits=N_QUBITS, n_layers=N_LAYERS, ansatz="strong")
-    weights = np.random.default_rng(0).uniform(0, 2 * np.pi, shape)
-    hc = export_circuit(weights, n_qubits=N_QUBITS, n_layers=N_LAYERS, encoding="angle-ry", ansatz="strong")
+    spec = CircuitSpec(N_QUBITS, N_LAYERS, encoding="angle-ry", ansatz="strong")
+    weights = np.random.default_rng(0).uniform(0, 2 * np.pi, spec.weight_shape)
+    hc = export_circuit(weights, spec=spec)
     device = fake_backend("ibm_brisbane")
     angles = np.random.default_rng(1).uniform(0, np.pi, (6, N_QUBITS))
-    exact = TorchStatevector(n_qubits=N_QUBITS, n_layers=N_LAYERS, encoding="angle-ry", ansatz="strong",
-                             dtype=torch.complex128)(torch.tensor(angles), torch.tensor(weights)).numpy()
+    exact = TorchStatevector(spec, dtype=torch.complex128)(torch.tensor(angles), torch.tensor(weights)).numpy()
     return transpile_for(hc, device), device, angles, exact
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from qser_core.errors import BackendError, DataError
 from qser_core.hardware import records
-from qser_core.hardware.backends import fake_backend
 from qser_core.hardware.execute import job_status, local_target, submit, wait
 from qser_core.hardware.run import dispatch, fetch, job_list, noise_curve, plan
 
