@@ -28,7 +28,7 @@ CHOICES = {
     ("head", "kind"): HEAD_KINDS,
     ("head", "encoding"): ENCODINGS,
     ("head", "ansatz"): ANSATZE,
-    ("head", "executor"): executor_names(),
+    ("head", "executor"): executor_names(trainable=True),
 }
 #: Fields the sidebar edits together (a dataset needs its folder).
 SIDEBAR_FIELDS = {("data", "dataset"), ("data", "data_dir")}

@@ -47,7 +47,7 @@ class Mitigation:
     dynamical_decoupling : bool, default=False
         Pulse sequences on idle qubits (Estimator and Sampler).
     readout : {"none"}, default="none"
-        Sampler-path readout mitigation; only ``"none"`` for now (mthree: see docs/hardware.md).
+        Sampler-path readout mitigation; only ``"none"`` for now (mthree: see the README, 'IBM Quantum and device noise').
     """
 
     resilience_level: int = 1
@@ -59,7 +59,7 @@ class Mitigation:
             raise ConfigError(f"resilience level must be 0, 1 or 2; got {self.resilience_level!r}")
         if self.readout != "none":  # mthree 3.0 installs beside qiskit 2.3 but is not wired in yet
             raise ConfigError(f"readout mitigation must be 'none' (mthree is not available yet; see "
-                              f"docs/hardware.md); got {self.readout!r}")
+                              f"the README, 'IBM Quantum and device noise'); got {self.readout!r}")
 
     def options(self, primitive: str) -> dict[str, Any]:
         """The primitive's options for IBM hardware (local testing mode ignores them)."""

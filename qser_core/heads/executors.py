@@ -37,6 +37,7 @@ __all__ = ["Executor", "QNodeExecutor", "register_executor", "get_executor", "ex
 ExecutorFactory = Callable[..., Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 
 _REGISTRY: dict[str, Union[ExecutorFactory, str]] = {}
+_TRAINABLE: dict[str, bool] = {}  # name -> whether gradients flow through it
 
 
 class QNodeExecutor:
@@ -112,7 +113,8 @@ class Executor(nn.Module):
         return f"name={self.name!r}, spec={self.spec}"
 
 
-def register_executor(name: str, factory: ExecutorFactory | str, *, replace: bool = False) -> None:
+def register_executor(name: str, factory: ExecutorFactory | str, *, replace: bool = False,
+                      trainable: bool = True) -> None:
     """Make ``name`` a valid ``head.executor``.
 
     Parameters
@@ -124,6 +126,9 @@ def register_executor(name: str, factory: ExecutorFactory | str, *, replace: boo
         ``"package.module:attribute"`` (resolved on first :func:`get_executor`).
     replace : bool, default=False
         Allow replacing an existing registration.
+    trainable : bool, default=True
+        Whether gradients flow through it (a shot-based device executor scores trained weights but cannot
+        train them); only trainable executors are offered for training.
 
     Raises
     ------
@@ -138,11 +143,12 @@ def register_executor(name: str, factory: ExecutorFactory | str, *, replace: boo
     if name in _REGISTRY and not replace:
         raise ConfigError(f"executor {name!r} is already registered; pick another name or pass replace=True")
     _REGISTRY[name] = factory
+    _TRAINABLE[name] = bool(trainable)
 
 
-def executor_names() -> tuple[str, ...]:
-    """Registered executor names, built-ins first."""
-    return tuple(_REGISTRY)
+def executor_names(*, trainable: bool = False) -> tuple[str, ...]:
+    """Registered executor names, built-ins first (``trainable=True``: only those training can use)."""
+    return tuple(name for name in _REGISTRY if _TRAINABLE[name] or not trainable)
 
 
 def check_executor(name: str) -> str:
@@ -206,4 +212,4 @@ def _lightning_qubit(spec: CircuitSpec, **device_options: Any) -> QNodeExecutor:
 register_executor("torch", _torch_statevector)
 register_executor("default.qubit", _default_qubit)
 register_executor("lightning.qubit", _lightning_qubit)
-register_executor("aer.noisy", "qser_core.hardware.executor:aer_noisy")  # a fake IBM device's noise, one job per call
+register_executor("aer.noisy", "qser_core.hardware.executor:aer_noisy", trainable=False)  # a fake IBM device's noise, one job per call

@@ -143,3 +143,12 @@ class TestInputs:
         register_executor("broken", lambda spec: (lambda angles, weights: angles[:, :1]))
         with pytest.raises(DataError, match=r"executor 'broken' must return ⟨Z⟩ of shape \(2, 3\); got \(2, 1\)"):
             get_executor("broken", SPECS[0])(torch.zeros(2, 3), torch.zeros(2, 3, 3))
+
+
+class TestTrainable:
+    def test_device_executors_are_not_offered_for_training(self):
+        from qser_core.heads.executors import executor_names
+
+        assert "aer.noisy" in executor_names()
+        assert "aer.noisy" not in executor_names(trainable=True)
+        assert {"torch", "default.qubit", "lightning.qubit"} <= set(executor_names(trainable=True))
