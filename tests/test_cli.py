@@ -172,3 +172,23 @@ class TestPipeline:
             run_ids.append(json.loads(capsys.readouterr().out)["run_id"])
         assert main(["compare", *run_ids]) == 1
         assert "different folds" in capsys.readouterr().err
+
+
+class TestRunsTable:
+    def test_narrow_rounded_and_interval_in_one_column(self):
+        import numpy as np
+        import pandas as pd
+
+        from qser_core.cli.runs import runs_text
+        from qser_core.tracking.reader import RUN_COLUMNS
+
+        row = dict.fromkeys(RUN_COLUMNS)
+        row.update(run_id="0123456789abcdef", start_time=pd.Timestamp("2026-11-30 14:03:12.5"), run_type="evaluate",
+                   qser_status="finished", dataset="emodb", head="quantum", n_qubits=8, n_layers=2, ua=0.53312345,
+                   ua_ci95_low=0.45, ua_ci95_high=0.615, wa=0.57, macro_f1=0.5123456, params=120)
+        unscored = dict(row, run_id="fedcba9876543210", ua=np.nan, ua_ci95_low=np.nan, ua_ci95_high=np.nan)
+        lines = runs_text(pd.DataFrame([row, unscored])).splitlines()
+        assert max(map(len, lines)) < 140
+        assert "0.533" in lines[1] and "[0.450, 0.615]" in lines[1] and "0.53312345" not in lines[1]
+        assert lines[1].split()[0] == "01234567" and "2026-11-30 14:03 " in lines[1]
+        assert "nan" not in lines[2]

@@ -12,10 +12,30 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     from qser_core.tracking.reader import list_runs
 
     runs = list_runs(max_results=args.limit)
-    shown = runs.drop(columns=["run_name", "config_digest", "parent_run_id"]).assign(run_id=runs["run_id"].str[:8])
     emit(args, {"runs": json.loads(runs.to_json(orient="records", date_format="iso"))},
-         shown.to_string(index=False) if len(runs) else "no runs recorded yet")
+         runs_text(runs) if len(runs) else "no runs recorded yet")
     return 0
+
+
+#: What the terminal table shows (``--json`` and ``qser runs show RUN`` give every field).
+TABLE_COLUMNS = ("run_id", "start_time", "run_type", "qser_status", "dataset", "head", "n_qubits", "n_layers",
+                 "ua", "ua_ci95_low", "ua_ci95_high", "wa", "macro_f1", "params")
+
+
+def runs_text(runs) -> str:
+    """The runs as a narrow table: short ids, minutes, metrics to 3 decimals, the 95% interval in one column."""
+    table = runs[[c for c in TABLE_COLUMNS if c in runs.columns]].copy()
+    table["run_id"] = table["run_id"].str[:8]
+    if "start_time" in table:
+        table["start_time"] = table["start_time"].astype(str).str[:16]
+    if {"ua_ci95_low", "ua_ci95_high"} <= set(table.columns):
+        low, high = table.pop("ua_ci95_low"), table.pop("ua_ci95_high")
+        ci = [f"[{lo:.3f}, {hi:.3f}]" if lo == lo and hi == hi else "" for lo, hi in zip(low, high)]
+        table.insert(table.columns.get_loc("ua") + 1, "ua_ci95", ci)
+    for name in ("ua", "wa", "macro_f1"):
+        if name in table:
+            table[name] = [f"{v:.3f}" if v == v else "" for v in table[name].astype(float)]
+    return table.fillna("").to_string(index=False)
 
 
 def _cmd_runs_show(args: argparse.Namespace) -> int:
