@@ -20,19 +20,12 @@ import os
 from typing import Any
 
 from qser_core.errors import BackendError
+from qser_core.heads.export import FAKE_BACKENDS
+from qser_core.heads.export import fake_backend as _export_fake_backend
 
 __all__ = ["FAKE_BACKENDS", "CHANNEL", "fake_backend", "connect", "account_configured", "list_backends",
            "get_backend", "redact"]
 
-#: IBM device name → fake backend class in ``qiskit_ibm_runtime.fake_provider``.
-FAKE_BACKENDS: dict[str, str] = {
-    "ibm_brisbane": "FakeBrisbane",
-    "ibm_sherbrooke": "FakeSherbrooke",
-    "ibm_kyiv": "FakeKyiv",
-    "ibm_torino": "FakeTorino",
-    "ibm_fez": "FakeFez",
-    "ibm_marrakesh": "FakeMarrakesh",
-}
 CHANNEL = "ibm_quantum_platform"
 _log = logging.getLogger(__name__)
 
@@ -59,11 +52,7 @@ def fake_backend(name: str = "ibm_brisbane"):
     133
     """
     name = name if name.startswith("ibm_") else f"ibm_{name.removeprefix('fake_')}"
-    if name not in FAKE_BACKENDS:
-        raise BackendError(f"no offline fake backend for IBM device {name!r}; choose one of {', '.join(FAKE_BACKENDS)}")
-    from qiskit_ibm_runtime import fake_provider
-
-    return getattr(fake_provider, FAKE_BACKENDS[name])()
+    return _export_fake_backend(name)
 
 
 def account_configured(token: str | None = None) -> bool:
