@@ -4,7 +4,8 @@
 :class:`~qser_core.experiments.model.TrainedModel`). A model folder holds::
 
     config.toml     the experiment's config
-    reducer.npz     the fitted scaler, PCA and angle scaling as plain arrays (numpy, allow_pickle=False)
+    reducer.npz     the fitted reducer as its affine map W, b (then clipped to [0, π]) and its explained
+                    variance, plain arrays (numpy, allow_pickle=False)
     head.pt         the head's weights (a torch state dict, read with torch.load(weights_only=True))
     metrics.json    test metrics, split speakers, training history
     manifest.json   format, the head's class and constructor parameters, its JSON-able fitted
@@ -51,49 +52,27 @@ def _head_classes() -> dict[str, type]:
 
 
 # -------------------------------------------------------------------- reducer
-_STEPS = {
-    "scale": ("sklearn.preprocessing", "StandardScaler", ("mean_", "scale_", "var_", "n_samples_seen_")),
-    "pca": ("sklearn.decomposition", "PCA", ("components_", "mean_", "explained_variance_",
-                                             "explained_variance_ratio_", "singular_values_", "noise_variance_",
-                                             "n_components_", "n_samples_")),
-    "angles": ("sklearn.preprocessing", "MinMaxScaler", ("min_", "scale_", "data_min_", "data_max_",
-                                                         "data_range_", "n_samples_seen_")),
-}
-
-
 def _reducer_arrays(reducer) -> dict[str, np.ndarray]:
-    arrays = {"n_components": np.asarray(reducer.n_components), "n_features_in_": np.asarray(reducer.n_features_in_)}
-    for step, (_, _, attrs) in _STEPS.items():
-        fitted = reducer.pipeline_.named_steps[step]
-        for attr in attrs:
-            arrays[f"{step}.{attr}"] = np.asarray(getattr(fitted, attr))
-        arrays[f"{step}.params"] = np.asarray(json.dumps(fitted.get_params(deep=False)))
-    return arrays
+    # The fitted steps (scaler → PCA or PLS → scaler → ±3σ angle map) compose to one affine map followed by
+    # the clip to [0, π]; storing that map keeps the file independent of the steps' sklearn internals.
+    W, b = reducer.affine()
+    return {"W": W, "b": b, "n_components": np.asarray(reducer.n_components),
+            "method": np.asarray(getattr(reducer, "method", "pca")),
+            "n_features_in_": np.asarray(reducer.n_features_in_),
+            "explained_variance_ratio_": np.asarray(reducer.explained_variance_ratio_, float)}
 
 
 def _rebuild_reducer(arrays: dict[str, np.ndarray]):
-    import importlib
-
     from sklearn.pipeline import Pipeline
 
-    from qser_core.features.reduce import QubitReducer
+    from qser_core.features.reduce import AffineAngles, QubitReducer
 
-    n_in, k = int(arrays["n_features_in_"]), int(arrays["pca.n_components_"])
-    inputs = {"scale": n_in, "pca": n_in, "angles": k}  # columns each step sees
-    steps = []
-    for step, (module, name, attrs) in _STEPS.items():
-        params = json.loads(str(arrays[f"{step}.params"]))
-        if "feature_range" in params:
-            params["feature_range"] = tuple(params["feature_range"])
-        fitted = getattr(importlib.import_module(module), name)(**params)
-        for attr in attrs:
-            value = arrays[f"{step}.{attr}"]
-            setattr(fitted, attr, value.item() if value.ndim == 0 else value)
-        fitted.n_features_in_ = inputs[step]
-        steps.append((step, fitted))
-    reducer = QubitReducer(n_components=int(arrays["n_components"]))
-    reducer.pipeline_ = Pipeline(steps)
-    reducer.explained_variance_ratio_ = reducer.pipeline_.named_steps["pca"].explained_variance_ratio_
+    if "W" not in arrays:
+        raise DataError("reducer.npz is from an older version of the lab (no affine map); retrain the model "
+                        "with `qser train --out DIR`")
+    reducer = QubitReducer(n_components=int(arrays["n_components"]), method=str(arrays["method"]))
+    reducer.pipeline_ = Pipeline([("affine", AffineAngles(W=arrays["W"], b=arrays["b"]).fit())])
+    reducer.explained_variance_ratio_ = arrays["explained_variance_ratio_"]
     reducer.n_features_in_ = int(arrays["n_features_in_"])
     return reducer
 

@@ -36,7 +36,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from qser_core.config import N_CLASSES, QUBIT_RANGE, REDUCE_METHODS
-from qser_core.errors import ConfigError
+from qser_core.errors import ConfigError, DataError
 
 __all__ = ["QubitReducer", "LabelPLS", "MIN_COMPONENTS", "MAX_COMPONENTS"]
 
@@ -227,6 +227,8 @@ def _affine_step(step) -> tuple[np.ndarray, np.ndarray]:
         return A, c
     if isinstance(step, MinMaxScaler):
         return np.diag(np.asarray(step.scale_, float)), np.asarray(step.min_, float)
+    if isinstance(step, AffineAngles):
+        return np.asarray(step.W, float), np.asarray(step.b, float)
     if isinstance(step, LabelPLS):
         # x scores = (x - x_mean) @ x_rotations_ (scale=False): read the map off the origin and the unit vectors
         c = step.transform(np.zeros((1, step.n_features_in_)))[0].astype(float)
@@ -235,6 +237,37 @@ def _affine_step(step) -> tuple[np.ndarray, np.ndarray]:
     raise ConfigError(f"the reducer's steps must be StandardScaler, PCA, LabelPLS and MinMaxScaler to fold into one "
                       "affine map; "
                       f"got a {type(step).__name__} step; use QubitReducer as fitted by fit")
+
+
+class AffineAngles(TransformerMixin, BaseEstimator):
+    """A fitted reducer folded into its affine map: ``angles = clip(X @ W.T + b, 0, π)``.
+
+    What a saved model stores of its reducer (:meth:`QubitReducer.affine` of the fitted one): the same angles
+    as the fitted scaler → projection → scaler → angle steps, from plain arrays (no pickle).
+
+    Parameters
+    ----------
+    W : np.ndarray [shape=(n_components, n_features)]
+    b : np.ndarray [shape=(n_components,)]
+    """
+
+    def __init__(self, W=None, b=None) -> None:
+        self.W = W
+        self.b = b
+
+    def fit(self, X=None, y=None) -> "AffineAngles":
+        """Nothing to learn (the map is given); returns ``self``."""
+        self.n_features_in_ = np.asarray(self.W).shape[1]
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Angles in ``[0, π]`` of the rows of ``X``."""
+        X = check_array(X, dtype=(np.float64, np.float32))
+        W = np.asarray(self.W)
+        if X.shape[1] != W.shape[1]:
+            raise DataError(f"X must have {W.shape[1]} columns (the saved reducer's input); got {X.shape[1]}")
+        angles = X.astype(np.float64) @ W.T + np.asarray(self.b)
+        return np.clip(angles, 0.0, math.pi).astype(X.dtype)
 
 
 class LabelPLS(TransformerMixin, BaseEstimator):

@@ -30,7 +30,12 @@ def _navigation_app(monkeypatch):
 
 @pytest.fixture(scope="session")
 def demo_config():
-    """Small, fast settings on the demo corpus (what the app tests put in the session)."""
+    """Small, fast settings on the demo corpus (what the app tests put in the session).
+
+    No hyperparameter search (``train.tune=false``): the pages' live curves and Stop are tested on one fit per
+    head; the search itself is tested in tests/experiments/test_tuning.py.
+    """
     from qser_core.config import QserConfig
 
-    return QserConfig().with_overrides(["reduce.n_qubits=4", "head.n_layers=1", "train.epochs=2", "data.n_folds=2"])
+    return QserConfig().with_overrides(["reduce.n_qubits=4", "head.n_layers=1", "train.epochs=2", "data.n_folds=2",
+                                        "train.tune=false"])

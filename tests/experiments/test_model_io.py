@@ -38,7 +38,8 @@ class TestRoundTrip:
     def test_same_predictions_after_load(self, tmp_path, head):
         model, X = _model(head)
         loaded = TrainedModel.load(model.save(tmp_path / "m"))
-        np.testing.assert_array_equal(loaded.reducer.transform(X), model.reducer.transform(X))
+        # the saved reducer is the fitted steps folded into one affine map: the same angles up to rounding
+        np.testing.assert_allclose(loaded.reducer.transform(X), model.reducer.transform(X), rtol=0, atol=1e-9)
         A = model.reducer.transform(X)
         np.testing.assert_array_equal(loaded.head.predict_proba(A), model.head.predict_proba(A))
         assert loaded.config == model.config and loaded.metrics == {"ua": 0.25}
@@ -50,7 +51,7 @@ class TestRoundTrip:
         assert sorted(p.name for p in folder.iterdir()) == ["config.toml", "head.pt", "manifest.json",
                                                             "metrics.json", "reducer.npz"]
         with np.load(folder / "reducer.npz", allow_pickle=False) as npz:  # plain arrays only
-            assert "pca.components_" in npz.files
+            assert {"W", "b", "explained_variance_ratio_"} <= set(npz.files)
         import torch
 
         assert set(torch.load(folder / "head.pt", weights_only=True)) >= {"weights", "readout.weight"}
