@@ -158,7 +158,8 @@ class TestFoldTasks:
         assert there.metrics == here.metrics and (there.epochs, there.best_epoch) == (here.epochs, here.best_epoch)
 
     def test_cancel_token_stops_a_task_in_another_process(self, small_config, small_features, worker):
-        config = small_config.replace("head", kind="logreg").replace("train", epochs=10_000, patience=10_000)
+        # an MLP: trained epoch by epoch (logreg is one exact solve, nothing to stop)
+        config = small_config.replace("head", kind="mlp").replace("train", epochs=10_000, patience=10_000, tune=False)
         task = plan_fold_tasks(config, small_features)[0]
         started, cancel = CancelToken(), CancelToken()
         future = worker.submit(run_fold_task, task, small_features, callback=SetOnFirstEpoch(started), cancel=cancel)

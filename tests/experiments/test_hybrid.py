@@ -66,8 +66,8 @@ def parts(config):
 
 
 def _unclipped(reducer: QubitReducer, X: np.ndarray) -> np.ndarray:
-    scale, pca, angles = (step for _, step in reducer.pipeline_.steps)
-    return pca.transform(scale.transform(X)) * angles.scale_ + angles.min_
+    scale, projection, standard, angles = (step for _, step in reducer.pipeline_.steps)
+    return standard.transform(projection.transform(scale.transform(X))) * angles.scale_ + angles.min_
 
 
 class TestReducerAffine:
@@ -80,8 +80,8 @@ class TestReducerAffine:
         W, b = reducer.affine()
         assert W.shape == (5, 30) and b.shape == (5,)
         np.testing.assert_allclose(X @ W.T + b, _unclipped(reducer, X), atol=1e-10)
-        inside = reducer.transform(X[:40])  # training rows lie inside [0, π]: no clipping there
-        np.testing.assert_allclose(X[:40] @ W.T + b, inside, atol=1e-10)
+        angles = reducer.transform(X[:40])  # the ±3σ map clips the rare row beyond 3σ to [0, π]
+        np.testing.assert_allclose(np.clip(X[:40] @ W.T + b, 0.0, np.pi), angles, atol=1e-10)
 
     def test_unfitted_reducer_raises(self):
         with pytest.raises(NotFittedError):
@@ -265,7 +265,7 @@ class TestFrontActivations:
     def test_shape_and_reuse(self, config, parts):
         H = front_activations(parts["table"], config)
         assert H is parts["H"]  # computed once per process and corpus
-        assert H.shape == (48, 192, 2, 10) and H.dtype == np.float32
+        assert H.shape == (48, 192, 4, 10) and H.dtype == np.float32  # 128 mel bands → 4 rows after the stem
 
     def test_memory_guard(self, config, parts, monkeypatch):
         import qser_core.experiments.hybrid_model as hybrid
