@@ -147,7 +147,8 @@ def fit_tuned(config: QserConfig, X, y, *, X_val=None, y_val=None, seed: int = 0
     seed : int, default=0
         The same seed for every candidate (same initial weights where the shapes agree).
     callback : callable, optional
-        ``callback(epoch_log)``, replayed for the chosen trial's epochs once the search is over
+        ``callback(epoch_log)``: live when there is one candidate (``train.tune=false``); with a search,
+        replayed for the chosen trial's epochs once the search is over
         (so a run record holds one curve per fold, not one per candidate).
     cancel : CancelToken, optional
         Stops the trial in progress (its best weights so far count) and the search.
@@ -172,7 +173,8 @@ def fit_tuned(config: QserConfig, X, y, *, X_val=None, y_val=None, seed: int = 0
             break
         trial_config = _apply(config, overrides)
         head = make_head(trial_config.head, trial_config.train, n_qubits=config.reduce.n_qubits, seed=seed)
-        head.fit(X, y, X_val=X_val, y_val=y_val, cancel=cancel)
+        # one candidate: its epochs reach the callback live; several: the chosen one's are replayed below
+        head.fit(X, y, X_val=X_val, y_val=y_val, callback=callback if len(space) == 1 else None, cancel=cancel)
         ua = float(head.history_.best_score) if X_val is not None and len(X_val) else float("nan")
         trials.append(Trial(overrides=dict(overrides), val_ua=ua, epochs=len(head.history_.epochs)))
         if best is None or ua > best_ua:
@@ -181,7 +183,7 @@ def fit_tuned(config: QserConfig, X, y, *, X_val=None, y_val=None, seed: int = 0
             break
     if best is None:  # pragma: no cover - make_head/fit raise before this
         raise TrainingCancelled("tuning was cancelled before any candidate trained; start the run again")
-    if callback is not None:
+    if callback is not None and len(space) > 1:
         for log in best.history_.epochs:
             callback(log)
     return best, Tuning(head=config.head.kind, chosen=chosen, trials=trials)
