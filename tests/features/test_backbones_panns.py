@@ -11,7 +11,6 @@ import hashlib
 import http.server
 import socket
 import threading
-import time
 from functools import partial
 
 import librosa
