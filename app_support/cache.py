@@ -234,8 +234,12 @@ def decode(data: bytes, sr: int, duration: float, top_db: float, name: str = "")
 
 # ------------------------------------------------------------------ sweeps
 @st.cache_data(ttl=5, show_spinner=False)
-def sweeps():
-    """Recorded sweeps (:func:`qser_core.experiments.sweep.list_sweeps`), refreshed every few seconds."""
+def sweeps(job_state: object = None):
+    """Recorded sweeps (:func:`qser_core.experiments.sweep.list_sweeps`), refreshed every few seconds.
+
+    ``job_state`` is only part of the cache key: the page passes its launched job's identity and whether it
+    is still running, so a sweep that finishes inside the time-to-live is listed at once.
+    """
     from qser_core.experiments.sweep import list_sweeps
 
     return list_sweeps()

@@ -76,7 +76,7 @@ if job is not None:
     live()
 
 st.subheader("Recorded sweeps")
-recorded = cache.sweeps()
+recorded = cache.sweeps(None if job is None else (id(job), running))
 if recorded.empty:
     st.info("No sweeps recorded yet: define a grid and launch one (or run `qser sweep --grid ...`).")
     st.stop()

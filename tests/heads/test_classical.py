@@ -95,7 +95,7 @@ class TestLogregSolver:
         rng = np.random.default_rng(0)
         X, y = rng.uniform(0, np.pi, (120, 4)), np.arange(120) % 6
         head = ClassicalHead("logreg", weight_decay=1e-2).fit(X, y)
-        reference = LogisticRegression(C=1 / (1e-2 * 120), max_iter=5000).fit(X, y)
+        reference = LogisticRegression(C=1 / (1e-2 * 120), max_iter=5000, tol=1e-10).fit(X, y)
         assert head.C_ == pytest.approx(1 / 1.2)
         np.testing.assert_allclose(head.predict_proba(X), reference.predict_proba(X), atol=1e-5)
 
