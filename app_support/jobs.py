@@ -19,14 +19,12 @@ import dataclasses
 import datetime
 import itertools
 import threading
-import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from app_support.background import BackgroundJob
 from qser_core.config import QserConfig
-from qser_core.errors import QserError, TrainingCancelled
-from qser_core.progress import CancelToken
+from qser_core.errors import TrainingCancelled
 
 MODES = ("quick", "cross-validation", "hybrid")
 PROTOCOL_OF_MODE = {"quick": "single", "cross-validation": "crossval"}  # the runner's protocol names
@@ -53,8 +51,10 @@ class JobSnapshot:
         return self.status in ("done", "stopped", "failed")
 
 
-class TrainingJob:
+class TrainingJob(BackgroundJob):
     """Train several heads on identical inputs, one after the other, in a daemon thread.
+
+    Stop keeps the best model so far of the head in training and scores it.
 
     Parameters
     ----------
@@ -77,34 +77,11 @@ class TrainingJob:
             raise ValueError(f"training mode must be one of {', '.join(MODES)}; got {mode!r}")
         heads = list(HYBRID_STAGES) if mode == "hybrid" else list(heads)
         self.config, self.heads, self.mode, self.track = config, heads, mode, track
-        self.cancel_token = CancelToken()
-        self._lock = threading.Lock()
-        self._status, self._error, self._notes = "queued", "", []
+        super().__init__()
+        self._notes: list[str] = []
         self._logs: dict[str, list[Any]] = {h: [] for h in self.heads}
-        self._progress: tuple[int, int, str] = (0, 1, "waiting")
         self._results: dict[str, Any] = {}
         self._paired: dict[str, dict[str, Any]] = {}
-        self._start = self._end = 0.0
-        self._thread = threading.Thread(target=self._run, name="qser-train", daemon=True)
-
-    # ------------------------------------------------------------ control
-    def start(self) -> "TrainingJob":
-        self._start = time.perf_counter()
-        with self._lock:
-            self._status = "running"
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Ask the training loop to stop (the best model so far is kept and scored)."""
-        self.cancel_token.cancel()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 
     @property
     def label(self) -> str:
@@ -116,17 +93,14 @@ class TrainingJob:
 
     def snapshot(self) -> JobSnapshot:
         with self._lock:
-            end = self._end or time.perf_counter()
             return JobSnapshot(status=self._status, heads=list(self.heads),
                                logs={h: list(v) for h, v in self._logs.items()}, progress=self._progress,
                                results=dict(self._results), error=self._error,
-                               seconds=end - self._start if self._start else 0.0, mode=self.mode,
+                               seconds=self._seconds(), mode=self.mode,
                                notes=list(self._notes), paired=dict(self._paired))
 
     # ------------------------------------------------------------ the thread
-    def _on_progress(self, done: int, total: int, message: str = "") -> None:
-        with self._lock:
-            self._progress = (done, total, message)
+    thread_name, failure = "qser-train", "training failed"
 
     def _on_epoch(self, head: str, log: Any, run: str = "split") -> None:
         row = {"head": head, "run": run, **dataclasses.asdict(log)}
@@ -136,24 +110,16 @@ class TrainingJob:
     def _on_head_epoch(self, head: str, fold: int | None, seed: int, log: Any) -> None:
         self._on_epoch(head, log, "split" if fold is None else f"fold {fold + 1} · seed {seed}")
 
-    def _run(self) -> None:
+    def _work(self) -> str:
         try:
             status = self._run_hybrid() if self.mode == "hybrid" else self._run_heads()
-            with self._lock:
-                self._status, self._progress = status, (1, 1, status)
         except TrainingCancelled as exc:
             with self._lock:
-                self._status, self._notes = "stopped", [*self._notes, str(exc)]
-        except QserError as exc:
-            with self._lock:
-                self._status, self._error = "failed", str(exc)
-        except Exception as exc:  # a bug: keep the message readable, the traceback in the log
-            traceback.print_exc()
-            with self._lock:
-                self._status, self._error = "failed", f"training failed: {type(exc).__name__}: {exc}"
-        finally:
-            with self._lock:
-                self._end = time.perf_counter()
+                self._notes = [*self._notes, str(exc)]
+            return "stopped"
+        with self._lock:
+            self._progress = (1, 1, status)
+        return status
 
     def _run_heads(self) -> str:
         """:func:`~qser_core.experiments.compare.compare_heads` over the job's heads."""

@@ -2,6 +2,8 @@
 
 The table goes between the ``<!-- bench:start -->`` and ``<!-- bench:end -->`` markers of
 ``README.md`` (nothing outside them changes) and states the date, machine and commit of the run.
+The newest full accuracy report (``python -m benchmarks.accuracy``, ``accuracy-*.json``) goes
+between ``<!-- accuracy:start -->`` and ``<!-- accuracy:end -->`` the same way.
 Quick runs (``…-quick.json``) are never quoted. ``--check`` only reports whether the README is
 up to date (exit 1 if not).
 """
@@ -17,16 +19,22 @@ from typing import Any
 from benchmarks.common import ROOT
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+ACCURACY_MARKERS = ("<!-- accuracy:start -->", "<!-- accuracy:end -->")
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def newest(folder: Path = RESULTS) -> Path:
-    """The newest full (not ``--quick``) result file, by the run date it records."""
-    runs = [(json.loads(p.read_text(encoding="utf-8")), p) for p in folder.glob("*.json")]
+def newest(folder: Path = RESULTS, *, accuracy: bool = False) -> Path | None:
+    """The newest full (not ``--quick``) result file, by the run date it records.
+
+    ``accuracy=True``: the newest ``accuracy-*.json`` (None when there is none); otherwise the newest
+    benchmark run (the accuracy reports have no machine block and are never quoted as one).
+    """
+    runs = [(json.loads(p.read_text(encoding="utf-8")), p) for p in folder.glob("*.json")
+            if p.name.startswith("accuracy-") == accuracy]
     full = [(report["date"], path) for report, path in runs if not report.get("quick")]
-    if not full:
+    if not full and not accuracy:
         raise SystemExit(f"no full benchmark result in {folder}; run `python -m benchmarks` first")
-    return max(full)[1]
+    return max(full)[1] if full else None
 
 
 def render(report: dict[str, Any], *, source: str) -> str:
@@ -55,13 +63,42 @@ def render(report: dict[str, Any], *, source: str) -> str:
     return "\n".join(lines)
 
 
-def update(readme: Path, block: str) -> str:
-    """README text with ``block`` between the markers (which must both be there, in order)."""
-    text = readme.read_text(encoding="utf-8")
-    start, end = text.find(START), text.find(END)
+def render_accuracy(report: dict[str, Any], *, source: str) -> str:
+    """The accuracy block: when and how it was produced, then one row per head, paired test and hybrid."""
+    lines = [
+        f"Measured {report['date'][:16].replace('T', ' ')} UTC in {report['seconds'] / 60:.0f} min by "
+        f"`{report['command']}`; source: `{source}` (written by `python -m benchmarks.readme_table`).",
+        "",
+        "| result | value | 95% interval | trainable parameters | target | verdict |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in report["rows"]:
+        if r["verdict"] == "skipped":
+            lines.append(f"| {r['name']} | — | — | — | — | skipped: {r.get('why', '')} |")
+            continue
+        ci = r.get("ua_ci95") or r.get("ci95")
+        interval = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "—"
+        params = r.get("params") or (f"{r['hybrid_params']:,} vs {r['frozen_params']:,}" if "hybrid_params" in r else "—")
+        value = "—" if r["value"] is None else f"{r['value']:+.3f}" if "points" in r["unit"] else f"{r['value']:.3f}"
+        note = _paired_note(r)
+        lines.append(f"| {r['name']}{note} | {value} | {interval} | {params} | {r['target'] or '—'} | {r['verdict']} |")
+    return "\n".join(lines)
+
+
+def _paired_note(r: dict[str, Any]) -> str:
+    """McNemar's p-value on the first seed's clips, where the row has one."""
+    p = (r.get("mcnemar") or {}).get("p_value")
+    return "" if p is None else f" (McNemar p = {p:.3g})"
+
+
+def update(readme: Path, block: str, markers: tuple[str, str] = (START, END), *, text: str | None = None) -> str:
+    """README text (``text``, else the file's) with ``block`` between the markers (both there, in order)."""
+    text = readme.read_text(encoding="utf-8") if text is None else text
+    (first, last) = markers
+    start, end = text.find(first), text.find(last)
     if start < 0 or end < start:
-        raise SystemExit(f"{readme} lacks the markers {START} … {END} (in this order); add them where the table goes")
-    return text[: start + len(START)] + "\n" + block + "\n" + text[end:]
+        raise SystemExit(f"{readme} lacks the markers {first} … {last} (in this order); add them where the table goes")
+    return text[: start + len(first)] + "\n" + block + "\n" + text[end:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     if report.get("quick"):
         raise SystemExit(f"{path} is a --quick run (fractions of each row, extrapolated); quote a full run")
     text = update(args.readme, render(report, source=_relative(path)))
+    accuracy = newest(path.parent, accuracy=True)
+    if accuracy is not None:
+        block = render_accuracy(json.loads(accuracy.read_text(encoding="utf-8")), source=_relative(accuracy))
+        text = update(args.readme, block, ACCURACY_MARKERS, text=text)
     if args.check:
         current = args.readme.read_text(encoding="utf-8") == text
         print(f"{args.readme}: {'up to date' if current else 'out of date'} with {path.name}")

@@ -48,6 +48,24 @@ def shared_db(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("mlflow") / "shared.db"
 
 
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory):
+    """One real local Ray (2 CPUs) and one MLflow SQLite store for the module; Ray starts once (a few seconds)."""
+    import ray
+
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")}
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'sweeps.db'}"
+    os.environ["MLFLOW_EXPERIMENT_NAME"] = f"test-sweep-{uuid.uuid4().hex[:8]}"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture
 def store(shared_db, tmp_path, monkeypatch) -> Path:
     """QSER_HOME in tmp, MLFLOW_TRACKING_URI on the shared tmp SQLite, a fresh experiment."""

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from benchmarks.common import ROW_KEYS, VERDICTS, row, skipped
-from benchmarks.readme_table import END, START, newest, render, update
+from benchmarks.readme_table import ACCURACY_MARKERS, END, START, newest, render, render_accuracy, update
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,14 +88,31 @@ class TestReadmeTable:
         with pytest.raises(SystemExit, match="lacks the markers"):
             update(readme, "x")
 
-    def test_newest_full_run_ignores_quick_runs(self, tmp_path):
+    def test_newest_full_run_ignores_quick_runs_and_accuracy_reports(self, tmp_path):
         (tmp_path / "a.json").write_text(json.dumps(self._report(date="2026-11-30T10:00:00+00:00")))
         (tmp_path / "b-quick.json").write_text(json.dumps(self._report(quick=True, date="2026-11-30T12:00:00+00:00")))
+        accuracy = {"date": "2026-11-30T13:00:00+00:00", "quick": False, "rows": []}  # no machine block
+        (tmp_path / "accuracy-20261130-1300.json").write_text(json.dumps(accuracy))
         assert newest(tmp_path).name == "a.json"
 
     def test_readme_has_markers(self):
         text = (ROOT / "README.md").read_text(encoding="utf-8")
         assert text.index(START) < text.index(END)
+        assert text.index(ACCURACY_MARKERS[0]) < text.index(ACCURACY_MARKERS[1])
+
+    def test_accuracy_block(self):
+        rows = [row("EmoDB UA, logreg, k=8", value=0.533, unit="UA", target=(">=", 0.51, "value"),
+                    ua_ci95=[0.45, 0.615], params=54),
+                row("quantum − mlp-matched UA, k=8 (paired over fold × seed)", value=-0.021, unit="UA points",
+                    target=(">=", -0.05, "value"), ci95=[-0.06, 0.02], mcnemar={"p_value": 0.31}),
+                skipped("hybrid − frozen PQC UA (single split, k=8)", "not run with --quick")]
+        report = {"date": "2026-11-30T18:00:00+00:00", "seconds": 3000.0, "command": "python -m benchmarks.accuracy",
+                  "quick": False, "rows": rows}
+        block = render_accuracy(report, source="benchmarks/results/accuracy-x.json")
+        assert "50 min by `python -m benchmarks.accuracy`" in block
+        assert "| EmoDB UA, logreg, k=8 | 0.533 | [0.450, 0.615] | 54 |" in block
+        assert "(McNemar p = 0.31) | -0.021 | [-0.060, 0.020] |" in block
+        assert "skipped: not run with --quick" in block
 
 
 class TestQiskitReference:

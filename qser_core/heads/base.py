@@ -30,6 +30,17 @@ class BaseTorchHead(ClassifierMixin, BaseEstimator):
     _min_features, _max_features = 1, None
 
     # --------------------------------------------------------------- checks
+    def _check_fit_inputs(self, X, y, X_val, y_val):
+        """``fit``'s arrays validated together: the training pair, and the validation pair (both or neither)."""
+        X = self._check_X(X)
+        y = self._check_y(y, n_rows=len(X))
+        if (X_val is None) != (y_val is None):
+            raise DataError("pass both X_val and y_val or neither; got only one of them")
+        if X_val is not None:
+            X_val = self._check_X(X_val, name="X_val", n_features=X.shape[1])
+            y_val = self._check_y(y_val, n_rows=len(X_val), name="y_val")
+        return X, y, X_val, y_val
+
     def _check_X(self, X, *, name: str = "X", n_features: int | None = None) -> np.ndarray:
         X = np.asarray(X)
         if X.ndim != 2:
@@ -88,13 +99,7 @@ class BaseTorchHead(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        X = self._check_X(X)
-        y = self._check_y(y, n_rows=len(X))
-        if (X_val is None) != (y_val is None):
-            raise DataError("pass both X_val and y_val or neither; got only one of them")
-        if X_val is not None:
-            X_val = self._check_X(X_val, name="X_val", n_features=X.shape[1])
-            y_val = self._check_y(y_val, n_rows=len(X_val), name="y_val")
+        X, y, X_val, y_val = self._check_fit_inputs(X, y, X_val, y_val)
         seed_everything(int(self.seed))  # the same seed → the same initial weights
         module = self._build_module(X.shape[1])
         self.history_ = fit_module(

@@ -31,7 +31,7 @@ from sklearn.metrics import balanced_accuracy_score, log_loss
 from torch import nn
 
 from qser_core.config import N_CLASSES
-from qser_core.errors import ConfigError, DataError, TrainingCancelled
+from qser_core.errors import ConfigError, TrainingCancelled
 from qser_core.heads.base import BaseTorchHead
 from qser_core.heads.training import EpochLog, History
 
@@ -161,13 +161,7 @@ class ClassicalHead(BaseTorchHead):
 
     def _fit_logreg(self, X, y, *, X_val, y_val, callback, cancel):
         """Multinomial L2 logistic regression by L-BFGS, copied into an ``nn.Linear``."""
-        X = self._check_X(X)
-        y = self._check_y(y, n_rows=len(X))
-        if (X_val is None) != (y_val is None):
-            raise DataError("pass both X_val and y_val or neither; got only one of them")
-        if X_val is not None:
-            X_val = self._check_X(X_val, name="X_val", n_features=X.shape[1])
-            y_val = self._check_y(y_val, n_rows=len(X_val), name="y_val")
+        X, y, X_val, y_val = self._check_fit_inputs(X, y, X_val, y_val)
         if cancel is not None and cancel.cancelled:
             raise TrainingCancelled("training was cancelled before the logistic regression was fitted; "
                                     "start the run again")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 
 import pytest
 
@@ -14,25 +12,7 @@ GRID = {"head.kind": ["mlp-matched", "quantum"], "reduce.n_qubits": ["2", "4"]}
 
 
 @pytest.fixture(scope="module")
-def ray_store(tmp_path_factory):
-    """One local Ray (2 CPUs) and one MLflow store for the module."""
-    import ray
-
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")}
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'sweeps.db'}"
-    os.environ["MLFLOW_EXPERIMENT_NAME"] = f"test-sweep-page-{uuid.uuid4().hex[:8]}"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
-@pytest.fixture(scope="module")
-def recorded(ray_store, demo_config):
+def recorded(local_ray, demo_config):
     """A finished 4-cell sweep (2 heads × 2 qubit counts, 2 folds, 1 seed, 2 epochs)."""
     from qser_core.experiments.sweep import run_sweep
 
@@ -55,11 +35,11 @@ class TestRecordedSweep:
 
 
 class TestLaunch:
-    def test_grid_preview_counts_tasks(self, ray_store, demo_config):
+    def test_grid_preview_counts_tasks(self, local_ray, demo_config):
         at = open_page("pages/sweeps.py", config=demo_config)
         assert "12 configurations × 2 folds × 1 seeds = 24 tasks" in " ".join(c.value for c in at.caption)
 
-    def test_bad_value_is_shown_not_raised(self, ray_store, demo_config):
+    def test_bad_value_is_shown_not_raised(self, local_ray, demo_config):
         at = open_page("pages/sweeps.py", config=demo_config)
         at.text_input(key="sweeps.v.reduce.n_qubits").set_value("2,99")
         at.run()
@@ -67,7 +47,7 @@ class TestLaunch:
         assert "reduce.n_qubits must be between 2 and 12; got 99" in at.error[0].value
         assert at.button(key="sweeps.start").disabled
 
-    def test_launch_and_watch(self, ray_store, demo_config):
+    def test_launch_and_watch(self, local_ray, demo_config):
         at = open_page("pages/sweeps.py", config=demo_config)
         at.multiselect(key="sweeps.axes").set_value(["head.kind"])
         at.run()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
 
 import numpy as np
 import pytest
@@ -20,30 +18,12 @@ GRID = {"head.kind": ["logreg", "mlp-matched", "quantum"]}
 
 
 @pytest.fixture(scope="module")
-def ray_session(tmp_path_factory):
-    """One local Ray (2 CPUs) and one MLflow store per module; Ray starts once (a few seconds)."""
-    import ray
-
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")}
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'sweeps.db'}"
-    os.environ["MLFLOW_EXPERIMENT_NAME"] = f"test-sweep-{uuid.uuid4().hex[:8]}"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
-@pytest.fixture(scope="module")
 def base() -> QserConfig:
     return QserConfig().with_overrides(BASE)
 
 
 @pytest.fixture(scope="module")
-def first(ray_session, base):
+def first(local_ray, base):
     """The small sweep (3 configurations × 2 folds × 1 seed = 6 Ray tasks), run once."""
     return run_sweep(base, GRID, name="small")
 
@@ -156,11 +136,11 @@ class TestSweep:
         assert [c["run_id"] for c in shown.configurations][:1] == [first.configurations[0]["run_id"]]
         assert shown.status == "finished"
 
-    def test_unknown_sweep(self, ray_session):
+    def test_unknown_sweep(self, local_ray):
         with pytest.raises(DataError, match="no sweep named 'nope'"):
             load_sweep("nope")
 
-    def test_cancelled_sweep_keeps_what_finished(self, ray_session, base):
+    def test_cancelled_sweep_keeps_what_finished(self, local_ray, base):
         token = CancelToken()
 
         def progress(done, total, message):
@@ -181,7 +161,7 @@ class TestSweep:
 
 
 class TestFailures:
-    def test_a_failed_task_is_retried_once_then_reported(self, ray_session, tmp_path):
+    def test_a_failed_task_is_retried_once_then_reported(self, local_ray, tmp_path):
         from qser_core.experiments.sweep import _remote
 
         def flaky(marker: str, fail_times: int, value: int) -> int:
@@ -220,7 +200,7 @@ class TestCli:
         assert shown["configurations"] == out["configurations"]
         assert np.isfinite(shown["configurations"][0]["ua"])
 
-    def test_bad_grid_is_a_usage_error(self, ray_session, capsys):
+    def test_bad_grid_is_a_usage_error(self, local_ray, capsys):
         from qser_core.cli import main
 
         assert main(["sweep", "--grid", "reduce.n_qubits=99", "--json"]) == 2
