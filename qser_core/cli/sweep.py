@@ -41,7 +41,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from qser_core.experiments.sweep import load_sweep
 
     result = load_sweep(args.name)
-    emit(args, result.summary(), _table(result))
+    emit(args, result.summary(), result.markdown() if args.markdown else _table(result))
     return 0
 
 
@@ -78,6 +78,7 @@ def register(sub) -> None:
     p.add_argument("target", nargs="?", metavar="NAME", help="the sweep to show")
     p.add_argument("--grid", action="append", metavar="SECTION.FIELD=V1,V2",
                    help="one grid axis; repeatable (any --set field, e.g. --grid reduce.n_qubits=2,4,8)")
+    p.add_argument("--markdown", action="store_true", help="show NAME: print the table as Markdown (UA [95%% interval])")
     p.add_argument("--name", help="sweep name; re-running a name resumes it (default: derived from config and grid)")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray on this machine)")
     p.add_argument("--workers", type=int, help="local Ray worker processes (default: every core)")

@@ -188,6 +188,38 @@ class SweepResult:
         frame = pd.DataFrame(rows)
         return frame.loc[:, ~frame.columns.duplicated()]
 
+    def markdown(self) -> str:
+        """A Markdown table (``qser sweep show NAME --markdown``): each cell's UA with its 95% interval and
+        parameter count (quantum cells add their UA difference from the parameter-matched MLP and McNemar's p).
+
+        With two axes it is a pivot in grid order (rows: the second axis, columns: the first), else one row
+        per cell.
+        """
+        frame = self.frame()
+        text = frame.apply(_cell_text, axis=1) if len(frame) else pd.Series(dtype=str)
+        if len(self.axes) == 2:
+            across, down = self.axes
+            table = frame.assign(text=text).pivot(index=down, columns=across, values="text")
+            table = table.reindex(index=pd.unique(frame[down]), columns=pd.unique(frame[across]))
+            header = [f"{down} \\ {across}", *map(str, table.columns)]
+            body = [[str(key), *(v if isinstance(v, str) else "—" for v in values)]
+                    for key, values in zip(table.index, table.to_numpy())]
+        else:
+            header = [*self.axes, "UA [95% interval]"]
+            body = [[*(str(frame.at[i, a]) for a in self.axes), text[i]] for i in frame.index]
+        return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, ["---"] * len(header), *body])
+
+
+def _cell_text(row: pd.Series) -> str:
+    if row["status"] != "finished":
+        return row["status"]
+    text = f"{row['ua']:.3f} [{row['ua_low']:.3f}, {row['ua_high']:.3f}]"
+    if pd.notna(row["params"]):
+        text += f", {int(row['params']):,} params"
+    if pd.notna(row["delta_ua_vs_matched"]):
+        text += f"; {row['delta_ua_vs_matched']:+.3f} vs matched MLP (p = {row['p_vs_matched']:.2g})"
+    return text
+
 
 def _entry(cell: Cell) -> dict[str, Any]:
     h = cell.config.head

@@ -34,6 +34,37 @@ def _children(parent_id: str) -> list:
     return _search(f"tags.`mlflow.parentRunId` = '{parent_id}'")
 
 
+def _cell(kind, k, ua=None, *, params=None, vs=None, status="finished"):
+    """A sweep entry as ``run_sweep`` fills it (a failed one has no UA)."""
+    scores = {} if ua is None else {"ua": ua, "ua_ci95": [ua - 0.05, ua + 0.05]}
+    return {"settings": {"head.kind": kind, "reduce.n_qubits": k}, "head": kind, "n_qubits": k, "n_layers": 2,
+            "status": status, **scores, "params": params, "vs_matched": vs, "run_id": None, "error": ""}
+
+
+class TestMarkdown:
+    def test_two_axes_pivot_in_grid_order(self):
+        from qser_core.experiments.sweep import SweepResult
+
+        cells = [_cell("quantum", 8, 0.5, params=100, vs={"delta_ua": -0.02, "p_value": 0.31}),
+                 _cell("quantum", 2, 0.3, params=30), _cell("logreg", 8, 0.55, params=54),
+                 _cell("logreg", 2, status="failed")]
+        text = SweepResult("s", None, "finished", cells, axes=["head.kind", "reduce.n_qubits"]).markdown()
+        lines = text.splitlines()
+        assert lines[0] == "| reduce.n_qubits \\ head.kind | quantum | logreg |"
+        assert lines[1] == "| --- | --- | --- |"
+        assert lines[2] == ("| 8 | 0.500 [0.450, 0.550], 100 params; -0.020 vs matched MLP (p = 0.31) | "
+                            "0.550 [0.500, 0.600], 54 params |")
+        assert lines[3] == "| 2 | 0.300 [0.250, 0.350], 30 params | failed |"
+
+    def test_one_axis_lists_cells(self):
+        from qser_core.experiments.sweep import SweepResult
+
+        cells = [{**_cell("logreg", 4, 0.4), "settings": {"head.kind": "logreg"}}]
+        text = SweepResult("s", None, "finished", cells, axes=["head.kind"]).markdown()
+        assert text.splitlines() == ["| head.kind | UA [95% interval] |", "| --- | --- |",
+                                     "| logreg | 0.400 [0.350, 0.450] |"]
+
+
 class TestGrid:
     def test_parse_grid(self):
         assert parse_grid(["head.kind=logreg, quantum", "reduce.n_qubits=2,4"]) == {
