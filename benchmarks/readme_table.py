@@ -31,7 +31,7 @@ def newest(folder: Path = RESULTS, *, accuracy: bool = False) -> Path | None:
     """
     runs = [(json.loads(p.read_text(encoding="utf-8")), p) for p in folder.glob("*.json")
             if p.name.startswith("accuracy-") == accuracy]
-    full = [(report["date"], path) for report, path in runs if not report.get("quick")]
+    full = [(report["date"], path) for report, path in runs if not report.get("quick") and not report.get("partial")]
     if not full and not accuracy:
         raise SystemExit(f"no full benchmark result in {folder}; run `python -m benchmarks` first")
     return max(full)[1] if full else None

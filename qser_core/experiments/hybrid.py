@@ -72,6 +72,9 @@ class HybridResult:
         A cancel token stopped the hybrid training (best weights so far kept and scored).
     run_id : str or None
         MLflow run.
+    tuning : Tuning or None
+        The frozen head's search on the validation speakers; the hybrid starts from its choice
+        (layers, learning rate, penalty), so both differ only in what is trained.
     """
 
     config: QserConfig
@@ -88,6 +91,7 @@ class HybridResult:
     split_speakers: dict[str, list[str]] = field(default_factory=dict)
     cancelled: bool = False
     run_id: str | None = None
+    tuning: Any = None
 
     @property
     def gain(self) -> dict[str, float]:
@@ -105,7 +109,8 @@ class HybridResult:
             "trainable_blocks": self.config.train.trainable_blocks,
             "n_qubits": self.config.reduce.n_qubits,
             "encoding": self.config.head.encoding, "ansatz": self.config.head.ansatz,
-            "n_layers": self.config.head.n_layers,
+            "n_layers": self.model.quantum.spec.n_layers,
+            "tuning": self.tuning.as_dict() if self.tuning is not None else None,
             "epochs": len(self.history), "best_epoch": _best_epoch(self.history),
             "baseline_epochs": len(self.baseline_history),
             "seconds": self.seconds, "front_seconds": self.front_seconds,
@@ -224,10 +229,13 @@ def _run(config, features, progress, callback, cancel, warm_start) -> HybridResu
     if progress is not None:
         progress(1, 2, f"hybrid model (last {k} block(s) + reduction + PQC)")
     seed_everything(seed)
-    model = HybridModel.from_config(config, reducer, head=head if warm_start else None)
+    # The hybrid takes what the search chose for the frozen head (layers, learning rate, penalty): the
+    # warm start needs its circuit shape, and the comparison then differs only in what is trained.
+    tuned = head.tuning_.applied(config)
+    model = HybridModel.from_config(tuned, reducer, head=head if warm_start else None)
     flat = lambda rows: H[rows].reshape(len(rows), -1)  # noqa: E731  (fit_module takes 2-D inputs)
     has_val = len(split.val) > 0
-    t = config.train
+    t = tuned.train
     with learning_rate_scales([(model.tail_modules(), TAIL_LR_SCALE), ([model.reduction], REDUCTION_LR_SCALE)]):
         history = fit_module(
             _FlatInput(model, H.shape[1:]), flat(split.train), labels[split.train],
@@ -247,7 +255,7 @@ def _run(config, features, progress, callback, cancel, warm_start) -> HybridResu
         config=config, model=model, reducer=reducer, metrics=metrics, baseline_metrics=baseline_metrics,
         history=list(history.epochs), baseline_history=list(head.history_.epochs), n_params=n_params,
         baseline_params=int(head.n_params_), seconds=time.perf_counter() - t_start, front_seconds=front_seconds,
-        split_speakers=split_speakers(fs, split), cancelled=bool(history.cancelled),
+        split_speakers=split_speakers(fs, split), cancelled=bool(history.cancelled), tuning=head.tuning_,
     )
 
 

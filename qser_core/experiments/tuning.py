@@ -88,6 +88,10 @@ class Tuning:
     trials: list[Trial] = field(default_factory=list)
     budget: int = TRIALS
 
+    def applied(self, config: QserConfig) -> QserConfig:
+        """``config`` with the chosen overrides: what the chosen head was trained with (its layers, rate, penalty)."""
+        return _apply(config, self.chosen)
+
     def as_dict(self) -> dict[str, Any]:
         """Plain values for JSON output and run records."""
         return {"head": self.head, "chosen": dict(self.chosen), "budget": self.budget,

@@ -210,6 +210,13 @@ class TestTrainHybrid:
         assert result.gain["ua"] == pytest.approx(result.metrics["ua"] - result.baseline_metrics["ua"])
         assert not result.cancelled and result.summary()["hybrid"]["params"] == result.n_params
 
+    def test_deeper_search_warm_starts_from_the_chosen_circuit(self, config, parts):
+        # head.n_layers=2 lets the search pick 1 or 2 layers; the hybrid must take the chosen circuit
+        result = train_hybrid(config.replace("head", n_layers=2), track=False)
+        chosen = {"head.n_layers": 2, "train.lr": config.train.lr}  # what the config says where the search is silent
+        chosen.update(result.tuning.chosen)
+        assert result.model.quantum.spec.n_layers == result.summary()["n_layers"] == chosen["head.n_layers"]
+
     def test_same_seed_same_result(self, config, parts):
         a, b = (train_hybrid(config, track=False) for _ in range(2))
         assert a.metrics == b.metrics
