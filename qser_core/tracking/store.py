@@ -359,7 +359,7 @@ def _network_fault(text: str) -> str | None:
     if "Read timed out" in text or "ReadTimeoutError" in text:
         timeout = os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "?")
         tries = int(os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0") or 0) + 1
-        return f"the server stopped answering (no answer within {timeout} s, {tries} tries)"
+        return f"the server stopped answering (no answer within {timeout} s, {tries} {'try' if tries == 1 else 'tries'})"
     if "Connection refused" in text or "NewConnectionError" in text:
         return "the server refused the connection (it is not running any more)"
     return None

@@ -137,6 +137,20 @@ class TestFailFast:
                                                r"connections but sent no HTTP answer within 3 s .*Start the tracking server"):
             list_runs()
 
+    @pytest.mark.parametrize("server, reason", [("refused", "the server refused the connection"),
+                                                ("silent", r"the server stopped answering \(no answer within 1 s, 1 try\)")])
+    def test_a_server_lost_after_opening_gives_one_short_message(self, server, reason, request, monkeypatch):
+        # What a run's writes meet when the server goes away mid-run (the recorder then keeps the run locally).
+        from mlflow.tracking import MlflowClient
+
+        uri = request.getfixturevalue(f"{server}_uri")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        store.import_mlflow()
+        guarded = store.GuardedClient(MlflowClient(tracking_uri=uri), uri)
+        with pytest.raises(BackendError, match=rf"could not get experiment by name in the run store {uri}: {reason}"):
+            guarded.get_experiment_by_name("qser")
+
     @pytest.mark.parametrize("server", ["refused", "silent"])
     def test_cli_runs_fails_with_the_uri_and_what_to_do(self, server, request, tmp_path):
         # How fast is measured in store._probe_host's docstring (7.0 s refused, 11.8 s silent, was 79.3 s); no timing here.
