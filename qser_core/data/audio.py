@@ -51,6 +51,8 @@ __all__ = [
     "fix_length",
     "trim_silence",
     "load_batch",
+    "load_batches",
+    "unusable_clips_error",
     "audio_kwargs",
     "wav_data_end",
 ]
@@ -545,6 +547,64 @@ def load_batch(
         return out
     keep = np.setdiff1d(np.arange(total), bad_rows)
     return out[keep], [(paths[i], failures[i]) for i in bad_rows]
+
+
+def load_batches(
+    paths: Sequence[str | os.PathLike],
+    *,
+    batch_size: int = 32,
+    sr: int = 16000,
+    duration: float = 3.0,
+    top_db: float = 40.0,
+    max_seconds: float = 60.0,
+    n_jobs: int = 2,
+):
+    """Decode ``paths`` batch by batch, leaving out each clip that cannot be used (it never stops the others).
+
+    Embedding extraction and the hybrid model's frozen front both read a corpus through this
+    generator, so they skip the same clips for the same reasons (those of :func:`load_audio`).
+    A batch is decoded only when the caller asks for it.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+    batch_size : int, default=32
+    sr, duration, top_db, max_seconds, n_jobs
+        As in :func:`load_batch`.
+
+    Yields
+    ------
+    start : int
+        Index in ``paths`` of the batch's first clip.
+    waveforms : np.ndarray [shape=(n_usable, round(sr * duration)), dtype=float32]
+        The usable clips of the batch, in order.
+    bad : dict of int to str
+        Offset in the batch → why that clip cannot be used.
+
+    Examples
+    --------
+    >>> for start, waves, bad in load_batches(paths, batch_size=32):  # doctest: +SKIP
+    ...     print(start, waves.shape, bad)
+    0 (31, 48000) {4: 'audio file .../x.wav is silent (peak 0, below 0.0001 full scale); ...'}
+    """
+    paths = [str(p) for p in paths]
+    for start in range(0, len(paths), batch_size):
+        part = paths[start:start + batch_size]
+        waves, failed = load_batch(part, sr=sr, duration=duration, top_db=top_db, max_seconds=max_seconds,
+                                   n_jobs=n_jobs, errors="skip")
+        reasons = dict(failed)
+        yield start, waves, {k: reasons[p] for k, p in enumerate(part) if p in reasons}
+
+
+def unusable_clips_error(bad: Sequence[tuple[str, str]], total: int, *, done: str = "") -> AudioError:
+    """One :class:`AudioError` naming every clip of ``bad`` (``(path, reason)`` pairs) out of ``total``.
+
+    ``done`` says what happened to the others (e.g. ``"the others are embedded and cached"``).
+    """
+    kept = f" ({done})" if done else ""
+    return AudioError(f"{len(bad)} of {total} clips cannot be used{kept}:\n"
+                      + "\n".join(f"  {p}: {r}" for p, r in bad)
+                      + "\nremove or replace them, or re-index the corpus")
 
 
 def audio_kwargs(audio: Any) -> dict[str, Any]:

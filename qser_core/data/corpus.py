@@ -39,6 +39,7 @@ __all__ = [
     "index_corpus",
     "load_corpus",
     "require_emotions",
+    "drop_unusable",
     "is_synthetic",
     "split_by_speaker",
     "speaker_folds",
@@ -336,6 +337,47 @@ def require_emotions(table: pd.DataFrame, *, source: str = "the corpus") -> None
         raise DataError(f"{source} has usable clips of {len(present)} emotion(s) ({counts}); emotion recognition "
                         f"needs at least two of {', '.join(EMOTIONS)}. Add clips of other emotions, or check the "
                         "--dataset naming convention (`qser data index DIR` lists what was skipped)")
+
+
+def drop_unusable(corpus: Corpus, bad: Iterable[tuple[str, str]]) -> tuple[Corpus, np.ndarray]:
+    """The corpus without the clips decoding could not use; they join ``report.skipped`` with their reasons.
+
+    Indexing reads headers only, so a silent, constant, NaN-filled or corrupt clip is found when it
+    is decoded (embedding extraction, the hybrid model's frozen front). Both hand what they skipped
+    here: the updated summary (as ``qser data index`` prints it) is logged as a warning, and the
+    returned report is what a run records (:meth:`~qser_core.tracking.recorder.RunRecorder.log_corpus`).
+
+    Parameters
+    ----------
+    corpus : Corpus
+    bad : iterable of (str, str)
+        ``(path, reason)`` of the clips that could not be used.
+
+    Returns
+    -------
+    corpus : Corpus
+        A new corpus of the usable rows (the input is not modified).
+    keep : np.ndarray [shape=(len(corpus.table),)], bool
+        Which rows of the input table were kept (to subset arrays aligned with it).
+
+    Raises
+    ------
+    DataError
+        Fewer than two emotions keep usable clips.
+    """
+    import dataclasses
+
+    bad = list(bad)
+    keep = np.ones(len(corpus.table), dtype=bool)
+    if bad:
+        dropped = {os.path.abspath(p) for p, _ in bad}
+        keep = np.array([os.path.abspath(str(p)) not in dropped for p in corpus.table["path"]], dtype=bool)
+        table = corpus.table[keep].reset_index(drop=True)
+        report = dataclasses.replace(corpus.report, skipped=[*corpus.report.skipped, *bad], n_clips=len(table))
+        corpus = dataclasses.replace(corpus, table=table, report=report)
+        _log.warning("%s", corpus.report.summary())  # indexing logged its part; this adds what decoding found
+    require_emotions(corpus.table, source=f"{corpus.root} (dataset {corpus.dataset!r})")
+    return corpus, keep
 
 
 def is_synthetic(data: DataConfig) -> bool:

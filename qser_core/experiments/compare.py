@@ -127,6 +127,9 @@ def compare_heads(
         Cancelled before the first head finished an epoch (later heads stopped that early are left out).
     """
     kinds = _check(kinds, protocol)
+    from qser_core.tracking.recorder import check_store
+
+    check_store(enabled=track)  # a store fault stops us here, not after the work
     features = features or prepare(config, progress=progress)
     comparison = Comparison(config=config, protocol=protocol)
     run = _crossval_runner(features, progress, callback, cancel, track, len(kinds)) if protocol == "crossval" \

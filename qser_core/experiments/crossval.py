@@ -287,8 +287,9 @@ def evaluate(
     -------
     Evaluation
     """
-    from qser_core.tracking.recorder import track_run
+    from qser_core.tracking.recorder import check_store, track_run
 
+    check_store(enabled=track)  # a store fault stops us here, not after the work
     features = features or prepare(config, progress=progress)
     tasks = plan_fold_tasks(config, features)
     reducers = {} if reducers is None else reducers

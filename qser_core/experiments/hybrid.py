@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from qser_core.config import QserConfig
-from qser_core.data.corpus import EMOTIONS, label_index, load_corpus
+from qser_core.data.corpus import EMOTIONS, drop_unusable, label_index, load_corpus
 from qser_core.errors import DataError
 from qser_core.experiments.hybrid_model import (
     REDUCTION_LR_SCALE,
@@ -75,6 +75,8 @@ class HybridResult:
     tuning : Tuning or None
         The frozen head's search on the validation speakers; the hybrid starts from its choice
         (layers, learning rate, penalty), so both differ only in what is trained.
+    corpus_report : IndexReport or None
+        What indexing and the frozen front left out (``skipped`` lists each clip with its reason).
     """
 
     config: QserConfig
@@ -92,6 +94,7 @@ class HybridResult:
     cancelled: bool = False
     run_id: str | None = None
     tuning: Any = None
+    corpus_report: Any = None
 
     @property
     def gain(self) -> dict[str, float]:
@@ -115,6 +118,8 @@ class HybridResult:
             "baseline_epochs": len(self.baseline_history),
             "seconds": self.seconds, "front_seconds": self.front_seconds,
             "cancelled": self.cancelled, "run_id": self.run_id,
+            "n_clips": self.corpus_report.n_clips if self.corpus_report else None,
+            "skipped": [list(s) for s in self.corpus_report.skipped] if self.corpus_report else [],
             "confusion": self.metrics["confusion"], "labels": list(EMOTIONS),
         }
 
@@ -195,24 +200,23 @@ def train_hybrid(
 
 def _run(config, features, progress, callback, cancel, warm_start) -> HybridResult:
     t_start = time.perf_counter()
-    corpus = features.corpus if features is not None else load_corpus(config.data)
-    table = corpus.table
-    labels = features.labels if features is not None else label_index(table["emotion"])
-    seed = int(config.train.seeds[0])
-
-    H = front_activations(table, config, progress=progress, cancel=cancel)
-    front_seconds = time.perf_counter() - t_start
     from qser_core.features.backbones import get_backbone
 
     backbone = get_backbone(config.embedding.backbone, features=config.features)
+    if features is not None and features.embeddings.shape != (len(features.table), backbone.dim):
+        raise DataError(f"features.embeddings has shape {features.embeddings.shape}; the corpus has "
+                        f"{len(features.table)} clips and {backbone.name} gives {backbone.dim} dims; "
+                        "prepare the features with this config")
+    corpus, H, keep = _usable_front(config, features, progress, cancel)
+    front_seconds = time.perf_counter() - t_start
+    table = corpus.table
+    seed = int(config.train.seeds[0])
     k = config.train.trainable_blocks
     if features is not None:
-        embeddings = features.embeddings
-        if embeddings.shape != (len(table), backbone.dim):
-            raise DataError(f"features.embeddings has shape {embeddings.shape}; the corpus has {len(table)} clips "
-                            f"and {backbone.name} gives {backbone.dim} dims; prepare the features with this config")
+        embeddings, labels = features.embeddings[keep], features.labels[keep]
     else:
         embeddings = predict_in_batches(lambda h: backbone.trainable_part(h, trainable_blocks=k), H).numpy()
+        labels = label_index(table["emotion"])
 
     # The frozen baseline: reducer on training rows + quantum head (what `qser train` does).
     if progress is not None:
@@ -256,7 +260,22 @@ def _run(config, features, progress, callback, cancel, warm_start) -> HybridResu
         history=list(history.epochs), baseline_history=list(head.history_.epochs), n_params=n_params,
         baseline_params=int(head.n_params_), seconds=time.perf_counter() - t_start, front_seconds=front_seconds,
         split_speakers=split_speakers(fs, split), cancelled=bool(history.cancelled), tuning=head.tuning_,
+        corpus_report=corpus.report,
     )
+
+
+def _usable_front(config, features, progress, cancel):
+    """``(corpus, H, keep)``: the usable clips, their frozen-front activations, and which input rows they are.
+
+    Clips the front cannot decode are skipped one by one and join the corpus report, exactly as
+    in embedding extraction (:func:`~qser_core.data.corpus.drop_unusable`); ``keep`` subsets
+    arrays aligned with the input corpus (``features.embeddings``).
+    """
+    corpus = features.corpus if features is not None else \
+        load_corpus(config.data, max_seconds=config.audio.max_seconds)
+    H, bad = front_activations(corpus.table, config, progress=progress, cancel=cancel, errors="skip")
+    corpus, keep = drop_unusable(corpus, bad)
+    return corpus, H, keep
 
 
 def _record(recorder, result: HybridResult) -> None:
@@ -267,6 +286,8 @@ def _record(recorder, result: HybridResult) -> None:
     for log in result.baseline_history:
         recorder.log_epoch(log, prefix="frozen/")
     recorder.log_split(result.split_speakers)
+    if result.corpus_report is not None:
+        recorder.log_corpus(result.corpus_report)
     recorder.log_confusion(result.metrics["confusion"], list(EMOTIONS))
     recorder.log_confusion(result.baseline_metrics["confusion"], list(EMOTIONS), name="confusion_frozen")
     drop = ("confusion",)

@@ -264,14 +264,21 @@ def check_hybrid_config(config: QserConfig) -> None:
 def _corpus_key(paths: list[str], config: QserConfig, trainable_blocks: int) -> tuple:
     digest = hashlib.blake2b(digest_size=16)
     for p in paths:
-        st = os.stat(p)
-        digest.update(f"{os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        try:
+            st = os.stat(p)
+            digest.update(f"{os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        except OSError:  # decoding names the missing file; the key only has to differ
+            digest.update(f"{os.path.abspath(p)}\0missing\n".encode())
     return digest.hexdigest(), config.digest("audio", "features", "embedding"), trainable_blocks
 
 
 def front_activations(table, config: QserConfig, *, progress: Progress | None = None,
-                      cancel: CancelToken | None = None) -> np.ndarray:
-    """Frozen-front activations of every clip in ``table`` (computed once per process and corpus).
+                      cancel: CancelToken | None = None, errors: str = "raise"):
+    """Frozen-front activations of every usable clip in ``table`` (computed once per process and corpus).
+
+    Clips are decoded by :func:`qser_core.data.audio.load_batches`, as embedding extraction decodes
+    them: a clip that cannot be used (corrupt, empty, silent, constant, NaN-filled, too short or
+    long) is left out on its own and the others go on.
 
     Parameters
     ----------
@@ -284,55 +291,89 @@ def front_activations(table, config: QserConfig, *, progress: Progress | None = 
         ``progress(done, total, message)`` after every batch.
     cancel : CancelToken or None, default=None
         Checked between batches.
+    errors : {"raise", "skip"}, default="raise"
+        ``"raise"``: after the whole table, raise one :class:`AudioError` naming every clip that
+        cannot be used. ``"skip"``: return them (what :func:`train_hybrid` does, so they reach the
+        corpus report).
 
     Returns
     -------
-    np.ndarray [shape=(n_clips, C, H, W)], float32
+    H : np.ndarray [shape=(n_usable, C, H, W)], float32
+        With ``errors="raise"``, one row per table row.
+    (H, bad) : tuple
+        With ``errors="skip"``: rows of the usable clips (table order kept) and ``bad``, a list of
+        ``(path, reason)`` for the others.
 
     Raises
     ------
     ConfigError
         The backbone has no trainable blocks, or the activations would exceed :data:`MAX_FRONT_BYTES`.
+    DataError
+        No clip of the table can be used.
+    AudioError
+        With ``errors="raise"``: some clips cannot be used (all of them named).
     TrainingCancelled
         ``cancel`` was set.
     """
-    from qser_core.data.audio import load_batch
+    from qser_core.data.audio import unusable_clips_error
     from qser_core.features.backbones import get_backbone
 
+    if errors not in ("raise", "skip"):
+        raise ConfigError(f"errors must be 'raise' or 'skip'; got {errors!r}")
     check_hybrid_config(config)
     backbone = get_backbone(config.embedding.backbone, features=config.features)
     _check_backbone(backbone)
-    k = config.train.trainable_blocks
     paths = [str(p) for p in table["path"]]
-    key = _corpus_key(paths, config, k)
-    if key in _FRONT_CACHE:
-        return _FRONT_CACHE[key]
-    total, batch_size, out = len(paths), config.embedding.batch_size, None
+    key = _corpus_key(paths, config, config.train.trainable_blocks)
+    if key not in _FRONT_CACHE:
+        H, bad = _compute_front(paths, backbone, config, progress, cancel)
+        _FRONT_CACHE.clear()
+        _FRONT_CACHE[key] = (H, bad)
+    H, bad = _FRONT_CACHE[key]
+    if errors == "skip":
+        return H, list(bad)
+    if bad:
+        raise unusable_clips_error(bad, len(paths), done="the hybrid model needs every clip of the table")
+    return H
+
+
+def _compute_front(paths, backbone, config, progress, cancel) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    from qser_core.data.audio import load_batches
+
+    k, a = config.train.trainable_blocks, config.audio
+    total, out, n, bad = len(paths), None, 0, []
+    batches = load_batches(paths, batch_size=config.embedding.batch_size, sr=backbone.sr, duration=a.duration,
+                           top_db=a.top_db, max_seconds=a.max_seconds)
     with torch.inference_mode():
-        for start in range(0, total, batch_size):
+        for start, waves, failed in batches:
             if cancel is not None and cancel.cancelled:
                 raise TrainingCancelled("the hybrid run was cancelled while computing the frozen backbone "
                                         "activations; nothing was trained")
-            waves = load_batch(paths[start:start + batch_size], sr=backbone.sr, duration=config.audio.duration,
-                               top_db=config.audio.top_db, max_seconds=config.audio.max_seconds)
-            h = backbone.frozen_part(torch.from_numpy(waves), trainable_blocks=k).numpy()
-            if out is None:
-                need = total * h[0].size * 4
-                if need > MAX_FRONT_BYTES:
-                    raise ConfigError(
-                        f"train.trainable_blocks={k} needs the frozen activations of {total} clips in memory, "
-                        f"{need / 2**30:.1f} GiB (more than {MAX_FRONT_BYTES / 2**30:.0f} GiB); "
-                        "lower train.trainable_blocks (1-4 keep the smallest activations)"
-                    )
-                out = np.empty((total, *h.shape[1:]), dtype=np.float32)
-            out[start:start + len(h)] = h
+            bad.extend((paths[start + i], reason) for i, reason in failed.items())
+            if len(waves):
+                h = backbone.frozen_part(torch.from_numpy(waves), trainable_blocks=k).numpy()
+                out = _front_array(h, total, k) if out is None else out
+                out[n:n + len(h)] = h
+                n += len(h)
             if progress is not None:
-                progress(min(start + batch_size, total), total, f"frozen {backbone.name} front")
+                progress(min(start + config.embedding.batch_size, total), total, f"frozen {backbone.name} front")
     if out is None:
-        raise DataError("the corpus table has no clips; index a corpus with clips first")
-    _FRONT_CACHE.clear()
-    _FRONT_CACHE[key] = out
-    return out
+        reasons = "".join(f"\n  {p}: {r}" for p, r in bad[:10])
+        raise DataError(f"none of the {total} clips of the corpus table can be used{reasons}\n"
+                        "index a corpus with usable clips first (`qser data index DIR` lists what it skips)")
+    return out[:n], bad
+
+
+def _front_array(h: np.ndarray, total: int, k: int) -> np.ndarray:
+    """Room for ``total`` rows shaped like ``h``'s (refused beyond :data:`MAX_FRONT_BYTES`)."""
+    need = total * h[0].size * 4
+    if need > MAX_FRONT_BYTES:
+        raise ConfigError(
+            f"train.trainable_blocks={k} needs the frozen activations of {total} clips in memory, "
+            f"{need / 2**30:.1f} GiB (more than {MAX_FRONT_BYTES / 2**30:.0f} GiB); "
+            "lower train.trainable_blocks (1-4 keep the smallest activations)"
+        )
+    return np.empty((total, *h.shape[1:]), dtype=np.float32)
 
 
 def predict_in_batches(fn, H: np.ndarray) -> torch.Tensor:

@@ -60,8 +60,9 @@ def train_model(
     -------
     TrainedModel
     """
-    from qser_core.tracking.recorder import track_run
+    from qser_core.tracking.recorder import check_store, track_run
 
+    check_store(enabled=track)  # a store fault stops us here, not after the work
     features = features or prepare(config, progress=progress)
     split = single_split(config, features)
     with track_run(config, run_type="train", enabled=track) as recorder:

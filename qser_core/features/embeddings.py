@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import queue
 import threading
@@ -55,7 +54,6 @@ _INDEX = "index.json"
 _VERSION = 1
 _FLUSH_ROWS = 1024  # rows embedded between cache writes (what an interrupted run keeps)
 _MAX_CHUNKS = 32  # more chunk files than this are merged into one (fewer reads on the cached path)
-_log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------ identities
@@ -349,17 +347,15 @@ def _decode_batches(paths: list[str], config: QserConfig, sr: int, batch_size: i
     reason), so one bad clip never stops the others.
     """
     try:
-        from qser_core.data.audio import load_batch
+        from qser_core.data.audio import load_batches
 
-        for start in range(0, len(paths), batch_size):
-            if stop.is_set():
-                return
+        a = config.audio
+        for start, waves, bad in load_batches(paths, batch_size=batch_size, sr=sr, duration=a.duration,
+                                              top_db=a.top_db, max_seconds=a.max_seconds, n_jobs=1):
             part = paths[start:start + batch_size]
-            waves, failed = load_batch(part, sr=sr, duration=config.audio.duration, top_db=config.audio.top_db,
-                                       max_seconds=config.audio.max_seconds, n_jobs=1, errors="skip")
-            reasons = dict(failed)
-            bad = {k: reasons[p] for k, p in enumerate(part) if p in reasons}
             out.put((start, np.asarray(waves, dtype=np.float32), [_content_hash(p) for p in part], bad))
+            if stop.is_set():  # checked before the generator decodes the next batch
+                return
         out.put(None)
     except BaseException as exc:  # handed to the consumer, which re-raises it
         out.put(exc)
@@ -442,11 +438,9 @@ def _result(idents, first_path, found, bad, cache, config, errors):
     if errors == "skip":
         return vectors, listed
     if listed:
-        from qser_core.errors import AudioError
+        from qser_core.data.audio import unusable_clips_error
 
-        raise AudioError(f"{len(listed)} of {len(idents)} clips cannot be used (the others are embedded and "
-                         "cached):\n" + "\n".join(f"  {p}: {r}" for p, r in listed)
-                         + "\nremove or replace them, or re-index the corpus")
+        raise unusable_clips_error(listed, len(idents), done="the others are embedded and cached")
     return vectors
 
 
@@ -543,20 +537,10 @@ def extract_corpus(corpus, config: QserConfig, *, progress: Progress | None = No
     DataError
         Fewer than two emotions keep usable clips.
     """
-    import dataclasses
-
-    from qser_core.data.corpus import require_emotions
+    from qser_core.data.corpus import drop_unusable
 
     embeddings, bad = extract_embeddings(corpus.table, config, progress=progress, cache_dir=cache_dir, errors="skip")
-    if bad:
-        dropped = {os.path.abspath(p) for p, _ in bad}
-        keep = [os.path.abspath(str(p)) not in dropped for p in corpus.table["path"]]
-        report = dataclasses.replace(corpus.report, skipped=[*corpus.report.skipped, *bad])
-        table = corpus.table[keep].reset_index(drop=True)
-        report.n_clips = len(table)
-        corpus = dataclasses.replace(corpus, table=table, report=report)
-        _log.warning("%s", corpus.report.summary())  # indexing logged its part; this adds what decoding found
-    require_emotions(corpus.table, source=f"{corpus.root} (dataset {corpus.dataset!r})")
+    corpus, _ = drop_unusable(corpus, bad)
     return corpus, embeddings
 
 

@@ -57,6 +57,7 @@ __all__ = [
     "tracking_uri",
     "experiment_name",
     "track_run",
+    "check_store",
     "reopen_run",
     "RunRecorder",
     "unsaved_runs",
@@ -412,10 +413,14 @@ class RunRecorder:
         self._keep.epoch(metrics, {t.key: t.value for t in tags})
         if self._keep.active:
             return
-        try:  # a missed curve point must not stop a long training (the final write still must succeed)
+        try:  # a failed write never stops training
             _store.client(self.tracking_uri).log_batch(self.run_id, metrics=metrics, tags=tags)
         except Exception as exc:
-            _log.warning("could not log epoch %s: %s", epoch, exc)
+            # Keep this run locally from here on, as _write does: the write already took MLflow's retries, and
+            # against a server that stopped answering each epoch would wait them out again (65.6 s measured).
+            self._keep.activate(exc)
+            _log.warning("could not log epoch %s for run %s (%s); this run's results are now kept locally and "
+                         "saved at its end", epoch, self.run_id, exc)
 
     def log_final(self, metrics: Mapping[str, Any]) -> None:
         """Final metrics, held back and written only when the run ends without an exception.
@@ -530,6 +535,22 @@ class RunRecorder:
             key, value = str(key), str(value)[:_MAX_TAG]
             self._keep.tag(key, value)
             self._write(f"set tag {key}", lambda: _store.client(self.tracking_uri).set_tag(self.run_id, key, value))
+
+
+def check_store(*, enabled: bool = True) -> None:
+    """Open the run store now, when ``enabled``, so a fault stops a command before its work, not after.
+
+    Extraction, training and cross-validation call this before they start: an unreachable tracking
+    server or a damaged store then costs seconds (the store's fail-fast checks), not the minutes of
+    work before :func:`track_run` would first touch it. The opened client is reused by the run.
+
+    Raises
+    ------
+    BackendError
+        The store cannot be used (see :func:`qser_core.tracking.store.client`).
+    """
+    if enabled:
+        _store.client(tracking_uri())
 
 
 def track_run(config: QserConfig, *, run_type: str, tags: Mapping[str, Any] | None = None,

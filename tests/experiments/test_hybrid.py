@@ -14,7 +14,7 @@ from torch.nn.utils import parametrize
 from qser_core.features.backbones import get_backbone
 from qser_core.config import QserConfig
 from qser_core.data.corpus import index_corpus, label_index
-from qser_core.errors import ConfigError, DataError, TrainingCancelled
+from qser_core.errors import AudioError, ConfigError, DataError, TrainingCancelled
 from qser_core.heads.quantum import QuantumHead
 from qser_core.experiments.hybrid_model import (
     HYBRID_BACKBONES,
@@ -286,3 +286,116 @@ class TestFrontActivations:
         token.cancel()
         with pytest.raises(TrainingCancelled, match="while computing the frozen backbone activations"):
             front_activations(parts["table"], config.replace("train", trainable_blocks=3), cancel=token)
+
+
+# ------------------------------------------------------------------------- clips that cannot be used
+BAD_CLIPS = {  # file → the words of the reason each one is skipped for
+    "corrupt.wav": "not a readable audio file",  # found by indexing (header)
+    "empty.wav": "empty file (0 bytes)",  # indexing
+    "long.wav": "at most max_seconds=10 s",  # indexing, with audio.max_seconds from the config
+    "silent.wav": "is silent",  # found by decoding in the frozen front
+    "nan.wav": "NaN or infinite samples",  # decoding
+}
+
+
+@pytest.fixture(scope="module")
+def bad_manifest(manifest, tmp_path_factory) -> str:
+    """The 48 demo clips of ``manifest`` and five unusable files (each of a demo speaker)."""
+    import soundfile as sf
+
+    folder = tmp_path_factory.mktemp("bad")
+    rng = np.random.default_rng(0)
+    (folder / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + rng.bytes(400))
+    (folder / "empty.wav").write_bytes(b"")
+    sf.write(folder / "long.wav", 0.1 * rng.standard_normal(12 * 8000), 8000)
+    sf.write(folder / "silent.wav", np.zeros(16000), 16000)
+    noisy = 0.1 * rng.standard_normal(16000)
+    noisy[5000:5100] = np.nan
+    sf.write(folder / "nan.wav", noisy, 16000, subtype="FLOAT")
+    table = pd.read_csv(manifest)
+    extra = pd.DataFrame({"path": [str(folder / name) for name in BAD_CLIPS], "label": "ANG",
+                          "speaker": table["speaker"].iloc[0]})
+    csv = folder / "with-bad.csv"
+    pd.concat([table, extra]).to_csv(csv, index=False)
+    return str(csv)
+
+
+def _bad_config(config: QserConfig, bad_manifest: str) -> QserConfig:
+    return config.with_overrides([f"data.data_dir={bad_manifest}", "audio.max_seconds=10"])
+
+
+def _assert_all_named(skipped, where: str = "") -> None:
+    reasons = {str(path).rsplit("/", 1)[-1]: reason for path, reason in skipped}
+    assert set(reasons) == set(BAD_CLIPS), where
+    for name, words in BAD_CLIPS.items():
+        assert words in reasons[name], (name, reasons[name])
+
+
+class TestUnusableClips:
+    """One bad clip never stops the hybrid run: each is skipped, all are reported and recorded."""
+
+    def test_front_skips_each_bad_clip(self, config, bad_manifest):
+        bad_config = _bad_config(config, bad_manifest)
+        table = index_corpus(bad_manifest, dataset="manifest", max_seconds=10).table  # silent and NaN pass indexing
+        assert len(table) == 50
+        H, bad = front_activations(table, bad_config, errors="skip")
+        assert H.shape[0] == 48 and np.isfinite(H).all()
+        assert sorted(p.rsplit("/", 1)[-1] for p, _ in bad) == ["nan.wav", "silent.wav"]
+        with pytest.raises(AudioError, match=r"(?s)2 of 50 clips cannot be used.*silent\.wav.*is silent"):
+            front_activations(table, bad_config)
+        with pytest.raises(ConfigError, match="errors must be 'raise' or 'skip'; got 'ignore'"):
+            front_activations(table, bad_config, errors="ignore")
+
+    @pytest.mark.slow
+    def test_run_finishes_names_and_records_them(self, config, bad_manifest, store, caplog):
+        from qser_core.tracking.reader import load_json, load_run
+
+        result = train_hybrid(_bad_config(config, bad_manifest), track=True)
+        summary = result.summary()
+        assert summary["n_clips"] == 48 and np.isfinite(summary["hybrid"]["ua"])
+        _assert_all_named(summary["skipped"])
+        assert "48 usable clips of 53 audio files; 5 skipped" in caplog.text  # indexing's 3, then decoding's 2
+        run = load_run(result.run_id)
+        assert run["tags"]["qser.n_skipped"] == "5" and run["tags"]["qser.n_clips"] == "48"
+        _assert_all_named(load_json(result.run_id, "corpus.json")["skipped"], "corpus.json")
+
+    @pytest.mark.slow
+    def test_prepared_features_are_subset_too(self, config, bad_manifest):
+        """A FeatureSet holding clips the front refuses: its embeddings and labels lose the same rows."""
+        from qser_core.experiments.pipeline import FeatureSet
+
+        bad_config = _bad_config(config, bad_manifest)
+        corpus = index_corpus(bad_manifest, dataset="manifest", max_seconds=10)
+        H, _ = front_activations(corpus.table, bad_config, errors="skip")
+        rows = np.zeros((len(corpus.table), get_backbone("efficientnet-lite0").dim), np.float32)
+        usable = ~corpus.table["path"].str.endswith(("silent.wav", "nan.wav")).to_numpy()
+        rows[usable] = get_backbone("efficientnet-lite0").trainable_part(torch.from_numpy(H), trainable_blocks=1) \
+            .detach().numpy()
+        features = FeatureSet(corpus=corpus, embeddings=rows, labels=label_index(corpus.table["emotion"]))
+        result = train_hybrid(bad_config, features=features, track=False)
+        assert result.corpus_report.n_clips == 48 and np.isfinite(result.metrics["ua"])
+        _assert_all_named(result.corpus_report.skipped)  # indexing's 3 and the front's 2
+
+    @pytest.mark.slow
+    def test_cli_exits_0_and_prints_the_summary(self, bad_manifest, tmp_path):
+        import json
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        repo = Path(__file__).resolve().parents[2]
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
+               "QSER_HOME": str(tmp_path / "home"), "PYTHONPATH": str(repo)}
+        args = ["hybrid", "--dataset", "manifest", "--data-dir", bad_manifest, "--backbone", "random-cnn",
+                "--qubits", "2", "--layers", "1", "--epochs", "1", "--json",
+                *(f"--set={s}" for s in ("audio.max_seconds=10", "data.test_fraction=0.25", "data.val_fraction=0.25"))]
+        done = subprocess.run([sys.executable, "-m", "qser_core.cli", *args], env=env, cwd=repo,
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr
+        assert "50 usable clips of 53 audio files; 3 skipped" in done.stderr  # indexing
+        assert "48 usable clips of 53 audio files; 5 skipped" in done.stderr  # + the front's decoding
+        assert "Traceback" not in done.stderr
+        summary = json.loads(done.stdout)
+        _assert_all_named(summary["skipped"])
+        assert summary["run_id"] and summary["n_clips"] == 48

@@ -1,7 +1,8 @@
 """Tests of qser_core.tracking.store: creating, checking and opening real MLflow stores.
 
 Faults are real: garbage and truncated database files, a lock held by another sqlite connection,
-a port nobody listens on, and several `qser` processes started at once on a fresh store.
+a port nobody listens on, a socket server that accepts connections and never answers, and several
+`qser` processes started at once on a fresh store.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -23,14 +25,49 @@ from qser_core.tracking.recorder import track_run
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _qser_env(home: Path) -> dict[str, str]:
+def _qser_env(home: Path, uri: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    return {**env, "QSER_HOME": str(home), "PYTHONPATH": str(REPO)}
+    return {**env, "QSER_HOME": str(home), "PYTHONPATH": str(REPO), **({"MLFLOW_TRACKING_URI": uri} if uri else {})}
 
 
-def _qser(*args: str, home: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "qser_core.cli", *args], env=_qser_env(home), cwd=REPO,
+def _qser(*args: str, home: Path, uri: str | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "qser_core.cli", *args], env=_qser_env(home, uri), cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def refused_uri():
+    """A server URI on a local port that was free a moment ago: nothing listens there."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    store.reset_clients()
+
+
+@pytest.fixture
+def silent_uri():
+    """A server URI whose port accepts TCP connections (a real socket server thread) and never answers."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    held, stop = [], threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])  # accepted, never read, never answered
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+    store.reset_clients()
 
 
 @pytest.fixture
@@ -88,14 +125,51 @@ class TestFailFast:
             holder.close()
         assert len(list_runs()) == 1  # usable again once the lock is gone
 
-    def test_unreachable_server(self, monkeypatch):
-        with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
-        with pytest.raises(BackendError, match=rf"cannot reach the MLflow tracking store http://127.0.0.1:{port} "
-                                               r".*unset it to use the local store"):
+    def test_unreachable_server(self, refused_uri, monkeypatch):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", refused_uri)
+        with pytest.raises(BackendError, match=rf"cannot reach the MLflow tracking store {refused_uri}: nothing "
+                                               r"accepts connections .*\(connection refused\).*unset it to use the local store"):
             list_runs()
+
+    def test_server_that_accepts_and_never_answers(self, silent_uri, monkeypatch):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", silent_uri)
+        with pytest.raises(BackendError, match=rf"cannot use the MLflow tracking store {silent_uri}: .* accepts "
+                                               r"connections but sent no HTTP answer within 3 s .*Start the tracking server"):
+            list_runs()
+
+    @pytest.mark.parametrize("server, reason", [("refused", "the server refused the connection"),
+                                                ("silent", r"the server stopped answering \(no answer within 1 s, 1 try\)")])
+    def test_a_server_lost_after_opening_gives_one_short_message(self, server, reason, request, monkeypatch):
+        # What a run's writes meet when the server goes away mid-run (the recorder then keeps the run locally).
+        from mlflow.tracking import MlflowClient
+
+        uri = request.getfixturevalue(f"{server}_uri")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        store.import_mlflow()
+        guarded = store.GuardedClient(MlflowClient(tracking_uri=uri), uri)
+        with pytest.raises(BackendError, match=rf"could not get experiment by name in the run store {uri}: {reason}"):
+            guarded.get_experiment_by_name("qser")
+
+    @pytest.mark.parametrize("server", ["refused", "silent"])
+    def test_cli_runs_fails_with_the_uri_and_what_to_do(self, server, request, tmp_path):
+        # How fast is measured in store._probe_host's docstring (7.0 s refused, 11.8 s silent, was 79.3 s); no timing here.
+        uri = request.getfixturevalue(f"{server}_uri")
+        proc = _qser("runs", home=tmp_path / "home", uri=uri)
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 1 and out == ""
+        assert f"qser: cannot {'reach' if server == 'refused' else 'use'} the MLflow tracking store {uri}" in err
+        assert "Start the tracking server or fix MLFLOW_TRACKING_URI" in err and "Traceback" not in err
+
+    @pytest.mark.parametrize("server", ["refused", "silent"])
+    def test_cli_evaluate_stops_before_any_work(self, server, request, tmp_path):
+        uri = request.getfixturevalue(f"{server}_uri")
+        home = tmp_path / "home"
+        proc = _qser("evaluate", "--head", "logreg", "--folds", "2", "--seeds", "1", home=home, uri=uri)
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 1 and out == "" and "Traceback" not in err
+        assert f"the MLflow tracking store {uri}" in err and "--no-track" in err
+        assert not (home / "demo").exists() and not (home / "embeddings").exists()  # checked before the corpus
 
     def test_cli_names_the_damaged_store_without_traceback(self, tmp_path):
         home = tmp_path / "home"
