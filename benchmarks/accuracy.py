@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,11 +42,13 @@ def _config(k: int, seeds, *extra: str):
                                         f"reduce.n_qubits={k}", "train.seeds=" + ",".join(map(str, seeds)), *extra])
 
 
-def run(quick: bool, *, checkpoint=None) -> list[dict]:
+def run(quick: bool, *, checkpoint=None, previous: list[dict] | None = None) -> list[dict]:
     """Rows of mean UA per head and k, the paired test and the hybrid comparison.
 
-    ``checkpoint(rows)`` is called after each group of rows, so an hour of training is never lost to a
-    later failure (the hybrid row, which trains the backbone, becomes an ``error`` row if it raises).
+    ``checkpoint(rows)`` is called after each group of rows (one k; the hybrid), so an hour of training is
+    never lost to a later failure (the hybrid row, which trains the backbone, becomes an ``error`` row if it
+    raises). ``previous``: the rows of an interrupted report (``--resume``); a group whose rows are all there
+    without error is kept as it is, the rest runs.
     """
     if not EMODB.is_dir():
         return [skipped("accuracy baselines (EmoDB)", f"EmoDB is not at {EMODB}")]
@@ -52,25 +56,50 @@ def run(quick: bool, *, checkpoint=None) -> list[dict]:
     from qser_core.experiments.pipeline import prepare
 
     heads, components, seeds = (("logreg", "mlp-matched"), (4,), (0,)) if quick else (HEADS, COMPONENTS, SEEDS)
-    features = prepare(_config(8, seeds), progress=None)
+    done = _finished_groups(previous or [])
+    features = None
     rows: list[dict] = []
     for k in components:
+        if f"k={k}" in done:
+            rows += done[f"k={k}"]
+            continue
+        features = features or prepare(_config(8, seeds), progress=None)
         start = time.perf_counter()
         log(f"accuracy: k={k}, heads {', '.join(heads)}, {len(seeds)} seed(s)")
         comparison = compare_heads(_config(k, seeds), heads, features=features, track=False)
-        summary = comparison.summary()
-        rows += _head_rows(k, summary, time.perf_counter() - start)
+        group = _head_rows(k, comparison.summary(), time.perf_counter() - start)
         if "quantum" in comparison.results and "mlp-matched" in comparison.results:
-            rows.append(_paired_row(k, comparison))
+            group.append(_paired_row(k, comparison))
+        rows += group
         if checkpoint is not None:
             checkpoint(rows)
+    rows += done.get("hybrid") or [_hybrid_or_error(quick)]
+    return rows
+
+
+def _group(name: str) -> str:
+    """``hybrid`` or ``k=N``: the unit :func:`run` computes at once, read from a row's name."""
+    if name.startswith("hybrid"):
+        return "hybrid"
+    found = re.search(r"k=\d+", name)
+    return found.group(0) if found else ""
+
+
+def _finished_groups(rows: list[dict]) -> dict[str, list[dict]]:
+    """Rows by group, only the groups none of whose rows errored."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(_group(r["name"]), []).append(r)
+    return {g: rs for g, rs in groups.items() if g and all(r["verdict"] != "error" for r in rs)}
+
+
+def _hybrid_or_error(quick: bool) -> dict:
     try:
-        rows.append(_hybrid_row(quick))
+        return _hybrid_row(quick)
     except Exception as exc:  # keep the head rows; say what broke
         log(f"accuracy: hybrid row: {type(exc).__name__}: {exc}")
-        rows.append({**skipped("hybrid − frozen PQC UA (single split, k=8)", f"{type(exc).__name__}: {exc}"),
-                     "verdict": "error"})
-    return rows
+        return {**skipped("hybrid − frozen PQC UA (single split, k=8)", f"{type(exc).__name__}: {exc}"),
+                "verdict": "error"}
 
 
 def _head_rows(k: int, summary: dict, seconds: float) -> list[dict]:
@@ -127,20 +156,31 @@ def table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 folds × 1 seed, k=4, logreg and mlp-matched only")
+    parser.add_argument("--resume", type=Path, metavar="JSON",
+                        help="an interrupted or partly failed report: keep its finished groups, run the rest into it")
     args = parser.parse_args(argv)
-    started, stamp = time.perf_counter(), datetime.now(timezone.utc)
+    started, stamp, previous = time.perf_counter(), datetime.now(timezone.utc), None
     out = ROOT / "benchmarks" / "results" / f"accuracy-{stamp:%Y%m%d-%H%M}{'-quick' if args.quick else ''}.json"
+    earlier_seconds = 0.0
+    if args.resume is not None:
+        old = json.loads(args.resume.read_text(encoding="utf-8"))
+        if bool(old.get("quick")) != args.quick:
+            parser.error(f"{args.resume} is {'a' if old.get('quick') else 'not a'} --quick report; resume it the same way")
+        out, previous, earlier_seconds = args.resume, old["rows"], float(old.get("seconds", 0.0))
+        stamp = datetime.fromisoformat(old["date"])
 
     def write(rows: list[dict], *, partial: bool) -> None:
         report: dict[str, Any] = {"date": stamp.isoformat(timespec="seconds"), "quick": args.quick,
                                   "command": "python -m benchmarks.accuracy" + (" --quick" if args.quick else ""),
-                                  "seconds": round(time.perf_counter() - started, 1), "rows": rows}
+                                  "seconds": round(earlier_seconds + time.perf_counter() - started, 1), "rows": rows}
+        if args.resume is not None:
+            report["resumed"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         if partial:
             report["partial"] = True  # readme_table never quotes a partial report
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
 
-    rows = run(args.quick, checkpoint=lambda done: write(done, partial=True))
+    rows = run(args.quick, checkpoint=lambda done: write(done, partial=True), previous=previous)
     write(rows, partial=False)
     print(table(rows))
     print(f"\nresults: {out}")

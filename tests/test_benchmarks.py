@@ -100,6 +100,16 @@ class TestReadmeTable:
         assert text.index(START) < text.index(END)
         assert text.index(ACCURACY_MARKERS[0]) < text.index(ACCURACY_MARKERS[1])
 
+    def test_accuracy_resume_keeps_finished_groups(self):
+        from benchmarks.accuracy import _finished_groups
+
+        rows = [row("EmoDB UA, logreg, k=4", value=0.47, unit="UA"),
+                row("quantum − mlp-matched UA, k=4 (paired over fold × seed)", value=0.0, unit="UA points"),
+                {**row("EmoDB UA, logreg, k=8", value=None, unit="UA"), "verdict": "error"},
+                row("EmoDB UA, mlp, k=8", value=0.5, unit="UA"),
+                {**skipped("hybrid − frozen PQC UA (single split, k=8)", "ImportError"), "verdict": "error"}]
+        assert {g: len(rs) for g, rs in _finished_groups(rows).items()} == {"k=4": 2}
+
     def test_accuracy_block(self):
         rows = [row("EmoDB UA, logreg, k=8", value=0.533, unit="UA", target=(">=", 0.51, "value"),
                     ua_ci95=[0.45, 0.615], params=54),
