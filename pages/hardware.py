@@ -3,7 +3,7 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from app_support import cache, plots, state
+from app_support import cache, plots, state, widgets
 from qser_core.data.corpus import EMOTIONS
 from qser_core.hardware.backends import FAKE_BACKENDS, account_configured
 from qser_core.hardware.compare import per_clip_frame
@@ -12,9 +12,8 @@ P = "hardware"
 st.title("Hardware")
 
 # ---------------------------------------------------------------- model and settings
-path = st.text_input("Model folder (written by `qser train --out DIR` or saved from the Train page)",
-                     key=f"{P}.model", placeholder="models/q8")
-if not path:
+source = widgets.model_picker(page=P, head="quantum")
+if source is None:
     st.info("Pick a trained quantum model to run. Offline, the page simulates IBM devices from their calibration "
             "snapshots (fake backends); no IBM Quantum account is needed.")
     st.stop()
@@ -35,7 +34,7 @@ dd = cols[1].toggle("Dynamical decoupling (hardware)", key=f"{P}.dd")
 n_clips = cols[2].number_input("Test clips (0 = all)", min_value=0, value=0, step=10, key=f"{P}.clips")
 recalibrate = cols[3].number_input("Recalibration clips", min_value=0, value=0, step=10, key=f"{P}.recal")
 
-run, device = cache.hardware_plan(path, backend, shots, noise_scale, resilience, dd, n_clips or None, recalibrate,
+run, device = cache.hardware_plan(source, backend, shots, noise_scale, resilience, dd, n_clips or None, recalibrate,
                                   level)
 stats, estimate = run.isa.stats, run.estimate
 cols = st.columns(4)
@@ -61,12 +60,12 @@ if st.button("Dispatch", type="primary", disabled=not confirmed, key=f"{P}.dispa
     from qser_core.hardware.backends import connect
     from qser_core.hardware.run import dispatch, plan
 
-    model = cache.hardware_model(path)
+    model = cache.picked_model(source)
     if use_ibm:  # the service lives in session memory: a key never enters a cache
         service = connect(token=st.session_state.get(f"{P}.key") or None)
         ibm_run, ibm_device = plan(model, backend=backend, fake=False, service=service, shots=shots,
                                    mitigation=run.mitigation, n_clips=n_clips or None, recalibrate=recalibrate,
-                                   optimization_level=level, model_path=path)
+                                   optimization_level=level, model_path=run.model_info["path"])
         out = dispatch(model, ibm_run, ibm_device, wait_result=False)
     else:
         with st.spinner("Running one job on the simulated device…"):
@@ -147,7 +146,7 @@ for col, axis in zip(cols, ("noise_scale", "shots")):
 
         with st.spinner("One job per point…"):
             kwargs = {"noise_scales": [0, 0.25, 0.5, 1, 2]} if axis == "noise_scale" else {"shots": [64, 256, 1024, 4096]}
-            st.session_state[f"{P}.curve.{axis}.data"] = noise_curve(cache.hardware_model(path), run, device, **kwargs)
+            st.session_state[f"{P}.curve.{axis}.data"] = noise_curve(cache.picked_model(source), run, device, **kwargs)
     if data := st.session_state.get(f"{P}.curve.{axis}.data"):
         fig = go.Figure(go.Scatter(x=[p[axis] for p in data["points"]], y=[p["ua"] for p in data["points"]],
                                    mode="lines+markers", name="UA"))
