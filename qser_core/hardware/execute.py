@@ -210,6 +210,7 @@ def submit(isa: IsaCircuit, angles, *, target: LocalTarget | Any, shots: int, pr
         described.update(readout_applied=True, readout_calibration=calibrate(mode, layout))
     options: dict[str, Any] = {"default_shots": int(shots)}
     if local:
+        mode.set_options(**noise.parallel_options(len(angles)))  # circuits side by side, one thread each
         if seed is not None:
             options["simulator"] = {"seed_simulator": int(seed)}
     else:
