@@ -7,6 +7,8 @@ from app_support import cache, plots, state, widgets
 from qser_core.data.corpus import EMOTIONS
 from qser_core.hardware.backends import FAKE_BACKENDS, account_configured
 from qser_core.hardware.compare import per_clip_frame
+from qser_core.hardware.execute import PRIMITIVES
+from qser_core.hardware.readout import READOUT_METHODS
 
 P = "hardware"
 st.title("Hardware")
@@ -27,15 +29,25 @@ noise_scale = cols[2].select_slider("Noise scale λ", [0.0, 0.25, 0.5, 1.0, 2.0]
 level = cols[3].select_slider("Optimisation level", [0, 1, 2, 3], value=config.hardware.optimization_level,
                               key=f"{P}.opt")
 cols = st.columns(4)
-resilience = cols[0].selectbox("Resilience level (hardware)", [0, 1, 2], index=1, key=f"{P}.resilience",
+primitive = cols[0].selectbox("Primitive", PRIMITIVES, key=f"{P}.primitive",
+                              help="estimator: EstimatorV2, one ⟨Z⟩ observable per qubit; sampler: SamplerV2, "
+                                   "⟨Z⟩ from the bit strings.")
+readout = cols[1].selectbox("Readout mitigation (sampler)", READOUT_METHODS, key=f"{P}.readout",
+                            disabled=primitive != "sampler",
+                            help="mthree: M3 calibrates the measured qubits on the device (or its noisy "
+                                 "simulator) and corrects every clip's counts; offline and on IBM Quantum.")
+readout = readout if primitive == "sampler" else "none"
+resilience = cols[2].selectbox("Resilience level (hardware)", [0, 1, 2], index=1, key=f"{P}.resilience",
+                               disabled=primitive != "estimator",
                                help="1: measurement twirling + TREX; 2: adds gate twirling + ZNE. "
-                                    "Recorded offline, applied on IBM Quantum only.")
-dd = cols[1].toggle("Dynamical decoupling (hardware)", key=f"{P}.dd")
-n_clips = cols[2].number_input("Test clips (0 = all)", min_value=0, value=0, step=10, key=f"{P}.clips")
-recalibrate = cols[3].number_input("Recalibration clips", min_value=0, value=0, step=10, key=f"{P}.recal")
+                                    "Recorded offline, applied on IBM Quantum only (Estimator).")
+dd = cols[3].toggle("Dynamical decoupling (hardware)", key=f"{P}.dd")
+cols = st.columns(4)
+n_clips = cols[0].number_input("Test clips (0 = all)", min_value=0, value=0, step=10, key=f"{P}.clips")
+recalibrate = cols[1].number_input("Recalibration clips", min_value=0, value=0, step=10, key=f"{P}.recal")
 
 run, device = cache.hardware_plan(source, backend, shots, noise_scale, resilience, dd, n_clips or None, recalibrate,
-                                  level)
+                                  level, primitive, readout)
 stats, estimate = run.isa.stats, run.estimate
 cols = st.columns(4)
 cols[0].metric("Transpiled depth", stats["depth"])
@@ -64,7 +76,8 @@ if st.button("Dispatch", type="primary", disabled=not confirmed, key=f"{P}.dispa
     if use_ibm:  # the service lives in session memory: a key never enters a cache
         service = connect(token=st.session_state.get(f"{P}.key") or None)
         ibm_run, ibm_device = plan(model, backend=backend, fake=False, service=service, shots=shots,
-                                   mitigation=run.mitigation, n_clips=n_clips or None, recalibrate=recalibrate,
+                                   mitigation=run.mitigation, primitive=primitive, n_clips=n_clips or None,
+                                   recalibrate=recalibrate,
                                    optimization_level=level, model_path=run.model_info["path"])
         out = dispatch(model, ibm_run, ibm_device, wait_result=False)
     else:
@@ -115,6 +128,13 @@ for metric in ("ua", "wa", "macro_f1"):
                  error_y={"type": "data", "symmetric": False, "array": high, "arrayminus": low})
 bars.update_layout(barmode="group", title="Scores with 95% bootstrap intervals", height=360)
 st.plotly_chart(bars, key=f"{P}.bars")
+mitigation = result.get("mitigation", {})
+st.caption(f"{result.get('primitive', 'estimator')} · {result.get('shots')} shots · readout mitigation "
+           f"{mitigation.get('readout', 'none')}"
+           + (f" (M3, {mitigation['readout_calibration']['method']} calibration)"
+              if mitigation.get("readout_calibration") else "")
+           + f" · resilience level {mitigation.get('resilience_level', '?')} "
+           + ("(applied on IBM Quantum)" if mitigation.get("applied") else "(recorded; offline runs do not apply it)"))
 agree = result["agreement"]
 cols = st.columns(4)
 cols[0].metric("Same prediction as ideal", f"{100 * agree['agreement']:.1f}%")
