@@ -51,10 +51,12 @@ class TestHardwarePage:
         assert int(labels["Clips in the job"]) == 6 and int(labels["Two-qubit gates"]) > 0
 
     @pytest.mark.slow
-    def test_plan_dispatch_and_results(self, model_dir, monkeypatch, tmp_path):
+    @pytest.mark.parametrize("primitive, readout", [("estimator", "none"), ("sampler", "mthree")])
+    def test_plan_dispatch_and_results(self, model_dir, monkeypatch, tmp_path, primitive, readout):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'store.db'}")
         at = open_page("pages/hardware.py", **{"hardware.source": "folder", "hardware.model": model_dir,
-                                               "hardware.shots": 64, "hardware.clips": 6})
+                                               "hardware.shots": 64, "hardware.clips": 6,
+                                               "hardware.primitive": primitive, "hardware.readout": readout})
         assert_clean(at)
         labels = {m.label: m.value for m in at.metric}
         assert int(labels["Clips in the job"]) == 6 and "QPU time estimate" in labels
@@ -65,3 +67,4 @@ class TestHardwarePage:
         labels = {m.label: m.value for m in at.metric}
         assert "Same prediction as ideal" in labels
         assert len(elements(at, "plotly_chart")) >= 3
+        assert f"{primitive} · 64 shots · readout mitigation {readout}" in texts(at)
