@@ -23,10 +23,12 @@ import numpy as np
 
 from qser_core.errors import BackendError, ConfigError
 
-__all__ = ["READOUT_METHODS", "calibrate", "mitigated_expectations"]
+__all__ = ["READOUT_METHODS", "CALIBRATION_SHOTS", "calibrate", "mitigated_expectations"]
 
 #: Sampler-path readout mitigation: none, or M3 (``mthree``).
 READOUT_METHODS = ("none", "mthree")
+#: Shots of M3's default calibration on a device (balanced: 2 × 10,000 over all its circuits), for the QPU estimate.
+CALIBRATION_SHOTS = 20_000
 
 
 def _mthree():
