@@ -255,27 +255,29 @@ def sweep_record(name: str):
 
 
 # ------------------------------------------------------------------ hardware
-@st.cache_resource(show_spinner="Loading the trained model…", max_entries=4)
-def hardware_model(path: str):
-    """A saved model folder (shared, never mutated); the Hardware page runs its quantum head."""
-    from qser_core.experiments.model import load_model
-
-    return load_model(path)
+def picked_model(source: tuple[str, str]):
+    """The model :func:`app_support.widgets.model_picker` chose: a recorded run's or a saved folder's (shared)."""
+    kind, ref = source
+    return recorded_model(ref) if kind == "recorded" else saved_model(ref)
 
 
 @st.cache_resource(show_spinner="Exporting and transpiling the circuit, choosing clips…", max_entries=8)
-def hardware_plan(path: str, backend: str, shots: int, noise_scale: float, resilience: int, dd: bool,
-                  n_clips: int | None, recalibrate: int, optimization_level: int):
+def hardware_plan(source: tuple[str, str], backend: str, shots: int, noise_scale: float, resilience: int, dd: bool,
+                  n_clips: int | None, recalibrate: int, optimization_level: int, primitive: str = "estimator",
+                  readout: str = "none"):
     """``(run, device)`` of :func:`qser_core.hardware.run.plan` on the fake backend (offline runs and estimates).
 
-    Only fake backends are planned here: an IBM account never enters a cache.
+    ``source`` is what :func:`app_support.widgets.model_picker` returned. Only fake backends are
+    planned here: an IBM account never enters a cache.
     """
     from qser_core.hardware.execute import Mitigation
     from qser_core.hardware.run import plan
 
-    return plan(hardware_model(path), backend=backend, fake=True, shots=shots, noise_scale=noise_scale,
-                mitigation=Mitigation(resilience_level=resilience, dynamical_decoupling=dd), n_clips=n_clips,
-                recalibrate=recalibrate, optimization_level=optimization_level, model_path=path)
+    kind, ref = source
+    mitigation = Mitigation(resilience_level=resilience, dynamical_decoupling=dd, readout=readout)
+    return plan(picked_model(source), backend=backend, fake=True, shots=shots, noise_scale=noise_scale,
+                mitigation=mitigation, primitive=primitive, n_clips=n_clips, recalibrate=recalibrate,
+                optimization_level=optimization_level, model_path=ref if kind == "folder" else None)
 
 
 @st.cache_data(ttl=5, show_spinner=False)

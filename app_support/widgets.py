@@ -152,6 +152,41 @@ def job_progress(snap: Any, label: str, *, epochs: int, n_runs: int = 1) -> None
         st.caption(f"**{head}**: {head_status(snap, head, epochs=epochs, n_runs=n_runs)}")
 
 
+#: Where one trained model comes from (the Hardware page; the Live demo offers these and more, several at once).
+MODEL_SOURCES = {"recorded": "a recorded training run (any session, `qser train` included)",
+                 "folder": "a saved model folder (`qser train --out DIR`)"}
+
+
+def model_picker(*, page: str, head: str | None = None) -> tuple[str, str] | None:
+    """Pick one trained model: ``("recorded", run_id)``, ``("folder", path)``, or None while none is chosen.
+
+    Recorded runs are listed by :mod:`qser_core.experiments.catalogue` (as on the Live demo);
+    ``head`` keeps only that head kind and a caption says how many other recorded models were left
+    out. Load the choice with :func:`app_support.cache.picked_model`.
+    """
+    from qser_core.experiments.catalogue import eligible_models, recorded_models
+
+    source = st.radio("Model", list(MODEL_SOURCES), format_func=MODEL_SOURCES.get, key=f"{page}.source",
+                      horizontal=True)
+    if source == "folder":
+        folder = st.text_input("Model folder", key=f"{page}.model", placeholder="models/q8",
+                               help="A folder written by `qser train --out DIR` (config.toml + the model files). "
+                                    "Load only models you trust.")
+        return ("folder", folder.strip()) if folder.strip() else None
+    labels, others = eligible_models(head) if head else (recorded_models(), 0)
+    if others:
+        st.caption(f"{others} recorded model{'s' if others > 1 else ''} without a {head} head "
+                   f"{'are' if others > 1 else 'is'} not listed: this page runs {head} heads only.")
+    if not labels:
+        st.info(f"No recorded training run{' with a ' + head + ' head' if head else ''} yet: train one on the "
+                f"Train page (quick protocol) or with `qser train{' --set head.kind=' + head if head else ''}`, "
+                "or pick a saved model folder.")
+        return None
+    run_id = st.selectbox("Recorded model", list(labels), format_func=labels.get, key=f"{page}.run",
+                          help="Runs that trained one model and finished; newest first.")
+    return "recorded", run_id
+
+
 def model_downloads(model: Any, *, name: str, key: str) -> None:
     """Download buttons for a trained model (zip of its saved folder) and its test confusion matrix (CSV)."""
     from qser_core.data.corpus import EMOTIONS

@@ -3,18 +3,19 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from app_support import cache, plots, state
+from app_support import cache, plots, state, widgets
 from qser_core.data.corpus import EMOTIONS
 from qser_core.hardware.backends import FAKE_BACKENDS, account_configured
 from qser_core.hardware.compare import per_clip_frame
+from qser_core.hardware.execute import PRIMITIVES
+from qser_core.hardware.readout import READOUT_METHODS
 
 P = "hardware"
 st.title("Hardware")
 
 # ---------------------------------------------------------------- model and settings
-path = st.text_input("Model folder (written by `qser train --out DIR` or saved from the Train page)",
-                     key=f"{P}.model", placeholder="models/q8")
-if not path:
+source = widgets.model_picker(page=P, head="quantum")
+if source is None:
     st.info("Pick a trained quantum model to run. Offline, the page simulates IBM devices from their calibration "
             "snapshots (fake backends); no IBM Quantum account is needed.")
     st.stop()
@@ -28,15 +29,25 @@ noise_scale = cols[2].select_slider("Noise scale λ", [0.0, 0.25, 0.5, 1.0, 2.0]
 level = cols[3].select_slider("Optimisation level", [0, 1, 2, 3], value=config.hardware.optimization_level,
                               key=f"{P}.opt")
 cols = st.columns(4)
-resilience = cols[0].selectbox("Resilience level (hardware)", [0, 1, 2], index=1, key=f"{P}.resilience",
+primitive = cols[0].selectbox("Primitive", PRIMITIVES, key=f"{P}.primitive",
+                              help="estimator: EstimatorV2, one ⟨Z⟩ observable per qubit; sampler: SamplerV2, "
+                                   "⟨Z⟩ from the bit strings.")
+readout = cols[1].selectbox("Readout mitigation (sampler)", READOUT_METHODS, key=f"{P}.readout",
+                            disabled=primitive != "sampler",
+                            help="mthree: M3 calibrates the measured qubits on the device (or its noisy "
+                                 "simulator) and corrects every clip's counts; offline and on IBM Quantum.")
+readout = readout if primitive == "sampler" else "none"
+resilience = cols[2].selectbox("Resilience level (hardware)", [0, 1, 2], index=1, key=f"{P}.resilience",
+                               disabled=primitive != "estimator",
                                help="1: measurement twirling + TREX; 2: adds gate twirling + ZNE. "
-                                    "Recorded offline, applied on IBM Quantum only.")
-dd = cols[1].toggle("Dynamical decoupling (hardware)", key=f"{P}.dd")
-n_clips = cols[2].number_input("Test clips (0 = all)", min_value=0, value=0, step=10, key=f"{P}.clips")
-recalibrate = cols[3].number_input("Recalibration clips", min_value=0, value=0, step=10, key=f"{P}.recal")
+                                    "Recorded offline, applied on IBM Quantum only (Estimator).")
+dd = cols[3].toggle("Dynamical decoupling (hardware)", key=f"{P}.dd")
+cols = st.columns(4)
+n_clips = cols[0].number_input("Test clips (0 = all)", min_value=0, value=0, step=10, key=f"{P}.clips")
+recalibrate = cols[1].number_input("Recalibration clips", min_value=0, value=0, step=10, key=f"{P}.recal")
 
-run, device = cache.hardware_plan(path, backend, shots, noise_scale, resilience, dd, n_clips or None, recalibrate,
-                                  level)
+run, device = cache.hardware_plan(source, backend, shots, noise_scale, resilience, dd, n_clips or None, recalibrate,
+                                  level, primitive, readout)
 stats, estimate = run.isa.stats, run.estimate
 cols = st.columns(4)
 cols[0].metric("Transpiled depth", stats["depth"])
@@ -61,12 +72,13 @@ if st.button("Dispatch", type="primary", disabled=not confirmed, key=f"{P}.dispa
     from qser_core.hardware.backends import connect
     from qser_core.hardware.run import dispatch, plan
 
-    model = cache.hardware_model(path)
+    model = cache.picked_model(source)
     if use_ibm:  # the service lives in session memory: a key never enters a cache
         service = connect(token=st.session_state.get(f"{P}.key") or None)
         ibm_run, ibm_device = plan(model, backend=backend, fake=False, service=service, shots=shots,
-                                   mitigation=run.mitigation, n_clips=n_clips or None, recalibrate=recalibrate,
-                                   optimization_level=level, model_path=path)
+                                   mitigation=run.mitigation, primitive=primitive, n_clips=n_clips or None,
+                                   recalibrate=recalibrate,
+                                   optimization_level=level, model_path=run.model_info["path"])
         out = dispatch(model, ibm_run, ibm_device, wait_result=False)
     else:
         with st.spinner("Running one job on the simulated device…"):
@@ -116,6 +128,13 @@ for metric in ("ua", "wa", "macro_f1"):
                  error_y={"type": "data", "symmetric": False, "array": high, "arrayminus": low})
 bars.update_layout(barmode="group", title="Scores with 95% bootstrap intervals", height=360)
 st.plotly_chart(bars, key=f"{P}.bars")
+mitigation = result.get("mitigation", {})
+st.caption(f"{result.get('primitive', 'estimator')} · {result.get('shots')} shots · readout mitigation "
+           f"{mitigation.get('readout', 'none')}"
+           + (f" (M3, {mitigation['readout_calibration']['method']} calibration)"
+              if mitigation.get("readout_calibration") else "")
+           + f" · resilience level {mitigation.get('resilience_level', '?')} "
+           + ("(applied on IBM Quantum)" if mitigation.get("applied") else "(recorded; offline runs do not apply it)"))
 agree = result["agreement"]
 cols = st.columns(4)
 cols[0].metric("Same prediction as ideal", f"{100 * agree['agreement']:.1f}%")
@@ -147,7 +166,7 @@ for col, axis in zip(cols, ("noise_scale", "shots")):
 
         with st.spinner("One job per point…"):
             kwargs = {"noise_scales": [0, 0.25, 0.5, 1, 2]} if axis == "noise_scale" else {"shots": [64, 256, 1024, 4096]}
-            st.session_state[f"{P}.curve.{axis}.data"] = noise_curve(cache.hardware_model(path), run, device, **kwargs)
+            st.session_state[f"{P}.curve.{axis}.data"] = noise_curve(cache.picked_model(source), run, device, **kwargs)
     if data := st.session_state.get(f"{P}.curve.{axis}.data"):
         fig = go.Figure(go.Scatter(x=[p[axis] for p in data["points"]], y=[p["ua"] for p in data["points"]],
                                    mode="lines+markers", name="UA"))

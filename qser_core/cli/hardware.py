@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from qser_core.cli.common import add_command, config_from, emit
+from qser_core.hardware.readout import READOUT_METHODS
 
 
 def _say(text: str) -> None:
@@ -54,7 +55,7 @@ def _plan(args: argparse.Namespace, **extra):
                                   "hardware.optimization_level": args.optimization_level})
     hw = config.hardware
     layout = [int(q) for q in args.layout.split(",")] if args.layout else None
-    mitigation = Mitigation(resilience_level=args.resilience, dynamical_decoupling=args.dd)
+    mitigation = Mitigation(resilience_level=args.resilience, dynamical_decoupling=args.dd, readout=args.readout)
     model = load_model(args.model)
     run, device = plan(model, backend=hw.backend, fake=extra.pop("fake", args.fake), service=_service(args),
                        shots=hw.shots, optimization_level=hw.optimization_level, initial_layout=layout,
@@ -144,6 +145,9 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resilience", type=int, default=1, choices=(0, 1, 2), help="Estimator resilience level")
     p.add_argument("--dd", action="store_true", help="dynamical decoupling (hardware)")
     p.add_argument("--sampler", action="store_true", help="SamplerV2 with ⟨Z⟩ from bit strings instead of EstimatorV2")
+    p.add_argument("--readout", choices=READOUT_METHODS, default="none",
+                   help="Sampler-path readout mitigation: mthree calibrates the measured qubits (M3) and corrects "
+                        "the counts (needs --sampler; default: none)")
     p.add_argument("--optimization-level", type=int, help="transpiler level 0-3 (default from config: 1)")
     p.add_argument("--layout", metavar="Q0,Q1,...", help="initial layout: physical qubit of each circuit qubit")
     p.add_argument("--instance", help="IBM Quantum instance CRN (default: QISKIT_IBM_INSTANCE or the account's)")

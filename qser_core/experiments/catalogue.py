@@ -15,7 +15,7 @@ import numpy as np
 
 from qser_core.errors import DataError
 
-__all__ = ["recorded_models", "load_recorded_model", "model_label", "zip_model", "confusion_csv"]
+__all__ = ["recorded_models", "eligible_models", "load_recorded_model", "model_label", "zip_model", "confusion_csv"]
 
 #: Filter of the runs that store a model (``qser train`` and the dashboard's quick training).
 TRAIN_RUNS = "tags.`qser.run_type` = 'train' and attributes.status = 'FINISHED'"
@@ -31,6 +31,12 @@ def model_label(row: dict[str, Any]) -> str:
             f"{score} · {when} · {str(row.get('run_id', ''))[:8]}")
 
 
+def _train_rows(max_results: int) -> list[dict[str, Any]]:
+    from qser_core.tracking.reader import list_runs
+
+    return list_runs(filter_string=TRAIN_RUNS, max_results=max_results).to_dict("records")
+
+
 def recorded_models(*, max_results: int = 200) -> dict[str, str]:
     """Recorded runs that trained one model, newest first: ``{run_id: label}``.
 
@@ -39,10 +45,32 @@ def recorded_models(*, max_results: int = 200) -> dict[str, str]:
     max_results : int, default=200
         At most this many runs.
     """
-    from qser_core.tracking.reader import list_runs
+    return {row["run_id"]: model_label(row) for row in _train_rows(max_results)}
 
-    frame = list_runs(filter_string=TRAIN_RUNS, max_results=max_results)
-    return {row["run_id"]: model_label(row) for row in frame.to_dict("records")}
+
+def eligible_models(head: str, *, max_results: int = 200) -> tuple[dict[str, str], int]:
+    """Recorded models whose head is ``head`` (newest first), and how many recorded models have another head.
+
+    The Hardware page offers only quantum heads (``eligible_models("quantum")``) and says how many
+    recorded models it left out, so a missing run is explained rather than silently absent.
+
+    Parameters
+    ----------
+    head : str
+        A head kind (:data:`qser_core.config.HEAD_KINDS`).
+    max_results : int, default=200
+        At most this many runs are read.
+
+    Returns
+    -------
+    eligible : dict
+        ``{run_id: label}`` of the runs with that head.
+    n_other : int
+        Recorded models with another head.
+    """
+    rows = _train_rows(max_results)
+    eligible = {row["run_id"]: model_label(row) for row in rows if row.get("head") == head}
+    return eligible, len(rows) - len(eligible)
 
 
 def load_recorded_model(run_id: str):

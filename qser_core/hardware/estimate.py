@@ -37,7 +37,8 @@ def _rep_delay(backend) -> float:
     return DEFAULT_REP_DELAY_S
 
 
-def estimate_qpu_time(isa, backend, *, n_rows: int, shots: int, resilience_level: int = 0) -> dict[str, Any]:
+def estimate_qpu_time(isa, backend, *, n_rows: int, shots: int, resilience_level: int = 0,
+                      calibration_shots: int = 0) -> dict[str, Any]:
     """Estimated QPU seconds of one job and its share of the Open Plan allowance.
 
     Parameters
@@ -50,6 +51,8 @@ def estimate_qpu_time(isa, backend, *, n_rows: int, shots: int, resilience_level
     shots : int
     resilience_level : int, default=0
         Level 2 multiplies the executions by :data:`ZNE_FACTOR`.
+    calibration_shots : int, default=0
+        Shots of a readout calibration job sent beside it (mthree: one more job of near-empty circuits).
 
     Returns
     -------
@@ -62,14 +65,17 @@ def estimate_qpu_time(isa, backend, *, n_rows: int, shots: int, resilience_level
     rep = _rep_delay(backend)
     factor = ZNE_FACTOR if resilience_level >= 2 else 1.0
     executions = int(n_rows) * int(shots)
-    seconds = executions * (duration + rep) * factor + JOB_OVERHEAD_S
+    calibration = calibration_shots * rep + JOB_OVERHEAD_S if calibration_shots else 0.0
+    seconds = executions * (duration + rep) * factor + JOB_OVERHEAD_S + calibration
     return {
         "quantum_seconds": seconds,
         "circuit_s": duration,
         "rep_delay_s": rep,
         "overhead_s": JOB_OVERHEAD_S,
         "executions": executions,
+        "calibration_s": calibration,
         "open_plan_fraction": seconds / OPEN_PLAN_SECONDS,
         "fits_open_plan": seconds <= OPEN_PLAN_SECONDS,
-        "formula": "shots × parameter sets × (circuit duration + repetition delay) × ZNE factor + per-job overhead",
+        "formula": "shots × parameter sets × (circuit duration + repetition delay) × ZNE factor + per-job overhead"
+                   + (" + readout calibration job" if calibration_shots else ""),
     }

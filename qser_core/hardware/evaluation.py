@@ -187,6 +187,7 @@ def prepare_run(model, device, *, local: bool, shots: int = 1024, noise_scale: f
     DeviceRun
     """
     from qser_core.hardware.estimate import estimate_qpu_time
+    from qser_core.hardware.readout import CALIBRATION_SHOTS
 
     head = model.head
     if getattr(model.config.head, "kind", "quantum") != "quantum" or not hasattr(head, "ansatz"):
@@ -205,7 +206,10 @@ def prepare_run(model, device, *, local: bool, shots: int = 1024, noise_scale: f
         ideal=ideal_expvals(model, test.angles), shots=int(shots),
         noise_scale=float(noise_scale) if local and noise_scale is not None else None,
         mitigation=mitigation or Mitigation(), primitive=primitive, seed=seed)
-    run.estimate = estimate_qpu_time(isa, device, n_rows=len(run.angles), shots=shots)
+    run.estimate = estimate_qpu_time(
+        isa, device, n_rows=len(run.angles), shots=shots,
+        resilience_level=run.mitigation.resilience_level if primitive == "estimator" else 0,
+        calibration_shots=CALIBRATION_SHOTS if run.mitigation.readout == "mthree" else 0)
     return run
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from qser_core.errors import BackendError, ConfigError
 from qser_core.hardware import noise
 from qser_core.hardware.circuit import IsaCircuit
+from qser_core.hardware.readout import READOUT_METHODS
 
 __all__ = ["PRIMITIVES", "RESILIENCE_LEVELS", "MAX_EXECUTIONS", "Mitigation", "Execution", "LocalTarget",
            "local_target", "submit", "expectations", "job_status"]
@@ -46,8 +47,9 @@ class Mitigation:
         Estimator resilience level (see :data:`RESILIENCE_LEVELS`).
     dynamical_decoupling : bool, default=False
         Pulse sequences on idle qubits (Estimator and Sampler).
-    readout : {"none"}, default="none"
-        Sampler-path readout mitigation; only ``"none"`` for now (mthree: see the README, 'IBM Quantum and device noise').
+    readout : {"none", "mthree"}, default="none"
+        Sampler-path readout mitigation: ``"mthree"`` calibrates the measured qubits with M3 and
+        corrects the counts (:mod:`qser_core.hardware.readout`), offline and on IBM Quantum alike.
     """
 
     resilience_level: int = 1
@@ -57,9 +59,8 @@ class Mitigation:
     def __post_init__(self) -> None:
         if self.resilience_level not in RESILIENCE_LEVELS:
             raise ConfigError(f"resilience level must be 0, 1 or 2; got {self.resilience_level!r}")
-        if self.readout != "none":  # mthree 3.0 installs beside qiskit 2.3 but is not wired in yet
-            raise ConfigError(f"readout mitigation must be 'none' (mthree is not available yet; see "
-                              f"the README, 'IBM Quantum and device noise'); got {self.readout!r}")
+        if self.readout not in READOUT_METHODS:
+            raise ConfigError(f"readout mitigation must be one of {', '.join(READOUT_METHODS)}; got {self.readout!r}")
 
     def options(self, primitive: str) -> dict[str, Any]:
         """The primitive's options for IBM hardware (local testing mode ignores them)."""
@@ -188,6 +189,9 @@ def submit(isa: IsaCircuit, angles, *, target: LocalTarget | Any, shots: int, pr
     if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or not 1 <= shots <= 100_000:
         raise ConfigError(f"shots must be an integer between 1 and 100000; got {shots!r}")
     mitigation = mitigation or Mitigation()
+    if mitigation.readout != "none" and primitive != "sampler":
+        raise ConfigError(f"readout mitigation {mitigation.readout!r} corrects the Sampler's bit strings; use the "
+                          "sampler primitive (--sampler), or Estimator resilience level 1 (TREX) on hardware")
     local = isinstance(target, LocalTarget)
     n_qubits = len(isa.observables)
     angles = _check_angles(angles, n_qubits)
@@ -199,8 +203,14 @@ def submit(isa: IsaCircuit, angles, *, target: LocalTarget | Any, shots: int, pr
     layout = target.layout if local else isa.layout
     mode = target.mode if local else target
     start = time.perf_counter()
+    described = mitigation.describe(primitive, applied=not local)
+    if mitigation.readout == "mthree":  # calibrated first, on what runs the job: the noisy simulator or the device
+        from qser_core.hardware.readout import calibrate
+
+        described.update(readout_applied=True, readout_calibration=calibrate(mode, layout))
     options: dict[str, Any] = {"default_shots": int(shots)}
     if local:
+        mode.set_options(**noise.parallel_options(len(angles)))  # circuits side by side, one thread each
         if seed is not None:
             options["simulator"] = {"seed_simulator": int(seed)}
     else:
@@ -219,11 +229,10 @@ def submit(isa: IsaCircuit, angles, *, target: LocalTarget | Any, shots: int, pr
     except Exception as exc:  # noqa: BLE001 - the service's refusal, shown with its reason
         raise BackendError(f"{primitive} job was refused by {isa.backend}: {type(exc).__name__}: {exc}") from None
     return Execution(job=job, job_id=job.job_id(), primitive=primitive, n_rows=len(angles), layout=list(layout),
-                     shots=int(shots), local=local, submitted_s=time.perf_counter() - start,
-                     mitigation=mitigation.describe(primitive, applied=not local))
+                     shots=int(shots), local=local, submitted_s=time.perf_counter() - start, mitigation=described)
 
 
-def expectations(result, *, primitive: str, layout: list[int]) -> np.ndarray:
+def expectations(result, *, primitive: str, layout: list[int], mitigation: dict | None = None) -> np.ndarray:
     """⟨Z_q⟩ per clip and logical qubit ``[shape=(n_clips, n_qubits)]`` from a primitive result.
 
     Parameters
@@ -233,11 +242,18 @@ def expectations(result, *, primitive: str, layout: list[int]) -> np.ndarray:
     primitive : {"estimator", "sampler"}
     layout : list of int
         Wire of each logical qubit in the measured circuit (sampler bit order).
+    mitigation : dict, optional
+        ``Execution.mitigation`` (or a job record's): a Sampler result with an mthree readout
+        calibration is corrected with it.
     """
     pub = result[0]
     if primitive == "estimator":
         return np.asarray(pub.data.evs, dtype=float).T.copy()
     bits = pub.data.meas  # BitArray, shape (n_clips,), bits little-endian
+    if mitigation and mitigation.get("readout") == "mthree":
+        from qser_core.hardware.readout import mitigated_expectations
+
+        return mitigated_expectations(bits, layout, mitigation["readout_calibration"])
     unpacked = np.unpackbits(bits.array, axis=-1, bitorder="big")  # (n, shots, 8 * n_bytes), MSB first
     wires = unpacked.shape[-1] - 1 - np.asarray(layout)
     return 1.0 - 2.0 * unpacked[..., wires].mean(axis=1)

@@ -108,7 +108,8 @@ def _finish(run_id: str | None, execution, run: DeviceRun) -> dict[str, Any]:
             status, reason = job_status(execution.job)
             records.set_job_status(run_id, execution.job_id, status, reason or str(exc))
         raise
-    expvals = expectations(result, primitive=execution.primitive, layout=execution.layout)
+    expvals = expectations(result, primitive=execution.primitive, layout=execution.layout,
+                           mitigation=execution.mitigation)
     scored = score_run(run, expvals, jobs=1)
     scored.update(job_ids=[execution.job_id], jobs=1, backend=run.backend, shots=run.shots,
                   noise_scale=run.noise_scale, mitigation=execution.mitigation, estimate=run.estimate,
@@ -186,7 +187,8 @@ def noise_curve(model, run: DeviceRun, device, *, noise_scales: Sequence[float] 
                 records.add_job(rec, records.job_record(point, execution, noise_scale=point.noise_scale,
                                                         extra={"curve": axis}), job_ids)
             scored = score_run(point, expectations(wait(execution), primitive=execution.primitive,
-                                                   layout=execution.layout), jobs=1)
+                                                   layout=execution.layout, mitigation=execution.mitigation),
+                               jobs=1)
             if track:
                 records.write_result(rec.run_id, execution.job_id, scored, prefix=f"{axis}_{value}/")
             points.append({"noise_scale": point.noise_scale, "shots": point.shots, "job_id": execution.job_id,
@@ -258,7 +260,8 @@ def fetch(job_id: str, *, service=None) -> dict[str, Any]:
         records.set_job_status(run_id, job_id, status)
         raise BackendError(f"job {job_id} is {status}; fetch it again when it is done")
     run = _run_from_record(record)
-    expvals = expectations(job.result(), primitive=record["primitive"], layout=record["layout"])
+    expvals = expectations(job.result(), primitive=record["primitive"], layout=record["layout"],
+                           mitigation=record["mitigation"])
     scored = score_run(run, expvals, jobs=1)
     scored.update(job_ids=[job_id], jobs=1, backend=record["backend"], shots=record["shots"],
                   noise_scale=record["noise_scale"], mitigation=record["mitigation"], estimate=record["estimate"],

@@ -1,4 +1,5 @@
-"""AppTest of the Hardware page: plan (transpiled circuit, QPU estimate), offline dispatch with confirmation, results."""
+"""AppTest of the Hardware page: model from recorded runs or a folder, plan (transpiled circuit, QPU estimate),
+offline dispatch with confirmation, results."""
 
 from __future__ import annotations
 
@@ -6,27 +7,56 @@ import pytest
 
 from app_harness import assert_clean, elements, open_page, texts
 
+SMALL = ["reduce.n_qubits=3", "head.n_layers=1", "train.epochs=2"]
+
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     from qser_core.config import QserConfig
     from qser_core.experiments.single import train_model
 
-    config = QserConfig().with_overrides(["reduce.n_qubits=3", "head.n_layers=1", "train.epochs=2"])
+    config = QserConfig().with_overrides(SMALL)
     return str(train_model(config, track=False).save(tmp_path_factory.mktemp("page") / "model"))
 
 
+@pytest.fixture
+def run_store(monkeypatch, tmp_path):
+    """An empty run store of this test (the demo corpus and its embeddings stay in the session's QSER_HOME)."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "hardware-page")
+
+
 class TestHardwarePage:
-    def test_without_a_model_says_what_to_do(self):
+    def test_without_a_model_says_what_to_do(self, run_store):
         at = open_page("pages/hardware.py")
         assert_clean(at)
-        assert "no IBM Quantum account is needed" in texts(at)
+        shown = texts(at)
+        assert "no IBM Quantum account is needed" in shown
+        assert "No recorded training run with a quantum head yet" in shown
+
+    def test_offers_recorded_quantum_models_only(self, run_store):
+        from qser_core.config import QserConfig
+        from qser_core.experiments.single import train_model
+
+        config = QserConfig().with_overrides(SMALL)
+        quantum = train_model(config, track=True)
+        classical = train_model(config.replace("head", kind="logreg"), track=True)
+        at = open_page("pages/hardware.py", **{"hardware.shots": 64, "hardware.clips": 6})
+        assert_clean(at)
+        picker = at.selectbox(key="hardware.run")
+        assert picker.options == [picker.format_func(quantum.run_id)] and picker.value == quantum.run_id
+        assert not any(classical.run_id[:8] in option for option in picker.options)
+        assert "1 recorded model without a quantum head is not listed" in texts(at)
+        labels = {m.label: m.value for m in at.metric}
+        assert int(labels["Clips in the job"]) == 6 and int(labels["Two-qubit gates"]) > 0
 
     @pytest.mark.slow
-    def test_plan_dispatch_and_results(self, model_dir, monkeypatch, tmp_path):
+    @pytest.mark.parametrize("primitive, readout", [("estimator", "none"), ("sampler", "mthree")])
+    def test_plan_dispatch_and_results(self, model_dir, monkeypatch, tmp_path, primitive, readout):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'store.db'}")
-        at = open_page("pages/hardware.py", **{"hardware.model": model_dir, "hardware.shots": 64,
-                                               "hardware.clips": 6})
+        at = open_page("pages/hardware.py", **{"hardware.source": "folder", "hardware.model": model_dir,
+                                               "hardware.shots": 64, "hardware.clips": 6,
+                                               "hardware.primitive": primitive, "hardware.readout": readout})
         assert_clean(at)
         labels = {m.label: m.value for m in at.metric}
         assert int(labels["Clips in the job"]) == 6 and "QPU time estimate" in labels
@@ -37,3 +67,4 @@ class TestHardwarePage:
         labels = {m.label: m.value for m in at.metric}
         assert "Same prediction as ideal" in labels
         assert len(elements(at, "plotly_chart")) >= 3
+        assert f"{primitive} · 64 shots · readout mitigation {readout}" in texts(at)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from qser_core.errors import DataError
-from qser_core.experiments.catalogue import (confusion_csv, load_recorded_model, model_label, recorded_models,
-                                             zip_model)
+from qser_core.experiments.catalogue import (confusion_csv, eligible_models, load_recorded_model, model_label,
+                                             recorded_models, zip_model)
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,17 @@ class TestRecorded:
         X = demo_fast_features.embeddings[:5]
         assert np.allclose(loaded.head.predict_proba(loaded.reducer.transform(X)),
                            model.head.predict_proba(model.reducer.transform(X)))
+
+    def test_eligible_models_keep_one_head_and_count_the_others(self, store, quick_config, demo_fast_features):
+        from qser_core.experiments.single import train_model
+
+        train_model(quick_config, features=demo_fast_features, track=True)
+        quantum = train_model(quick_config.with_overrides(["head.kind=quantum", "train.epochs=1"]),
+                              features=demo_fast_features, track=True)
+        eligible, others = eligible_models("quantum")
+        assert list(eligible) == [quantum.run_id] and others == 1
+        assert eligible[quantum.run_id].startswith("quantum · 8 qubits")
+        assert eligible_models("mlp") == ({}, 2)
 
     def test_a_run_without_a_model_is_a_message(self, store, quick_config):
         from qser_core.tracking.recorder import track_run

@@ -64,6 +64,11 @@ class TestUsage:
         out = _qser("curve", "--model", str(hw_model_dir), "--backend", "ibm_fez", env=env)
         assert out.returncode == 2 and "one of the arguments --noise-scales --shots is required" in out.stderr
 
+    def test_readout_mitigation_needs_the_sampler(self, hw_model_dir, env):
+        out = _qser("run", "--model", str(hw_model_dir), "--backend", "ibm_fez", "--fake", "--clips", "6",
+                    "--readout", "mthree", env=env)
+        assert out.returncode == 2 and "corrects the Sampler's bit strings" in out.stderr
+
     def test_unknown_device(self, hw_model_dir, env):
         out = _qser("run", "--model", str(hw_model_dir), "--backend", "ibm_nowhere", "--fake", env=env)
         assert out.returncode == 1 and "no offline fake backend for IBM device 'ibm_nowhere'" in out.stderr

@@ -6,7 +6,7 @@ import pytest
 
 from qser_core.errors import ConfigError
 from qser_core.hardware.backends import fake_backend
-from qser_core.hardware.noise import device_slice, noisy_simulator
+from qser_core.hardware.noise import device_slice, noisy_simulator, parallel_options
 
 
 @pytest.fixture(scope="module")
@@ -36,3 +36,34 @@ class TestSlice:
     def test_bad_scale(self, device, bad):
         with pytest.raises(ConfigError, match="noise scale λ must be a finite number ≥ 0"):
             device_slice(device, [5], noise_scale=bad)
+
+
+class TestThreads:
+    @pytest.mark.parametrize("n_circuits", [1, 2, 1000])
+    def test_one_thread_per_circuit_never_more_threads_than_circuits(self, n_circuits):
+        options = parallel_options(n_circuits)
+        assert options["max_parallel_threads"] == options["max_parallel_experiments"] <= n_circuits
+        assert options["max_parallel_shots"] == 1
+        assert parallel_options(1)["max_parallel_threads"] == 1  # no OpenMP inside a lone circuit
+
+    def test_circuits_side_by_side_give_the_same_counts(self, device, monkeypatch):
+        import numpy as np
+
+        from qser_core.hardware import noise
+        from qser_core.hardware.circuit import export_circuit, transpile_for
+        from qser_core.hardware.execute import expectations, local_target, submit, wait
+        from qser_core.heads.circuits import CircuitSpec
+
+        spec = CircuitSpec(3, 1, encoding="angle-ry", ansatz="strong")
+        isa = transpile_for(export_circuit(np.ones(spec.weight_shape), spec=spec), device)
+        angles = np.random.default_rng(2).uniform(0, np.pi, (8, 3))
+
+        def run():
+            execution = submit(isa, angles, target=local_target(isa, device, seed=4), shots=256, seed=4)
+            return expectations(wait(execution), primitive="estimator", layout=execution.layout)
+
+        side_by_side = run()
+        monkeypatch.setattr(noise, "parallel_options", lambda n: {"max_parallel_threads": 1,
+                                                                  "max_parallel_experiments": 1,
+                                                                  "max_parallel_shots": 1})
+        assert np.array_equal(side_by_side, run())  # seeds are per circuit: threads change nothing

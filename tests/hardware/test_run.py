@@ -23,6 +23,23 @@ class TestPlan:
         assert run.estimate["executions"] == (8 + 12) * 128 and run.estimate["fits_open_plan"]
         assert len(run.test) == 8 and len(run.train) == 12 and run.angles.shape == (20, 3)
 
+    @pytest.mark.parametrize("primitive, mitigation, extra", [
+        ("estimator", {"resilience_level": 2}, "zne"), ("sampler", {"readout": "mthree"}, "calibration")])
+    def test_estimate_counts_zne_and_readout_calibration(self, planned, hw_model, hw_features, primitive, mitigation,
+                                                         extra):
+        from qser_core.hardware.execute import Mitigation
+
+        base = planned[0].estimate
+        run, _ = plan(hw_model, backend="ibm_brisbane", fake=True, shots=128, n_clips=8, recalibrate=12,
+                      features=hw_features, primitive=primitive, mitigation=Mitigation(**mitigation))
+        shots_s = base["quantum_seconds"] - base["overhead_s"]
+        if extra == "zne":  # every circuit run at three noise factors
+            assert run.estimate["quantum_seconds"] - run.estimate["overhead_s"] == pytest.approx(3 * shots_s)
+        else:  # one more job of calibration shots
+            assert run.estimate["calibration_s"] > run.estimate["overhead_s"]
+            assert run.estimate["quantum_seconds"] == pytest.approx(base["quantum_seconds"]
+                                                                    + run.estimate["calibration_s"])
+
     def test_subset_is_stratified(self, planned):
         run, _ = planned
         assert len(set(run.test.y_true.tolist())) == 6  # 8 clips cover all six emotions
