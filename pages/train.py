@@ -190,6 +190,9 @@ def hybrid_results(snap: jobs.JobSnapshot) -> None:
                f"frozen {summary['baseline_epochs']} · {summary['seconds']:.0f} s, "
                f"of which {summary['front_seconds']:.0f} s for the frozen front · run {summary['run_id']}. "
                "UA = unweighted accuracy (mean recall over emotions), WA = accuracy; one split, no interval.")
+    if summary["skipped"]:
+        with st.expander(f"{len(summary['skipped'])} unusable clip(s) left out of this run"):
+            st.dataframe([{"file": path, "reason": why} for path, why in summary["skipped"]], key=f"{P}.skipped")
 
 
 @st.fragment(run_every=2.0 if busy else None)
