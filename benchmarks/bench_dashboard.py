@@ -9,6 +9,8 @@ Streamlit itself sets on this machine. Without Chromium or playwright the render
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import socket
 import subprocess
@@ -27,13 +29,14 @@ TIMEOUT_S = 120.0
 
 
 def run(quick: bool) -> list[dict]:
-    """Served and rendered rows; ``quick`` starts each server once, the full run three times."""
+    """Served and rendered rows; ``quick`` starts each server once with no browser, the full run three times."""
     repeat = 1 if quick else 3
     with tempfile.TemporaryDirectory(prefix="qser-bench-dash-") as tmp:
         bare = Path(tmp) / "bare.py"
         bare.write_text('import streamlit as st\n\nst.title("bare")\n', encoding="utf-8")
         ours, ref = [], []
-        with _browser() as browser:
+        # --quick: no browser (its start and the Overview's first render are ~15 s of a one-minute pass)
+        with (contextlib.nullcontext(None) if quick else _browser()) as browser:
             for _ in range(repeat):  # interleaved, so both see the same machine load
                 ours.append(_cold_start(ROOT / "app.py", "QSER Lab", browser))
                 ref.append(_cold_start(bare, "bare", browser))
@@ -43,7 +46,8 @@ def run(quick: bool) -> list[dict]:
                 reference="bare one-line Streamlit app, same flags", reference_value=ref_served,
                 ratio=ref_served / served, target=("<=", 5, "value"), repeats=repeat, runs=ours, reference_runs=ref)]
     if browser is None:
-        rows.append(skipped("dashboard cold start: Overview rendered", _no_browser_reason(), unit="s"))
+        why = "not run with --quick (needs a browser start)" if quick else _no_browser_reason()
+        rows.append(skipped("dashboard cold start: Overview rendered", why, unit="s"))
     else:
         rendered, ref_rendered = median([o["rendered"] for o in ours]), median([r["rendered"] for r in ref])
         rows.append(row("dashboard cold start: Overview rendered", value=rendered, unit="s",
