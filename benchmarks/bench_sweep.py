@@ -52,11 +52,12 @@ def _sweep_seconds(workers: int, epochs: int, *, then=None) -> tuple[float, dict
 
     ray.shutdown()
     ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    # Start every worker and import torch / PennyLane / qser_core there first (5-8 s each, once per worker
-    # for the whole sweep): on the quiet machine they were 12 s of the 27 s one-worker sweep and hid the
-    # scaling of the tasks themselves (1.37x measured with them in the clock).
-    warm = ray.remote(num_cpus=1)(_import_training)
-    ray.get([warm.remote() for _ in range(workers)])
+    # Start every worker and run one real 1-epoch task there first: the imports (torch, PennyLane, and
+    # torch._dynamo, which the first optimizer pulls in) cost 5-8 s once per worker for the whole sweep.
+    # On the quiet machine importing alone left 4-5 s in each worker's first task (first result at 6.3 s,
+    # the rest ~1 s each): paid once by one worker, in parallel by two, it hid the scaling of the tasks.
+    warm, task = ray.remote(num_cpus=1)(_warm_worker), ray.put(_warm_task())
+    ray.get([warm.remote(task) for _ in range(workers)])
     config = QserConfig().with_overrides([*BASE, f"train.epochs={epochs}", f"train.patience={epochs + 1}"])
     start = time.perf_counter()
     result = run_sweep(config, GRID, name=f"bench-{workers}w-{uuid.uuid4().hex[:6]}")
@@ -80,11 +81,24 @@ def _warm_driver() -> None:
     check_store()
 
 
-def _import_training() -> None:
+def _warm_task():
+    """The sweep's first task at 1 epoch, and its features: what a worker runs to warm up."""
+    from qser_core.config import QserConfig
+    from qser_core.experiments.crossval import plan_fold_tasks, prepare
+    from qser_core.experiments.sweep_grid import effective_config, expand_grid
+
+    base = QserConfig().with_overrides([*BASE, "train.epochs=1"])
+    config = effective_config(expand_grid(base, GRID)[-1].config)
+    features = prepare(config)
+    return plan_fold_tasks(config, features)[0], features
+
+
+def _warm_worker(task_and_features) -> None:
     import time as clock
 
-    import qser_core.experiments.crossval  # noqa: F401 (torch, PennyLane, scikit-learn behind it)
+    from qser_core.experiments.crossval import run_fold_task
 
+    run_fold_task(*task_and_features)
     clock.sleep(0.5)  # hold this worker so the next warm-up task lands on another one
 
 

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from qser_core.cli.common import add_command, config_from, emit
+from qser_core.hardware.circuit import TRANSPILE_TRIALS
 from qser_core.hardware.readout import READOUT_METHODS
 
 
@@ -33,7 +34,8 @@ def _scores_text(result: dict[str, Any]) -> str:
 
 def _plan_text(run) -> str:
     s, e = run.isa.stats, run.estimate
-    return (f"{run.backend}: depth {s['depth']}, two-qubit gates {s['two_qubit_gates']}, layout {s['layout']}; "
+    trials = f" (fewest of {s['trials']} transpiler seeds)" if s.get("trials", 1) > 1 else ""
+    return (f"{run.backend}: depth {s['depth']}, two-qubit gates {s['two_qubit_gates']}{trials}, layout {s['layout']}; "
             f"{len(run.angles)} clips × {run.shots} shots ≈ {e['quantum_seconds']:.1f} QPU s "
             f"({100 * e['open_plan_fraction']:.1f}% of the Open Plan's 10 min)")
 
@@ -58,7 +60,8 @@ def _plan(args: argparse.Namespace, **extra):
     mitigation = Mitigation(resilience_level=args.resilience, dynamical_decoupling=args.dd, readout=args.readout)
     model = load_model(args.model)
     run, device = plan(model, backend=hw.backend, fake=extra.pop("fake", args.fake), service=_service(args),
-                       shots=hw.shots, optimization_level=hw.optimization_level, initial_layout=layout,
+                       shots=hw.shots, optimization_level=hw.optimization_level,
+                       transpile_trials=args.transpile_trials, initial_layout=layout,
                        mitigation=mitigation, n_clips=args.clips, model_path=str(args.model),
                        primitive="sampler" if args.sampler else "estimator", **extra)
     _say(_plan_text(run))
@@ -149,6 +152,8 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
                    help="Sampler-path readout mitigation: mthree calibrates the measured qubits (M3) and corrects "
                         "the counts (needs --sampler; default: none)")
     p.add_argument("--optimization-level", type=int, help="transpiler level 0-3 (default from config: 1)")
+    p.add_argument("--transpile-trials", type=int, default=TRANSPILE_TRIALS, metavar="N",
+                   help=f"transpiler seeds tried, fewest two-qubit gates kept (default: {TRANSPILE_TRIALS})")
     p.add_argument("--layout", metavar="Q0,Q1,...", help="initial layout: physical qubit of each circuit qubit")
     p.add_argument("--instance", help="IBM Quantum instance CRN (default: QISKIT_IBM_INSTANCE or the account's)")
     p.add_argument("--no-track", action="store_true", help="do not record the run")

@@ -84,6 +84,10 @@ class FoldResult:
     history : list of dict
         One :class:`~qser_core.heads.training.EpochLog` per epoch, as a dict.
     split_speakers : dict of str to list of str
+    circuit : dict
+        Depth, two-qubit gates and parameters of a quantum head's circuit (empty otherwise), measured
+        where the task ran: a sweep's driver then never imports PennyLane (3 s of CPU taken from the
+        workers on a 2-core machine).
     """
 
     fold: int
@@ -100,6 +104,7 @@ class FoldResult:
     seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
     split_speakers: dict[str, list[str]] = field(default_factory=dict)
+    circuit: dict[str, Any] = field(default_factory=dict)
 
 
 def plan_fold_tasks(config: QserConfig, features: FeatureSet) -> list[FoldTask]:
@@ -151,7 +156,7 @@ def run_fold_task(task: FoldTask, features: FeatureSet, *, callback: Callable | 
         clips=[ids[i] for i in split.test], y_true=y_true, y_pred=y_pred, epochs=len(history.epochs),
         best_epoch=int(history.best_epoch), status=status, hyperparameters=_hyperparameters(config, head),
         seconds=time.perf_counter() - start, history=[dataclasses.asdict(e) for e in history.epochs],
-        split_speakers=split_speakers(features, split),
+        split_speakers=split_speakers(features, split), circuit=_circuit_stats(config),
     )
 
 
@@ -249,7 +254,8 @@ def summarise(config: QserConfig, results: Sequence[FoldResult], *, planned: int
         raise TrainingCancelled("evaluation was cancelled before any fold finished; nothing to report")
     results = sorted(results, key=lambda r: (r.seed, r.fold))
     cancelled = any(r.status == "stopped" for r in results) or (planned is not None and len(results) < planned)
-    return Evaluation(config=config, results=results, cancelled=cancelled, circuit=_circuit_stats(config))
+    circuit = results[0].circuit if results[0].circuit else _circuit_stats(config)
+    return Evaluation(config=config, results=results, cancelled=cancelled, circuit=circuit)
 
 
 def evaluate(

@@ -52,7 +52,8 @@ def estimate_qpu_time(isa, backend, *, n_rows: int, shots: int, resilience_level
     resilience_level : int, default=0
         Level 2 multiplies the executions by :data:`ZNE_FACTOR`.
     calibration_shots : int, default=0
-        Shots of a readout calibration job sent beside it (mthree: one more job of near-empty circuits).
+        Shots of readout calibration circuits sent in the same job (mthree: near-empty circuits, so
+        each shot costs about one repetition delay).
 
     Returns
     -------
@@ -65,7 +66,7 @@ def estimate_qpu_time(isa, backend, *, n_rows: int, shots: int, resilience_level
     rep = _rep_delay(backend)
     factor = ZNE_FACTOR if resilience_level >= 2 else 1.0
     executions = int(n_rows) * int(shots)
-    calibration = calibration_shots * rep + JOB_OVERHEAD_S if calibration_shots else 0.0
+    calibration = calibration_shots * rep
     seconds = executions * (duration + rep) * factor + JOB_OVERHEAD_S + calibration
     return {
         "quantum_seconds": seconds,
@@ -77,5 +78,5 @@ def estimate_qpu_time(isa, backend, *, n_rows: int, shots: int, resilience_level
         "open_plan_fraction": seconds / OPEN_PLAN_SECONDS,
         "fits_open_plan": seconds <= OPEN_PLAN_SECONDS,
         "formula": "shots × parameter sets × (circuit duration + repetition delay) × ZNE factor + per-job overhead"
-                   + (" + readout calibration job" if calibration_shots else ""),
+                   + (" + readout calibration circuits (same job)" if calibration_shots else ""),
     }

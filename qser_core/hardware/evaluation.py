@@ -20,7 +20,7 @@ import numpy as np
 
 from qser_core.errors import ConfigError, DataError
 from qser_core.hardware import compare
-from qser_core.hardware.circuit import export_circuit, head_weights, transpile_for
+from qser_core.hardware.circuit import TRANSPILE_TRIALS, export_circuit, head_weights, transpile_for
 from qser_core.hardware.execute import Mitigation
 
 __all__ = ["ClipSet", "DeviceRun", "clip_sets", "ideal_expvals", "prepare_run", "score_run"]
@@ -154,8 +154,8 @@ class DeviceRun:
 
 def prepare_run(model, device, *, local: bool, shots: int = 1024, noise_scale: float | None = 1.0,
                 mitigation: Mitigation | None = None, primitive: str = "estimator", n_clips: int | None = None,
-                recalibrate: int = 0, optimization_level: int = 1, initial_layout=None, seed: int = 0,
-                features=None, model_path: str | None = None) -> DeviceRun:
+                recalibrate: int = 0, optimization_level: int = 1, transpile_trials: int = TRANSPILE_TRIALS,
+                initial_layout=None, seed: int = 0, features=None, model_path: str | None = None) -> DeviceRun:
     """Export, transpile once, pick the clips and estimate QPU time — everything before dispatch.
 
     Parameters
@@ -176,6 +176,8 @@ def prepare_run(model, device, *, local: bool, shots: int = 1024, noise_scale: f
     recalibrate : int, default=0
         Training clips run in the same job to refit the readout (0 = none).
     optimization_level : int, default=1
+    transpile_trials : int, default=TRANSPILE_TRIALS
+        Transpiler seeds tried (from ``seed``), fewest two-qubit gates kept; the stats record the one kept.
     initial_layout : list of int, optional
     seed : int, default=0
     features : FeatureSet, optional
@@ -197,7 +199,7 @@ def prepare_run(model, device, *, local: bool, shots: int = 1024, noise_scale: f
     spec = head.spec_
     exported = export_circuit(weights, spec=spec)
     isa = transpile_for(exported, device, optimization_level=optimization_level, initial_layout=initial_layout,
-                        seed=seed)
+                        seed=seed, trials=transpile_trials)
     test, train = clip_sets(model, features=features, n_clips=n_clips, n_train=recalibrate, seed=seed)
     run = DeviceRun(
         model_info={"path": model_path, "run_id": model.run_id, "n_qubits": spec.n_qubits,

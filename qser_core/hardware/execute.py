@@ -9,7 +9,9 @@ mode is an ``AerSimulator`` built from the device's calibration (:mod:`qser_core
 which puts the primitives in their local testing mode: same calls, same result objects, no network.
 
 Every test clip is one row of parameter values of the single transpiled circuit; the whole set (and
-the training clips of a readout recalibration, appended) is ONE PUB of ONE job.
+the training clips of a readout recalibration, appended) is ONE PUB of ONE job. With mthree readout
+mitigation, M3's calibration circuits follow it as further PUBs of that same job
+(:mod:`qser_core.hardware.readout`).
 """
 
 from __future__ import annotations
@@ -204,10 +206,13 @@ def submit(isa: IsaCircuit, angles, *, target: LocalTarget | Any, shots: int, pr
     mode = target.mode if local else target
     start = time.perf_counter()
     described = mitigation.describe(primitive, applied=not local)
-    if mitigation.readout == "mthree":  # calibrated first, on what runs the job: the noisy simulator or the device
-        from qser_core.hardware.readout import calibrate
+    calibration: list[tuple] = []
+    if mitigation.readout == "mthree":  # calibration circuits ride in the same job, after the evaluation PUB
+        from qser_core.hardware.readout import calibration_plan, calibration_pubs
 
-        described.update(readout_applied=True, readout_calibration=calibrate(mode, layout))
+        plan = calibration_plan(len(layout))
+        calibration = calibration_pubs(circuit.num_qubits, layout, plan)
+        described.update(readout_applied=True, readout_calibration=plan)
     options: dict[str, Any] = {"default_shots": int(shots)}
     if local:
         mode.set_options(**noise.parallel_options(len(angles)))  # circuits side by side, one thread each
@@ -223,7 +228,7 @@ def submit(isa: IsaCircuit, angles, *, target: LocalTarget | Any, shots: int, pr
         else:
             measured = circuit.copy()
             measured.measure_all()
-            job = SamplerV2(mode=mode, options=options).run([(measured, angles)])
+            job = SamplerV2(mode=mode, options=options).run([(measured, angles), *calibration])
     except BackendError:
         raise
     except Exception as exc:  # noqa: BLE001 - the service's refusal, shown with its reason
@@ -243,17 +248,19 @@ def expectations(result, *, primitive: str, layout: list[int], mitigation: dict 
     layout : list of int
         Wire of each logical qubit in the measured circuit (sampler bit order).
     mitigation : dict, optional
-        ``Execution.mitigation`` (or a job record's): a Sampler result with an mthree readout
-        calibration is corrected with it.
+        ``Execution.mitigation`` (or a job record's): a Sampler result with mthree readout mitigation
+        is corrected with the calibration PUBs of the same job (their matrices are added to
+        ``mitigation["readout_calibration"]``, so the stored result keeps them).
     """
     pub = result[0]
     if primitive == "estimator":
         return np.asarray(pub.data.evs, dtype=float).T.copy()
     bits = pub.data.meas  # BitArray, shape (n_clips,), bits little-endian
     if mitigation and mitigation.get("readout") == "mthree":
-        from qser_core.hardware.readout import mitigated_expectations
+        from qser_core.hardware.readout import complete_calibration, mitigated_expectations
 
-        return mitigated_expectations(bits, layout, mitigation["readout_calibration"])
+        calibration = complete_calibration(mitigation["readout_calibration"], result)  # recorded with the result
+        return mitigated_expectations(bits, layout, calibration)
     unpacked = np.unpackbits(bits.array, axis=-1, bitorder="big")  # (n, shots, 8 * n_bytes), MSB first
     wires = unpacked.shape[-1] - 1 - np.asarray(layout)
     return 1.0 - 2.0 * unpacked[..., wires].mean(axis=1)

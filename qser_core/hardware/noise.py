@@ -214,8 +214,10 @@ def parallel_options(n_circuits: int) -> dict[str, Any]:
     Where the time of a noisy evaluation goes (1,000 clips × 1,024 shots, 8 qubits, 2 strong layers on
     the FakeBrisbane slice; CPU time on this 2-core machine under load, so ±30 %):
 
-    - Aer's density-matrix simulation in C++: 55-60 ms per clip, ~85 % of the total. The 374 ISA gates
-      (58 ECR) plus their noise fuse into 28 two-qubit superoperators (16×16 on the 256×256 density
+    - Aer's density-matrix simulation in C++: 55-60 ms per clip, ~85 % of the total (44-49 ms with one
+      circuit at a time, 57 ms each with two side by side: the two cores do not give 2×). The 374 ISA
+      gates (58 ECR; 55 with the 8 transpiler trials a hardware run now makes) plus their noise fuse into
+      28 two-qubit superoperators (16×16 on the 256×256 density
       matrix, ~2 ms each) plus ~6 ms of fusion per circuit. That is Aer's floor for this circuit: larger
       fusion (``fusion_max_qubit`` 3 / 4) cost 110 / 170 ms, no fusion 330 ms, single precision no
       gain, transpiler level 2-3 still 27 superoperators; noise trajectories (``statevector``) 890 ms,

@@ -3,31 +3,41 @@
 ``qser hardware run --model DIR --backend ibm_brisbane --fake --sampler --readout mthree`` corrects
 the bit strings of the one job this way and records the calibration with the job.
 
-M3 first *measures* each used qubit's 2×2 assignment matrix (probability of reading b when a was
-prepared) with calibration circuits on the target that runs the job: offline the noisy simulator of
-the device slice (so the calibration sees exactly the readout errors the job sees, scaled by λ), on
-IBM Quantum one SamplerV2 job in job mode, sent and waited for before the evaluation job. Then, for
-each clip, it solves for the quasi-probabilities whose noisy readout gives the observed counts, and
-⟨Z_q⟩ is read from those (quasi-probabilities may be slightly negative: the estimate is unbiased, not
-clipped). The matrices are stored in the job record in logical-qubit order, so a job fetched days
-later by another process is corrected with the calibration taken when it was sent.
+M3 needs each measured qubit's 2×2 assignment matrix (probability of reading b when a was prepared).
+It is measured *in the same job* as the evaluation: M3's balanced calibration strings (its
+``HadamardGenerator``: every qubit prepared 0 in half the circuits and 1 in the other half) become
+extra PUBs of X gates and measurements on the circuit's qubits, after the evaluation PUB. So
+
+- the calibration sees the readout errors of the very job it corrects (offline: the noisy simulator
+  of the device slice, scaled by λ; on IBM Quantum: the device at the time the job ran);
+- it costs no extra job, and ``--no-wait`` returns at once: the matrices are computed from the job's
+  result whenever it is read, here or by ``qser hardware fetch`` days later in another process.
+
+M3's own ``cals_from_system`` is not used: it calls ``backend.run``, which IBM Quantum backends no
+longer have (qiskit-ibm-runtime raises "Support for backend.run() has been removed"), and it sends
+and waits for a job of its own. M3 still does the correction (``cals_from_matrices``,
+``apply_correction``): for each clip it solves for the quasi-probabilities whose noisy readout gives the
+observed counts, and ⟨Z_q⟩ is read from those (quasi-probabilities may be slightly negative: the
+estimate is unbiased, not clipped). The matrices are stored with the job's result in logical-qubit order.
 
 Readout correction only undoes measurement errors; gate noise and relaxation still shrink ⟨Z⟩.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
 
 from qser_core.errors import BackendError, ConfigError
 
-__all__ = ["READOUT_METHODS", "CALIBRATION_SHOTS", "calibrate", "mitigated_expectations"]
+__all__ = ["READOUT_METHODS", "CALIBRATION_SHOTS", "calibration_plan", "calibration_pubs", "assignment_matrices",
+           "complete_calibration", "mitigated_expectations"]
 
 #: Sampler-path readout mitigation: none, or M3 (``mthree``).
 READOUT_METHODS = ("none", "mthree")
-#: Shots of M3's default calibration on a device (balanced: 2 × 10,000 over all its circuits), for the QPU estimate.
+#: Shots of the whole calibration, as M3's balanced default (2 × 10,000 over all its circuits).
 CALIBRATION_SHOTS = 20_000
 
 
@@ -40,48 +50,106 @@ def _mthree():
     return mthree
 
 
-def calibrate(system, qubits: Sequence[int], *, shots: int | None = None) -> dict[str, Any]:
-    """Measure the readout assignment matrices of ``qubits`` of ``system`` (M3's ``cals_from_system``).
+def calibration_plan(n_qubits: int, *, shots: int = CALIBRATION_SHOTS) -> dict[str, Any]:
+    """M3's balanced calibration for ``n_qubits`` measured qubits: the prepared bit strings and shots each.
 
     Parameters
     ----------
-    system : qiskit.providers.BackendV2
-        What runs the job: the offline noisy ``AerSimulator`` or the IBM backend.
-    qubits : sequence of int
-        Qubit of ``system`` measured for each logical qubit, in logical order.
-    shots : int, optional
-        Calibration shots (M3's default: 10,000, or the backend's maximum).
+    n_qubits : int
+        Measured (logical) qubits.
+    shots : int, default=CALIBRATION_SHOTS
+        Shots of the whole calibration, shared evenly by its circuits (rounded up).
 
     Returns
     -------
     dict
-        ``matrices`` (one 2×2 matrix per logical qubit, columns = prepared state), ``qubits``,
-        ``shots``, ``method`` (M3's: ``independent`` on simulators, ``balanced`` on devices), ``jobs``
-        and ``job_ids`` of the calibration.
+        ``method`` (``"balanced"``), ``strings`` (one list of ``n_qubits`` bits per circuit; bit ``j``
+        is what logical qubit ``j`` is prepared in) and ``shots`` (per circuit).
+
+    Examples
+    --------
+    >>> plan = calibration_plan(3)
+    >>> len(plan["strings"]), plan["shots"] * len(plan["strings"]) >= CALIBRATION_SHOTS
+    (4, True)
+    """
+    if isinstance(n_qubits, bool) or not isinstance(n_qubits, int) or n_qubits < 1:
+        raise ConfigError(f"readout calibration needs at least one measured qubit; got {n_qubits!r}")
+    from mthree.generators import HadamardGenerator
+
+    _mthree()
+    strings = [[int(b) for b in bits] for bits in HadamardGenerator(n_qubits)]
+    return {"method": "balanced", "strings": strings, "shots": int(math.ceil(shots / len(strings)))}
+
+
+def calibration_pubs(width: int, layout: Sequence[int], plan: dict[str, Any]) -> list[tuple]:
+    """SamplerV2 PUBs of the calibration: per string, X on the qubits prepared in 1, then measure them all.
+
+    Parameters
+    ----------
+    width : int
+        Qubits of the circuits the job runs (the device's, or the local slice's).
+    layout : sequence of int
+        Wire of each logical qubit; measurement ``j`` reads wire ``layout[j]`` into bit ``j``.
+    plan : dict
+        From :func:`calibration_plan`.
+
+    Returns
+    -------
+    list of tuple
+        ``(circuit, None, shots)`` per string: already ISA (only ``x`` and ``measure``).
+    """
+    from qiskit import QuantumCircuit
+
+    pubs = []
+    for string in plan["strings"]:
+        circuit = QuantumCircuit(width, len(layout), name="m3-calibration")
+        for wire, bit in zip(layout, string):
+            if bit:
+                circuit.x(int(wire))
+        circuit.measure([int(w) for w in layout], range(len(layout)))
+        pubs.append((circuit, None, int(plan["shots"])))
+    return pubs
+
+
+def assignment_matrices(bit_arrays: Sequence[Any], strings: Sequence[Sequence[int]]) -> list[list[list[float]]]:
+    """Each logical qubit's 2×2 assignment matrix (columns: prepared 0 / 1) from the calibration PUBs' bits.
+
+    Parameters
+    ----------
+    bit_arrays : sequence of qiskit.primitives.BitArray
+        One per calibration circuit, in plan order (bit ``j`` = logical qubit ``j``).
+    strings : sequence of bit lists
+        What each circuit prepared (:func:`calibration_plan`).
 
     Raises
     ------
     BackendError
-        When the calibration circuits fail or the backend refuses them.
+        When the result does not hold one bit array per string, or a qubit was never prepared in 0 or 1.
     """
-    mthree = _mthree()
-    qubits = [int(q) for q in qubits]
-    try:
-        mitigator = mthree.M3Mitigation(system)
-        jobs = mitigator.cals_from_system(qubits=qubits, shots=shots, async_cal=False)
-        matrices = mitigator.cals_to_matrices()
-    except Exception as exc:  # noqa: BLE001 - the backend's refusal, shown with its reason
-        raise BackendError(f"mthree readout calibration of qubits {qubits} failed: {type(exc).__name__}: {exc}; "
-                           "run without readout mitigation (readout 'none')") from None
-    job_ids = []
-    for job in jobs:
-        try:
-            job_ids.append(str(job.job_id()))
-        except Exception:  # noqa: BLE001 - a wrapped job without an id is still counted
-            job_ids.append("")
-    return {"matrices": [np.asarray(matrices[q], dtype=float).tolist() for q in qubits], "qubits": qubits,
-            "shots": int(mitigator.cal_shots or 0), "method": mitigator.cal_method, "jobs": len(jobs),
-            "job_ids": job_ids}
+    if len(bit_arrays) != len(strings):
+        raise BackendError(f"the job returned {len(bit_arrays)} readout calibration results for {len(strings)} "
+                           "calibration circuits; run the job again")
+    n = len(strings[0])
+    correct, total = np.zeros((n, 2)), np.zeros((n, 2))
+    for bits, string in zip(bit_arrays, strings):
+        read = np.unpackbits(bits.array, axis=-1, bitorder="big")[..., ::-1][..., :n]  # (shots, n): bit j last-first
+        prepared = np.asarray(string, dtype=np.uint8)
+        hits = (read == prepared).sum(axis=0)
+        for j, a in enumerate(prepared):
+            correct[j, a] += hits[j]
+            total[j, a] += read.shape[0]
+    if np.any(total == 0):
+        raise BackendError("the readout calibration never prepared some qubit in both 0 and 1; run the job again")
+    p00, p11 = correct[:, 0] / total[:, 0], correct[:, 1] / total[:, 1]
+    return [[[float(a), float(1 - b)], [float(1 - a), float(b)]] for a, b in zip(p00, p11)]
+
+
+def complete_calibration(calibration: dict[str, Any], result) -> dict[str, Any]:
+    """Add the ``matrices`` measured by the calibration PUBs of ``result`` (PUBs 1… of the job) in place."""
+    if "matrices" not in calibration:
+        calibration["matrices"] = assignment_matrices([pub.data.c for pub in list(result)[1:]],
+                                                      calibration["strings"])
+    return calibration
 
 
 def mitigated_expectations(bits, layout: Sequence[int], calibration: dict[str, Any]) -> np.ndarray:

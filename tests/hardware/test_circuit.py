@@ -72,3 +72,16 @@ class TestTranspile:
     def test_bad_optimization_level(self, head_circuit):
         with pytest.raises(ConfigError, match="optimization_level must be 0, 1, 2 or 3; got 7"):
             transpile_for(head_circuit, fake_backend("ibm_brisbane"), optimization_level=7)
+
+    def test_trials_keep_the_fewest_two_qubit_gates(self):
+        spec = CircuitSpec(8, 2, encoding="angle-ry", ansatz="strong")  # routing on heavy-hex varies by seed
+        circuit, device = export_circuit(_weights(spec), spec=spec), fake_backend("ibm_torino")
+        single = [transpile_for(circuit, device, seed=s).stats["two_qubit_gates"] for s in range(4)]
+        best = transpile_for(circuit, device, seed=0, trials=4)
+        assert best.stats["two_qubit_gates"] == min(single) and best.stats["trials"] == 4
+        assert single[best.stats["seed"]] == min(single)
+        assert len(set(single)) > 1  # the seeds do differ here, so the choice is not vacuous
+
+    def test_bad_trials(self, head_circuit):
+        with pytest.raises(ConfigError, match="transpile trials must be an integer >= 1; got 0"):
+            transpile_for(head_circuit, fake_backend("ibm_brisbane"), trials=0)

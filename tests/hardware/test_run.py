@@ -35,7 +35,7 @@ class TestPlan:
         shots_s = base["quantum_seconds"] - base["overhead_s"]
         if extra == "zne":  # every circuit run at three noise factors
             assert run.estimate["quantum_seconds"] - run.estimate["overhead_s"] == pytest.approx(3 * shots_s)
-        else:  # one more job of calibration shots
+        else:  # calibration circuits in the same job: their shots, no second job overhead
             assert run.estimate["calibration_s"] > run.estimate["overhead_s"]
             assert run.estimate["quantum_seconds"] == pytest.approx(base["quantum_seconds"]
                                                                     + run.estimate["calibration_s"])
