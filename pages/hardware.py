@@ -51,7 +51,8 @@ run, device = cache.hardware_plan(source, backend, shots, noise_scale, resilienc
 stats, estimate = run.isa.stats, run.estimate
 cols = st.columns(4)
 cols[0].metric("Transpiled depth", stats["depth"])
-cols[1].metric("Two-qubit gates", stats["two_qubit_gates"])
+cols[1].metric("Two-qubit gates", stats["two_qubit_gates"], help=f"fewest of {stats.get('trials', 1)} transpiler seeds "
+               f"(kept: seed {stats.get('seed', 0)})")
 cols[2].metric("Clips in the job", len(run.angles))
 cols[3].metric("QPU time estimate", f"{estimate['quantum_seconds']:.1f} s",
                f"{100 * estimate['open_plan_fraction']:.1f}% of 10 min", delta_color="off")
