@@ -13,9 +13,10 @@ extra PUBs of X gates and measurements on the circuit's qubits, after the evalua
 - it costs no extra job, and ``--no-wait`` returns at once: the matrices are computed from the job's
   result whenever it is read, here or by ``qser hardware fetch`` days later in another process.
 
-M3's own ``cals_from_system`` is not used: it calls ``backend.run``, which IBM Quantum backends no
-longer have (qiskit-ibm-runtime raises "Support for backend.run() has been removed"), and it sends
-and waits for a job of its own. M3 still does the correction (``cals_from_matrices``,
+M3's own ``cals_from_system`` is not used: it sends a calibration job of its own (through its
+``runningman`` wrapper of the IBM backend) that has to finish before the evaluation job may be sent,
+so a ``--no-wait`` dispatch waited in the queue twice, and the calibration was taken at another time
+than the job it corrects. M3 still does the correction (``cals_from_matrices``,
 ``apply_correction``): for each clip it solves for the quasi-probabilities whose noisy readout gives the
 observed counts, and ⟨Z_q⟩ is read from those (quasi-probabilities may be slightly negative: the
 estimate is unbiased, not clipped). The matrices are stored with the job's result in logical-qubit order.
