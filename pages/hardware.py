@@ -6,6 +6,7 @@ import streamlit as st
 from app_support import cache, plots, state, widgets
 from qser_core.data.corpus import EMOTIONS
 from qser_core.hardware.backends import FAKE_BACKENDS, account_configured
+from qser_core.hardware.circuit import TRANSPILE_TRIALS
 from qser_core.hardware.compare import per_clip_frame
 from qser_core.hardware.execute import PRIMITIVES
 from qser_core.hardware.readout import READOUT_METHODS
@@ -45,9 +46,11 @@ dd = cols[3].toggle("Dynamical decoupling (hardware)", key=f"{P}.dd")
 cols = st.columns(4)
 n_clips = cols[0].number_input("Test clips (0 = all)", min_value=0, value=0, step=10, key=f"{P}.clips")
 recalibrate = cols[1].number_input("Recalibration clips", min_value=0, value=0, step=10, key=f"{P}.recal")
+trials = cols[2].number_input("Transpiler seeds tried", min_value=1, max_value=64, value=TRANSPILE_TRIALS,
+                              key=f"{P}.trials", help="the circuit with the fewest two-qubit gates is kept")
 
 run, device = cache.hardware_plan(source, backend, shots, noise_scale, resilience, dd, n_clips or None, recalibrate,
-                                  level, primitive, readout)
+                                  level, primitive, readout, int(trials))
 stats, estimate = run.isa.stats, run.estimate
 cols = st.columns(4)
 cols[0].metric("Transpiled depth", stats["depth"])
@@ -79,7 +82,8 @@ if st.button("Dispatch", type="primary", disabled=not confirmed, key=f"{P}.dispa
         ibm_run, ibm_device = plan(model, backend=backend, fake=False, service=service, shots=shots,
                                    mitigation=run.mitigation, primitive=primitive, n_clips=n_clips or None,
                                    recalibrate=recalibrate,
-                                   optimization_level=level, model_path=run.model_info["path"])
+                                   optimization_level=level, transpile_trials=int(trials),
+                                   model_path=run.model_info["path"])
         out = dispatch(model, ibm_run, ibm_device, wait_result=False)
     else:
         with st.spinner("Running one job on the simulated device…"):

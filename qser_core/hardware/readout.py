@@ -75,9 +75,9 @@ def calibration_plan(n_qubits: int, *, shots: int = CALIBRATION_SHOTS) -> dict[s
     """
     if isinstance(n_qubits, bool) or not isinstance(n_qubits, int) or n_qubits < 1:
         raise ConfigError(f"readout calibration needs at least one measured qubit; got {n_qubits!r}")
+    _mthree()  # the message that says how to install it, before importing a submodule
     from mthree.generators import HadamardGenerator
 
-    _mthree()
     strings = [[int(b) for b in bits] for bits in HadamardGenerator(n_qubits)]
     return {"method": "balanced", "strings": strings, "shots": int(math.ceil(shots / len(strings)))}
 

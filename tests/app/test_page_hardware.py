@@ -50,6 +50,13 @@ class TestHardwarePage:
         labels = {m.label: m.value for m in at.metric}
         assert int(labels["Clips in the job"]) == 6 and int(labels["Two-qubit gates"]) > 0
 
+    def test_transpiler_seeds_reach_the_plan(self, model_dir, run_store):
+        at = open_page("pages/hardware.py", **{"hardware.source": "folder", "hardware.model": model_dir,
+                                               "hardware.shots": 64, "hardware.clips": 6, "hardware.trials": 3})
+        assert_clean(at)
+        gates = next(m for m in at.metric if m.label == "Two-qubit gates")
+        assert "fewest of 3 transpiler seeds" in gates.help
+
     @pytest.mark.slow
     @pytest.mark.parametrize("primitive, readout", [("estimator", "none"), ("sampler", "mthree")])
     def test_plan_dispatch_and_results(self, model_dir, monkeypatch, tmp_path, primitive, readout):
