@@ -9,13 +9,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_support import state, widgets
+from app_support import cache, state, widgets
 from qser_core.errors import QserError
 
 # The favicon ships with the app (an icon name would make the browser fetch it from the internet).
 FAVICON = Path(__file__).resolve().parent / ".streamlit" / "favicon.png"
 st.set_page_config(page_title="QSER Lab", page_icon=str(FAVICON), layout="wide")
 state.init_session()
+cache.startup(state.get_config())  # the corpus, the run store and the default models, in the background
 
 pages = {
     "Lab": [

@@ -32,6 +32,7 @@ __all__ = [
     "HEAD_KINDS",
     "ENCODINGS",
     "ANSATZE",
+    "EXECUTORS",
     "N_CLASSES",
     "REDUCE_METHODS",
     "QUBIT_RANGE",
@@ -66,6 +67,9 @@ REDUCE_METHODS = ("pca", "pls")
 HEAD_KINDS = ("logreg", "mlp", "mlp-matched", "quantum")
 ENCODINGS = ("angle-ry", "angle-rx", "reupload")
 ANSATZE = ("basic", "strong", "hea")
+#: Trainable executors built into the registry (``qser_core.heads.executors``, which may hold more: any
+#: registered name is accepted). Listed here so menus need not import torch and PennyLane.
+EXECUTORS = ("torch", "default.qubit", "lightning.qubit")
 
 #: Outputs of every head: the six emotions of :data:`qser_core.data.corpus.EMOTIONS`.
 N_CLASSES = 6

@@ -12,8 +12,7 @@ import sys
 from typing import Any
 
 from qser_core.cli.common import add_command, config_from, emit
-from qser_core.hardware.circuit import TRANSPILE_TRIALS
-from qser_core.hardware.readout import READOUT_METHODS
+from qser_core.hardware.options import READOUT_METHODS, TRANSPILE_TRIALS
 
 
 def _say(text: str) -> None:

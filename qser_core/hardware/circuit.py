@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from qser_core.errors import BackendError, ConfigError
+from qser_core.hardware.options import TRANSPILE_TRIALS
 from qser_core.heads.circuits import CircuitSpec
 
 __all__ = ["QISKIT_GATES", "TRANSPILE_TRIALS", "HeadCircuit", "IsaCircuit", "export_circuit", "transpile_for",
@@ -27,8 +28,6 @@ __all__ = ["QISKIT_GATES", "TRANSPILE_TRIALS", "HeadCircuit", "IsaCircuit", "exp
 
 #: Gates the PennyLane tape is decomposed into before conversion (each has a Qiskit twin).
 QISKIT_GATES = frozenset({"RX", "RY", "RZ", "CNOT", "CZ"})
-#: Transpiler seeds a hardware run tries (:func:`transpile_for`'s ``trials``): ~0.03 s each, once per run.
-TRANSPILE_TRIALS = 8
 
 
 @dataclass(frozen=True)

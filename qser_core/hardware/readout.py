@@ -32,12 +32,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from qser_core.errors import BackendError, ConfigError
+from qser_core.hardware.options import READOUT_METHODS
 
 __all__ = ["READOUT_METHODS", "CALIBRATION_SHOTS", "calibration_plan", "calibration_pubs", "assignment_matrices",
            "complete_calibration", "mitigated_expectations"]
 
-#: Sampler-path readout mitigation: none, or M3 (``mthree``).
-READOUT_METHODS = ("none", "mthree")
 #: Shots of the whole calibration, as M3's balanced default (2 × 10,000 over all its circuits).
 CALIBRATION_SHOTS = 20_000
 
