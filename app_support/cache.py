@@ -143,13 +143,6 @@ def runs(filter_string: str = ""):
     return list_runs(filter_string=filter_string)
 
 
-@st.cache_data(max_entries=64, show_spinner="Loading the run record…")
-def run_record(run_id: str) -> dict[str, Any]:
-    from qser_core.tracking.reader import load_run
-
-    return load_run(run_id)
-
-
 # ------------------------------------------------------------------ shared objects
 @st.cache_resource(show_spinner="Loading the backbone…", max_entries=4)
 def _backbone(key: str, _config: QserConfig):
