@@ -16,7 +16,6 @@ from qser_core.errors import QserError
 FAVICON = Path(__file__).resolve().parent / ".streamlit" / "favicon.png"
 st.set_page_config(page_title="QSER Lab", page_icon=str(FAVICON), layout="wide")
 state.init_session()
-cache.startup(state.get_config())  # the corpus, the run store and the default models, in the background
 
 pages = {
     "Lab": [
@@ -33,6 +32,7 @@ pages = {
 }
 page = st.navigation(pages)
 state.mark_routed()
+cache.startup(state.get_config())  # the corpus, the run store and the default models, in the background
 widgets.sidebar(page)
 try:
     page.run()

@@ -41,6 +41,13 @@ def corpus(config: QserConfig):
     return _corpus(_corpus_key(config), config)
 
 
+def corpus_on_disk(config: QserConfig) -> bool:
+    """Whether indexing the corpus is quick: a real corpus, or the demo corpus already synthesised."""
+    from qser_core.data.demo import demo_corpus_ready
+
+    return config.data.dataset != "demo" or demo_corpus_ready()
+
+
 def cache_status(config: QserConfig) -> dict[str, Any]:
     """How many clips of the corpus have cached embeddings (not cached: it changes as extraction runs)."""
     from qser_core.features.embeddings import cache_status as status

@@ -10,10 +10,20 @@ Pages show its progress and fill in what it has finished.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 from app_support.background import BackgroundJob
 from app_support.jobs import TrainingJob
 from qser_core.config import QserConfig
+
+@dataclass(frozen=True)
+class StartupSnapshot:
+    """A consistent copy of the start-up job's state for one page render."""
+
+    status: str  # running | done | failed
+    progress: tuple[int, int, str]  # done, total, message
+    error: str
+
 
 #: The steps, in order, as the Overview names them.
 STEPS = ("corpus", "runs", "default models")
@@ -39,6 +49,11 @@ class StartupJob(BackgroundJob):
         self.config, self.after = config, after
         self._done = {step: threading.Event() for step in STEPS}
         self.later_error = ""
+
+    def snapshot(self) -> StartupSnapshot:
+        """Status, progress and error, read together."""
+        with self._lock:
+            return StartupSnapshot(self._status, self._progress, self._error)
 
     def ready(self, step: str, *, wait: float = 0.0) -> bool:
         """Whether ``step`` (one of :data:`STEPS`) has finished, waiting up to ``wait`` seconds for it."""

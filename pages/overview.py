@@ -50,7 +50,7 @@ def opening_store() -> None:
 
 if boot.snapshot().error:
     st.error(boot.snapshot().error)
-elif not boot.ready("corpus", wait=1.5):  # a warm home indexes in well under that: no progress flash
+elif not (boot.ready("corpus", wait=1.0) or cache.corpus_on_disk(config)):  # fresh home: synthesising
     preparing()
 else:
     corpus = cache.corpus(config)

@@ -424,6 +424,16 @@ def demo_speakers() -> int:
     return n
 
 
+def _demo_folder(seed: int, n_speakers: int) -> Path:
+    name = f"{CORPUS_VERSION}-seed{seed}" + ("" if n_speakers == DEFAULT_SPEAKERS else f"-{n_speakers}spk")
+    return qser_home() / "demo" / name
+
+
+def demo_corpus_ready(*, seed: int = 0) -> bool:
+    """Whether :func:`demo_corpus_dir` would return at once (the corpus is complete on disk)."""
+    return _is_complete(_demo_folder(seed, demo_speakers()))
+
+
 def demo_corpus_dir(*, seed: int = 0, progress: Progress | None = None) -> Path:
     """The default demo corpus (12 speakers, 864 clips; see :func:`demo_speakers`), generated on first use.
 
@@ -450,8 +460,8 @@ def demo_corpus_dir(*, seed: int = 0, progress: Progress | None = None) -> Path:
     864
     """
     n_speakers = demo_speakers()
-    parent = qser_home() / "demo"
-    final = parent / (f"{CORPUS_VERSION}-seed{seed}" + ("" if n_speakers == DEFAULT_SPEAKERS else f"-{n_speakers}spk"))
+    final = _demo_folder(seed, n_speakers)
+    parent = final.parent
     if _is_complete(final):
         return final
     with _DIR_LOCK:
