@@ -10,6 +10,7 @@ Pages show its progress and fill in what it has finished.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from dataclasses import dataclass
 
 from app_support.background import BackgroundJob
@@ -100,32 +101,44 @@ def default_models_config(config: QserConfig) -> QserConfig:
     return config.replace("train", epochs=min(config.train.epochs, 30), tune=False)
 
 
-def default_models_dir(config: QserConfig):
-    """Where the default models of ``config`` are kept: ``qser_home()/models/live-defaults/<digest>/<head>``."""
+#: The sections that decide what the default models are (the hardware settings do not).
+MODEL_SECTIONS = ("data", "audio", "features", "embedding", "reduce", "head", "train")
+#: The default models of the out-of-the-box settings, shipped with the dashboard (``python -m
+#: app_support.startup`` writes them), so a new user's first prediction needs no corpus and no training.
+SHIPPED = Path(__file__).resolve().parent / "default_models"
+
+
+def models_key(config: QserConfig) -> str:
+    """The key of the default models of ``config``: a digest of the sections that decide them."""
+    return default_models_config(config).digest(*MODEL_SECTIONS)
+
+
+def default_models_dir(config: QserConfig) -> Path:
+    """Where the default models of ``config`` are kept: ``qser_home()/models/live-defaults/<key>/<head>``."""
     from qser_core.config import qser_home
 
-    return qser_home() / "models" / "live-defaults" / default_models_config(config).digest()
+    return qser_home() / "models" / "live-defaults" / models_key(config)
 
 
 def load_default_models(config: QserConfig) -> dict | None:
-    """The saved default models of ``config``, or None when any is missing or does not load."""
+    """The default models of ``config`` (saved by an earlier start, or shipped), or None when they are not there."""
     from qser_core.errors import QserError
     from qser_core.experiments.model import load_model
 
-    folder = default_models_dir(config)
-    if not all((folder / head).is_dir() for head in DEFAULT_HEADS):
-        return None
-    try:
-        return {head: load_model(folder / head) for head in DEFAULT_HEADS}
-    except QserError:  # damaged or from an older version: trained again, and saved over
-        return None
+    for folder in (default_models_dir(config), SHIPPED / models_key(config)):
+        if all((folder / head).is_dir() for head in DEFAULT_HEADS):
+            try:
+                return {head: load_model(folder / head) for head in DEFAULT_HEADS}
+            except QserError:  # damaged or from an older version: the next place, or trained again
+                continue
+    return None
 
 
-def _save_default_models(config: QserConfig, models: dict) -> None:
+def _save_default_models(config: QserConfig, models: dict, folder: Path | None = None) -> None:
     import shutil
     import uuid
 
-    folder = default_models_dir(config)
+    folder = default_models_dir(config) if folder is None else folder
     folder.mkdir(parents=True, exist_ok=True)
     for head, model in models.items():
         tmp = folder / f".{head}.tmp-{uuid.uuid4().hex[:8]}"
@@ -135,10 +148,17 @@ def _save_default_models(config: QserConfig, models: dict) -> None:
 
 
 class DefaultModelsJob(TrainingJob):
-    """Load the default models from disk, or train them once and keep them there for every later start."""
+    """Load the default models from disk, or train them once and keep them there for every later start.
+
+    ``reuse=False`` always trains (what :func:`ship_default_models` needs).
+    """
+
+    def __init__(self, config: QserConfig, *, reuse: bool = True) -> None:
+        super().__init__(config, list(DEFAULT_HEADS), mode="quick", track=False)
+        self.reuse = reuse
 
     def _work(self) -> str:
-        saved = load_default_models(self.config)
+        saved = load_default_models(self.config) if self.reuse else None
         if saved is not None:
             with self._lock:
                 self._results = saved
@@ -149,18 +169,36 @@ class DefaultModelsJob(TrainingJob):
         return status
 
 
+def ship_default_models() -> Path:
+    """Train the default models of the out-of-the-box settings and write them to :data:`SHIPPED`.
+
+    Run ``python -m app_support.startup`` after a change of the default settings (a test says when).
+    """
+    import shutil
+
+    config = QserConfig()
+    job = DefaultModelsJob(default_models_config(config), reuse=False)
+    job.start().join()
+    snapshot = job.snapshot()
+    if snapshot.status != "done":
+        raise RuntimeError(f"training the default models ended {snapshot.status}: {snapshot.error}")
+    shutil.rmtree(SHIPPED, ignore_errors=True)
+    target = SHIPPED / models_key(config)
+    _save_default_models(config, snapshot.results, target)
+    return target
+
+
 def default_models_job(config: QserConfig) -> DefaultModelsJob:
     """The job that yields the default models of ``config`` (``snapshot().results`` once finished).
 
     Shared by every session and thread of the server (the start-up job asks first, the Live demo page
     later); a failed job is dropped so the next call retries.
     """
-    small = default_models_config(config)
-    key = small.digest()
+    key = models_key(config)
     with _DEFAULT_LOCK:
         job = _DEFAULT_JOBS.get(key)
         if job is None or (not job.alive and job.snapshot().status == "failed"):
-            job = _DEFAULT_JOBS[key] = DefaultModelsJob(small, list(DEFAULT_HEADS), mode="quick", track=False).start()
+            job = _DEFAULT_JOBS[key] = DefaultModelsJob(default_models_config(config)).start()
     return job
 
 
@@ -170,3 +208,7 @@ def prepare_default_models(config: QserConfig) -> None:
     job.join()
     if job.snapshot().status == "failed":
         raise RuntimeError(job.snapshot().error)
+
+
+if __name__ == "__main__":
+    print(f"default models written to {ship_default_models()}")
