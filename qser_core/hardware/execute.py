@@ -312,7 +312,7 @@ def expectations(result, *, primitive: str, layout: list[int], mitigation: dict 
 def wait(execution: Execution, *, timeout: float | None = None):
     """Block until the job ends; its result, or :class:`BackendError` with IBM's reason."""
     try:
-        return execution.job.result(timeout=timeout) if not execution.local else execution.job.result()
+        return execution.job.result(timeout=timeout) if timeout is not None else execution.job.result()
     except Exception as exc:  # noqa: BLE001 - failed, cancelled or lost jobs carry their reason here
         from qser_core.hardware.backends import redact
 
