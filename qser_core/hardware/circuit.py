@@ -17,6 +17,7 @@ one row of parameter values for the same transpiled (ISA) circuit.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -224,9 +225,14 @@ def transpile_for(
     layout = _check_layout(initial_layout, n, backend.num_qubits, name)
     best = None
     for trial_seed in range(seed, seed + trials):
-        pm = generate_preset_pass_manager(optimization_level=optimization_level, target=backend.target,
-                                          initial_layout=layout, seed_transpiler=trial_seed)
-        isa = pm.run(circuit.circuit)
+        with warnings.catch_warnings():
+            # qiskit-ibm-runtime 0.45 still registers its deprecated IBMFractionalTranslationPlugin; stevedore loads
+            # every translation plugin on the first transpile, which warns although that one is never selected.
+            warnings.filterwarnings("ignore", message=".*IBMFractionalTranslationPlugin is deprecated",
+                                    category=DeprecationWarning)
+            pm = generate_preset_pass_manager(optimization_level=optimization_level, target=backend.target,
+                                              initial_layout=layout, seed_transpiler=trial_seed)
+            isa = pm.run(circuit.circuit)
         stats = isa_stats(isa, backend, n_qubits=n, optimization_level=optimization_level)
         rank = (stats["two_qubit_gates"], stats["two_qubit_depth"], stats["depth"])
         if best is None or rank < best[0]:
