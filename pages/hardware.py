@@ -34,7 +34,9 @@ if use_ibm:
 
         try:
             service = connect(token=key or None, instance=config.hardware.instance or None)
-            st.session_state[SERVICE], st.session_state[LISTING] = service, list_backends(service)
+            n_qubits = cache.picked_model(source).head.spec_.n_qubits  # least busy among devices large enough
+            listing = list_backends(service, min_qubits=n_qubits)
+            st.session_state[SERVICE], st.session_state[LISTING] = service, listing
         except QserError as exc:
             st.error(str(exc))
     if not (key or account_configured()):
@@ -58,7 +60,7 @@ if not names:
     st.stop()
 cols = st.columns(4)
 backend = cols[0].selectbox("Device", names, index=names.index(default) if default in names else 0,
-                            format_func=labels.get, key=f"{P}.backend",
+                            format_func=labels.get, key=f"{P}.{'account_' if listing else ''}backend",
                             help="Connected: the account's devices, least busy first. Offline: fake backends "
                                  "(Heron devices first; Eagle ones are retired and kept as noise models).")
 shots = cols[1].select_slider("Shots", [64, 128, 256, 512, 1024, 2048, 4096, 8192], value=1024, key=f"{P}.shots")

@@ -20,6 +20,15 @@ class StandInBackend:
     def status(self):
         return self._status
 
+    def __getattr__(self, name):  # target, properties, ...: the device's calibration snapshot, where one exists
+        if name.startswith("_"):
+            raise AttributeError(name)
+        from qser_core.hardware.backends import FAKE_BACKENDS, fake_backend
+
+        if self.name not in FAKE_BACKENDS:
+            raise AttributeError(name)
+        return getattr(fake_backend(self.name), name)
+
 
 class StandInService:
     """An account with a few Heron devices; ``fail=True`` makes every call raise with the key in its text."""
@@ -29,7 +38,7 @@ class StandInService:
         self.fail, self.remaining = fail, remaining
         self.devices = [StandInBackend("ibm_fez", 156, 40), StandInBackend("ibm_marrakesh", 156, 3),
                         StandInBackend("ibm_torino", 133, 1, operational=False),
-                        StandInBackend("ibm_small", 5, 0)]
+                        StandInBackend("ibm_small", 2, 0)]
 
     def _raise(self):
         raise RuntimeError(f"401 Unauthorized: token {SECRET} is not valid")
@@ -55,3 +64,18 @@ class StandInService:
 
     def job(self, job_id):
         self._raise()
+
+
+def record_hardware_job(job_id: str, instance: str | None = "crn:v1:bluemix:public:quantum-computing:us-east:a/1:2::"):
+    """A recorded, unfinished hardware job (as dispatch writes it at submit), without a device."""
+    from qser_core.config import QserConfig
+    from qser_core.hardware import records
+    from qser_core.tracking.recorder import track_run
+
+    record = {"job_id": job_id, "backend": "ibm_fez", "local": False, "target": "hardware", "primitive": "sampler",
+              "submitted": "2026-12-06T01:00:00Z", "shots": 128, "noise_scale": None, "instance": instance,
+              "model": {"n_qubits": 3, "n_layers": 1, "ansatz": "strong", "run_id": "r" * 32}}
+    tags = {"qser.backend": "ibm_fez", "qser.target": "hardware", "qser.hardware_kind": "run"}
+    with track_run(QserConfig(), run_type="hardware", tags=tags) as recorder:
+        records.add_job(recorder, record, [])
+    return record

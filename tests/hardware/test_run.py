@@ -11,7 +11,7 @@ from qser_core.errors import BackendError, DataError
 from qser_core.hardware import records
 from qser_core.hardware.execute import job_status, local_target, submit, wait
 from qser_core.hardware.run import check_budget, dispatch, fetch, job_list, noise_curve, plan
-from tests.hardware.standins import SECRET, StandInService
+from tests.hardware.standins import SECRET, StandInService, record_hardware_job as _hardware_job
 
 
 @pytest.fixture(scope="module")
@@ -130,20 +130,6 @@ class TestBudgetGate:
             check_budget(over)
         check_budget(over, confirmed=True)
         check_budget(run)  # offline runs send nothing
-
-
-def _hardware_job(job_id: str, instance: str | None = "crn:v1:bluemix:public:quantum-computing:us-east:a/1:2::"):
-    """A recorded hardware job (as dispatch writes it at submit), without a device."""
-    from qser_core.config import QserConfig
-    from qser_core.tracking.recorder import track_run
-
-    record = {"job_id": job_id, "backend": "ibm_fez", "local": False, "target": "hardware", "primitive": "sampler",
-              "submitted": "2026-12-06T01:00:00Z", "shots": 128, "noise_scale": None, "instance": instance,
-              "model": {"n_qubits": 3, "n_layers": 1, "ansatz": "strong", "run_id": "r" * 32}}
-    tags = {"qser.backend": "ibm_fez", "qser.target": "hardware", "qser.hardware_kind": "run"}
-    with track_run(QserConfig(), run_type="hardware", tags=tags) as recorder:
-        records.add_job(recorder, record, [])
-    return record
 
 
 class TestRetrieval:
