@@ -110,3 +110,18 @@ class TestAccountOnThePage:
         assert at.error and all(SECRET not in e.value for e in at.error)
         assert "[key hidden]" in " ".join(e.value for e in at.error)
         assert SECRET not in texts(at)
+
+
+class TestSameCountAsCircuitPage:
+    def test_both_pages_show_the_same_two_qubit_gates_for_the_head(self, model_dir, run_store):
+        from qser_core.config import QserConfig
+
+        hardware = open_page("pages/hardware.py", **{"hardware.source": "folder", "hardware.model": model_dir,
+                                                     "hardware.shots": 64, "hardware.clips": 6})
+        circuit = open_page("pages/circuit.py", config=QserConfig().with_overrides(SMALL))
+        assert_clean(hardware)
+        assert_clean(circuit)
+        on_hardware = next(m for m in hardware.metric if m.label == "Two-qubit gates")
+        on_circuit = [m for m in circuit.metric if m.label == "Two-qubit gates"][-1]  # the transpiled count
+        assert on_hardware.value == on_circuit.value and on_hardware.help == on_circuit.help
+        assert on_circuit.help.startswith("fewest of 8 transpiler seeds")
