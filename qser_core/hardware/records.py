@@ -22,6 +22,7 @@ import io
 import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -108,7 +109,7 @@ def add_job(recorder, record: dict[str, Any], job_ids: list[str]) -> None:
     info = {"submitted": record["submitted"], "shots": record["shots"], "noise_scale": record["noise_scale"],
             "primitive": record["primitive"], "instance": record.get("instance"),
             "model": f"{model.get('n_qubits')}q{model.get('n_layers')}l {model.get('ansatz')} "
-                     f"({(model.get('run_id') or model.get('path') or '?')[:12]})"}
+                     f"({(model.get('run_id') or '')[:8] or Path(model.get('path') or '?').name})"}
     recorder.set_tag(INFO_TAG + record["job_id"], json.dumps(info))
     recorder.set_tag(JOB_TAG, ",".join(job_ids))
     recorder.set_tag(STATUS_TAG, "submitted")
