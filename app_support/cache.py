@@ -135,8 +135,8 @@ def circuit_stats(spec: CircuitSpec) -> dict[str, Any]:
 
 @st.cache_data(max_entries=32, show_spinner="Transpiling for the device…")
 def transpiled(spec: CircuitSpec, backend: str, optimization_level: int) -> dict[str, Any]:
-    """:func:`qser_core.heads.export.transpile_report` for a fake IBM device."""
-    from qser_core.heads.export import transpile_report
+    """:func:`qser_core.hardware.circuit.transpile_report` for a fake IBM device (the Hardware page's seed search)."""
+    from qser_core.hardware.circuit import transpile_report
 
     return transpile_report(spec, backend=backend, optimization_level=optimization_level)
 

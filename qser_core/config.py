@@ -252,16 +252,19 @@ class TrainConfig(_Section):
 
 @dataclass(frozen=True)
 class HardwareConfig(_Section):
-    backend: str = "ibm_brisbane"  # IBM Quantum backend (or the fake backend of the same name offline)
+    backend: str = "auto"  # IBM device; auto = account's least-busy operational one with enough qubits (ibm_fez offline)
     shots: int = 1024  # measurement shots per circuit
     optimization_level: int = 1  # Qiskit transpiler optimisation level (0-3)
-    instance: str = ""  # IBM Quantum instance (CRN or hub/group/project); empty = account default
+    instance: str = ""  # IBM Quantum instance CRN (crn:v1:…) jobs run in; empty = QISKIT_IBM_INSTANCE or the account's
 
     _not_in_key = ("instance",)
 
     def _validate(self) -> None:
         _check_range("hardware", "shots", self.shots, 1, 1_000_000)
         _check_range("hardware", "optimization_level", self.optimization_level, 0, 3)
+        if self.instance and not self.instance.startswith("crn:"):
+            raise ConfigError(f"hardware.instance must be an IBM Cloud instance CRN (crn:v1:bluemix:…) or empty; "
+                              f"got {self.instance!r}. The hub/group/project form is retired")
 
 
 #: Old field names still accepted on input: (section, old) → new.
