@@ -210,6 +210,17 @@ class HeadConfig(_Section):
     n_layers: int = 2  # ansatz layers (LAYER_RANGE: 1-8)
     hidden: int = 32  # hidden units of the mlp head
     executor: str = "torch"  # what runs the circuit: torch (fast) | default.qubit (reference) | lightning.qubit | …
+    noise_aware: bool = False  # quantum head: train with the device's sampled gate and readout errors, ⟨Z⟩ normalised
+    noise_backend: str = "ibm_fez"  # noise-aware training: fake IBM device whose calibration gives the errors
+    noise_scale: float = 1.0  # noise-aware training: λ, device errors × λ (0 = ideal)
+
+    def key_dict(self) -> dict[str, Any]:
+        """As every section's, but the noise fields count only when ``noise_aware`` is on (old keys unchanged)."""
+        out = super().key_dict()
+        if not self.noise_aware:
+            for name in ("noise_aware", "noise_backend", "noise_scale"):
+                out.pop(name, None)
+        return out
 
     def _validate(self) -> None:
         _check_choice("head", "kind", self.kind, HEAD_KINDS)
@@ -222,6 +233,10 @@ class HeadConfig(_Section):
                               "got ''")
         _check_range("head", "n_layers", self.n_layers, *LAYER_RANGE)
         _check_range("head", "hidden", self.hidden, 1, 4096)
+        _check_range("head", "noise_scale", self.noise_scale, 0.0, 10.0)
+        if self.noise_aware and not self.noise_backend.strip():
+            raise ConfigError("head.noise_backend must name a fake IBM device (ibm_fez, ibm_torino, …) for "
+                              "noise-aware training; got ''")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ Built in
   the fastest for training; option ``dtype`` (``torch.complex64`` or ``torch.complex128``).
 * ``default.qubit``: PennyLane's ``default.qubit`` with backprop and parameter broadcasting, the reference.
 * ``lightning.qubit``: PennyLane Lightning (C++) with the adjoint method.
+* ``torch.noisy``: ``torch`` with Pauli and readout errors sampled from a device's calibration
+  (:mod:`qser_core.heads.noisy_simulator`), what ``head.noise_aware=true`` trains on; options
+  ``backend``, ``noise_scale``, ``shots``, ``seed``.
 
 Registering by import path (``"package.module:attribute"``) resolves the factory on first use, so a
 name registered that way exists in every process (fold workers included) without importing its
@@ -212,4 +215,5 @@ def _lightning_qubit(spec: CircuitSpec, **device_options: Any) -> QNodeExecutor:
 register_executor("torch", _torch_statevector)
 register_executor("default.qubit", _default_qubit)
 register_executor("lightning.qubit", _lightning_qubit)
+register_executor("torch.noisy", "qser_core.hardware.noise_aware:torch_noisy")  # torch + a device's sampled errors (noise-aware training)
 register_executor("aer.noisy", "qser_core.hardware.executor:aer_noisy", trainable=False)  # a fake IBM device's noise, one job per call
