@@ -152,6 +152,7 @@ executor = "default.qubit"
 noise_aware = true
 noise_backend = "ibm_torino"
 noise_scale = 0.5
+noise_shots = 512
 [train]
 epochs = 50
 lr = 0.01
@@ -174,7 +175,7 @@ PINNED = {
     "embeddings": "a90c9b21d546fd0e",
     "features": "bd7da3fccafb0d95",
     "reduction": "0e0669adc90fdbf3",
-    "run": "eeecd4a997134ba4",  # head.noise_* added with noise_aware on (off: a3f53381646c632b, unchanged)
+    "run": "4b3c941469b90d59",  # head.noise_* added with noise_aware on (off: a3f53381646c632b, unchanged)
 }
 
 

@@ -212,6 +212,8 @@ class NoisyTorchStatevector(TorchStatevector):
             return z * self._damp.to(z.dtype) * scale + shift
         z = z * scale + shift
         if self.shots:
+            if self._gen is None:
+                self.reseed()
             noise = torch.randn(z.shape, generator=self._gen, dtype=z.dtype)
             z = z + noise * torch.sqrt(torch.clamp(1 - z.detach() ** 2, min=0) / self.shots)
         return z

@@ -110,6 +110,9 @@ class QuantumHead(BaseTorchHead):
         readout, and the fitted head runs on ``executor`` (noise-aware weights, ideal simulator).
     noise_backend : str, default="ibm_fez"
     noise_scale : float, default=1.0
+    noise_shots : int, default=1024
+        Shot noise of this many shots added to ⟨Z⟩ while training (0 = none): without it the normalised
+        readout learns to lean on qubits whose ⟨Z⟩ varies less between clips than shot noise does.
     epochs, lr, batch_size, patience, weight_decay, seed
         As in :func:`qser_core.heads.training.fit_module`.
 
@@ -145,7 +148,7 @@ class QuantumHead(BaseTorchHead):
 
     def __init__(self, *, n_layers: int = 2, encoding: str = "angle-ry", ansatz: str = "strong",
                  executor: str = "torch", noise_aware: bool = False, noise_backend: str = "ibm_fez",
-                 noise_scale: float = 1.0, epochs: int = 200, lr: float = 0.05, batch_size: int = 64,
+                 noise_scale: float = 1.0, noise_shots: int = 1024, epochs: int = 200, lr: float = 0.05, batch_size: int = 64,
                  patience: int = 30, weight_decay: float = 0.0, seed: int = 0):
         self.n_layers = n_layers
         self.encoding = encoding
@@ -154,6 +157,7 @@ class QuantumHead(BaseTorchHead):
         self.noise_aware = noise_aware
         self.noise_backend = noise_backend
         self.noise_scale = noise_scale
+        self.noise_shots = noise_shots
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -165,7 +169,8 @@ class QuantumHead(BaseTorchHead):
         self.spec_ = CircuitSpec(n_features, self.n_layers, encoding=self.encoding, ansatz=self.ansatz)
         if self.noise_aware and getattr(self, "_noisy_fit", False):  # only while fitting: a loaded head runs ideally
             return QuantumModule(self.spec_, executor="torch.noisy", normalise=True, backend=self.noise_backend,
-                                 noise_scale=float(self.noise_scale), seed=int(self.seed))
+                                 noise_scale=float(self.noise_scale), shots=int(self.noise_shots),
+                                 seed=int(self.seed))
         return QuantumModule(self.spec_, executor=self.executor, normalise=bool(self.noise_aware))
 
     def fit(self, X, y, *, X_val=None, y_val=None, callback=None, cancel=None):

@@ -116,3 +116,14 @@ def test_norm_batch_statistics_fit_and_fold_into_the_readout():
     torch.testing.assert_close(norm(z), z, atol=1e-6, rtol=0)  # now the identity (float32 buffers)
     with pytest.raises(DataError, match="at least 2 clips"):
         norm.fit(z[:1])
+
+
+def test_shot_noise_has_the_binomial_variance_in_training_only():
+    spec, shots = CircuitSpec(2, 1, ansatz="hea"), 256
+    sim = NoisyTorchStatevector(spec, _rates(2, readout=(0.01, 0.01)), shots=shots, dtype=torch.complex128)
+    x, w = torch.tensor([[0.4, 1.1]]).expand(20000, 2), torch.tensor([[0.2, -0.5]])
+    sim.eval()
+    exact = sim(x[:1], w)[0]
+    z = sim.train()(x, w)
+    torch.testing.assert_close(z.mean(0), exact, atol=0.005, rtol=0)
+    torch.testing.assert_close(z.var(0), (1 - exact**2) / shots, rtol=0.05, atol=0)
