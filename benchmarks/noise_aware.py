@@ -62,13 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         advice[name] = advise(model, backend=args.backend, features=features)
         seconds[f"advise_{name}"] = time.perf_counter() - start
+    machine = _machine()
     out: dict[str, Any] = {
+        # "partial": not a full `python -m benchmarks` run, so the README's benchmark table never quotes it
+        "date": machine["date"], "partial": True,
         "command": "python -m benchmarks.noise_aware " + " ".join(argv if argv is not None else sys.argv[1:]),
         "config": aware_config.to_dict(), "backend": args.backend, "train_noise_scale": args.train_scale,
         "torch_test": {name: {k: m.metrics[k] for k in ("ua", "wa", "macro_f1", "n_test")} for name, m in models.items()},
         "epochs": {name: len(m.history) for name, m in models.items()},
         "noise_trained_with": models["noise_aware"].head.noise_["rates"],
-        "comparison": comparison, "advice": advice, "seconds": seconds, "machine": _machine(),
+        "comparison": comparison, "advice": advice, "seconds": seconds, "machine": machine,
     }
     path = Path(args.out or ROOT / "benchmarks" / "results" / f"noise_aware-{args.dataset}.json")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,9 +30,9 @@ def _cmd_advise(args: argparse.Namespace) -> int:
     lines = [f"{p['shots']:>6} shots: agreement {p['agreement']:.1%}, UA {p['ua']:.3f}" for p in out["points"]]
     lines.append(f"ideal UA {out['ideal']['ua']:.3f} [{out['ideal']['ua_ci95'][0]:.3f}, {out['ideal']['ua_ci95'][1]:.3f}]")
     lines.append(f"recommendation: {rec['shots'] or 'none'} — {rec['reason']}")
-    if "clips_fit" in out:
-        lines.append(f"{out['clips_fit']} clips fit in {out['budget_s']:.0f} QPU s ({out['budget_source']}); "
-                     f"all {out['n_test']} test clips need ≈ {out['seconds_per_job']:.1f} s")
+    lines.append(f"at {out['budget_shots']} shots{'' if out['meets_target'] else ' (best reached, below target)'}: "
+                 f"{out['clips_fit']} clips fit in {out['budget_s']:.0f} QPU s ({out['budget_source']}); "
+                 f"all {out['n_test']} test clips need ≈ {out['seconds_per_job']:.1f} s")
     emit(args, out, "\n".join(lines))
     return 0
 

@@ -108,8 +108,9 @@ def advise(model, *, backend: str = "ibm_fez", shots: Sequence[int] | None = Non
     -------
     dict
         ``recommendation`` (:func:`recommend`), ``ideal`` (UA and interval), ``budget_s``, ``budget_source``,
-        ``seconds_per_job`` at the recommended shots for the whole test set, ``clips_fit`` (test clips that fit
-        the budget in one job), ``n_test``, ``points`` (the curve), ``jobs``.
+        ``budget_shots`` (the recommended shots, or — when none meets the target, ``meets_target`` False —
+        the fewest with the best agreement), ``seconds_per_job`` (the whole test set at those shots),
+        ``clips_fit`` (clips that fit the budget in one job), ``n_test``, ``points`` (the curve), ``jobs``.
     """
     from qser_core.hardware.estimate import OPEN_PLAN_SECONDS, estimate_qpu_time
     from qser_core.hardware.noise import SHOT_COUNTS, check_noise_scale
@@ -139,11 +140,13 @@ def advise(model, *, backend: str = "ibm_fez", shots: Sequence[int] | None = Non
            "ideal": {"ua": ideal["ua"], "ua_ci95": ideal["ua_ci95"]}, "recommendation": rec,
            "budget_s": budget, "budget_source": "account" if budget_s is not None else "open plan (10 min)",
            "n_test": len(run.test), "points": points, "jobs": len(points)}
-    if rec["shots"] is not None:
-        def cost(n: int) -> float:
-            return estimate_qpu_time(run.isa, device, n_rows=n, shots=rec["shots"])["quantum_seconds"]
+    # the budget at the recommended shots, or (none qualifying) at the fewest shots with the best agreement
+    budget_shots = rec["shots"] or max(rec["checked"], key=lambda r: (r["agreement"], -r["shots"]))["shots"]
 
-        out["seconds_per_job"] = cost(len(run.test))
-        out["clips_fit"] = clips_within(budget, cost)
-        out["all_test_clips_fit"] = out["clips_fit"] >= len(run.test)
+    def cost(n: int) -> float:
+        return estimate_qpu_time(run.isa, device, n_rows=n, shots=budget_shots)["quantum_seconds"]
+
+    out.update(budget_shots=budget_shots, meets_target=rec["shots"] is not None,
+               seconds_per_job=cost(len(run.test)), clips_fit=clips_within(budget, cost))
+    out["all_test_clips_fit"] = out["clips_fit"] >= len(run.test)
     return out

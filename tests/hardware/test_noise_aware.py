@@ -159,14 +159,15 @@ class TestComparisonAndAdvice:
         out = advise(hw_model, backend="ibm_fez", shots=(64, 512), n_clips=8, target=0.5, features=hw_features)
         assert [p["shots"] for p in out["points"]] == [64, 512] and out["budget_s"] == 600.0
         rec = out["recommendation"]
+        assert out["meets_target"] == (rec["shots"] is not None)
         if rec["shots"] is None:
             assert "no shot count" in rec["reason"]
-            return
-        chosen = next(p for p in rec["checked"] if p["shots"] == rec["shots"])
-        assert chosen["agreement"] >= 0.5 and chosen["ua_ok"]
-        assert all(not (p["agreement_ok"] and p["ua_ok"]) for p in rec["checked"] if p["shots"] < rec["shots"])
+        else:
+            chosen = next(p for p in rec["checked"] if p["shots"] == rec["shots"])
+            assert chosen["agreement"] >= 0.5 and chosen["ua_ok"] and out["budget_shots"] == rec["shots"]
+            assert all(not (p["agreement_ok"] and p["ua_ok"]) for p in rec["checked"] if p["shots"] < rec["shots"])
         run, device = plan(hw_model, backend="ibm_fez", fake=True, features=hw_features, n_clips=8)
-        cost = lambda n: estimate_qpu_time(run.isa, device, n_rows=n, shots=rec["shots"])["quantum_seconds"]  # noqa: E731
+        cost = lambda n: estimate_qpu_time(run.isa, device, n_rows=n, shots=out["budget_shots"])["quantum_seconds"]  # noqa: E731
         assert cost(out["clips_fit"]) <= 600 < cost(out["clips_fit"] + 1)
 
 
