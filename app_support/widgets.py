@@ -20,6 +20,7 @@ from qser_core.config_help import field_help
 from qser_core.errors import QserError
 from qser_core.experiments.watch import epoch_status
 from qser_core.heads.executors import executor_names
+from qser_core.heads.export import FAKE_BACKENDS
 from qser_core.progress import Progress
 
 #: Fields whose value is one of a closed vocabulary (shown as a select box).
@@ -29,6 +30,7 @@ CHOICES = {
     ("head", "encoding"): ENCODINGS,
     ("head", "ansatz"): ANSATZE,
     ("head", "executor"): executor_names(trainable=True),
+    ("head", "noise_backend"): tuple(FAKE_BACKENDS),
 }
 #: Fields the sidebar edits together (a dataset needs its folder).
 SIDEBAR_FIELDS = {("data", "dataset"), ("data", "data_dir")}
