@@ -19,6 +19,7 @@ from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, EXECUTORS,
 from qser_core.config_help import field_help
 from qser_core.errors import QserError
 from qser_core.experiments.watch import epoch_status
+from qser_core.hardware.backends import FAKE_BACKENDS  # names only: Qiskit loads with a device
 from qser_core.progress import Progress
 
 #: Fields whose value is one of a closed vocabulary (shown as a select box).
@@ -28,6 +29,7 @@ CHOICES = {
     ("head", "encoding"): ENCODINGS,
     ("head", "ansatz"): ANSATZE,
     ("head", "executor"): EXECUTORS,  # from the config: the registry itself would import torch and PennyLane
+    ("head", "noise_backend"): tuple(FAKE_BACKENDS),
 }
 #: Fields the sidebar edits together (a dataset needs its folder).
 SIDEBAR_FIELDS = {("data", "dataset"), ("data", "data_dir")}

@@ -25,6 +25,7 @@ from benchmarks.machine import describe
 MODULES = {
     "extract": ("benchmarks.bench_extract", "embedding extraction"),
     "simulator": ("benchmarks.bench_simulator", "PQC training epoch"),
+    "noise_aware": ("benchmarks.bench_noise_aware", "noise-aware PQC training epoch (torch.noisy vs torch)"),
     "protocol": ("benchmarks.bench_protocol", "whole protocol, 5 folds × 3 seeds"),
     "hardware": ("benchmarks.bench_hardware", "noisy evaluation on a fake 127-qubit backend"),
     "predict": ("benchmarks.bench_predict", "live prediction"),

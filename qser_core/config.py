@@ -214,6 +214,18 @@ class HeadConfig(_Section):
     n_layers: int = 2  # ansatz layers (LAYER_RANGE: 1-8)
     hidden: int = 32  # hidden units of the mlp head
     executor: str = "torch"  # what runs the circuit: torch (fast) | default.qubit (reference) | lightning.qubit | …
+    noise_aware: bool = False  # quantum head: train with the device's sampled gate and readout errors, ⟨Z⟩ normalised
+    noise_backend: str = "ibm_fez"  # noise-aware training: fake IBM device whose calibration gives the errors
+    noise_scale: float = 1.0  # noise-aware training: λ, device errors × λ (0 = ideal)
+    noise_shots: int = 1024  # noise-aware training: shot noise of this many shots per clip (0 = none)
+
+    def key_dict(self) -> dict[str, Any]:
+        """As every section's, but the noise fields count only when ``noise_aware`` is on (old keys unchanged)."""
+        out = super().key_dict()
+        if not self.noise_aware:
+            for name in ("noise_aware", "noise_backend", "noise_scale", "noise_shots"):
+                out.pop(name, None)
+        return out
 
     def _validate(self) -> None:
         _check_choice("head", "kind", self.kind, HEAD_KINDS)
@@ -226,6 +238,11 @@ class HeadConfig(_Section):
                               "got ''")
         _check_range("head", "n_layers", self.n_layers, *LAYER_RANGE)
         _check_range("head", "hidden", self.hidden, 1, 4096)
+        _check_range("head", "noise_scale", self.noise_scale, 0.0, 10.0)
+        _check_range("head", "noise_shots", self.noise_shots, 0, 1_000_000)
+        if self.noise_aware and not self.noise_backend.strip():
+            raise ConfigError("head.noise_backend must name a fake IBM device (ibm_fez, ibm_torino, …) for "
+                              "noise-aware training; got ''")
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,10 @@ ansatz = "hea"
 n_layers = 3
 hidden = 16
 executor = "default.qubit"
+noise_aware = true
+noise_backend = "ibm_torino"
+noise_scale = 0.5
+noise_shots = 512
 [train]
 epochs = 50
 lr = 0.01
@@ -171,7 +175,7 @@ PINNED = {
     "embeddings": "a90c9b21d546fd0e",
     "features": "bd7da3fccafb0d95",
     "reduction": "0e0669adc90fdbf3",
-    "run": "a3f53381646c632b",
+    "run": "4b3c941469b90d59",  # head.noise_* added with noise_aware on (off: a3f53381646c632b, unchanged)
 }
 
 
@@ -216,6 +220,11 @@ class TestDigest:
             inside = section in STAGE_SECTIONS[stage] and name not in _SECTIONS[section]._not_in_key
             moved = changed.cache_key(stage) != base.cache_key(stage)
             assert moved == inside, f"{section}.{name} {'should' if inside else 'should not'} change the {stage} key"
+
+    def test_noise_fields_off_keep_the_keys_from_before_they_existed(self):
+        # head.noise_* count only when noise_aware is on, so every ideal run keeps its recorded digest
+        off = QserConfig.from_toml_text(EXPLICIT.replace("noise_aware = true", "noise_aware = false"))
+        assert off.cache_key("run") == "a3f53381646c632b"
 
     def test_only_speed_and_account_fields_are_left_out_of_keys(self):
         # pinned: the test above trusts this list, so moving a result-changing field into it must fail here

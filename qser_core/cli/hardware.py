@@ -204,3 +204,7 @@ def register(sub) -> None:
     p = add_command(actions, "fetch", _cmd_fetch, "retrieve a job's result into its recorded run (idempotent)")
     p.add_argument("job_id", metavar="JOB_ID")
     p.add_argument("--instance", help="IBM Quantum instance CRN (default: the job's recorded instance)")
+
+    from qser_core.cli import noise_aware  # advise, noise-aware (light: heavy imports live in its handlers)
+
+    noise_aware.register(actions)

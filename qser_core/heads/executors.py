@@ -13,6 +13,9 @@ Built in
   the fastest for training; option ``dtype`` (``torch.complex64`` or ``torch.complex128``).
 * ``default.qubit``: PennyLane's ``default.qubit`` with backprop and parameter broadcasting, the reference.
 * ``lightning.qubit``: PennyLane Lightning (C++) with the adjoint method.
+* ``torch.noisy``: ``torch`` with Pauli and readout errors sampled from a device's calibration
+  (:mod:`qser_core.heads.noisy_simulator`), what ``head.noise_aware=true`` trains on; options
+  ``backend``, ``noise_scale``, ``shots``, ``seed``.
 
 Registering by import path (``"package.module:attribute"``) resolves the factory on first use; other
 stages and packages register through entry points (:data:`ENTRY_POINT_GROUPS`), so a name exists in every

@@ -41,7 +41,8 @@ def make_head(head: HeadConfig, train: TrainConfig, *, n_qubits: int, seed: int)
     if head.kind == "quantum":
         check_executor(head.executor)  # now, not after the features are ready
         return QuantumHead(n_layers=head.n_layers, encoding=head.encoding, ansatz=head.ansatz,
-                           executor=head.executor, **common)
+                           executor=head.executor, noise_aware=head.noise_aware, noise_backend=head.noise_backend,
+                           noise_scale=head.noise_scale, noise_shots=head.noise_shots, **common)
     target = None
     if head.kind == "mlp-matched":
         target = quantum_param_count(CircuitSpec(n_qubits, head.n_layers, encoding=head.encoding, ansatz=head.ansatz))

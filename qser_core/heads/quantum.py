@@ -18,7 +18,9 @@ from torch import nn
 from qser_core.config import N_CLASSES, QUBIT_RANGE
 from qser_core.heads.base import BaseTorchHead
 from qser_core.heads.circuits import CircuitSpec
+from qser_core.errors import ConfigError
 from qser_core.heads.executors import get_executor
+from qser_core.heads.noisy_simulator import ExpvalNorm
 
 __all__ = ["QuantumModule", "QuantumHead", "quantum_param_count"]
 
@@ -43,6 +45,9 @@ class QuantumModule(nn.Module):
         The circuit.
     executor : str, default="torch"
         A name of :func:`~qser_core.heads.executors.executor_names`.
+    normalise : bool, default=False
+        Normalise ⟨Z⟩ per qubit before the readout (:class:`~qser_core.heads.noisy_simulator.ExpvalNorm`,
+        noise-aware heads).
     **executor_options
         Passed to the executor's factory (e.g. ``dtype=torch.complex128`` for ``torch``).
 
@@ -62,11 +67,13 @@ class QuantumModule(nn.Module):
     torch.Size([2, 6])
     """
 
-    def __init__(self, spec: CircuitSpec, *, executor: str = "torch", **executor_options: Any):
+    def __init__(self, spec: CircuitSpec, *, executor: str = "torch", normalise: bool = False,
+                 **executor_options: Any):
         super().__init__()
         self.spec = spec
         self.weights = nn.Parameter(torch.rand(spec.weight_shape) * 2 * math.pi)
         self.readout = nn.Linear(spec.n_qubits, N_CLASSES)
+        self.norm = ExpvalNorm(spec.n_qubits) if normalise else None  # absent: old saved heads load unchanged
         self.executor = get_executor(executor, spec, **executor_options)
 
     def use_executor(self, name: str, **options: Any) -> "QuantumModule":
@@ -79,7 +86,8 @@ class QuantumModule(nn.Module):
         return self.executor(x, self.weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.readout(self.expvals(x).to(self.readout.weight.dtype))
+        z = self.expvals(x).to(self.readout.weight.dtype)
+        return self.readout(z if self.norm is None else self.norm(z))
 
 
 class QuantumHead(BaseTorchHead):
@@ -96,6 +104,15 @@ class QuantumHead(BaseTorchHead):
     ansatz : {"basic", "strong", "hea"}, default="strong"
     executor : str, default="torch"
         A name of :func:`~qser_core.heads.executors.executor_names`.
+    noise_aware : bool, default=False
+        Train on ``torch.noisy`` (errors sampled from ``noise_backend``'s calibration × ``noise_scale``)
+        with ⟨Z⟩ normalised; the normalisation is then fitted on the training clips and folded into the
+        readout, and the fitted head runs on ``executor`` (noise-aware weights, ideal simulator).
+    noise_backend : str, default="ibm_fez"
+    noise_scale : float, default=1.0
+    noise_shots : int, default=1024
+        Shot noise of this many shots added to ⟨Z⟩ while training (0 = none): without it the normalised
+        readout learns to lean on qubits whose ⟨Z⟩ varies less between clips than shot noise does.
     epochs, lr, batch_size, patience, weight_decay, seed
         As in :func:`qser_core.heads.training.fit_module`.
 
@@ -109,6 +126,9 @@ class QuantumHead(BaseTorchHead):
         Trainable parameters (circuit weights + readout).
     circuit_stats_ : dict
         :meth:`CircuitSpec.stats <qser_core.heads.circuits.CircuitSpec.stats>` of the fitted circuit.
+    noise_ : dict
+        Noise-aware heads only: the error rates trained with and the ⟨Z⟩ normalisation (``mean``,
+        ``std``, ``n_clips``: fitted on the training clips alone).
     classes_ : np.ndarray
         ``arange(6)``.
     n_features_in_ : int
@@ -127,12 +147,17 @@ class QuantumHead(BaseTorchHead):
     _min_features, _max_features = QUBIT_RANGE
 
     def __init__(self, *, n_layers: int = 2, encoding: str = "angle-ry", ansatz: str = "strong",
-                 executor: str = "torch", epochs: int = 200, lr: float = 0.05, batch_size: int = 64,
+                 executor: str = "torch", noise_aware: bool = False, noise_backend: str = "ibm_fez",
+                 noise_scale: float = 1.0, noise_shots: int = 1024, epochs: int = 200, lr: float = 0.05, batch_size: int = 64,
                  patience: int = 30, weight_decay: float = 0.0, seed: int = 0):
         self.n_layers = n_layers
         self.encoding = encoding
         self.ansatz = ansatz
         self.executor = executor
+        self.noise_aware = noise_aware
+        self.noise_backend = noise_backend
+        self.noise_scale = noise_scale
+        self.noise_shots = noise_shots
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -142,10 +167,38 @@ class QuantumHead(BaseTorchHead):
 
     def _build_module(self, n_features: int) -> nn.Module:
         self.spec_ = CircuitSpec(n_features, self.n_layers, encoding=self.encoding, ansatz=self.ansatz)
-        return QuantumModule(self.spec_, executor=self.executor)
+        if self.noise_aware and getattr(self, "_noisy_fit", False):  # only while fitting: a loaded head runs ideally
+            return QuantumModule(self.spec_, executor="torch.noisy", normalise=True, backend=self.noise_backend,
+                                 noise_scale=float(self.noise_scale), shots=int(self.noise_shots),
+                                 seed=int(self.seed))
+        return QuantumModule(self.spec_, executor=self.executor, normalise=bool(self.noise_aware))
 
     def fit(self, X, y, *, X_val=None, y_val=None, callback=None, cancel=None):
-        super().fit(X, y, X_val=X_val, y_val=y_val, callback=callback, cancel=cancel)
+        if self.noise_aware and self.executor != "torch":
+            raise ConfigError(f"noise-aware training runs on the torch simulator; got head.executor={self.executor!r}. "
+                              "Set head.executor=torch or head.noise_aware=false")
+        self._noisy_fit = bool(self.noise_aware)
+        try:
+            super().fit(X, y, X_val=X_val, y_val=y_val, callback=callback, cancel=cancel)
+        finally:
+            self._noisy_fit = False
+        if self.noise_aware:
+            self._finish_noise_aware(self._check_X(X))
         self.circuit_stats_ = self.spec_.stats()
         return self
     fit.__doc__ = BaseTorchHead.fit.__doc__
+
+    def _finish_noise_aware(self, X) -> None:
+        """Fit ⟨Z⟩'s normalisation on the training clips (expected device noise), fold it into the readout,
+        and run the fitted head on the ideal executor from now on."""
+        module = self.module_
+        module.eval()
+        with torch.no_grad():
+            z = module.expvals(torch.as_tensor(X)).to(module.readout.weight.dtype)
+        module.norm.fit(z)
+        self.noise_ = {"rates": module.executor.run.rates.as_dict(),
+                       "norm": {"mean": module.norm.mean.tolist(), "std": module.norm.var.sqrt().tolist(),
+                                "n_clips": int(len(X))}}
+        module.norm.fold_into(module.readout)
+        module.use_executor(self.executor)
+

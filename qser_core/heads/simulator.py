@@ -270,22 +270,24 @@ class TorchStatevector(torch.nn.Module):
             fused[True] = _fuse(bank, self._table_1)
 
         psi = None
-        for kind, idx in self._program:
+        for stage, (kind, idx) in enumerate(self._program):
             if kind == "perm":
                 perm = getattr(self, f"_perm_{idx}")
                 sign = getattr(self, f"_sign_{idx}")
                 psi = psi.index_select(1, perm)
                 if sign.numel():
                     psi = psi * sign.to(real_dtype)
-                continue
-            mats = fused[kind == "local_data"][:, idx]  # (Bx, n, 2, 2)
-            if psi is None:
-                psi = _product_state(mats[..., 0], B)
             else:
-                psi = self._apply_local(psi, mats)
+                mats = fused[kind == "local_data"][:, idx]  # (Bx, n, 2, 2)
+                psi = _product_state(mats[..., 0], B) if psi is None else self._apply_local(psi, mats)
+            psi = self._after_stage(psi, stage)
         # |ψ|² as re² + im² (abs() has an undefined gradient at 0)
         probs = torch.view_as_real(psi).square().sum(-1) if psi.is_complex() else psi.square()
         return probs @ self._zsign.to(probs.dtype)
+
+    def _after_stage(self, psi: torch.Tensor, stage: int) -> torch.Tensor:
+        """Hook after each compiled stage (the noisy subclass inserts sampled Pauli errors here)."""
+        return psi
 
     def _apply_local(self, psi: torch.Tensor, mats: torch.Tensor) -> torch.Tensor:
         B = psi.shape[0]
