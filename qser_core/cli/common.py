@@ -59,11 +59,40 @@ def jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+#: The dedicated flag of each config field (for "--qubits 4 wins over --set reduce.n_qubits=6").
+FLAG_NAMES = {"data.dataset": "--dataset", "data.data_dir": "--data-dir", "embedding.backbone": "--backbone",
+              "reduce.n_qubits": "--qubits", "head.kind": "--head", "head.ansatz": "--ansatz",
+              "head.encoding": "--encoding", "head.n_layers": "--layers", "train.epochs": "--epochs",
+              "data.n_folds": "--folds", "train.seeds": "--seeds", "train.trainable_blocks": "--trainable-blocks",
+              "hardware.backend": "--backend", "hardware.shots": "--shots",
+              "hardware.optimization_level": "--optimization-level"}
+
+
 def config_from(args: argparse.Namespace, **flag_overrides: Any) -> QserConfig:
-    """Config file → ``--set`` overrides → dedicated flags (only those given)."""
-    overrides = list(args.set or [])
-    overrides += [f"{key}={value}" for key, value in flag_overrides.items() if value is not None]
-    return load_config(args.config, overrides)
+    """Config file → ``--set`` overrides → dedicated flags (only those given).
+
+    ``--set`` is validated on its own first, so a bad value is refused even where a flag replaces it;
+    where a flag and ``--set`` name the same field with different values, the flag wins and a note says so.
+    """
+    sets = list(args.set or [])
+    flags = {key: value for key, value in flag_overrides.items() if value is not None}
+    config = load_config(args.config, sets + [f"{key}={value}" for key, value in flags.items()])
+    set_keys = {item.partition("=")[0].strip(): item for item in sets}
+    clashes = [key for key in flags if key in set_keys]
+    if clashes:
+        from_sets = load_config(args.config, sets)  # raises ConfigError for a bad --set value
+        for key in clashes:
+            section, field = key.split(".")
+            if getattr(getattr(from_sets, section), field) != getattr(getattr(config, section), field):
+                print(f"qser: note: {FLAG_NAMES.get(key, key)} {_flag_text(args, key, flags[key])} wins over "
+                      f"--set {set_keys[key].strip()} (a flag overrides --set)", file=sys.stderr)
+    return config
+
+
+def _flag_text(args: argparse.Namespace, key: str, value: Any) -> str:
+    if key == "train.seeds" and getattr(args, "seeds", None) is not None:
+        return str(args.seeds)  # --seeds N means seeds 0..N-1
+    return str(value)
 
 
 def _dataset_for(args: argparse.Namespace) -> str | None:

@@ -111,6 +111,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from qser_core.data.corpus import is_synthetic
     from qser_core.experiments.model import load_model
 
+    if args.set or args.config:  # not silently ignored: the model folder fixes every setting predict uses
+        print(f"qser: note: {'--set' if args.set else '--config'} is not used by predict: a saved model carries its "
+              f"own configuration ({args.model}/config.toml); train another model to change it", file=sys.stderr)
     model = load_model(args.model)
     start = time.perf_counter()
     proba = model.predict_proba(args.clip)

@@ -103,6 +103,14 @@ def _source_bytes(source: Any, label: str) -> io.BytesIO:
     return io.BytesIO(data)
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _file_head(path: Path, label: str) -> tuple[int, bytes]:
     """Size and first 64 KiB of an audio file; :class:`AudioError` saying why they cannot be read."""
     try:
@@ -131,6 +139,8 @@ def _decode(source: Any, label: str, max_seconds: float) -> tuple[np.ndarray, in
         path = Path(source)
         size, head = _file_head(path, label)
         handle: Any = path
+        if not _utf8(str(path)):  # a name that is not UTF-8 (Latin-1 bytes): libsndfile cannot take it, its bytes can
+            handle = io.BytesIO(path.read_bytes())
         suffix = path.suffix.lower()
     else:
         handle = _source_bytes(source, label)
