@@ -144,10 +144,15 @@ def _manifest_digest(manifest: dict[str, Any]) -> str:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary file renamed into place; a failed write (full disk) leaves no temporary file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def save_parts(folder: str | os.PathLike, *, config: QserConfig, reducer, head, record: dict[str, Any]) -> Path:

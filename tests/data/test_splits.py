@@ -152,3 +152,20 @@ class TestSpeakerFolds:
                 _check_partition(table, fold)
             partitions.add(frozenset(frozenset(_speakers(table, f.test)) for f in folds))
         assert len(partitions) > 1
+
+
+class TestTooFewSpeakersMessages:
+    def test_one_speaker_says_how_many_are_needed(self):
+        table = pd.DataFrame({"speaker": ["a"] * 12, "emotion": ["ANG", "DIS", "FEA", "HAP", "NEU", "SAD"] * 2})
+        with pytest.raises(DataError, match=r"the corpus has 1; cross-validation needs at least 3 speakers") as info:
+            speaker_folds(table)
+        assert "at most 0" not in str(info.value) and "at most 1" not in str(info.value)
+
+    def test_fold_without_enough_speakers_is_named(self):
+        emotions = ["ANG", "DIS", "FEA", "HAP", "NEU", "SAD"]
+        rows = [("big", e) for e in emotions * 20] + [(s, e) for s in "bcd" for e in emotions]
+        table = pd.DataFrame(rows, columns=["speaker", "emotion"])
+        with pytest.raises(DataError, match=r"fold 2 of 2 tests 3 of the 4 speakers and leaves 1 \(folds balance "
+                                            r"clips, and speaker big alone has 120 of 138 clips\)"):
+            speaker_folds(table, n_folds=2)
+
