@@ -217,6 +217,7 @@ def _missing_embeddings(config: QserConfig, home: Path) -> int:
 
     if config.data.dataset == "demo" and not config.data.data_dir:
         from qser_core.data.demo import CORPUS_VERSION, is_demo_corpus
+        from qser_core.tracking.store import writable
 
         if not is_demo_corpus(home / "demo" / f"{CORPUS_VERSION}-seed0"):  # the corpus itself must be written first (~60 MB of clips)
             if not writable(home):
@@ -244,12 +245,6 @@ def _missing_by_content(table, folder: Path) -> int:
     paths = _paths(table)
     return sum(1 for path, ident in zip(paths, _identities(paths))
                if ident not in entries and _content_hash(path) not in known)
-
-
-def writable(folder: Path) -> bool:
-    from qser_core.tracking.store import writable as _writable
-
-    return _writable(folder)
 
 
 def _check_space(folder: Path, need: int, what: str) -> None:

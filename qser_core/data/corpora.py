@@ -150,6 +150,7 @@ def _audio_files(root: Path, extensions: tuple[str, ...]) -> tuple[list[Path], l
             if suffix in extensions:
                 found.append(Path(folder, name))
             elif suffix in OTHER_AUDIO:
-                passed.append((str(Path(folder, name)), f"{suffix} audio is not read for this corpus (it takes "
-                               f"{' or '.join(extensions)}); convert it, e.g. ffmpeg -i IN{suffix} OUT.wav"))
+                reason = (f"{suffix} audio is not read for this corpus (it takes {' or '.join(extensions)}); "
+                          f"convert it, e.g. ffmpeg -i IN{suffix} OUT.wav")
+                passed.append((str(Path(folder, name)), reason))
     return sorted(found), sorted(passed)
