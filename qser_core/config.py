@@ -80,6 +80,10 @@ QUBIT_RANGE = (2, 12)
 LAYER_RANGE = (1, 8)
 
 
+#: Largest seed (NumPy's generators take 0 .. 2**32 - 1).
+SEED_MAX = 2**32 - 1
+
+
 def qser_home() -> Path:
     """Folder for caches, the demo corpus and run records (``$QSER_HOME``, default ``~/.cache/qser``)."""
     return Path(os.environ.get("QSER_HOME", Path.home() / ".cache" / "qser")).expanduser()
@@ -146,6 +150,7 @@ class DataConfig(_Section):
         _check_range("data", "val_fraction", self.val_fraction, 0.0, 0.5)
         _check_range("data", "test_fraction", self.test_fraction, 0.05, 0.5)
         _check_range("data", "n_folds", self.n_folds, 2, 20)
+        _check_range("data", "split_seed", self.split_seed, 0, SEED_MAX)  # NumPy's seeds are 0 .. 2**32 - 1
         if self.dataset != "demo" and not self.data_dir:
             raise ConfigError(
                 f"data.data_dir is empty but data.dataset is {self.dataset!r}; "
@@ -265,6 +270,9 @@ class TrainConfig(_Section):
         _check_range("train", "trainable_blocks", self.trainable_blocks, 0, 16)
         if not self.seeds:
             raise ConfigError("train.seeds must list at least one seed; got an empty list")
+        bad = [s for s in self.seeds if not 0 <= s <= SEED_MAX]
+        if bad:
+            raise ConfigError(f"train.seeds must each be between 0 and {SEED_MAX}; got {bad[0]}")
 
 
 @dataclass(frozen=True)
@@ -360,6 +368,9 @@ class QserConfig:
     def from_toml(cls, path: str | os.PathLike) -> "QserConfig":
         """Read a TOML file with one table per section (see :meth:`to_toml`)."""
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"--config {path} is a folder, not a TOML file; give the file itself (write one with "
+                              f"`qser config show > {path / 'qser.toml'}`)")
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist; write one with `qser config show > {path}`")
         try:
@@ -367,6 +378,8 @@ class QserConfig:
         except UnicodeDecodeError as exc:
             raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); TOML files "
                               f"must be UTF-8: re-save it as UTF-8 or write a new one with `qser config show > {path}`") from exc
+        except OSError as exc:
+            raise ConfigError(f"config file {path} cannot be read ({exc.strerror}); check its permissions") from exc
         return cls.from_toml_text(text, source=f"config file {path}")
 
     @classmethod

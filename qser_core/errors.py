@@ -15,6 +15,7 @@ __all__ = [
     "DataError",
     "AudioError",
     "BackendError",
+    "StorageError",
     "TrainingCancelled",
 ]
 
@@ -37,6 +38,10 @@ class AudioError(QserError, ValueError):
 
 class BackendError(QserError, RuntimeError):
     """A backbone, simulator, download or hardware service failed."""
+
+
+class StorageError(QserError, OSError):
+    """A folder QSER Lab must write cannot take it: read-only, full, or a file where a folder should be."""
 
 
 class TrainingCancelled(QserError):

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from qser_core.cli import build_parser, main
+from qser_core.errors import ConfigError
 
 SUBCOMMANDS = [
     ["data", "demo"],
@@ -192,3 +193,83 @@ class TestRunsTable:
         assert "0.533" in lines[1] and "[0.450, 0.615]" in lines[1] and "0.53312345" not in lines[1]
         assert lines[1].split()[0] == "01234567" and "2026-11-30 14:03 " in lines[1]
         assert "nan" not in lines[2]
+
+
+class TestQuietOutput:
+    def test_finished_progress_bar_is_closed(self, capsys):
+        from qser_core.cli.common import TqdmProgress
+
+        progress = TqdmProgress()
+        progress(0, 864, "cached")
+        assert progress._bar is not None
+        progress(864, 864, "864 of 864 clips cached")  # a finished stage must not keep its clock ticking
+        assert progress._bar is None
+        progress(3, 3, "done")  # a stage reported only as finished draws no bar at all
+        assert progress._bar is None and "0/3" not in capsys.readouterr().err
+
+    def test_warnings_print_one_line_without_the_source(self, capsys):
+        import warnings
+
+        from qser_core.cli import _one_line_warning
+
+        before = warnings.formatwarning
+        text = _one_line_warning(UserWarning("only 2 values"), UserWarning, "/x/crossval.py", 202, "mean = f()")
+        assert text == "qser: warning: only 2 values\n" and "crossval.py" not in text
+        assert main(["config", "show"]) == 0
+        assert warnings.formatwarning is before  # main() restores what it changed
+
+    def test_qiskit_token_notice_is_dropped_during_main(self, capsys):
+        import logging
+
+        from qser_core.cli import _quiet_libraries
+
+        log = logging.getLogger("qiskit_ibm_runtime.qiskit_runtime_service")
+        added = _quiet_libraries()
+        try:
+            keep = log.makeRecord(log.name, logging.WARNING, "f", 1, "Loading default account", None, None)
+            drop = log.makeRecord(log.name, logging.WARNING, "f", 1, "Loading account with the given token. A saved "
+                                  "account will not be used.", None, None)
+            assert log.filter(keep) and not log.filter(drop)
+        finally:
+            for logger, quiet in added:
+                logger.removeFilter(quiet)
+
+
+class TestFlagsAndSet:
+    def _config(self, *argv):
+        from qser_core.cli.common import config_from, pipeline_flags
+
+        args = build_parser().parse_args(["evaluate", *argv])
+        return config_from(args, **pipeline_flags(args))
+
+    @pytest.mark.parametrize(("argv", "field", "value", "note"), [
+        (["--qubits", "4", "--set", "reduce.n_qubits=6"], ("reduce", "n_qubits"), 4,
+         "--qubits 4 wins over --set reduce.n_qubits=6"),
+        (["--folds", "3", "--set", "data.n_folds=4"], ("data", "n_folds"), 3, "--folds 3 wins over --set data.n_folds=4"),
+        (["--seeds", "2", "--set", "train.seeds=5"], ("train", "seeds"), (0, 1), "--seeds 2 wins over --set train.seeds=5"),
+        (["--qubits", "4", "--set", "reduce.n_qubits=4"], ("reduce", "n_qubits"), 4, None),
+    ], ids=["qubits", "folds", "seeds", "same-value"])
+    def test_flag_wins_and_says_so(self, capsys, argv, field, value, note):
+        config = self._config(*argv)
+        assert getattr(getattr(config, field[0]), field[1]) == value
+        err = capsys.readouterr().err
+        assert (note in err) if note else "wins over" not in err
+
+    def test_a_bad_set_value_is_refused_even_under_a_flag(self):
+        with pytest.raises(ConfigError, match="reduce.n_qubits must be between 2 and 12; got 100"):
+            self._config("--qubits", "4", "--set", "reduce.n_qubits=100")
+
+
+class TestArgumentTypes:
+    @pytest.mark.parametrize(("argv", "message"), [
+        (["--layout", "a,b,c,d"], "--layout: must be distinct physical qubit numbers"),
+        (["--layout", "0,1,1,2"], "--layout: must be distinct physical qubit numbers"),
+        (["--recalibrate", "-1"], "--recalibrate: must be a whole number, 0 or more; got '-1'"),
+    ])
+    def test_hardware_run_flags(self, capsys, argv, message):
+        with pytest.raises(SystemExit) as info:
+            build_parser().parse_args(["hardware", "run", "--model", "m", *argv])
+        assert info.value.code == 2
+        error = capsys.readouterr().err.splitlines()[-1]  # the usage lines above it list every flag
+        assert message in error and "--clips" not in error
+

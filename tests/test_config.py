@@ -305,3 +305,18 @@ def test_library_has_no_import_cycle():
         if start not in state and (cycle := visit(start, [])):
             pytest.fail("import cycle: " + " -> ".join(cycle[cycle.index(cycle[-1]):]))
 
+
+
+class TestSeedsAndFiles:
+    @pytest.mark.parametrize(("override", "message"), [
+        ("data.split_seed=-3", r"data.split_seed must be between 0 and 4294967295; got -3"),
+        ("data.split_seed=4294967296", r"data.split_seed must be between 0 and 4294967295"),
+        ("train.seeds=0,-1", r"train.seeds must each be between 0 and 4294967295; got -1"),
+    ])
+    def test_seeds_out_of_numpy_range(self, override, message):
+        with pytest.raises(ConfigError, match=message):
+            QserConfig().with_overrides([override])
+
+    def test_config_that_is_a_folder(self, tmp_path):
+        with pytest.raises(ConfigError, match=r"is a folder, not a TOML file; give the file itself"):
+            load_config(tmp_path)

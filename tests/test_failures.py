@@ -189,6 +189,48 @@ class TestTooShortAndConstant:
             load_audio(root / "1003_DFA_ANG_XX.wav")
 
 
+class TestUnclearCasesNamed:
+    def test_stereo_channels_that_cancel_are_not_called_silent(self, tmp_path):
+        path = tmp_path / "cancel.wav"
+        y = speech_like(1.0, 16000)
+        sf.write(path, np.stack([y, -y], axis=1), 16000)
+        with pytest.raises(AudioError, match=r"cancel.wav has sound in its 2 channels .* cancel when mixed to mono") \
+                as info:
+            read_audio(path)
+        assert "silent" not in str(info.value)
+
+    def test_symlink_loop_is_not_called_missing(self, tmp_path):
+        loop = tmp_path / "loop.wav"
+        loop.symlink_to(loop)
+        with pytest.raises(AudioError, match=r"loop.wav is a symbolic link loop") as info:
+            read_audio(loop)
+        assert "does not exist" not in str(info.value)
+
+    def test_clip_name_that_is_not_utf8_is_read(self, tmp_path, good_wav):
+        import os
+
+        odd = os.fsdecode(bytes(tmp_path) + b"/caf\xe9.wav")  # Latin-1 bytes: a surrogate-escaped str
+        os.replace(good_wav, odd)
+        y, sr = read_audio(odd, sr=16000)
+        assert sr == 16000 and len(y) == 16000
+
+    def test_other_audio_formats_beside_wavs_are_listed(self, tmp_path):
+        from factories import crema_folder, write_wav
+
+        from qser_core.data.corpus import index_corpus
+
+        root = crema_folder(tmp_path / "corpus")
+        for name, fmt in (("1004_DFA_ANG_XX.flac", "FLAC"), ("1004_DFA_SAD_XX.ogg", "OGG")):
+            write_wav(root / name, fmt=fmt)
+        (root / "1004_DFA_HAP_XX.mp3").write_bytes(b"ID3")
+        report = index_corpus(root, dataset="crema-d").report
+        reasons = dict(report.skipped)
+        assert report.n_files == 18 + 3 and report.n_clips == 18
+        for name in ("1004_DFA_ANG_XX.flac", "1004_DFA_SAD_XX.ogg", "1004_DFA_HAP_XX.mp3"):
+            assert "audio is not read for this corpus (it takes .wav)" in reasons[str(root / name)]
+        assert "skipped" in report.summary() and "ffmpeg" in report.summary()
+
+
 def _qser(*args: str, home) -> "subprocess.CompletedProcess":
     import os
     import subprocess

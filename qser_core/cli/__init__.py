@@ -12,9 +12,13 @@ One module per command group registers its subcommands (``register(sub)``): ``da
 from __future__ import annotations
 
 import argparse
+import errno
+import logging
 import signal
 import sys
 import threading
+import warnings
+from pathlib import Path
 from typing import Sequence
 
 from qser_core.cli import bench, data, experiments, hardware, runs, sweep
@@ -72,10 +76,70 @@ def _report_unsaved() -> int:
     return 1 if unsaved_runs() else 0
 
 
+#: OS errors that mean "this folder cannot take the write", not a bug: reported in one line.
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def storage_message(exc: OSError) -> str:
+    """One line for a write the file system refused: where, why, what to do."""
+    from qser_core.cli.common import mount_point
+
+    where = exc.filename or "a file"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        disk = mount_point(Path(exc.filename).parent) if exc.filename else "the disk"
+        return (f"no space left on {disk} while writing {where}; free some space or use another QSER_HOME, then run "
+                "again (finished work is kept: caches and recorded runs)")
+    return (f"cannot write {where} ({exc.strerror}): its folder is read-only: use another QSER_HOME "
+            "(export QSER_HOME=DIR), or --no-track where it is the run store")
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as qser prints it: the message only (the source line that raised it is not for users)."""
+    return f"qser: warning: {message}\n"
+
+
+class _DropMessage(logging.Filter):
+    """Drops log records whose message starts with ``prefix`` (a library's notice that says nothing to a qser user)."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
+#: Library notices that are not news to a qser user: (logger, message prefix).
+_QUIET = (
+    # qser passes the IBM key it read from the environment on purpose; "a saved account will not be used" is noise.
+    ("qiskit_ibm_runtime.qiskit_runtime_service", "Loading account with the given token"),
+)
+
+
+def _quiet_libraries() -> list[tuple[logging.Logger, logging.Filter]]:
+    added = []
+    for name, prefix in _QUIET:
+        log, quiet = logging.getLogger(name), _DropMessage(prefix)
+        log.addFilter(quiet)
+        added.append((log, quiet))
+    return added
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qser`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+    quiet = _quiet_libraries()
+    try:
+        return _run(args)
+    finally:  # main() called in-process (tests, notebooks) leaves no trace
+        warnings.formatwarning = formatwarning
+        for log, quiet_filter in quiet:
+            log.removeFilter(quiet_filter)
+
+
+def _run(args: argparse.Namespace) -> int:
     previous = _handle_termination()
     try:
         code = args.handler(args)
@@ -91,6 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("qser: interrupted; finished work is kept (caches and recorded runs)", file=sys.stderr)
         code = 130
+    except OSError as exc:
+        if exc.errno not in _STORAGE_ERRNOS:
+            raise  # anything else is a bug and keeps its traceback
+        print(f"qser: {storage_message(exc)}", file=sys.stderr)
+        code = 1
     finally:
         for sig, handler in previous.items():  # main() called in-process (tests, notebooks) leaves no trace
             signal.signal(sig, handler)

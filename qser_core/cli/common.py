@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, HEAD_KINDS, QserConfig, load_config
-from qser_core.errors import ConfigError
+from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, HEAD_KINDS, QserConfig, load_config, qser_home
+from qser_core.errors import ConfigError, StorageError
 
 
 class TqdmProgress:
@@ -22,6 +22,9 @@ class TqdmProgress:
     def __call__(self, done: int, total: int, message: str = "") -> None:
         from tqdm import tqdm
 
+        if total and done >= total:  # a finished stage: clear its bar (left open, its clock would tick on)
+            self.close()
+            return
         if self._bar is None or self._bar.total != total:
             self.close()
             self._bar = tqdm(total=total, file=sys.stderr, dynamic_ncols=True, leave=False)
@@ -56,11 +59,40 @@ def jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+#: The dedicated flag of each config field (for "--qubits 4 wins over --set reduce.n_qubits=6").
+FLAG_NAMES = {"data.dataset": "--dataset", "data.data_dir": "--data-dir", "embedding.backbone": "--backbone",
+              "reduce.n_qubits": "--qubits", "head.kind": "--head", "head.ansatz": "--ansatz",
+              "head.encoding": "--encoding", "head.n_layers": "--layers", "train.epochs": "--epochs",
+              "data.n_folds": "--folds", "train.seeds": "--seeds", "train.trainable_blocks": "--trainable-blocks",
+              "hardware.backend": "--backend", "hardware.shots": "--shots",
+              "hardware.optimization_level": "--optimization-level"}
+
+
 def config_from(args: argparse.Namespace, **flag_overrides: Any) -> QserConfig:
-    """Config file → ``--set`` overrides → dedicated flags (only those given)."""
-    overrides = list(args.set or [])
-    overrides += [f"{key}={value}" for key, value in flag_overrides.items() if value is not None]
-    return load_config(args.config, overrides)
+    """Config file → ``--set`` overrides → dedicated flags (only those given).
+
+    ``--set`` is validated on its own first, so a bad value is refused even where a flag replaces it;
+    where a flag and ``--set`` name the same field with different values, the flag wins and a note says so.
+    """
+    sets = list(args.set or [])
+    flags = {key: value for key, value in flag_overrides.items() if value is not None}
+    config = load_config(args.config, sets + [f"{key}={value}" for key, value in flags.items()])
+    set_keys = {item.partition("=")[0].strip(): item for item in sets}
+    clashes = [key for key in flags if key in set_keys]
+    if clashes:
+        from_sets = load_config(args.config, sets)  # raises ConfigError for a bad --set value
+        for key in clashes:
+            section, field = key.split(".")
+            if getattr(getattr(from_sets, section), field) != getattr(getattr(config, section), field):
+                print(f"qser: note: {FLAG_NAMES.get(key, key)} {_flag_text(args, key, flags[key])} wins over "
+                      f"--set {set_keys[key].strip()} (a flag overrides --set)", file=sys.stderr)
+    return config
+
+
+def _flag_text(args: argparse.Namespace, key: str, value: Any) -> str:
+    if key == "train.seeds" and getattr(args, "seeds", None) is not None:
+        return str(args.seeds)  # --seeds N means seeds 0..N-1
+    return str(value)
 
 
 def _dataset_for(args: argparse.Namespace) -> str | None:
@@ -137,6 +169,109 @@ def check_out_folder(out: str | os.PathLike, *, what: str = "output") -> Path:
     return path
 
 
+#: Bytes one clip's embedding takes in the cache (2560 float32 plus index entry, rounded up): the space estimate.
+CACHE_BYTES_PER_CLIP = 12_000
+#: Bytes a saved model folder may take (reducer map, head weights, metrics), rounded up.
+MODEL_BYTES = 5_000_000
+
+
+def check_storage(config: QserConfig, *, track: bool, out: str | os.PathLike | None = None) -> None:
+    """Refuse, before any work, a QSER_HOME (or ``--out``) that cannot take what the command will write.
+
+    Checks that ``QSER_HOME`` is a folder (or can become one), that it can be written when the run is
+    recorded or embeddings are missing from the cache, and that its disk has room for the missing
+    embeddings (and ``out`` for a saved model). A read-only home whose cache is complete still works
+    with ``--no-track``: reading writes nothing.
+
+    Raises
+    ------
+    StorageError
+        With the folder, what is wrong and what to do.
+    """
+    from qser_core.tracking.store import check_home_folder, sqlite_path, tracking_uri, writable
+
+    home = qser_home()
+    check_home_folder(home)
+    db = sqlite_path(tracking_uri()) if track else None
+    if db is not None and not writable(db.parent) and not _store_complete(db):
+        raise StorageError(f"QSER_HOME {db.parent} is read-only: use --no-track or another QSER_HOME "
+                           "(export QSER_HOME=DIR)")
+    missing = _missing_embeddings(config, home)
+    if missing and not writable(home):
+        raise StorageError(f"QSER_HOME {home} is read-only and {missing} embeddings are not cached there yet: "
+                           "use another QSER_HOME (export QSER_HOME=DIR) that can be written")
+    _check_space(home, missing * CACHE_BYTES_PER_CLIP, f"the embeddings of {missing} clips")
+    if out is not None:
+        _check_space(Path(out), MODEL_BYTES, "the saved model")
+
+
+def _store_complete(db: Path) -> bool:
+    from qser_core.tracking.store import _initialised
+
+    return db.exists() and _initialised(db) and os.access(db, os.W_OK)
+
+
+def _missing_embeddings(config: QserConfig, home: Path) -> int:
+    """Clips of the configured corpus without a cached embedding (all of them when the demo corpus is not made yet)."""
+    from qser_core.features.embeddings import cache_status
+
+    if config.data.dataset == "demo" and not config.data.data_dir:
+        from qser_core.data.demo import CORPUS_VERSION, is_demo_corpus
+        from qser_core.tracking.store import writable
+
+        if not is_demo_corpus(home / "demo" / f"{CORPUS_VERSION}-seed0"):  # the corpus itself must be written first (~60 MB of clips)
+            if not writable(home):
+                raise StorageError(f"QSER_HOME {home} is read-only and the demo corpus is not made yet: use another "
+                                   "QSER_HOME (export QSER_HOME=DIR) that can be written")
+            _check_space(home, 60_000_000 + 864 * CACHE_BYTES_PER_CLIP, "the demo corpus and its embeddings")
+            return 864
+    from qser_core.data.corpus import load_corpus
+
+    table = load_corpus(config.data, max_seconds=config.audio.max_seconds).table
+    status = cache_status(table, config)
+    if status["cached"] == status["total"]:
+        return 0
+    return _missing_by_content(table, Path(status["folder"]))
+
+
+def _missing_by_content(table, folder: Path) -> int:
+    """Clips whose content is not in the cache at all (a copied or touched clip is found by its content hash)."""
+    from qser_core.features.embeddings import EmbeddingCache, _content_hash, _identities, _paths
+
+    if not (folder / "index.json").is_file():
+        return len(table)
+    cache = EmbeddingCache(folder)
+    entries, known = cache.index["entries"], cache.by_content()
+    paths = _paths(table)
+    return sum(1 for path, ident in zip(paths, _identities(paths))
+               if ident not in entries and _content_hash(path) not in known)
+
+
+def _check_space(folder: Path, need: int, what: str) -> None:
+    """Refuse when the disk holding ``folder`` has less than ``need`` bytes free (10 % margin)."""
+    import shutil
+
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or need <= 0:
+        return
+    free = shutil.disk_usage(existing).free
+    if free < need * 1.1:
+        raise StorageError(f"no space left on {mount_point(existing)} for {what}: need ~{_mb(need)} MB, "
+                           f"{_mb(free)} MB free; free some space or use another QSER_HOME")
+
+
+def _mb(n: float) -> str:
+    return f"{max(n / 1e6, 0.1):.0f}" if n >= 1e6 else f"{max(n / 1e6, 0.1):.1f}"
+
+
+def mount_point(path: str | os.PathLike) -> Path:
+    """The mount point of the file system holding ``path`` (``/`` at the latest)."""
+    path = Path(os.path.abspath(path))
+    while not os.path.ismount(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
 def counts_text(table) -> str:
     from qser_core.data.corpus import counts_by
 
@@ -172,6 +307,22 @@ def head_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"must be distinct comma-separated heads from {', '.join(HEAD_KINDS)}; "
                                          f"got {text!r}")
     return kinds
+
+
+def qubit_list(text: str) -> list[int]:
+    """``--layout 0,1,2,3`` → ``[0, 1, 2, 3]``: distinct physical qubit numbers (argparse type)."""
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() for p in parts) or len(set(parts)) != len(parts):
+        raise argparse.ArgumentTypeError(f"must be distinct physical qubit numbers, comma-separated (e.g. 0,1,2,3); "
+                                         f"got {text!r}")
+    return [int(p) for p in parts]
+
+
+def count(text: str) -> int:
+    """A whole number 0 or more (argparse type), e.g. ``--recalibrate N``."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more; got {text!r}")
+    return int(text)
 
 
 def head_flags(parser: argparse.ArgumentParser, *, head: str = "one") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from qser_core.cli.common import TqdmProgress, add_command, check_out_folder, config_from, counts_text, dataset_flags, emit, note_synthetic, pipeline_flags
+from qser_core.cli.common import TqdmProgress, add_command, check_out_folder, check_storage, config_from, counts_text, dataset_flags, emit, note_synthetic, pipeline_flags
 from qser_core.config import DATASETS
 
 
@@ -55,6 +55,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     from qser_core.experiments.pipeline import prepare
 
     note_synthetic(config)
+    check_storage(config, track=False)  # before computing embeddings that could not be written
     with TqdmProgress() as progress:
         features = prepare(config, progress=progress)
     status = cache_status(features.table, config)

@@ -6,7 +6,7 @@ import argparse
 import math
 import sys
 
-from qser_core.cli.common import TqdmProgress, add_command, check_out_folder, config_from, dataset_flags, emit, head_flags, note_synthetic, pipeline_flags
+from qser_core.cli.common import TqdmProgress, add_command, check_out_folder, check_storage, config_from, dataset_flags, emit, head_flags, note_synthetic, pipeline_flags
 
 
 class EpochLines:
@@ -36,17 +36,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     kinds = args.head or []
     config = config_from(args, **{**pipeline_flags(args), "head.kind": kinds[0] if len(kinds) == 1 else None})
     note_synthetic(config)
+    check_storage(config, track=not args.no_track)
     lines = EpochLines(config.train.epochs)
     with TqdmProgress() as progress:
         if len(kinds) > 1:
             from qser_core.experiments.compare import compare_heads
 
             comparison = compare_heads(config, kinds, progress=progress, callback=lines, track=not args.no_track)
-            emit(args, comparison.summary(), _comparison_text(comparison.summary()))
-            return 0
-        from qser_core.experiments.crossval import evaluate
+        else:
+            from qser_core.experiments.crossval import evaluate
 
-        summary = evaluate(config, progress=progress, callback=lines, track=not args.no_track).summary()
+            summary = evaluate(config, progress=progress, callback=lines, track=not args.no_track).summary()
+    if len(kinds) > 1:  # printed after the bar is cleared, so no half-drawn bar lands beside the result
+        emit(args, comparison.summary(), _comparison_text(comparison.summary()))
+        return 0
     emit(args, summary, "\n".join(f"{k:>16}: {v}" for k, v in summary.items() if k != "confusion"))
     return 0
 
@@ -66,6 +69,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from qser_core.experiments.single import train_model
 
     note_synthetic(config)
+    check_storage(config, track=not args.no_track, out=args.out)
     lines, seed = EpochLines(config.train.epochs), config.train.seeds[0]
     with TqdmProgress() as progress:
         model = train_model(config, progress=progress, track=not args.no_track,
@@ -84,6 +88,7 @@ def _cmd_hybrid(args: argparse.Namespace) -> int:
     from qser_core.experiments.hybrid import train_hybrid
 
     note_synthetic(config)
+    check_storage(config, track=not args.no_track)
     lines, seed = EpochLines(config.train.epochs), config.train.seeds[0]
     with TqdmProgress() as progress:
         result = train_hybrid(config, progress=progress, track=not args.no_track,
@@ -106,6 +111,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from qser_core.data.corpus import is_synthetic
     from qser_core.experiments.model import load_model
 
+    if args.set or args.config:  # not silently ignored: the model folder fixes every setting predict uses
+        print(f"qser: note: {'--set' if args.set else '--config'} is not used by predict: a saved model carries its "
+              f"own configuration ({args.model}/config.toml); train another model to change it", file=sys.stderr)
     model = load_model(args.model)
     start = time.perf_counter()
     proba = model.predict_proba(args.clip)

@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from qser_core.cli.common import add_command, config_from, emit
+from qser_core.cli.common import add_command, config_from, count, emit, qubit_list
 from qser_core.hardware.options import READOUT_METHODS, TRANSPILE_TRIALS
 
 
@@ -66,7 +66,7 @@ def _plan(args: argparse.Namespace, **extra):
     config = config_from(args, **{"hardware.backend": args.backend, "hardware.shots": args.shots,
                                   "hardware.optimization_level": args.optimization_level})
     hw = config.hardware
-    layout = [int(q) for q in args.layout.split(",")] if args.layout else None
+    layout = args.layout  # a list of ints (common.qubit_list), checked by the parser
     mitigation = Mitigation(resilience_level=args.resilience, dynamical_decoupling=args.dd, readout=args.readout)
     model = load_model(args.model)
     fake = extra.pop("fake", args.fake)
@@ -157,7 +157,7 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", help="IBM device, e.g. ibm_fez, ibm_marrakesh, ibm_torino; auto (default): the "
                                      "least-busy one with enough qubits (ibm_fez offline)")
     p.add_argument("--clips", type=int, help="stratified subset of the test clips (to fit a QPU budget)")
-    p.add_argument("--recalibrate", type=int, default=0, metavar="N",
+    p.add_argument("--recalibrate", type=count, default=0, metavar="N",
                    help="refit the readout on N training clips run in the same job (default: 0 = off)")
     p.add_argument("--resilience", type=int, default=1, choices=(0, 1, 2), help="Estimator resilience level")
     p.add_argument("--dd", action="store_true", help="dynamical decoupling (hardware)")
@@ -168,7 +168,8 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optimization-level", type=int, help="transpiler level 0-3 (default from config: 1)")
     p.add_argument("--transpile-trials", type=int, default=TRANSPILE_TRIALS, metavar="N",
                    help=f"transpiler seeds tried, fewest two-qubit gates kept (default: {TRANSPILE_TRIALS})")
-    p.add_argument("--layout", metavar="Q0,Q1,...", help="initial layout: physical qubit of each circuit qubit")
+    p.add_argument("--layout", type=qubit_list, metavar="Q0,Q1,...",
+                   help="initial layout: physical qubit of each circuit qubit")
     p.add_argument("--instance", help="IBM Quantum instance CRN (default: hardware.instance, QISKIT_IBM_INSTANCE or "
                                       "the account's)")
     p.add_argument("--no-track", action="store_true", help="do not record the run")

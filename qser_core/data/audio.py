@@ -25,8 +25,10 @@ copy of ``librosa.effects.trim`` (tests check both give the same result).
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat as stat_module
 import tempfile
 import threading
 import warnings
@@ -101,21 +103,45 @@ def _source_bytes(source: Any, label: str) -> io.BytesIO:
     return io.BytesIO(data)
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _file_head(path: Path, label: str) -> tuple[int, bytes]:
+    """Size and first 64 KiB of an audio file; :class:`AudioError` saying why they cannot be read."""
+    try:
+        stat = path.stat()
+        if not stat_module.S_ISREG(stat.st_mode):
+            raise AudioError(f"audio file {label} is not a file; pass the path of one audio clip")
+        if stat.st_size == 0:
+            raise AudioError(f"audio file {label} is empty (0 bytes); re-download or remove it")
+        with open(path, "rb") as fh:
+            return stat.st_size, fh.read(65536)
+    except FileNotFoundError:
+        raise AudioError(f"audio file {label} does not exist; check the path (or re-index the corpus)") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise AudioError(f"audio file {label} is a symbolic link loop (it points back to itself); "
+                             "replace the link with the clip it should point to") from None
+        if isinstance(exc, IsADirectoryError):
+            raise AudioError(f"audio file {label} is not a file; pass the path of one audio clip") from None
+        raise AudioError(f"audio file {label} cannot be read ({exc.strerror}); check its permissions "
+                         "(chmod a+r) or copy the clip somewhere readable") from None
+
+
 def _decode(source: Any, label: str, max_seconds: float) -> tuple[np.ndarray, int]:
     """Decode to float32 ``(frames, channels)`` and the native rate; AudioError on failure."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
-            raise AudioError(f"audio file {label} does not exist; check the path (or re-index the corpus)")
-        if not path.is_file():
-            raise AudioError(f"audio file {label} is not a file; pass the path of one audio clip")
-        if path.stat().st_size == 0:
-            raise AudioError(f"audio file {label} is empty (0 bytes); re-download or remove it")
+        size, head = _file_head(path, label)
         handle: Any = path
+        if not _utf8(str(path)):  # a name that is not UTF-8 (Latin-1 bytes): libsndfile cannot take it, its bytes can
+            handle = io.BytesIO(path.read_bytes())
         suffix = path.suffix.lower()
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            head = fh.read(65536)
     else:
         handle = _source_bytes(source, label)
         if handle.getbuffer().nbytes == 0:
@@ -234,6 +260,10 @@ def check_waveform(y: np.ndarray, *, sr: int, label: str = "the waveform", max_s
         raise AudioError(f"{label} {problem}")
     y = y2d.mean(axis=1, dtype=np.float32) if y2d.shape[1] > 1 else y2d[:, 0]
     peak = float(np.max(np.abs(y)))
+    if peak < SILENCE_PEAK and float(np.max(np.abs(y2d))) >= SILENCE_PEAK:
+        raise AudioError(f"{label} has sound in its {y2d.shape[1]} channels (peak {float(np.max(np.abs(y2d))):.2g}) "
+                         "but they cancel when mixed to mono (one channel is the other inverted); keep one channel "
+                         "(e.g. ffmpeg -i IN -af pan=mono|c0=c0 OUT.wav) or fix the wiring")
     if peak < SILENCE_PEAK:
         raise AudioError(f"{label} is silent (peak {peak:.2g}, below {SILENCE_PEAK:g} full scale); "
                          "check the microphone or remove the clip")

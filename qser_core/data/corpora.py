@@ -126,10 +126,31 @@ def _check_audio(path: Path, *, max_seconds: float = 60.0) -> str | None:
     return None
 
 
-def _audio_files(root: Path, extensions: tuple[str, ...]) -> list[Path]:
-    """Audio files under ``root`` (recursive, hidden folders such as .git skipped), sorted."""
-    found = []
-    for folder, dirs, files in os.walk(root):
+#: Audio formats that a folder corpus may hold beside its clips but that its convention does not read.
+OTHER_AUDIO = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a", ".opus")
+
+
+def _audio_files(root: Path, extensions: tuple[str, ...]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Audio files under ``root`` (recursive, hidden folders such as .git skipped), sorted, and what was passed over.
+
+    The second list holds ``(path, reason)`` for each sub-folder that cannot be read and each audio file of
+    another format than ``extensions`` (a FLAC beside the WAVs of a WAV-only corpus), so none is left out silently.
+    """
+    found, passed = [], []
+
+    def unreadable(exc: OSError) -> None:
+        passed.append((str(exc.filename), f"folder cannot be read ({exc.strerror}); its clips are left out"))
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found.extend(Path(folder, f) for f in files if not f.startswith(".") and f.lower().endswith(extensions))
-    return sorted(found)
+        for name in files:
+            if name.startswith("."):
+                continue
+            suffix = Path(name).suffix.lower()
+            if suffix in extensions:
+                found.append(Path(folder, name))
+            elif suffix in OTHER_AUDIO:
+                reason = (f"{suffix} audio is not read for this corpus (it takes {' or '.join(extensions)}); "
+                          f"convert it, e.g. ffmpeg -i IN{suffix} OUT.wav")
+                passed.append((str(Path(folder, name)), reason))
+    return sorted(found), sorted(passed)

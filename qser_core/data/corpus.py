@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from qser_core.config import DATASETS, DataConfig
-from qser_core.data.corpora import _PARSERS, _audio_files, _check_audio, _Skip
+from qser_core.data.corpora import _PARSERS, OTHER_AUDIO, _audio_files, _check_audio, _Skip
 from qser_core.errors import DataError
 from qser_core.data.splits import Split, speaker_folds, split_by_speaker
 
@@ -202,11 +202,13 @@ def _read_folder(root: Path, dataset: str, max_seconds: float) -> tuple[list[dic
     if not root.is_dir():
         raise DataError(f"corpus path {root} is not a folder; give the folder that holds the clips"
                         " (a CSV needs data.dataset=manifest)")
-    files = _audio_files(root, extensions)
+    files, passed = _audio_files(root, extensions)
     if not files:
-        raise DataError(f"no {' or '.join(extensions)} files under {root}; give the folder that holds the "
+        other = f" ({len(passed)} other files or folders passed over, first: {passed[0][0]}: {passed[0][1]})" if passed else ""
+        raise DataError(f"no {' or '.join(extensions)} files under {root}{other}; give the folder that holds the "
                         f"{dataset} clips (searched recursively)")
-    report, dropped, records = IndexReport(n_files=len(files)), Counter(), []
+    report, dropped, records = IndexReport(n_files=len(files) + sum(Path(p).suffix.lower() in OTHER_AUDIO for p, _ in passed),
+                                           skipped=list(passed)), Counter(), []
     for path in files:
         try:
             label, fields = parser(path.name)

@@ -87,7 +87,7 @@ def _speakers_and_labels(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _too_few(n_speakers: int, need: int, what: str, fix: str) -> DataError:
-    return DataError(f"{what} needs at least {need} speakers; the table has {n_speakers}; {fix}")
+    return DataError(f"{what} needs at least {need} speakers; the corpus has {n_speakers}; {fix}")
 
 
 def _share_of(share: float, n: int, *, low: int, high: int) -> int:
@@ -125,12 +125,16 @@ def _pick_speakers(y: np.ndarray, groups: np.ndarray, rows: np.ndarray, n_pick: 
 
 
 def _draw_val(y: np.ndarray, groups: np.ndarray, rest: np.ndarray, share: float, n_speakers: int,
-              seed: int) -> np.ndarray:
-    """Validation rows drawn from ``rest``: whole speakers, ``share`` of all ``n_speakers`` (at least one)."""
+              seed: int, *, where: str = "", fix: str = "use a corpus with more speakers") -> np.ndarray:
+    """Validation rows drawn from ``rest``: whole speakers, ``share`` of all ``n_speakers`` (at least one).
+
+    ``where`` names the part being split (e.g. which fold) and ``fix`` what to change, for the error.
+    """
     n_rest = len(np.unique(groups[rest]))
     if n_rest < 2:
-        raise _too_few(n_rest, 2, "a validation part next to the training part",
-                       "use a corpus with more speakers or set data.val_fraction=0")
+        where = where or f"the speakers left beside the test part ({n_rest} of {n_speakers})"
+        raise DataError(f"a validation part next to the training part needs at least 2 speakers, but {where}; "
+                        f"{fix} or set data.val_fraction=0")
     return _pick_speakers(y, groups, rest, _share_of(share, n_speakers, low=1, high=n_rest - 1), seed)
 
 
@@ -217,15 +221,30 @@ def speaker_folds(table: pd.DataFrame, *, n_folds: int = 5, val_fraction: float 
     n_speakers = len(np.unique(groups))
     need = n_folds + (1 if val_fraction > 0 else 0)
     if n_speakers < need:
+        most = n_speakers - need + n_folds
+        fix = (f"lower data.n_folds (at most {most}) or use a corpus with more speakers" if most >= 2 else
+               f"cross-validation needs at least {2 + need - n_folds} speakers; use a corpus with more speakers"
+               + (" (or data.val_fraction=0 for one fewer)" if val_fraction > 0 else ""))
         raise _too_few(n_speakers, need, f"{n_folds} speaker-disjoint folds"
-                       + (" with a validation part" if val_fraction > 0 else ""),
-                       f"lower data.n_folds (at most {n_speakers - need + n_folds}) or use a corpus with more speakers")
+                       + (" with a validation part" if val_fraction > 0 else ""), fix)
     positions = np.arange(len(y))
     folds = []
     for i, test in enumerate(_group_parts(y, groups, n_folds, seed)):
         rest = np.setdiff1d(positions, test)
-        val = (_draw_val(y, groups, rest, val_fraction, n_speakers, seed + i) if val_fraction > 0
-               else np.array([], dtype=np.int64))
+        val = (_draw_val(y, groups, rest, val_fraction, n_speakers, seed + i, where=_fold_text(i, n_folds, groups, test),
+                         fix="raise data.n_folds (smaller test parts)" if n_folds < n_speakers - 1 else
+                         "use a corpus with more speakers")
+               if val_fraction > 0 else np.array([], dtype=np.int64))
         folds.append(Split(train=np.setdiff1d(rest, val).astype(np.int64), val=np.sort(val).astype(np.int64),
                            test=test.astype(np.int64)))
     return folds
+
+
+def _fold_text(i: int, n_folds: int, groups: np.ndarray, test: np.ndarray) -> str:
+    """Why fold ``i`` has too few speakers left for training and validation, for the error message."""
+    speakers, sizes = np.unique(groups, return_counts=True)
+    in_test = np.unique(groups[test])
+    big = speakers[np.argmax(sizes)]
+    return (f"fold {i + 1} of {n_folds} tests {len(in_test)} of the {len(speakers)} speakers and leaves "
+            f"{len(speakers) - len(in_test)} (folds balance clips, and speaker {big} alone has {sizes.max()} of "
+            f"{len(groups)} clips)")

@@ -9,13 +9,17 @@
     head.pt         the head's weights (a torch state dict, read with torch.load(weights_only=True))
     metrics.json    test metrics, split speakers, training history
     manifest.json   format, the head's class and constructor parameters, its JSON-able fitted
-                    attributes, and the sha256 of every file above
+                    attributes, the sha256 of every file above, and its own digest (``digest``: the
+                    sha256 of the rest of the manifest as canonical JSON)
 
 Loading never unpickles: a shared model folder cannot run code. The head is rebuilt from a fixed
 table of head classes (:data:`HEAD_CLASSES`) and its constructor parameters, then its weights are
 loaded into the module the head builds itself. Any file that is missing, truncated, bit-flipped or
 edited (an edited ``config.toml`` would silently change predictions) fails its checksum and gives a
-:class:`~qser_core.errors.DataError` naming the file; so does a folder in the old pickle format
+:class:`~qser_core.errors.DataError` naming the file. The manifest checks itself the same way: it holds
+the head's class and parameters (``angle-ry`` → ``angle-rx`` would change predictions), so any edit to
+what it says fails its own digest. The digest guards against edits and damage, not against someone who
+recomputes it on purpose (that needs a signature key, which the lab does not hold); so does a folder in the old pickle format
 (``model.joblib``), which is refused rather than loaded.
 """
 
@@ -37,7 +41,9 @@ from qser_core.errors import ConfigError, DataError
 
 __all__ = ["FORMAT", "MODEL_FILES", "save_parts", "load_parts", "verify_folder"]
 
-FORMAT = "qser-model/2"
+FORMAT = "qser-model/3"
+#: Earlier formats, refused with a note (``/2`` had no digest of the manifest itself).
+_OLD_FORMATS = ("qser-model/1", "qser-model/2")
 #: Files a model folder holds besides ``manifest.json``.
 MODEL_FILES = ("config.toml", "reducer.npz", "head.pt", "metrics.json")
 _MANIFEST = "manifest.json"
@@ -131,11 +137,22 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest without its ``digest`` field, as canonical JSON (key order and spacing do not count)."""
+    body = {k: v for k, v in manifest.items() if k != "digest"}
+    return _sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("utf-8"))
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary file renamed into place; a failed write (full disk) leaves no temporary file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def save_parts(folder: str | os.PathLike, *, config: QserConfig, reducer, head, record: dict[str, Any]) -> Path:
@@ -171,12 +188,39 @@ def save_parts(folder: str | os.PathLike, *, config: QserConfig, reducer, head, 
     buffers["head.pt"] = weights.getvalue()
     manifest = {"format": FORMAT, "head": _head_record(head),
                 "sha256": {name: _sha256(data) for name, data in buffers.items()}}
+    manifest["digest"] = _manifest_digest(manifest)
     (folder / _MANIFEST).unlink(missing_ok=True)  # while files change, the folder is not a loadable model
     for name, data in buffers.items():
         _write_atomic(folder / name, data)
     (folder / "model.joblib").unlink(missing_ok=True)  # an old pickle beside the new files would mislead
     _write_atomic(folder / _MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"))
     return folder
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    """``manifest.json`` of a model folder, checked against its own digest; :class:`DataError` naming it if not."""
+    where = f"manifest.json of model folder {folder}"
+    try:
+        manifest = json.loads((folder / _MANIFEST).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataError(f"{where} cannot be read ({exc.strerror}); check the folder's permissions") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"{where} is damaged (not JSON: {exc}); the model is not loaded. Restore the folder or "
+                        "train the model again") from exc
+    if not isinstance(manifest, dict):
+        raise DataError(f"{where} is damaged (not a JSON object); restore the folder or train the model again")
+    if manifest.get("format") in _OLD_FORMATS:
+        raise DataError(f"model folder {folder} was saved by an older version of the lab (format "
+                        f"{manifest['format']}, whose manifest.json was not protected against edits); train it again "
+                        "with `qser train --out DIR`")
+    if manifest.get("digest") != _manifest_digest(manifest):
+        raise DataError(f"{where} was changed or damaged (its digest does not match its content); the model is not "
+                        "loaded. Restore the folder or train the model again")
+    sums = manifest.get("sha256")
+    if manifest.get("format") != FORMAT or not isinstance(sums, dict) or set(sums) != set(MODEL_FILES):
+        raise DataError(f"{where} is not a {FORMAT} manifest (format {manifest.get('format')!r}); "
+                        "train the model again with this version of the lab")
+    return manifest
 
 
 def verify_folder(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -190,18 +234,15 @@ def verify_folder(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder} is not a folder; give the folder written by `qser train --out DIR`")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise DataError(f"model folder {folder} cannot be read (permission denied); check its permissions "
+                        "(chmod u+rx) or copy the model somewhere readable")
     if not (folder / _MANIFEST).is_file():
         if (folder / "model.joblib").is_file():
             raise DataError(f"{folder} holds a model in the old pickle format (model.joblib); pickles can run code "
                             "when loaded, so it is not loaded. Train it again with `qser train --out DIR`")
         raise DataError(f"{folder} holds no saved model (manifest.json missing); train one with `qser train --out DIR`")
-    try:
-        manifest = json.loads((folder / _MANIFEST).read_text(encoding="utf-8"))
-        sums = manifest["sha256"]
-        if manifest.get("format") != FORMAT or set(sums) != set(MODEL_FILES):
-            raise ValueError(f"format {manifest.get('format')!r} with files {sorted(sums)}")
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"the manifest of model folder {folder} is damaged ({exc}); train the model again") from exc
+    manifest = _read_manifest(folder)
     data = {}
     for name in MODEL_FILES:
         try:
@@ -209,7 +250,7 @@ def verify_folder(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
         except OSError as exc:
             raise DataError(f"file {name} of model folder {folder} is missing or unreadable ({exc.strerror}); "
                             "train the model again or restore the folder") from exc
-        if _sha256(data[name]) != sums[name]:
+        if _sha256(data[name]) != manifest["sha256"][name]:
             raise DataError(f"file {name} of model folder {folder} was changed or damaged (its sha256 does not "
                             "match manifest.json); the model is not loaded. Restore the folder or train it again")
     return manifest, data

@@ -31,15 +31,19 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import socket
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import unquote, urlparse
 
 from qser_core.config import qser_home
-from qser_core.errors import BackendError, DataError
+from qser_core.errors import BackendError, DataError, StorageError
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "EXPERIMENT",
@@ -273,7 +277,8 @@ def _open(uri: str) -> "GuardedClient":
 
     db = sqlite_path(uri)
     _probe_host(uri)
-    artifact_root(uri)  # make the database's folder before SQLAlchemy opens it
+    if db is not None:
+        check_home_folder(db.parent, what="the run store's folder")
 
     def make() -> GuardedClient:
         try:
@@ -283,12 +288,85 @@ def _open(uri: str) -> "GuardedClient":
             raise BackendError(f"cannot open the MLflow tracking store {uri!r}: {_describe(exc)}. "
                                f"{_what_to_do(uri)}") from exc
 
+    if db is not None and _initialised(db):  # a complete store opens without the lock: a pure read writes nothing
+        _check_sqlite(db, uri)
+        return make()
+    if db is not None:
+        _check_writable(db)
+    artifact_root(uri)  # make the database's folder before SQLAlchemy opens it
     with _creation_lock(db):  # only creation is serialised; opening a complete store is not
         if db is not None:
             _check_sqlite(db, uri)
             if not _initialised(db):
+                _set_aside_unfinished(db)
                 return make()
     return make()
+
+
+def check_home_folder(folder: Path, *, what: str = "QSER_HOME") -> None:
+    """Refuse a ``folder`` that is a file or lies below one (``QSER_HOME=/etc/passwd``), naming it."""
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                where = "is" if parent == folder else f"lies below {parent}, which is"
+                raise StorageError(f"{what} {folder} {where} a file, not a folder; set QSER_HOME to a folder "
+                                   "(it is created if missing)")
+            return
+
+
+def writable(folder: Path) -> bool:
+    """True when a file can be created in ``folder`` (or, if it does not exist yet, in its nearest existing parent).
+
+    A real create and delete, not ``os.access``: a read-only mount, a full quota or missing permissions all count.
+    """
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        return False
+    try:
+        fd, name = tempfile.mkstemp(dir=existing, prefix=".qser-write-check-")
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
+
+
+def _check_writable(db: Path) -> None:
+    """Refuse to create a store where it cannot be written, before MLflow fails in its migrations."""
+    if db.exists() and os.access(db, os.W_OK) and writable(db.parent):
+        return
+    if not db.exists() and writable(db.parent):
+        return
+    raise StorageError(f"the run store {db} cannot be created or written: {db.parent} is read-only: use --no-track "
+                       "or another QSER_HOME (export QSER_HOME=DIR), or point MLFLOW_TRACKING_URI at a writable "
+                       "sqlite:/// file")
+
+
+def _set_aside_unfinished(db: Path) -> None:
+    """Move a half-created store that holds no runs (a kill during the very first command) aside, so it is made again.
+
+    Called under the creation lock, so no other qser process is creating it. A store with runs is left alone
+    (MLflow's migration then reports what is wrong with it).
+    """
+    if not db.exists() or db.stat().st_size == 0:
+        return
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=LOCK_WAIT_S)
+        try:
+            tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            n_runs = con.execute("SELECT count(*) FROM runs").fetchone()[0] if "runs" in tables else 0
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return  # not readable as SQLite: _check_sqlite has said so already
+    if n_runs:
+        return
+    aside = db.with_name(f"{db.name}.unfinished-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(db, aside)
+    for suffix in ("-journal", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    _log.warning("qser: the run store %s was left half-created (a command was stopped while making it) and held no "
+                 "runs; it is made again (the unfinished file is kept as %s)", db, aside)
 
 
 def _initialised(db: Path) -> bool:
@@ -323,8 +401,12 @@ def reset_clients() -> None:
     _open.cache_clear()
 
 
+# SQLAlchemy's advice to its own programmers, appended to database errors: not for a qser user.
+_SQLALCHEMY_NOISE = re.compile(r"\s*\((?:raised as a result of Query-invoked autoflush|Background on this error at)[^)]*\)")
+
+
 def _describe(exc: BaseException) -> str:
-    text = str(getattr(exc, "message", exc)).strip().splitlines()
+    text = _SQLALCHEMY_NOISE.sub("", str(getattr(exc, "message", exc))).strip().splitlines()
     text = text[0] if text else type(exc).__name__
     return text[:800]
 

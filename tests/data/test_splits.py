@@ -82,9 +82,9 @@ class TestSplitBySpeaker:
         assert [len(_speakers(table, p)) for p in (split.train, split.val, split.test)] == [1, 1, 1]
 
     def test_too_few_speakers_names_the_counts(self):
-        with pytest.raises(DataError, match=r"train/val/test split needs at least 3 speakers; the table has 2"):
+        with pytest.raises(DataError, match=r"train/val/test split needs at least 3 speakers; the corpus has 2"):
             split_by_speaker(synthetic_table(n_speakers=2))
-        with pytest.raises(DataError, match=r"train/test split needs at least 2 speakers; the table has 1"):
+        with pytest.raises(DataError, match=r"train/test split needs at least 2 speakers; the corpus has 1"):
             split_by_speaker(synthetic_table(n_speakers=1), val_fraction=0)
 
     def test_bad_fractions(self):
@@ -132,7 +132,7 @@ class TestSpeakerFolds:
 
     def test_too_few_speakers_names_the_counts(self):
         with pytest.raises(DataError, match=r"5 speaker-disjoint folds with a validation part needs at least "
-                                             r"6 speakers; the table has 4; lower data.n_folds \(at most 3\)"):
+                                             r"6 speakers; the corpus has 4; lower data.n_folds \(at most 3\)"):
             speaker_folds(synthetic_table(n_speakers=4), n_folds=5)
         with pytest.raises(DataError, match=r"n_folds must be at least 2; got 1"):
             speaker_folds(synthetic_table(), n_folds=1)
@@ -152,3 +152,20 @@ class TestSpeakerFolds:
                 _check_partition(table, fold)
             partitions.add(frozenset(frozenset(_speakers(table, f.test)) for f in folds))
         assert len(partitions) > 1
+
+
+class TestTooFewSpeakersMessages:
+    def test_one_speaker_says_how_many_are_needed(self):
+        table = pd.DataFrame({"speaker": ["a"] * 12, "emotion": ["ANG", "DIS", "FEA", "HAP", "NEU", "SAD"] * 2})
+        with pytest.raises(DataError, match=r"the corpus has 1; cross-validation needs at least 3 speakers") as info:
+            speaker_folds(table)
+        assert "at most 0" not in str(info.value) and "at most 1" not in str(info.value)
+
+    def test_fold_without_enough_speakers_is_named(self):
+        emotions = ["ANG", "DIS", "FEA", "HAP", "NEU", "SAD"]
+        rows = [("big", e) for e in emotions * 20] + [(s, e) for s in "bcd" for e in emotions]
+        table = pd.DataFrame(rows, columns=["speaker", "emotion"])
+        with pytest.raises(DataError, match=r"fold 2 of 2 tests 3 of the 4 speakers and leaves 1 \(folds balance "
+                                            r"clips, and speaker big alone has 120 of 138 clips\)"):
+            speaker_folds(table, n_folds=2)
+

@@ -86,7 +86,7 @@ class TestIntegrity:
         with pytest.raises(DataError, match="file metrics.json of model folder .* is missing"):
             TrainedModel.load(folder)
         (folder / "manifest.json").write_text("{not json")
-        with pytest.raises(DataError, match="the manifest of model folder .* is damaged"):
+        with pytest.raises(DataError, match="manifest.json of model folder .* is damaged"):
             TrainedModel.load(folder)
 
     def test_old_pickle_model_is_not_unpickled(self, tmp_path):
@@ -113,7 +113,77 @@ class TestIntegrity:
         model.metrics = {"ua": 0.5}
         model.save(folder)
         assert TrainedModel.load(folder).metrics == {"ua": 0.5}
-        assert json.loads((folder / "manifest.json").read_text())["format"] == "qser-model/2"
+        assert json.loads((folder / "manifest.json").read_text())["format"] == "qser-model/3"
+
+
+class TestManifestProtected:
+    """manifest.json holds the head's class and parameters: an edit to it would change predictions silently."""
+
+    @pytest.mark.parametrize(("old", "new"), [
+        ('"encoding": "angle-ry"', '"encoding": "angle-rx"'),  # the issue's one-byte edit
+        ('"n_layers": 1', '"n_layers": 2'),
+        ('"format": "qser-model/3"', '"format": "qser-model/4"'),
+    ], ids=["encoding", "layers", "format"])
+    def test_any_edit_is_refused_naming_the_manifest(self, saved, old, new):
+        folder = saved[0]
+        text = (folder / "manifest.json").read_text()
+        assert old in text
+        (folder / "manifest.json").write_text(text.replace(old, new))
+        with pytest.raises(DataError, match=r"manifest\.json of model folder .* was changed or damaged"):
+            TrainedModel.load(folder)
+
+    def test_edited_digest_is_refused(self, saved):
+        folder = saved[0]
+        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest["digest"] = ("0" if manifest["digest"][0] != "0" else "1") + manifest["digest"][1:]
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(DataError, match=r"manifest\.json .* was changed or damaged"):
+            TrainedModel.load(folder)
+
+    def test_reformatted_manifest_still_loads(self, saved):
+        folder = saved[0]  # spacing and key order carry no meaning: the digest is of canonical JSON
+        manifest = json.loads((folder / "manifest.json").read_text())
+        (folder / "manifest.json").write_text(json.dumps(dict(reversed(list(manifest.items()))), indent=4))
+        assert TrainedModel.load(folder).metrics == {"ua": 0.25}
+
+    def test_older_format_without_digest_is_refused(self, saved):
+        folder = saved[0]
+        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest["format"] = "qser-model/2"
+        del manifest["digest"]
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(DataError, match="older version of the lab .*train it again"):
+            TrainedModel.load(folder)
+
+
+def _tmpfs(path):
+    """A 64 KiB tmpfs at ``path`` (a full disk); skipped where mounting is not allowed."""
+    import subprocess
+
+    path.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(path)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    return path
+
+
+class TestFullDisk:
+    def test_failed_save_leaves_no_temporary_file(self, saved, tmp_path):
+        import errno
+        import subprocess
+
+        model = saved[1]
+        disk = _tmpfs(tmp_path / "full")
+        (disk / "model").mkdir()
+        try:
+            with pytest.raises(OSError), open(disk / "filler", "wb") as fh:  # fill the disk to the last block
+                fh.write(b"\0" * 200_000)
+            with pytest.raises(OSError) as info:
+                model.save(disk / "model")
+            assert info.value.errno == errno.ENOSPC
+            assert not [p.name for p in (disk / "model").iterdir() if p.name.endswith(".tmp")]
+            assert not (disk / "model" / "manifest.json").exists()  # a cut-off save is not a loadable model
+        finally:
+            subprocess.run(["umount", str(disk)], check=False)
 
 
 class TestPredictRefusesNoSound:
