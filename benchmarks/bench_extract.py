@@ -92,7 +92,8 @@ def _crema_sized_cache(tmp: Path, config, backbone):
     import numpy as np
     import pandas as pd
 
-    from qser_core.features.embeddings import EmbeddingCache, _identities, cache_folder, extract_embeddings
+    from qser_core.features.cache import EmbeddingCache, cache_folder, identities
+    from qser_core.features.embeddings import extract_embeddings
 
     many = tmp / "many"
     many.mkdir()
@@ -103,6 +104,6 @@ def _crema_sized_cache(tmp: Path, config, backbone):
         fake.append(str(p))
     vectors = np.random.default_rng(0).standard_normal((N_CREMA, backbone.dim)).astype(np.float32)
     EmbeddingCache(cache_folder(config, cache_dir=tmp / "crema")).add(
-        _identities(fake), [""] * N_CREMA, vectors, backbone=backbone.name)
+        identities(fake), [""] * N_CREMA, vectors, backbone=backbone.name)
     table = pd.DataFrame({"path": fake})
     return lambda: extract_embeddings(table, config, cache_dir=tmp / "crema")
