@@ -283,7 +283,14 @@ class EmbeddingCache:
         self.index["chunks"][chunk] = {"rows": int(vectors.shape[0]), "sha256": digest}
         for row, (ident, chash) in enumerate(zip(identities, content)):
             self.index["entries"][ident] = [chunk, row, chash]
-        self.save()
+        try:
+            self.save()
+        except CacheWriteError:
+            # the index does not list the chunk: remove it rather than leave it filling the disk
+            self._drop_chunk(chunk)
+            with contextlib.suppress(OSError):
+                (self.folder / chunk).unlink(missing_ok=True)
+            raise
         if compact and len(self.index["chunks"]) > _MAX_CHUNKS:
             self._compact()
         return chunk
