@@ -32,6 +32,8 @@ from qser_core.features.cache import (
 )
 from qser_core.progress import Progress
 
+_MAX_PARTS = 4  # parallel parts of a batch at most (more cores give each part several threads)
+
 # The cache's names stay importable from here, where callers have always found them.
 __all__ = ["extract_embeddings", "extract_corpus", "embed_waveforms", "cache_status", "cache_folder",
            "EmbeddingCache", "CacheWriteError"]
@@ -55,6 +57,43 @@ def _embed_batch(backbone, waves: np.ndarray, sr: int) -> np.ndarray:
 
         waves = np.stack([soxr.resample(w, sr, backbone.sr, quality="soxr_hq") for w in waves]).astype(np.float32)
     return backbone.embed(torch.from_numpy(np.ascontiguousarray(waves, dtype=np.float32))).numpy()
+
+
+class _SplitEmbedder:
+    """Embeds each batch as parts in parallel threads, each with its own single torch thread.
+
+    Why: torch's intra-op threads meet at a barrier after every operation, and on a shared
+    2-core machine one descheduled thread stalls the other at each of the network's ~200
+    operations. Measured on the 2-core machine under load 17 (docs/performance.md): one
+    thread 3.3x faster than two intra-op threads, and two parts in two single-threaded
+    workers as fast as one thread; on idle cores the two workers use both without any
+    barrier. Each clip's embedding is the same as in one batch (clips are independent in
+    eval mode). ``torch.set_num_threads`` is per thread under OpenMP, but also sets the
+    default of threads started later, so the previous default is put back on close.
+    """
+
+    def __init__(self, backbone, sr: int) -> None:
+        self.backbone, self.sr = backbone, sr
+        self.threads = torch.get_num_threads()
+        self.parts = min(self.threads, _MAX_PARTS) if backbone.split_batches else 1
+        self.pool = None
+        if self.parts > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            each = max(1, self.threads // self.parts)
+            self.pool = ThreadPoolExecutor(self.parts, thread_name_prefix="qser-embed",
+                                           initializer=torch.set_num_threads, initargs=(each,))
+
+    def __call__(self, waves: np.ndarray) -> np.ndarray:
+        if self.pool is None or len(waves) < 2:
+            return _embed_batch(self.backbone, waves, self.sr)
+        parts = [p for p in np.array_split(waves, min(self.parts, len(waves))) if len(p)]
+        return np.concatenate(list(self.pool.map(lambda w: _embed_batch(self.backbone, w, self.sr), parts)))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            torch.set_num_threads(self.threads)  # the default for threads started from now on
 
 
 def _decode_batches(paths: list[str], config: QserConfig, sr: int, batch_size: int, out: queue.Queue,
@@ -187,6 +226,7 @@ def _compute_missing(missing, first_path, idents, config, cache, found, progress
     counts: dict[str, int] = {}
     for i in idents:
         counts[i] = counts.get(i, 0) + 1
+    embed = _SplitEmbedder(backbone, config.audio.sr)
     try:
         while True:
             item = batches.get()
@@ -201,7 +241,7 @@ def _compute_missing(missing, first_path, idents, config, cache, found, progress
                 bad_content.append(hashes[k])
             kept = [k for k in range(len(part)) if k not in failed]
             if kept:
-                vectors = _embed_batch(backbone, waves, config.audio.sr)
+                vectors = embed(waves)
                 good = [part[k] for k in kept]
                 chunks.append(cache.add(good, [hashes[k] for k in kept], vectors, backbone=backbone.name,
                                         compact=False))
@@ -217,6 +257,7 @@ def _compute_missing(missing, first_path, idents, config, cache, found, progress
                 batches.get_nowait()
             except queue.Empty:
                 worker.join(timeout=0.05)
+        embed.close()
         if bad:
             cache.add_bad(list(bad), bad_content, list(bad.values()))
         cache.merge(chunks)
