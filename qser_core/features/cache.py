@@ -255,13 +255,17 @@ class EmbeddingCache:
         where = self.folder
         if exc.errno in _NO_SPACE:
             have = f", {free / 1e6:.0f} MB free" if free is not None else ""
-            return CacheWriteError(errno.ENOSPC, f"no space left on {where}, {need}{have}; free some space, "
-                                   "or set embedding.cache_dir (or QSER_HOME) to a disk with room")
-        if exc.errno in _READ_ONLY:
-            return CacheWriteError(exc.errno, f"the embedding cache folder {where} is read-only ({exc.strerror}); "
-                                   "set embedding.cache_dir or QSER_HOME to a writable folder")
-        return CacheWriteError(exc.errno, f"cannot write the embedding cache folder {where} ({exc.strerror or exc}); "
-                               f"{need}; set embedding.cache_dir or QSER_HOME to a writable folder")
+            message = (f"no space left on {where}, {need}{have}; free some space, "
+                       "or set embedding.cache_dir (or QSER_HOME) to a disk with room")
+        elif exc.errno in _READ_ONLY:
+            message = (f"the embedding cache folder {where} is read-only ({exc.strerror}); "
+                       "set embedding.cache_dir or QSER_HOME to a writable folder")
+        else:
+            message = (f"cannot write the embedding cache folder {where} ({exc.strerror or exc}); "
+                       f"{need}; set embedding.cache_dir or QSER_HOME to a writable folder")
+        error = CacheWriteError(message)  # one argument: str() is the message, without "[Errno N]"
+        error.errno = exc.errno
+        return error
 
     def add(self, identities: list[str], content: list[str], vectors: np.ndarray, *, backbone: str,
             compact: bool = True) -> str:

@@ -99,6 +99,7 @@ class TestWriteFailures:
         with pytest.raises(CacheWriteError, match=rf"no space left on {folder}, need ~\d+ MB") as info:
             extract_embeddings(table, config)
         assert isinstance(info.value, QserError) and isinstance(info.value, OSError)
+        assert str(info.value).startswith("no space left on")
         assert not tmp.exists() and not tmp.is_symlink()
         assert not list(folder.glob("chunk-*.npy")) and not list(folder.glob(".*.tmp"))
         assert extract_embeddings(table, config).shape == (N, 2560)  # space back: the next run works
