@@ -17,7 +17,12 @@ import soundfile as sf
 
 from qser_core.config import QserConfig
 from qser_core.errors import QserError
-from qser_core.features.cache import CacheWriteError, EmbeddingCache, cache_folder, cache_status
+from qser_core.features.cache import (
+    CacheWriteError,
+    EmbeddingCache,
+    cache_folder,
+    cache_status,
+)
 from qser_core.features.embeddings import extract_embeddings
 
 SR = 16000
@@ -80,7 +85,7 @@ class TestWriteAsItGoes:
 
             extract_embeddings(table, config, progress=progress)
         """)
-        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, check=False,
                               env={**os.environ, "QSER_HOME": str(tmp_path / "home")})
         assert proc.returncode == -signal.SIGKILL, proc.stderr
         assert cache_status(table, config)["cached"] == 6
