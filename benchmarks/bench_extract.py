@@ -4,7 +4,9 @@ The default backbone (EfficientNet-Lite0) over 3-second clips through ``extract_
 (threaded decoding overlapped with the batched front end and CNN), in clips/s, against the
 per-clip librosa + network loop a user would write (target >= 40 clips/s); then a cached re-run
 over a CREMA-D-sized cache index (7,442 entries, target < 2 s) against extracting those clips
-afresh at the measured rate.
+afresh at the measured rate; then where a batch's time goes (decode, log-mel, network, cache
+write: docs/performance.md "Extraction"); then the log-mel front end's first call in a fresh
+interpreter (target <= 8 s: it must import neither librosa nor numba, whose JIT would take ~20 s).
 
 Clips: EmoDB (``../shared/data/emodb/audio``) where present, else the synthetic demo corpus.
 """
@@ -12,7 +14,10 @@ Clips: EmoDB (``../shared/data/emodb/audio``) where present, else the synthetic 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 from benchmarks.common import clips, log, median, row, timings
@@ -64,7 +69,77 @@ def _rows(tmp: Path, *, n_clips: int, n_base: int, repeat: int) -> list[dict]:
         ratio=afresh / median(cached), target=("<=", 2, "value"), repeats=len(cached), seconds=cached,
         note="a cache index of 7,442 synthesised entries over empty files: times lookup and loading only",
     )
-    return [extraction, rerun]
+    stages = _stages(paths[:32], backbone, config, tmp, repeat=repeat)
+    return [extraction, rerun, stages, _cold_log_mel(repeat)]
+
+
+def _stages(paths: list[str], backbone, config, tmp: Path, *, repeat: int) -> dict:
+    """Milliseconds per clip of each stage of one batch, run one after another (no overlap), alternated."""
+    import numpy as np
+    import torch
+
+    from qser_core.data.audio import load_batch
+    from qser_core.features.cache import EmbeddingCache, content_hash
+
+    a = config.audio
+    waves = torch.from_numpy(load_batch(paths, sr=a.sr, duration=a.duration, top_db=a.top_db, n_jobs=1))
+    vectors = backbone.embed(waves[:2]).numpy().repeat(len(paths) // 2 + 1, axis=0)[:len(paths)]
+    net, runs = backbone._inference_net(), iter(range(10**6))
+
+    def network():
+        with torch.inference_mode():
+            backbone._trainable(net, backbone._frozen(net, waves, 0), 0)
+
+    def spectrogram():
+        with torch.inference_mode():
+            backbone.spectrogram(waves)
+
+    steps = {
+        "decode, resample, trim (one thread)": lambda: load_batch(paths, sr=a.sr, duration=a.duration,
+                                                                   top_db=a.top_db, n_jobs=1),
+        "content hash": lambda: [content_hash(p) for p in paths],
+        "log-mel and standardisation": spectrogram,
+        "network (stem, 16 blocks, head, pooling)": lambda: (network(), None)[1],
+        "cache write (chunk and index)": lambda: EmbeddingCache(tmp / f"stage{next(runs)}").add(
+            [str(i) for i in range(len(paths))], [""] * len(paths), np.asarray(vectors), backbone=backbone.name),
+    }
+    times = {name: [] for name in steps}
+    for _ in range(max(repeat, 1)):
+        for name, fn in steps.items():  # alternated, so load changes hit every stage alike
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    ms = {name: 1000 * median(t) / len(paths) for name, t in times.items()}
+    total = sum(ms.values())
+    log("extract stages (ms/clip): " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items()))
+    return row(
+        "extraction stages, ms per clip (batch of 32, serial)", value=total, unit="ms/clip",
+        stages={k: round(v, 2) for k, v in ms.items()}, shares={k: round(v / total, 3) for k, v in ms.items()},
+        clips=len(paths), repeats=max(repeat, 1),
+    )
+
+
+def _cold_log_mel(repeat: int) -> dict:
+    """The front end's first call in a fresh interpreter, against a bare ``import numpy, torch``."""
+    code = "import numpy as np; from qser_core.features.logmel import log_mel; log_mel(np.zeros((2, 48000), np.float32))"
+    bare = "import numpy, torch"
+
+    def fresh(source: str) -> float:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", source], check=True, capture_output=True)
+        return time.perf_counter() - start
+
+    ours, base = [], []
+    for _ in range(max(repeat, 1)):  # alternated
+        ours.append(fresh(code))
+        base.append(fresh(bare))
+    log(f"extract: log-mel cold {median(ours):.2f} s (bare numpy+torch import {median(base):.2f} s)")
+    return row(
+        "log-mel first call, fresh interpreter", value=median(ours), unit="s",
+        reference="python -c 'import numpy, torch'", reference_value=median(base), ratio=median(base) / median(ours),
+        target=("<=", 8, "value"), repeats=len(ours), seconds=ours,
+        note="no librosa or numba import (the filter bank is computed in qser_core.features.logmel)",
+    )
 
 
 def _per_clip_loop(paths: list[str], backbone, config) -> None:
@@ -92,7 +167,8 @@ def _crema_sized_cache(tmp: Path, config, backbone):
     import numpy as np
     import pandas as pd
 
-    from qser_core.features.embeddings import EmbeddingCache, _identities, cache_folder, extract_embeddings
+    from qser_core.features.cache import EmbeddingCache, cache_folder, identities
+    from qser_core.features.embeddings import extract_embeddings
 
     many = tmp / "many"
     many.mkdir()
@@ -103,6 +179,6 @@ def _crema_sized_cache(tmp: Path, config, backbone):
         fake.append(str(p))
     vectors = np.random.default_rng(0).standard_normal((N_CREMA, backbone.dim)).astype(np.float32)
     EmbeddingCache(cache_folder(config, cache_dir=tmp / "crema")).add(
-        _identities(fake), [""] * N_CREMA, vectors, backbone=backbone.name)
+        identities(fake), [""] * N_CREMA, vectors, backbone=backbone.name)
     table = pd.DataFrame({"path": fake})
     return lambda: extract_embeddings(table, config, cache_dir=tmp / "crema")

@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_support import cache, plots, state
+from qser_core.config import max_mel_bands
 
 P = "data"  # page prefix of the session keys
 config = state.get_config()
@@ -36,7 +37,15 @@ path = cols[3].selectbox("Clip", choices, format_func=lambda p: Path(p).name, ke
 with st.expander("Mel settings", expanded=False):
     f = config.features
     c = st.columns(5)
-    n_mels = c[0].slider("n_mels", 16, 128, f.n_mels, step=8, key=f"{P}.n_mels")
+    # n_mels stops where a mel band would hold no FFT bin at the n_fft chosen on its right (config refuses it)
+    most = max_mel_bands(sr=config.audio.sr, n_fft=st.session_state.get(f"{P}.n_fft", f.n_fft),
+                         fmin=st.session_state.get(f"{P}.fmin", f.fmin), fmax=st.session_state.get(f"{P}.fmax", f.fmax))
+    top = max(16, min(128, most // 8 * 8))
+    if st.session_state.get(f"{P}.n_mels", f.n_mels) > top:
+        st.session_state[f"{P}.n_mels"] = top
+    n_mels = c[0].slider("n_mels", 16, top, min(f.n_mels, top), step=8, key=f"{P}.n_mels",
+                         help=f"Mel bands; at most {top} here, so that every band holds an FFT bin of the n_fft "
+                              "chosen on the right (more bands than that would be constant rows).")
     n_fft = c[1].select_slider("n_fft", [256, 512, 1024, 2048], value=f.n_fft, key=f"{P}.n_fft")
     hops = [h for h in sorted({80, 160, 256, 320, 512, f.hop_length}) if h <= n_fft]
     if st.session_state.get(f"{P}.hop") not in hops:  # first visit, or n_fft just went below the chosen hop

@@ -15,8 +15,10 @@ Renamed fields stay readable: ``head.simulator`` (before the executor registry) 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import math
 import os
 import tomllib
 import typing
@@ -47,6 +49,8 @@ __all__ = [
     "HardwareConfig",
     "QserConfig",
     "load_config",
+    "empty_mel_bands",
+    "max_mel_bands",
     "qser_home",
     "RENAMED_FIELDS",
     "STAGE_SECTIONS",
@@ -186,6 +190,58 @@ class FeatureConfig(_Section):
         _check_range("features", "n_mels", self.n_mels, 8, 256)
         if not 0 <= self.fmin < self.fmax:
             raise ConfigError(f"features.fmin must be >= 0 and below features.fmax; got fmin={self.fmin}, fmax={self.fmax}")
+
+    def check_rate(self, sr: int) -> None:
+        """Refuse settings that leave a mel band without any FFT bin at sampling rate ``sr``.
+
+        Such a band is constant (the backbone sees a flat row) and librosa warns "Empty filters
+        detected in mel frequency basis". ``QserConfig`` calls this with ``audio.sr``.
+        """
+        if self.fmax > sr / 2:
+            raise ConfigError(f"features.fmax must be at most the Nyquist frequency of audio.sr={sr} Hz ({sr / 2} Hz); "
+                              f"got {self.fmax}; lower features.fmax or raise audio.sr")
+        empty = empty_mel_bands(sr=sr, n_fft=self.n_fft, n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax)
+        if empty:
+            most = max_mel_bands(sr=sr, n_fft=self.n_fft, fmin=self.fmin, fmax=self.fmax)
+            raise ConfigError(
+                f"features.n_mels must be at most {most} so that every mel band holds an FFT bin (n_fft={self.n_fft} "
+                f"at audio.sr={sr} Hz, {self.fmin:g}-{self.fmax:g} Hz); got {self.n_mels} ({empty} empty bands); "
+                "lower features.n_mels or raise features.n_fft"
+            )
+
+
+def _hz_to_mel(f: float) -> float:
+    # Slaney's mel scale, librosa's default (htk=False): linear below 1 kHz, logarithmic above.
+    return f / (200 / 3) if f < 1000 else 15 + math.log(f / 1000) / (math.log(6.4) / 27)
+
+
+def _mel_to_hz(m: float) -> float:
+    return m * (200 / 3) if m < 15 else 1000 * math.exp((m - 15) * math.log(6.4) / 27)
+
+
+@functools.lru_cache(maxsize=256)  # every QserConfig built checks its own settings (~1 ms each)
+def empty_mel_bands(*, sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> int:
+    """Mel bands of ``librosa.filters.mel(sr=sr, n_fft=n_fft, ...)`` that hold no FFT bin.
+
+    Band ``i`` spans the open interval between mel edges ``i`` and ``i + 2``; it is empty when no
+    bin frequency ``k * sr / n_fft`` falls inside (librosa exempts a band starting at 0 Hz). Pure
+    Python, so validating a config imports no librosa.
+    """
+    lo, hi = _hz_to_mel(fmin), _hz_to_mel(fmax)
+    edges = [_mel_to_hz(lo + (hi - lo) * i / (n_mels + 1)) for i in range(n_mels + 2)]
+    step, top = sr / n_fft, n_fft // 2
+    empty = 0
+    for left, right in zip(edges[:-2], edges[2:]):
+        k = math.floor(left / step) + 1  # first bin above the left edge
+        if left != 0 and not (k <= top and k * step < right):
+            empty += 1
+    return empty
+
+
+def max_mel_bands(*, sr: int, n_fft: int, fmin: float, fmax: float, limit: int = 256) -> int:
+    """The most mel bands (up to ``limit``) with none empty at these settings (0 if even one band is)."""
+    return next((n for n in range(limit, 0, -1)
+                 if not empty_mel_bands(sr=sr, n_fft=n_fft, n_mels=n, fmin=fmin, fmax=fmax)), 0)
 
 
 @dataclass(frozen=True)
@@ -341,6 +397,10 @@ class QserConfig:
     head: HeadConfig = field(default_factory=HeadConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
+
+    def __post_init__(self) -> None:
+        # the one check across sections: the mel bands depend on the sampling rate (audio.sr)
+        self.features.check_rate(self.audio.sr)
 
     # ----------------------------------------------------------------- building
     @classmethod

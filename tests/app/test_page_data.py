@@ -39,6 +39,9 @@ class TestDataPage:
         hop = at.select_slider(key="data.hop")
         assert max(int(o) for o in hop.options) == 256 and hop.value == 256
         assert "at most n_fft" in hop.help
+        n_mels = at.slider(key="data.n_mels")  # 128 bands would leave empty ones at n_fft 256 (16 kHz)
+        assert n_mels.max == 88 and n_mels.value == 88 and "at most 88" in n_mels.help
         at.button(key="data.apply").click()
         at.run()
         assert (at.session_state["config"].features.n_fft, at.session_state["config"].features.hop_length) == (256, 256)
+        assert at.session_state["config"].features.n_mels == 88

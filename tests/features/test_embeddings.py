@@ -315,3 +315,32 @@ class TestCacheDamage:
         np.testing.assert_allclose(first, again, rtol=1e-4, atol=1e-4)  # other batch mates
         _, computed = _extract_counting(table, config)
         assert computed == 0
+
+
+class TestFastPath:
+    """The batched path (folded batch norms, in-place activations, parts in parallel threads) changes speed only."""
+
+    def test_matches_the_plain_per_clip_forward(self, table, config):
+        from qser_core.data.audio import audio_kwargs, load_audio
+        from qser_core.features.embeddings import _backbone
+
+        config = config.with_overrides(["embedding.batch_size=4"])  # two parts of two clips per batch
+        extracted = extract_embeddings(table, config)
+        backbone = _backbone(config)
+        with torch.enable_grad():  # the training path: no folding, nothing in place, one clip at a time
+            for row in range(N):
+                clip = torch.from_numpy(load_audio(table["path"][row], **audio_kwargs(config.audio)))[None]
+                plain = backbone(clip).detach().numpy()[0]
+                np.testing.assert_allclose(extracted[row], plain, rtol=1e-4, atol=1e-4)
+
+    def test_torch_thread_count_is_left_as_it_was(self, table, config):
+        import threading
+
+        before = torch.get_num_threads()
+        extract_embeddings(table, config)
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert torch.get_num_threads() == before and seen == [before]
+

@@ -41,11 +41,16 @@ class Backbone(torch.nn.Module):
         Sampling rate (Hz) the waveforms passed to :meth:`embed` must have.
     dim : int
         Size of one embedding.
+    split_batches : bool
+        Whether extraction may embed parts of a batch in parallel threads.
     """
 
     name: str = ""
     sr: int = 16000
     dim: int = 0
+    #: Whether extraction may embed parts of a batch in parallel threads (one torch thread each);
+    #: backbones with their own thread pool (eGeMAPS) say no.
+    split_batches: bool = True
 
     def embed(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Embeddings of a batch of clips, without gradients and in eval mode.

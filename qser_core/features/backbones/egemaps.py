@@ -66,6 +66,7 @@ class EgemapsBackbone(Backbone):
     name = "egemaps"
     sr = EGEMAPS_SR
     dim = EGEMAPS_DIM
+    split_batches = False  # clips already run in its own thread pool
 
     def __init__(self, *, n_jobs: int | None = None) -> None:
         super().__init__()
