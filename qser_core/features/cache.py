@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from qser_core.config import QserConfig, qser_home
-from qser_core.errors import DataError, QserError
+from qser_core.errors import DataError, StorageError
 
 __all__ = ["EmbeddingCache", "CacheWriteError", "cache_folder", "cache_status", "identities", "content_hash", "table_paths"]
 
@@ -55,7 +55,7 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
-class CacheWriteError(QserError, OSError):
+class CacheWriteError(StorageError):
     """The embedding cache folder cannot be written (full disk, read-only or not a folder)."""
 
 
