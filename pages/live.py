@@ -31,9 +31,10 @@ if trained:
 choice = st.selectbox("Models", list(CHOICES), format_func=CHOICES.get, key=f"{P}.models")
 runs: list[str] = []
 if choice == "recorded":
-    labels = recorded_models()
+    labels = recorded_models(include_stopped=widgets.stopped_toggle(page=P))
     runs = st.multiselect("Recorded models", list(labels), format_func=labels.get, default=list(labels)[:2],
-                          key=f"{P}.runs", help="Runs that trained one model and finished; newest first.")
+                          key=f"{P}.runs", help="Runs that trained one model and finished (and, when included, runs "
+                          "stopped by the user, labelled STOPPED); newest first.")
     if not labels:
         st.info("No recorded training run yet: train a model on the Train page (quick protocol) or with `qser train`.")
 elif choice == "folder":
