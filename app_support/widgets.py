@@ -120,14 +120,28 @@ def list_input(section: str, name: str, label: str, *, page: str, **kwargs: Any)
 
 
 def progress_bar(label: str) -> tuple[Progress, Any]:
-    """A ``progress(done, total, message)`` callback drawing an ``st.progress`` bar, and the bar."""
+    """A ``progress(done, total, message)`` callback drawing an ``st.progress`` bar with the time left, and the bar.
+
+    The time left is the mean time per step so far times the steps to go (shown once a step is done).
+    """
+    import time
+
     bar = st.progress(0.0, text=label)
+    start = time.perf_counter()
+    first: list[int] = []  # steps already done at the first call (a resumed cache): not timed
 
     def progress(done: int, total: int, message: str = "") -> None:
         fraction = min(max(done / total, 0.0), 1.0) if total else 0.0
-        bar.progress(fraction, text=f"{label}: {message}" if message else label)
+        first[:] = first or [done]
+        elapsed, timed = time.perf_counter() - start, done - first[0]
+        left = f" · about {_duration(elapsed / timed * (total - done))} left" if timed > 0 and done < total else ""
+        bar.progress(fraction, text=(f"{label}: {message}" if message else label) + left)
 
     return progress, bar
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 #: Heads fitted by one exact solve (L-BFGS) per candidate: no epochs to count, no curves to draw.
@@ -171,8 +185,9 @@ def head_status(snap: Any, head: str, *, epochs: int, n_runs: int = 1) -> str:
     epochs = head_epochs(head, epochs)
     search = getattr(snap, "search", {}).get(head)
     if searching(snap, head):
-        return "tuning search: " + search_status(search["event"], search["seconds"], epochs=epochs,
-                                                 run=len(search["runs"]), n_runs=n_runs)
+        line = search_status(search["event"], search["seconds"], epochs=epochs, run=len(search["runs"]),
+                             n_runs=n_runs)
+        return f"tuning search: {line}" if search["event"].n_candidates > 1 else line
     if not rows:
         return "waiting for its turn" if not snap.finished else "never ran"
     status = epoch_status(rows, epochs=epochs, n_runs=n_runs)

@@ -121,8 +121,9 @@ def search_status(event: Any, seconds: Sequence[float], *, epochs: int, run: int
     """
     epoch = int(event.epoch_log.epoch) if event.epoch_log is not None else 0
     parts = [f"run {run} of {n_runs}"] if n_runs > 1 else []
-    parts += [event.describe() if event.n_candidates > 1 else "one candidate (tuning off)",
-              f"epoch {epoch} / {epochs}"]
+    if event.n_candidates > 1:
+        parts.append(event.describe())
+    parts.append(f"epoch {epoch} / {epochs}")
     if not math.isnan(event.best_val_ua):
         parts.append(f"best val UA so far {event.best_val_ua:.3f}")
     if seconds:
