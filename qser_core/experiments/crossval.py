@@ -374,7 +374,10 @@ def _outcome(evaluation: Evaluation) -> tuple[str, str]:
     """How the whole evaluation ended (``qser.status`` and reason), from its fold tasks."""
     statuses = [r.status for r in evaluation.results]
     if evaluation.cancelled or "stopped" in statuses:
-        return "stopped", f"stopped by the user after {len(statuses)} fold tasks; finished ones kept"
+        where = next((f" (fold {r.fold + 1}, seed {r.seed}: candidate {s['candidate']} / {s['of']} of its tuning "
+                      f"search, epoch {s['epoch']})" for r in evaluation.results
+                      if (s := (r.hyperparameters.get("tuning") or {}).get("stopped")) and s["of"] > 1), "")
+        return "stopped", f"stopped by the user after {len(statuses)} fold tasks{where}; finished ones kept"
     if statuses and all(s == "early-stopped" for s in statuses):
         return "early-stopped", "every fold task stopped early on validation UA"
     return "finished", ""

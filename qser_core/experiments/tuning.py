@@ -103,10 +103,10 @@ class Tuning:
         if self.stopped is None:
             return ""
         s = self.stopped
-        where = f"candidate {s['candidate']} / {s['of']} ({describe(s['overrides'])})" if s["of"] > 1 else "training"
-        kept = (f"; scored candidate {s['chosen_candidate']} / {s['of']}, the best finished so far"
-                if s["of"] > 1 else "; the best epoch so far is kept")
-        return f"stopped by the user in {where} at epoch {s['epoch']}{kept}"
+        if s["of"] == 1:
+            return f"stopped by the user at epoch {s['epoch']}; the best epoch so far is kept"
+        return (f"stopped by the user in candidate {s['candidate']} / {s['of']} ({describe(s['overrides'])}) at epoch "
+                f"{s['epoch']}; scored candidate {s['chosen_candidate']} / {s['of']}, the best finished so far")
 
     def applied(self, config: QserConfig) -> QserConfig:
         """``config`` with the chosen overrides: what the chosen head was trained with (its layers, rate, penalty)."""
