@@ -39,7 +39,7 @@ def display_table(runs: pd.DataFrame) -> pd.DataFrame:
     table["start_time"] = table["start_time"].dt.tz_convert(None)
     table = table[FIRST + [c for c in table.columns if c not in FIRST]]
     text = [c for c in table.columns if c != "start_time"]
-    table[text] = table[text].astype(object).where(table[text].notna(), "")
+    table[text] = table[text].astype(object).where(table[text].notna(), "").astype(str)  # Arrow: one type
     return table
 st.title("Compare runs")
 runs = cache.runs()

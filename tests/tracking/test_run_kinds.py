@@ -141,6 +141,19 @@ class TestRunsCommand:
 
 
 class TestComparePage:
+    @pytest.fixture(autouse=True)
+    def _navigation_app(self, monkeypatch):
+        """The AppTest work-around of tests/app/conftest.py (keep ``st.navigation`` in charge after the first run)."""
+        from streamlit.runtime.pages_manager import PagesManager
+
+        original = PagesManager.__init__
+
+        def init(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            PagesManager.uses_pages_directory = False
+
+        monkeypatch.setattr(PagesManager, "__init__", init)
+
     def _open(self, mixed_store):
         sys.path.insert(0, str(ROOT / "tests" / "app"))
         from app_harness import open_page
@@ -153,13 +166,13 @@ class TestComparePage:
     def test_every_kind_renders_and_finished_only_keeps_comparable_runs(self, mixed_store):
         at = self._open(mixed_store)
         assert not at.exception, [e.value for e in at.exception]
-        table = at.dataframe(key="compare.table").value
+        table = at.dataframe[0].value
         assert set(table["run_type"]) == {"train", "evaluate", "hybrid", "hardware"}  # no sweep parent, no curve
         assert "stopped" not in set(table["qser_status"])
         assert (table["ua"] != "").all()
         at.toggle(key="compare.finished").set_value(False).run()
         assert not at.exception, [e.value for e in at.exception]
-        table = at.dataframe(key="compare.table").value
+        table = at.dataframe[0].value
         assert len(table) == 9 and "STOPPED" in set(table["qser_status"])
         sweep = table[table["run_type"] == "sweep"].iloc[0]
         assert "train.lr" in sweep["grid"] and sweep["head"] == ""  # its grid, not the global config
