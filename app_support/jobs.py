@@ -45,6 +45,8 @@ class JobSnapshot:
     mode: str = "quick"
     notes: list[str] = field(default_factory=list)
     paired: dict[str, dict[str, Any]] = field(default_factory=dict)  # head → paired test against the quantum head
+    paired_note: str = ""  # why there are no paired tests (a stopped run)
+    search: dict[str, dict[str, Any]] = field(default_factory=dict)  # head → its tuning search as it runs (below)
 
     @property
     def finished(self) -> bool:
@@ -82,6 +84,10 @@ class TrainingJob(BackgroundJob):
         self._logs: dict[str, list[Any]] = {h: [] for h in self.heads}
         self._results: dict[str, Any] = {}
         self._paired: dict[str, dict[str, Any]] = {}
+        self._paired_note = ""
+        # head → {"event": the latest SearchEvent, "run": fold · seed label, "runs": labels seen,
+        #         "rows": the current candidate's epoch rows (its live curve), "seconds": every epoch's seconds}
+        self._search: dict[str, dict[str, Any]] = {}
 
     @property
     def label(self) -> str:
@@ -97,7 +103,9 @@ class TrainingJob(BackgroundJob):
                                logs={h: list(v) for h, v in self._logs.items()}, progress=self._progress,
                                results=dict(self._results), error=self._error,
                                seconds=self._seconds(), mode=self.mode,
-                               notes=list(self._notes), paired=dict(self._paired))
+                               notes=list(self._notes), paired=dict(self._paired), paired_note=self._paired_note,
+                               search={h: {**v, "rows": list(v["rows"]), "runs": list(v["runs"]),
+                                           "seconds": list(v["seconds"])} for h, v in self._search.items()})
 
     # ------------------------------------------------------------ the thread
     thread_name, failure = "qser-train", "training failed"
@@ -108,7 +116,21 @@ class TrainingJob(BackgroundJob):
             self._logs[head].append(row)
 
     def _on_head_epoch(self, head: str, fold: int | None, seed: int, log: Any) -> None:
-        self._on_epoch(head, log, "split" if fold is None else f"fold {fold + 1} · seed {seed}")
+        self._on_epoch(head, log, _run_label(fold, seed))
+
+    def _on_trial(self, head: str, fold: int | None, seed: int, event: Any) -> None:
+        """A :class:`~qser_core.experiments.tuning.SearchEvent`: the search's live state for the page."""
+        run = _run_label(fold, seed)
+        with self._lock:
+            search = self._search.setdefault(head, {"rows": [], "runs": [], "seconds": []})
+            if run not in search["runs"]:
+                search["runs"].append(run)
+            if event.epoch_log is None:  # a new candidate: its curve starts empty
+                search["rows"] = []
+            else:
+                search["rows"].append({"head": head, "run": run, **dataclasses.asdict(event.epoch_log)})
+                search["seconds"].append(float(event.epoch_log.seconds))
+            search.update(event=event, run=run)
 
     def _work(self) -> str:
         try:
@@ -127,9 +149,10 @@ class TrainingJob(BackgroundJob):
 
         comparison = compare_heads(self.config, self.heads, protocol=PROTOCOL_OF_MODE[self.mode],
                                    progress=self._on_progress, callback=self._on_head_epoch,
-                                   cancel=self.cancel_token, track=self.track)
+                                   cancel=self.cancel_token, track=self.track, on_trial=self._on_trial)
         with self._lock:
             self._results, self._paired = dict(comparison.results), dict(comparison.paired)
+            self._paired_note = comparison.paired_note
         return "stopped" if comparison.cancelled else "done"
 
     def _run_hybrid(self) -> str:
@@ -145,6 +168,11 @@ class TrainingJob(BackgroundJob):
         with self._lock:
             self._results["hybrid"] = result
         return "stopped" if self.cancel_token.cancelled else "done"
+
+
+def _run_label(fold: int | None, seed: int) -> str:
+    """The curve group of one training: ``split`` (quick) or ``fold 2 · seed 0`` (cross-validation)."""
+    return "split" if fold is None else f"fold {fold + 1} · seed {seed}"
 
 
 # ------------------------------------------------------------------ every tab's view of the jobs

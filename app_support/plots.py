@@ -13,10 +13,27 @@ EMOTION_COLORS = {"ANG": "#d62728", "DIS": "#8c564b", "FEA": "#9467bd", "HAP": "
                   "SAD": "#1f77b4"}
 
 
+#: Title style of every chart: one size, left-aligned above the plot (the log-mel charts included).
+TITLE = dict(font=dict(size=16), x=0, xanchor="left", xref="paper")
+
+
+def style(fig: go.Figure) -> go.Figure:
+    """The dashboard's chart style: a vertical mode bar in the right margin, so its icons never cover the title.
+
+    Plotly draws its horizontal mode bar over the top-right corner of the figure, where a long title
+    (or any title in a narrow column) runs. Every figure of this module goes through here; other
+    modules' figures can call it too.
+    """
+    fig.update_layout(modebar=dict(orientation="v"), title=TITLE)
+    right = fig.layout.margin.r if fig.layout.margin.r is not None else 10
+    fig.update_layout(margin=dict(r=max(right, 40)))
+    return fig
+
+
 def _tight(fig: go.Figure, height: int) -> go.Figure:
     # Room for axis titles: with theme=None Plotly draws them inside too-small margins.
     fig.update_layout(height=height, margin=dict(l=60, r=10, t=40, b=45))
-    return fig
+    return style(fig)
 
 
 def counts(table: pd.DataFrame, column: str, title: str, *, color: str | None = None) -> go.Figure:
@@ -25,6 +42,16 @@ def counts(table: pd.DataFrame, column: str, title: str, *, color: str | None = 
                        color_discrete_map=EMOTION_COLORS if color == "emotion" else None)
     fig.update_xaxes(categoryorder="category ascending", type="category")
     return _tight(fig, 300)
+
+
+def shade_padding(fig: go.Figure, padding: Sequence[tuple[float, float]]) -> go.Figure:
+    """Mark the silence added to reach the models' clip length: light grey bands labelled "padding"."""
+    for start, end in padding:
+        if end > start:
+            fig.add_vrect(x0=start, x1=end, fillcolor="#dddddd", opacity=0.55, line_width=0, layer="above",
+                          annotation_text="padding", annotation_position="top left",
+                          annotation_font=dict(size=10, color="#333"))
+    return fig
 
 
 def waveform(y: np.ndarray, sr: int, *, title: str = "Waveform", max_points: int = 4000) -> go.Figure:
@@ -46,20 +73,27 @@ SPECTROGRAM_COLORS = "Magma"
 
 
 def log_mel(S: np.ndarray, *, sr: int, hop_length: int, fmin: float, fmax: float, title: str = "Log-mel (dB)",
-            height: int = 300, colorbar: bool = True, top_db: float = 80.0) -> go.Figure:
+            height: int = 300, colorbar: bool = True, top_db: float = 80.0, peak: float | None = None) -> go.Figure:
     """Heatmap of a log-mel spectrogram ``(n_mels, t)`` in dB; y is the mel band index (fmin at the bottom).
 
-    The colour scale spans the clip's peak minus ``top_db`` (silence, dark) to its peak (bright),
-    with a dB colour bar (a thin one where ``colorbar`` is False, for small multiples).
+    The colour scale spans ``peak`` minus ``top_db`` (silence, dark) to ``peak`` (bright), with a dB
+    colour bar (a thin one where ``colorbar`` is False, for small multiples). ``peak`` defaults to the
+    clip's own; give several charts the same one (:func:`shared_peak`) to compare them colour for colour.
     """
     t = np.arange(S.shape[1]) * hop_length / sr
-    peak = float(np.max(S)) if S.size else 0.0
+    if peak is None:
+        peak = float(np.max(S)) if S.size else 0.0
     bar = dict(title=dict(text="dB", side="right"), ticksuffix=" dB", thickness=16 if colorbar else 8)
     fig = go.Figure(go.Heatmap(z=S, x=t, y=np.arange(S.shape[0]), colorscale=SPECTROGRAM_COLORS, zmin=peak - top_db,
                                zmax=peak, colorbar=bar, showscale=True,
                                hovertemplate="%{x:.2f} s · band %{y} · %{z:.1f} dB<extra></extra>"))
     fig.update_layout(title=title, xaxis_title="time (s)", yaxis_title=f"mel band ({fmin:g}–{fmax:g} Hz)")
     return _tight(fig, height)
+
+
+def shared_peak(spectrograms: Sequence[np.ndarray]) -> float:
+    """The loudest value over several log-mel spectrograms: one colour scale for all of them."""
+    return max((float(np.max(S)) for S in spectrograms if np.size(S)), default=0.0)
 
 
 def explained_variance(ratio: Sequence[float], cumulative: Sequence[float]) -> go.Figure:

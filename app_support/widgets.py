@@ -18,7 +18,7 @@ from app_support import jobs, state
 from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, EXECUTORS, HEAD_KINDS, QserConfig
 from qser_core.config_help import field_help
 from qser_core.errors import QserError
-from qser_core.experiments.watch import epoch_status
+from qser_core.experiments.watch import epoch_status, search_status
 from qser_core.hardware.backends import FAKE_BACKENDS  # names only: Qiskit loads with a device
 from qser_core.progress import Progress
 
@@ -121,34 +121,119 @@ def list_input(section: str, name: str, label: str, *, page: str, **kwargs: Any)
 
 
 def progress_bar(label: str) -> tuple[Progress, Any]:
-    """A ``progress(done, total, message)`` callback drawing an ``st.progress`` bar, and the bar."""
+    """A ``progress(done, total, message)`` callback drawing an ``st.progress`` bar with the time left, and the bar.
+
+    The time left is the mean time per step so far times the steps to go (shown once a step is done).
+    """
+    import time
+
     bar = st.progress(0.0, text=label)
+    start = time.perf_counter()
+    first: list[int] = []  # steps already done at the first call (a resumed cache): not timed
 
     def progress(done: int, total: int, message: str = "") -> None:
         fraction = min(max(done / total, 0.0), 1.0) if total else 0.0
-        bar.progress(fraction, text=f"{label}: {message}" if message else label)
+        first[:] = first or [done]
+        elapsed, timed = time.perf_counter() - start, done - first[0]
+        left = f" · about {_duration(elapsed / timed * (total - done))} left" if timed > 0 and done < total else ""
+        bar.progress(fraction, text=(f"{label}: {message}" if message else label) + left)
 
     return progress, bar
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+#: Heads fitted by one exact solve (L-BFGS) per candidate: no epochs to count, no curves to draw.
+ONE_SOLVE_HEADS = ("logreg",)
+
+
+def head_epochs(head: str, epochs: int) -> int:
+    """Upper bound on epochs of ``head``: 1 for a one-solve head, ``train.epochs`` otherwise."""
+    return 1 if head in ONE_SOLVE_HEADS else epochs
+
+
+def head_finished(snap: Any, head: str) -> bool:
+    """Whether ``head`` is done in the job (scored, the job over, or a later head already started)."""
+    later = snap.heads[snap.heads.index(head) + 1:] if head in snap.heads else []
+    search = getattr(snap, "search", {})
+    return head in snap.results or snap.finished or any(snap.logs.get(h) or search.get(h) for h in later)
+
+
+def searching(snap: Any, head: str) -> bool:
+    """Whether ``head`` is in its tuning search now (its live view is the candidate being trained)."""
+    return bool(getattr(snap, "search", {}).get(head)) and not head_finished(snap, head)
+
+
+def stop_note(result: Any) -> str:
+    """Where Stop cut a head's training ("" when it ran to its end): the tuning candidate and epoch."""
+    tuning = getattr(getattr(result, "head", None), "tuning_", None)
+    if tuning is not None and tuning.cancelled:
+        return tuning.stop_reason()
+    summary = result.summary() if hasattr(result, "summary") else {}
+    return "stopped by the user; the best weights so far were scored" if summary.get("cancelled") else ""
+
+
 def head_status(snap: Any, head: str, *, epochs: int, n_runs: int = 1) -> str:
-    """One head's line in a job's progress: epoch k / N, best validation UA so far, time left (or finished)."""
+    """One head's line in a job's progress.
+
+    In its tuning search: ``tuning search: candidate k / n (settings) · epoch e / N · best val UA so far ·
+    time left``; once done: what it was (``finished``, ``STOPPED`` with the candidate and epoch Stop cut,
+    the candidate chosen), or for a one-solve head its validation UA.
+    """
     rows = snap.logs.get(head, [])
+    epochs = head_epochs(head, epochs)
+    search = getattr(snap, "search", {}).get(head)
+    if searching(snap, head):
+        line = search_status(search["event"], search["seconds"], epochs=epochs, run=len(search["runs"]),
+                             n_runs=n_runs)
+        return f"tuning search: {line}" if search["event"].n_candidates > 1 else line
     if not rows:
         return "waiting for its turn" if not snap.finished else "never ran"
     status = epoch_status(rows, epochs=epochs, n_runs=n_runs)
-    later = snap.heads[snap.heads.index(head) + 1:]
-    if head in snap.results or snap.finished or any(snap.logs.get(h) for h in later):
-        best = "" if math.isnan(status.best_val_ua) else f" · best val UA {status.best_val_ua:.3f}"
-        return f"finished at epoch {status.epoch}{best}"
-    return status.describe()
+    if not head_finished(snap, head):
+        return status.describe()
+    result = snap.results.get(head)
+    stopped = stop_note(result) if result is not None else ""
+    best = "" if math.isnan(status.best_val_ua) else f" · best val UA {status.best_val_ua:.3f}"
+    if stopped:
+        return f"STOPPED: {stopped}{best}"
+    tuning = getattr(getattr(result, "head", None), "tuning_", None)
+    chose = ""
+    if tuning is not None and len(tuning.trials) > 1:
+        from qser_core.experiments.tuning import describe
+
+        chose = f" · chose {describe(tuning.chosen)} of {len(tuning.trials)} candidates"
+    if head in ONE_SOLVE_HEADS:
+        return f"finished: one exact solve per candidate{chose}{best}"
+    return f"finished at epoch {status.epoch}{chose}{best}"
+
+
+def job_fraction(snap: Any, *, epochs: int, n_runs: int = 1) -> float:
+    """Share of a job's heads done, counting the epochs of the candidate in training (an upper bound on work)."""
+    if not snap.heads:
+        return 0.0
+    done = 0.0
+    for head in snap.heads:
+        if head_finished(snap, head):
+            done += 1
+        elif searching(snap, head):
+            search = snap.search[head]
+            event, n_epochs = search["event"], head_epochs(head, epochs)
+            epoch = int(event.epoch_log.epoch) if event.epoch_log is not None else 0
+            per_run = event.n_candidates * n_epochs
+            done += ((len(search["runs"]) - 1) * per_run + (event.candidate - 1) * n_epochs + epoch) / (
+                max(n_runs, len(search["runs"])) * per_run)
+    return min(done / len(snap.heads), 1.0)
 
 
 def job_progress(snap: Any, label: str, *, epochs: int, n_runs: int = 1) -> None:
     """A training job's progress: one bar for the job, then per head epoch k / N, best validation UA, time left."""
     done, total, message = snap.progress
-    st.progress(min(done / total, 1.0) if total else 0.0,
-                text=f"{label} · {snap.status} · {message} · {snap.seconds:.0f} s")
+    fraction = job_fraction(snap, epochs=epochs, n_runs=n_runs) if getattr(snap, "search", None) else (
+        min(done / total, 1.0) if total else 0.0)
+    st.progress(fraction, text=f"{label} · {snap.status} · {message} · {snap.seconds:.0f} s")
     for head in snap.heads:
         st.caption(f"**{head}**: {head_status(snap, head, epochs=epochs, n_runs=n_runs)}")
 
@@ -174,7 +259,9 @@ def model_picker(*, page: str, head: str | None = None) -> tuple[str, str] | Non
                                help="A folder written by `qser train --out DIR` (config.toml + the model files). "
                                     "Load only models you trust.")
         return ("folder", folder.strip()) if folder.strip() else None
-    labels, others = eligible_models(head) if head else (recorded_models(), 0)
+    include = stopped_toggle(page=page)
+    labels, others = eligible_models(head, include_stopped=include) if head else (
+        recorded_models(include_stopped=include), 0)
     if others:
         st.caption(f"{others} recorded model{'s' if others > 1 else ''} without a {head} head "
                    f"{'are' if others > 1 else 'is'} not listed: this page runs {head} heads only.")
@@ -184,8 +271,28 @@ def model_picker(*, page: str, head: str | None = None) -> tuple[str, str] | Non
                 "or pick a saved model folder.")
         return None
     run_id = st.selectbox("Recorded model", list(labels), format_func=labels.get, key=f"{page}.run",
-                          help="Runs that trained one model and finished; newest first.")
+                          help="Runs that trained one model and finished (and, when included, runs stopped by the "
+                               "user, labelled STOPPED); newest first.")
+    if "STOPPED" in labels[run_id]:
+        st.warning("This run was stopped before its training ended: its model is a partial result.")
     return "recorded", run_id
+
+
+def stopped_toggle(*, page: str) -> bool:
+    """A checkbox "Include stopped runs": model pickers leave runs stopped by the user out unless it is ticked.
+
+    The rule itself is :func:`qser_core.experiments.catalogue.usable`; the caption says how many were left out.
+    """
+    from qser_core.experiments.catalogue import stopped_models
+
+    n = stopped_models()
+    include = st.checkbox("Include stopped runs (partial models)", value=False, key=f"{page}.include_stopped",
+                          help="Runs stopped with Stop hold the best weights before Stop: a partial result, "
+                               "left out of this list unless ticked.")
+    if n and not include:
+        st.caption(f"{n} stopped run{'s' if n > 1 else ''} not listed (partial models): tick the box to see "
+                   f"{'them' if n > 1 else 'it'}.")
+    return include
 
 
 def model_downloads(model: Any, *, name: str, key: str) -> None:

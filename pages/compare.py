@@ -2,10 +2,45 @@
 
 import streamlit as st
 
+import pandas as pd
+
 from app_support import cache, plots
 from qser_core.experiments.compare import PREDICTION_RUN_TYPES
+from qser_core.tracking.reader import comparable, delete_run, sweep_grid
 
 P = "compare"
+HIDDEN = f"{P}.hidden"  # run ids hidden in this session (the store keeps them)
+#: What is compared, on screen first; then the rest (config_digest and parent ids are for machines).
+FIRST = ["ua", "wa", "macro_f1", "ua_ci95", "qser_status", "head", "run_type", "n_qubits", "dataset"]
+CONFIG_COLUMNS = ["head", "n_qubits", "encoding", "ansatz", "n_layers", "backbone", "seeds"]
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def grid_of(run_id: str) -> str:
+    return sweep_grid(run_id)
+
+
+def display_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs as the app writes numbers: 3 decimals, one interval column, blanks (not None) where a run has no
+    value; a sweep parent shows its grid instead of the base config its children override."""
+    table = runs.drop(columns=["config_digest"]).copy()
+    table["ua_ci95"] = [f"[{lo:.3f}, {hi:.3f}]" if pd.notna(lo) and pd.notna(hi) else ""
+                        for lo, hi in zip(table.pop("ua_ci95_low"), table.pop("ua_ci95_high"))]
+    for name in ("ua", "wa", "macro_f1"):
+        table[name] = [f"{v:.3f}" if pd.notna(v) else "" for v in table[name]]
+    for name in ("params", "epochs_run", "best_epoch"):
+        table[name] = [f"{v:.0f}" if pd.notna(v) else "" for v in table[name]]
+    table["duration_s"] = [f"{v:.0f}" if pd.notna(v) else "" for v in table["duration_s"]]
+    sweep = table["run_type"] == "sweep"
+    table["grid"] = [grid_of(r) if is_sweep else "" for r, is_sweep in zip(table["run_id"], sweep)]
+    table.loc[sweep, CONFIG_COLUMNS] = None
+    table["qser_status"] = table["qser_status"].replace({"stopped": "STOPPED"})
+    # Naive UTC for display: Arrow reads a tz-aware column through Series.values, which pandas 3.1 deprecates.
+    table["start_time"] = table["start_time"].dt.tz_convert(None)
+    table = table[FIRST + [c for c in table.columns if c not in FIRST]]
+    text = [c for c in table.columns if c != "start_time"]
+    table[text] = table[text].astype(object).where(table[text].notna(), "").astype(str)  # Arrow: one type
+    return table
 st.title("Compare runs")
 runs = cache.runs()
 if runs.empty:
@@ -21,19 +56,18 @@ shown = runs
 for name, chosen in filters.items():
     if chosen:
         shown = shown[shown[name].isin(chosen)]
-finished = st.toggle("Finished runs only", value=True, key=f"{P}.finished")
+finished = st.toggle("Finished runs only", value=True, key=f"{P}.finished",
+                     help="Runs that ended normally and have test metrics: runs stopped with Stop (partial), "
+                          "failed or still running, sweep parents and hardware noise curves are left out.")
 if finished:
-    from qser_core.tracking.reader import COMPLETED
-
-    shown = shown[shown["qser_status"].isin(COMPLETED)]  # stopped runs are partial: not beside finished ones
-FIRST = ["ua", "wa", "macro_f1", "head", "run_type", "n_qubits", "dataset"]  # what is compared, on screen first
-table = shown[FIRST + [c for c in shown.columns if c not in FIRST and c != "config_digest"]]
-# Naive UTC for display: Arrow reads a tz-aware column through Series.values, which pandas 3.1 deprecates.
-table = table.assign(start_time=table["start_time"].dt.tz_convert(None))
-st.dataframe(table, hide_index=True, key=f"{P}.table", column_config={
+    shown = comparable(shown)
+hidden = st.session_state.setdefault(HIDDEN, [])
+if hidden:
+    shown = shown[~shown["run_id"].isin(hidden)]
+st.dataframe(display_table(shown), hide_index=True, key=f"{P}.table", column_config={
     "start_time": st.column_config.DatetimeColumn("start_time (UTC)", format="YYYY-MM-DD HH:mm"),
-    **{name: st.column_config.NumberColumn(name, format="%.3f")
-       for name in ("ua", "wa", "macro_f1", "ua_ci95_low", "ua_ci95_high")}})
+    "qser_status": st.column_config.TextColumn("status", help="finished, early-stopped, or STOPPED by the user "
+                                               "(a partial result), failed, interrupted, running, gone")})
 st.download_button("Download as CSV", shown.to_csv(index=False), file_name="qser_runs.csv", mime="text/csv",
                    key=f"{P}.csv")
 
@@ -41,7 +75,28 @@ st.download_button("Download as CSV", shown.to_csv(index=False), file_name="qser
 def label(run_id: str) -> str:
     row = runs.set_index("run_id").loc[run_id]
     qubits = f"{row['n_qubits']}q" if str(row["n_qubits"]) != "<NA>" else ""
-    return f"{row['head']} {qubits} {row['run_type']} · {row['start_time']:%m-%d %H:%M} · {run_id[:6]}"
+    stopped = "STOPPED · " if row["qser_status"] == "stopped" else ""
+    return f"{stopped}{row['head']} {qubits} {row['run_type']} · {row['start_time']:%m-%d %H:%M} · {run_id[:6]}"
+
+
+with st.expander("Hide or delete runs"):
+    chosen = st.multiselect("Runs", shown["run_id"].tolist(), format_func=label, key=f"{P}.manage")
+    cols = st.columns([1, 1, 3])
+    if cols[0].button("Hide", key=f"{P}.hide", disabled=not chosen, help="Leave them out of this page for this "
+                      "session; the store keeps them."):
+        st.session_state[HIDDEN] = [*hidden, *chosen]
+        st.rerun()
+    if cols[1].button("Show hidden", key=f"{P}.unhide", disabled=not hidden):
+        st.session_state[HIDDEN] = []
+        st.rerun()
+    confirm = cols[2].checkbox("Delete them from the store for good", key=f"{P}.confirm")
+    if st.button("Delete", key=f"{P}.delete", disabled=not (chosen and confirm), type="secondary"):
+        for run_id in chosen:
+            delete_run(run_id)
+        cache.runs.clear()
+        st.rerun()
+    if hidden:
+        st.caption(f"{len(hidden)} run{'s' if len(hidden) > 1 else ''} hidden in this session.")
 
 
 st.subheader("Runs side by side")

@@ -71,11 +71,15 @@ cols[1].plotly_chart(plots.log_mel(S, sr=sr, hop_length=mel["hop_length"], fmin=
                      theme=None)
 
 st.subheader(f"Actor {actor}, sentence {sentence}: all emotions side by side")
+groups = list(rows.groupby("emotion", sort=True))
+six = {emo: cache.log_mel(cache.clip(group["path"].iloc[0], sr), sr, **mel) for emo, group in groups}
+peak = plots.shared_peak(six.values())  # one dB scale: the same colour is the same level in every chart
+st.caption(f"One colour scale for all {len(six)}: {peak - 80:.0f} dB (dark) to {peak:.0f} dB (bright), "
+           "the loudest of these clips; the same colour means the same level in every chart.")
 cols = st.columns(3)
-for i, (emo, group) in enumerate(rows.groupby("emotion", sort=True)):
-    S = cache.log_mel(cache.clip(group["path"].iloc[0], sr), sr, **mel)
+for i, (emo, group) in enumerate(groups):
     with cols[i % 3]:
-        st.plotly_chart(plots.log_mel(S, sr=sr, hop_length=mel["hop_length"], fmin=fmin, fmax=fmax, title=emo,
-                                      height=220, colorbar=False), key=f"{P}.six.{emo}",
+        st.plotly_chart(plots.log_mel(six[emo], sr=sr, hop_length=mel["hop_length"], fmin=fmin, fmax=fmax, title=emo,
+                                      height=220, colorbar=False, peak=peak), key=f"{P}.six.{emo}",
                         theme=None)
         st.audio(group["path"].iloc[0])

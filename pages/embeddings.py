@@ -40,6 +40,6 @@ with cols[0]:
     st.plotly_chart(plots.scatter(view, three_d=three_d), key=f"{P}.scatter")
 with cols[1]:
     st.plotly_chart(plots.angles(view["angles"], view["part"]), key=f"{P}.angles")
-    st.caption(f"What the circuit receives: each PCA score scaled to a rotation angle in [0, π] by the range of the "
-               f"training clips; validation and test clips outside it are clipped to 0 or π "
-               f"({view['clipped']:.1%} of their angles).")
+    st.caption(f"What the circuit receives: each PCA score mapped to a rotation angle in [0, π] by its mean ± 3 "
+               f"standard deviations over the training clips (mean → π/2, ±3σ → 0 and π); scores beyond ±3σ, "
+               f"in any split, are clipped to 0 or π ({view['clipped']:.1%} of the validation and test angles).")

@@ -31,9 +31,10 @@ if trained:
 choice = st.selectbox("Models", list(CHOICES), format_func=CHOICES.get, key=f"{P}.models")
 runs: list[str] = []
 if choice == "recorded":
-    labels = recorded_models()
+    labels = recorded_models(include_stopped=widgets.stopped_toggle(page=P))
     runs = st.multiselect("Recorded models", list(labels), format_func=labels.get, default=list(labels)[:2],
-                          key=f"{P}.runs", help="Runs that trained one model and finished; newest first.")
+                          key=f"{P}.runs", help="Runs that trained one model and finished (and, when included, runs "
+                          "stopped by the user, labelled STOPPED); newest first.")
     if not labels:
         st.info("No recorded training run yet: train a model on the Train page (quick protocol) or with `qser train`.")
 elif choice == "folder":
@@ -66,16 +67,43 @@ if source == "server":
     y = present["server"]
 else:
     y = cache.decode(present[source].getvalue(), a.sr, a.duration, a.top_db, name or "the browser recording")
+
+
+def fitted_to_length(data: bytes) -> tuple[float, list[tuple[float, float]]]:
+    """The clip's length after trimming silence (s) and the padding added to reach ``audio.duration``
+    (``(start, end)`` seconds on the fixed-length clip), as :func:`qser_core.data.audio.fix_length` does it."""
+    from qser_core.data.audio import read_audio, trim_silence
+
+    raw, _ = read_audio(data, sr=a.sr)
+    n, target = len(trim_silence(raw, top_db=a.top_db)[0]), int(round(a.sr * a.duration))
+    if n >= target:
+        return n / a.sr, []
+    offset = (target - n) // 2
+    return n / a.sr, [(0.0, offset / a.sr), ((offset + n) / a.sr, target / a.sr)]
+
+
+padding: list[tuple[float, float]] = []
+if source != "server":
+    seconds_in, padding = fitted_to_length(present[source].getvalue())
+    if seconds_in > a.duration + 0.05:
+        cut = seconds_in - a.duration
+        st.warning(f"The clip is {seconds_in:.1f} s long after trimming silence; the models take "
+                   f"{a.duration:g} s (`audio.duration`), so only its middle {a.duration:g} s is analysed "
+                   f"({cut / 2:.1f} s cut at each end).")
+    elif padding:
+        st.caption(f"The clip is {seconds_in:.1f} s long after trimming silence; silence was added on both sides to "
+                   f"reach the models' {a.duration:g} s (shaded *padding* below).")
 others = [SOURCES[s] for s in order[:-1]]
 st.success(f"Analysing **{SOURCES[source]}**" + (f" ({name})" if name else "")
            + (f"; the newest input wins, so {' and '.join(others)} is not used." if others else "."))
 
 f = config.features
 cols = st.columns(2)
-cols[0].plotly_chart(plots.waveform(y, a.sr, title="Clip (trimmed, fixed length)"), key=f"{P}.wave")
+cols[0].plotly_chart(plots.shade_padding(plots.waveform(y, a.sr, title="Clip (trimmed, fixed length)"), padding),
+                     key=f"{P}.wave")
 S = cache.log_mel(y, a.sr, f.n_fft, f.hop_length, f.n_mels, f.fmin, f.fmax)
-cols[1].plotly_chart(plots.log_mel(S, sr=a.sr, hop_length=f.hop_length, fmin=f.fmin, fmax=f.fmax), key=f"{P}.mel",
-                     theme=None)
+cols[1].plotly_chart(plots.shade_padding(plots.log_mel(S, sr=a.sr, hop_length=f.hop_length, fmin=f.fmin,
+                                                       fmax=f.fmax), padding), key=f"{P}.mel", theme=None)
 
 
 # ------------------------------------------------------------------ the models
@@ -127,4 +155,8 @@ for column, (kind, model) in zip(st.columns(min(len(models), 3)) * len(models), 
                     f"({seconds['embed'] * 1000:.0f} ms shared embedding + {head_ms:.1f} ms head)")
         st.plotly_chart(plots.probabilities(proba, f"{kind} ({model.metrics.get('params', '?')} parameters)"),
                         key=f"{P}.proba.{kind}")
+with st.expander("Download the models and their test confusion matrices"):
+    for kind, model in models.items():  # apart from the predictions: they are about the models, not this clip
+        head = model.config.head.kind
+        st.markdown(f"**{kind}**")
         widgets.model_downloads(model, name=f"{head}-{model.config.reduce.n_qubits}q", key=f"{P}.download.{kind}")

@@ -95,21 +95,13 @@ def runs_per_head(config) -> int:
 def live() -> None:
     snap = job.snapshot()
     done, total, message = snap.progress
-    st.progress(min(done / total, 1.0) if total else 0.0, text=f"{snap.status} · {message} · {snap.seconds:.0f} s")
+    n_runs = runs_per_head(job.config)
+    fraction = widgets.job_fraction(snap, epochs=job.config.train.epochs, n_runs=n_runs) if snap.search else (
+        min(done / total, 1.0) if total else 0.0)
+    st.progress(1.0 if snap.finished else fraction, text=f"{snap.status} · {message} · {snap.seconds:.0f} s")
     for column, head in zip(st.columns(len(snap.heads)), snap.heads):
         with column:
-            st.markdown(f"**{STAGE_LABELS[head] if snap.mode == 'hybrid' else head}**")
-            if not snap.logs[head]:  # no epoch yet: a note, not empty charts with meaningless axes
-                if snap.finished:
-                    st.info("Never ran: the job " + ("failed" if snap.status == "failed" else "was stopped")
-                            + " before this head's turn, so it has no curves and no results.")
-                else:
-                    st.caption("Waiting for its turn (the heads train one after the other).")
-                continue
-            st.caption(widgets.head_status(snap, head, epochs=job.config.train.epochs,
-                                           n_runs=runs_per_head(job.config)))
-            st.plotly_chart(plots.curves(snap.logs[head], "loss", "loss"), key=f"{P}.loss.{head}")
-            st.plotly_chart(plots.curves(snap.logs[head], "acc", "accuracy"), key=f"{P}.acc.{head}")
+            head_view(snap, head, n_runs)
     if snap.error:
         st.error(snap.error)
     for note in snap.notes:
@@ -123,11 +115,48 @@ def live() -> None:
         results(snap)
 
 
+def head_view(snap: jobs.JobSnapshot, head: str, n_runs: int) -> None:
+    """One head's column: its tuning search live (candidate k / n, epoch, best val UA, time left, the candidate's
+    curve), then its outcome (the chosen candidate's curve; a one-solve head's result; STOPPED and where)."""
+    st.markdown(f"**{STAGE_LABELS[head] if snap.mode == 'hybrid' else head}**")
+    status = widgets.head_status(snap, head, epochs=job.config.train.epochs, n_runs=n_runs)
+    if widgets.searching(snap, head):
+        st.caption(status)
+        rows = snap.search[head]["rows"]
+        if rows and head not in widgets.ONE_SOLVE_HEADS:  # the curve of the candidate being trained
+            event = snap.search[head]["event"]
+            st.plotly_chart(plots.curves(rows, "loss", f"loss · {event.describe()}"), key=f"{P}.loss.{head}")
+            st.plotly_chart(plots.curves(rows, "acc", "accuracy"), key=f"{P}.acc.{head}")
+        return
+    if not snap.logs[head]:  # no epoch yet: a note, not empty charts with meaningless axes
+        if snap.finished:
+            st.info("Never ran: the job " + ("failed" if snap.status == "failed" else "was stopped")
+                    + " before this head's turn, so it has no curves and no results.")
+        else:
+            st.caption("Waiting for its turn (the heads train one after the other).")
+        return
+    if status.startswith("STOPPED"):
+        st.warning(status)
+    else:
+        st.caption(status)
+    if head in widgets.ONE_SOLVE_HEADS:  # one exact solve: a result, not one-point curves
+        last = snap.logs[head][-1]
+        cols = st.columns(2)
+        cols[0].metric("validation UA", f"{last['val_ua']:.3f}" if last["val_ua"] == last["val_ua"] else "—")
+        result = snap.results.get(head)
+        if result is not None:
+            cols[1].metric("test UA", f"{result.summary()['ua']:.3f}")
+        return
+    st.plotly_chart(plots.curves(snap.logs[head], "loss", "loss"), key=f"{P}.loss.{head}")
+    st.plotly_chart(plots.curves(snap.logs[head], "acc", "accuracy"), key=f"{P}.acc.{head}")
+
+
 def results(snap: jobs.JobSnapshot) -> None:
     st.subheader("Results on held-out speakers")
     if snap.status == "stopped":
-        st.warning("Stopped: a head marked *stopped* was scored with its best weights before Stop (fewer epochs "
-                   "than asked); heads that never ran have no results.")
+        st.warning("Stopped: a head marked *stopped* is a partial result (scored with the best weights before Stop; "
+                   "recorded as stopped, left out of the model pickers and of paired tests); heads that never ran "
+                   "have no results.")
     rows = []
     for column, (head, result) in zip(st.columns(max(len(snap.results), 1)), snap.results.items()):
         summary = result.summary()
@@ -138,6 +167,8 @@ def results(snap: jobs.JobSnapshot) -> None:
         stopped = bool(summary.get("cancelled"))
         row.update(status="stopped" if stopped else "finished", params=summary.get("params"),
                    run_id=getattr(result, "run_id", None))
+        if stopped:
+            row["note"] = widgets.stop_note(result)
         rows.append(row)
         with column:
             st.plotly_chart(plots.confusion(summary["confusion"], EMOTIONS,
@@ -153,6 +184,8 @@ def results(snap: jobs.JobSnapshot) -> None:
                   "one split, no interval: use cross-validation for intervals."))
     if snap.paired:
         paired_tests(snap.paired)
+    elif snap.paired_note:
+        st.info(snap.paired_note.capitalize() + ".")
 
 
 def paired_tests(paired: dict) -> None:

@@ -35,7 +35,11 @@ def runs_text(runs) -> str:
     for name in ("ua", "wa", "macro_f1"):
         if name in table:
             table[name] = [f"{v:.3f}" if v == v else "" for v in table[name].astype(float)]
-    return table.fillna("").to_string(index=False)
+    if "params" in table:  # a count, not a measurement
+        table["params"] = [f"{v:.0f}" if v == v else "" for v in table["params"].astype(float)]
+    # object dtype first: pandas refuses "" in nullable integer columns (n_layers of classical heads is <NA>)
+    table = table.astype(object)
+    return table.where(table.notna(), "").to_string(index=False)
 
 
 def _cmd_runs_show(args: argparse.Namespace) -> int:

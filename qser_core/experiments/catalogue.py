@@ -15,40 +15,69 @@ import numpy as np
 
 from qser_core.errors import DataError
 
-__all__ = ["recorded_models", "eligible_models", "load_recorded_model", "model_label", "zip_model", "confusion_csv"]
+__all__ = ["recorded_models", "eligible_models", "usable", "stopped_models", "load_recorded_model", "model_label", "zip_model", "confusion_csv"]
 
 #: Filter of the runs that store a model (``qser train`` and the dashboard's quick training).
-TRAIN_RUNS = "tags.`qser.run_type` = 'train' and attributes.status = 'FINISHED'"
+TRAIN_RUNS = "tags.`qser.run_type` = 'train'"
+#: ``qser_status`` of a run stopped by the user: its model is partial (best weights before Stop), offered
+#: by the pickers only when asked for (``include_stopped=True``) and labelled STOPPED.
+STOPPED = "stopped"
 
 
 def model_label(row: dict[str, Any]) -> str:
-    """One line naming a recorded model: head, qubits, backbone, UA, date and a short run id."""
+    """One line naming a recorded model: head, qubits, backbone, UA, date and a short run id (STOPPED if partial)."""
     ua = row.get("ua")
     score = f"UA {ua:.3f}" if isinstance(ua, float) and not math.isnan(ua) else "no UA"
     when = row.get("start_time")
     when = when.strftime("%Y-%m-%d %H:%M") if hasattr(when, "strftime") else ""
-    return (f"{row.get('head', '?')} · {row.get('n_qubits', '?')} qubits · {row.get('backbone', '?')} · "
+    stopped = "STOPPED (partial) · " if row.get("qser_status") == STOPPED else ""
+    return (f"{stopped}{row.get('head', '?')} · {row.get('n_qubits', '?')} qubits · {row.get('backbone', '?')} · "
             f"{score} · {when} · {str(row.get('run_id', ''))[:8]}")
 
 
-def _train_rows(max_results: int) -> list[dict[str, Any]]:
+def usable(row: dict[str, Any], *, include_stopped: bool = False) -> bool:
+    """Whether a model picker offers this recorded run: it ended normally, or was stopped and those are asked for.
+
+    The rule every picker follows (Live demo, Hardware page, ``app_support.widgets.model_picker``):
+    runs stopped by the user hold a partial model and are left out unless ``include_stopped``;
+    failed, interrupted, gone and still-running runs never hold one.
+    """
+    from qser_core.tracking.reader import COMPLETED
+
+    status = row.get("qser_status")
+    return row.get("status") != "RUNNING" and (status in COMPLETED or (include_stopped and status == STOPPED))
+
+
+def _train_rows(max_results: int, include_stopped: bool = False) -> list[dict[str, Any]]:
     from qser_core.tracking.reader import list_runs
 
-    return list_runs(filter_string=TRAIN_RUNS, max_results=max_results).to_dict("records")
+    rows = list_runs(filter_string=TRAIN_RUNS, max_results=max_results).to_dict("records")
+    return [row for row in rows if usable(row, include_stopped=include_stopped)]
 
 
-def recorded_models(*, max_results: int = 200) -> dict[str, str]:
+def recorded_models(*, max_results: int = 200, include_stopped: bool = False) -> dict[str, str]:
     """Recorded runs that trained one model, newest first: ``{run_id: label}``.
 
     Parameters
     ----------
     max_results : int, default=200
-        At most this many runs.
+        At most this many runs are read.
+    include_stopped : bool, default=False
+        Offer runs stopped by the user too (partial models, labelled STOPPED); see :func:`usable`.
     """
-    return {row["run_id"]: model_label(row) for row in _train_rows(max_results)}
+    return {row["run_id"]: model_label(row) for row in _train_rows(max_results, include_stopped)}
 
 
-def eligible_models(head: str, *, max_results: int = 200) -> tuple[dict[str, str], int]:
+def stopped_models(*, max_results: int = 200) -> int:
+    """How many recorded training runs were stopped by the user (what the pickers leave out by default)."""
+    from qser_core.tracking.reader import list_runs
+
+    runs = list_runs(filter_string=TRAIN_RUNS, max_results=max_results)
+    return int((runs["qser_status"] == STOPPED).sum())
+
+
+def eligible_models(head: str, *, max_results: int = 200,
+                    include_stopped: bool = False) -> tuple[dict[str, str], int]:
     """Recorded models whose head is ``head`` (newest first), and how many recorded models have another head.
 
     The Hardware page offers only quantum heads (``eligible_models("quantum")``) and says how many
@@ -60,6 +89,8 @@ def eligible_models(head: str, *, max_results: int = 200) -> tuple[dict[str, str
         A head kind (:data:`qser_core.config.HEAD_KINDS`).
     max_results : int, default=200
         At most this many runs are read.
+    include_stopped : bool, default=False
+        Offer runs stopped by the user too (partial models, labelled STOPPED); see :func:`usable`.
 
     Returns
     -------
@@ -68,7 +99,7 @@ def eligible_models(head: str, *, max_results: int = 200) -> tuple[dict[str, str
     n_other : int
         Recorded models with another head.
     """
-    rows = _train_rows(max_results)
+    rows = _train_rows(max_results, include_stopped)
     eligible = {row["run_id"]: model_label(row) for row in rows if row.get("head") == head}
     return eligible, len(rows) - len(eligible)
 

@@ -54,8 +54,11 @@ class Comparison:
         One entry per head that ran, in the order asked for.
     paired : dict of str to dict
         Per head other than the quantum head: :func:`compare_predictions` of that head (A) against the
-        quantum head (B). Empty when the quantum head was not among the heads.
+        quantum head (B). Empty when the quantum head was not among the heads, or when the comparison
+        was stopped (a partial head against a finished one is no fair test).
     cancelled : bool
+    paired_note : str
+        Why there are no paired tests although the quantum head ran ("" otherwise).
     """
 
     config: QserConfig
@@ -63,12 +66,13 @@ class Comparison:
     results: dict[str, Any] = field(default_factory=dict)
     paired: dict[str, dict[str, Any]] = field(default_factory=dict)
     cancelled: bool = False
+    paired_note: str = ""
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: ``protocol``, ``heads``, ``reference``, ``results`` (per head), ``paired``, ``cancelled``."""
         return {"protocol": self.protocol, "heads": list(self.results), "reference": REFERENCE_HEAD,
                 "results": {kind: result.summary() for kind, result in self.results.items()},
-                "paired": self.paired, "cancelled": self.cancelled}
+                "paired": self.paired, "paired_note": self.paired_note, "cancelled": self.cancelled}
 
 
 def _check(kinds: Sequence[str], protocol: str) -> list[str]:
@@ -91,6 +95,7 @@ def compare_heads(
     callback: Callable | None = None,
     cancel: CancelToken | None = None,
     track: bool = True,
+    on_trial: Callable | None = None,
 ) -> Comparison:
     """Run several heads on identical inputs, one after the other, and test each against the quantum head.
 
@@ -114,6 +119,10 @@ def compare_heads(
         started are skipped and the comparison is marked cancelled.
     track : bool, default=True
         Record each head as its own run (``evaluate`` or ``train``).
+    on_trial : callable, optional
+        ``on_trial(head_kind, fold, seed, SearchEvent)`` live during each tuning search (candidate k / n,
+        its settings, its epochs, best validation UA so far); ``callback`` gets the chosen candidate's
+        epochs once a search ends.
 
     Returns
     -------
@@ -132,8 +141,9 @@ def compare_heads(
     check_store(enabled=track)  # a store fault stops us here, not after the work
     features = features or prepare(config, progress=progress)
     comparison = Comparison(config=config, protocol=protocol)
-    run = _crossval_runner(features, progress, callback, cancel, track, len(kinds)) if protocol == "crossval" \
-        else _single_runner(config, features, progress, callback, cancel, track, len(kinds))
+    run = _crossval_runner(features, progress, callback, cancel, track, len(kinds), on_trial) \
+        if protocol == "crossval" else _single_runner(config, features, progress, callback, cancel, track, len(kinds),
+                                                      on_trial)
     for i, kind in enumerate(kinds):
         if cancel is not None and cancel.cancelled:
             break
@@ -147,21 +157,25 @@ def compare_heads(
         _cancelled(r) for r in comparison.results.values())
     if progress:
         progress(len(kinds), len(kinds), "stopped" if comparison.cancelled else "done")
-    comparison.paired = _paired_tests(comparison.results)
+    if comparison.cancelled and REFERENCE_HEAD in comparison.results and len(comparison.results) > 1:
+        comparison.paired_note = ("no paired tests: the run was stopped, so at least one head is a partial result "
+                                  "and testing it against the others would not be fair; train again without Stop")
+    elif not comparison.cancelled:
+        comparison.paired = _paired_tests(comparison.results)
     return comparison
 
 
-def _crossval_runner(features, progress, callback, cancel, track, n_heads):
+def _crossval_runner(features, progress, callback, cancel, track, n_heads, on_trial=None):
     reducers: dict[int, Any] = {}  # one reducer per fold, fitted once, shared by every head
 
     def run(i, config):
         scaled = (lambda done, total, msg: progress(i * total + done, n_heads * total, msg)) if progress else None
         return crossval.evaluate(config, features=features, progress=scaled, callback=callback, cancel=cancel,
-                                 track=track, reducers=reducers)
+                                 track=track, reducers=reducers, on_trial=on_trial)
     return run
 
 
-def _single_runner(config, features, progress, callback, cancel, track, n_heads):
+def _single_runner(config, features, progress, callback, cancel, track, n_heads, on_trial=None):
     reducer = fit_reducer(config, features, single_split(config, features))  # shared by every head
 
     def run(i, config):
@@ -169,8 +183,9 @@ def _single_runner(config, features, progress, callback, cancel, track, n_heads)
         if progress:
             progress(i, n_heads, f"training {kind}")
         on_epoch = (lambda log: callback(kind, None, seed, log)) if callback else None
+        trial = (lambda event: on_trial(kind, None, seed, event)) if on_trial else None
         return single.train_model(config, features=features, callback=on_epoch, cancel=cancel, track=track,
-                                  reducer=reducer)
+                                  reducer=reducer, on_trial=trial)
     return run
 
 

@@ -118,7 +118,7 @@ def plan_fold_tasks(config: QserConfig, features: FeatureSet) -> list[FoldTask]:
 
 
 def run_fold_task(task: FoldTask, features: FeatureSet, *, callback: Callable | None = None,
-                  cancel: CancelToken | None = None, reducer=None) -> FoldResult:
+                  cancel: CancelToken | None = None, reducer=None, on_trial: Callable | None = None) -> FoldResult:
     """Fit the reducer (training rows only) and the head of one task; score the fold's test speakers.
 
     Parameters
@@ -132,6 +132,8 @@ def run_fold_task(task: FoldTask, features: FeatureSet, *, callback: Callable | 
         Stops between batches; the best weights so far are scored (``status="stopped"``).
     reducer : QubitReducer, optional
         Already fitted on this fold's training rows (it depends on neither the seed nor the head).
+    on_trial : callable, optional
+        ``on_trial(SearchEvent)`` live during the tuning search (:mod:`~qser_core.experiments.tuning`).
 
     Returns
     -------
@@ -145,7 +147,7 @@ def run_fold_task(task: FoldTask, features: FeatureSet, *, callback: Callable | 
     config, split = task.config, task.split
     start = time.perf_counter()
     reducer, head = fit_on_split(config, features, split, seed=task.seed, callback=callback, cancel=cancel,
-                                 reducer=reducer)
+                                 reducer=reducer, on_trial=on_trial)
     y_true = features.labels[split.test]
     y_pred = np.asarray(head.predict(reducer.transform(features.embeddings[split.test])))
     history = head.history_
@@ -267,6 +269,7 @@ def evaluate(
     cancel: CancelToken | None = None,
     track: bool = True,
     reducers: dict[int, Any] | None = None,
+    on_trial: Callable | None = None,
 ) -> Evaluation:
     """Cross-validate the head of ``config`` over speaker-disjoint folds and seeds, task by task.
 
@@ -288,6 +291,8 @@ def evaluate(
     reducers : dict of int to QubitReducer, optional
         Reducers by fold, reused where present and filled in otherwise
         (:func:`~qser_core.experiments.compare.compare_heads` shares one dict across heads).
+    on_trial : callable, optional
+        ``on_trial(head_kind, fold, seed, SearchEvent)`` live during each task's tuning search.
 
     Returns
     -------
@@ -315,8 +320,9 @@ def evaluate(
             if task.fold not in reducers:
                 reducers[task.fold] = fit_reducer(config, features, task.split)
             try:
+                trial = (lambda event, task=task: on_trial(kind, task.fold, task.seed, event)) if on_trial else None
                 results.append(run_fold_task(task, features, callback=on_epoch, cancel=cancel,
-                                             reducer=reducers[task.fold]))
+                                             reducer=reducers[task.fold], on_trial=trial))
             except TrainingCancelled:
                 break  # stopped before this task finished an epoch: summarise the tasks that did
         if progress:
@@ -368,7 +374,10 @@ def _outcome(evaluation: Evaluation) -> tuple[str, str]:
     """How the whole evaluation ended (``qser.status`` and reason), from its fold tasks."""
     statuses = [r.status for r in evaluation.results]
     if evaluation.cancelled or "stopped" in statuses:
-        return "stopped", f"stopped by the user after {len(statuses)} fold tasks; finished ones kept"
+        where = next((f" (fold {r.fold + 1}, seed {r.seed}: candidate {s['candidate']} / {s['of']} of its tuning "
+                      f"search, epoch {s['epoch']})" for r in evaluation.results
+                      if (s := (r.hyperparameters.get("tuning") or {}).get("stopped")) and s["of"] > 1), "")
+        return "stopped", f"stopped by the user after {len(statuses)} fold tasks{where}; finished ones kept"
     if statuses and all(s == "early-stopped" for s in statuses):
         return "early-stopped", "every fold task stopped early on validation UA"
     return "finished", ""

@@ -118,7 +118,7 @@ def fit_reducer(config: QserConfig, features: FeatureSet, split: Split):
 
 
 def fit_on_split(config: QserConfig, features: FeatureSet, split: Split, *, seed: int, callback=None,
-                 cancel: CancelToken | None = None, reducer=None):
+                 cancel: CancelToken | None = None, reducer=None, on_trial=None):
     """Fit the reducer on the split's training rows only, then the configured head.
 
     Parameters
@@ -136,6 +136,8 @@ def fit_on_split(config: QserConfig, features: FeatureSet, split: Split, *, seed
     reducer : QubitReducer, optional
         One already fitted on this split's training rows (:func:`fit_reducer`; it does not depend on
         the seed or the head), reused as is.
+    on_trial : callable, optional
+        ``on_trial(SearchEvent)`` live during the tuning search (:func:`~qser_core.experiments.tuning.fit_tuned`).
 
     Returns
     -------
@@ -152,7 +154,8 @@ def fit_on_split(config: QserConfig, features: FeatureSet, split: Split, *, seed
     has_val = len(split.val) > 0
     head, tuning = fit_tuned(config, reducer.transform(X[split.train]), y[split.train],
                              X_val=reducer.transform(X[split.val]) if has_val else None,
-                             y_val=y[split.val] if has_val else None, seed=seed, callback=callback, cancel=cancel)
+                             y_val=y[split.val] if has_val else None, seed=seed, callback=callback, cancel=cancel,
+                             on_trial=on_trial)
     head.tuning_ = tuning
     return reducer, head
 

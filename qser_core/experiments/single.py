@@ -35,6 +35,7 @@ def train_model(
     cancel: CancelToken | None = None,
     track: bool = True,
     reducer=None,
+    on_trial: Callable | None = None,
 ) -> TrainedModel:
     """Train one head on the single speaker-disjoint train/validation/test split and score it on test.
 
@@ -55,6 +56,9 @@ def train_model(
         per-clip predictions, speaker split and the saved model as an artefact.
     reducer : QubitReducer, optional
         Already fitted on this split's training rows (shared by the heads of one comparison).
+    on_trial : callable, optional
+        ``on_trial(SearchEvent)`` live while the tuning search runs (candidate, epoch, best validation UA):
+        the Train page's view of the search. ``callback`` gets the chosen candidate's epochs at its end.
 
     Returns
     -------
@@ -71,19 +75,20 @@ def train_model(
             if callback:
                 callback(log)
 
-        model = _train_on_split(config, features, split, on_epoch, cancel, reducer)
+        model = _train_on_split(config, features, split, on_epoch, cancel, reducer, on_trial)
         model.run_id = recorder.run_id
         recorder.log_corpus(features.corpus.report)
-        recorder.set_outcome_from(model.head.history_, epochs=config.train.epochs)
+        recorder.set_outcome_from(model.head.history_, epochs=config.train.epochs,
+                                  tuning=getattr(model.head, "tuning_", None))
         _record(recorder, model)
     return model
 
 
 def _train_on_split(config: QserConfig, features: FeatureSet, split: Split, callback, cancel,
-                    reducer) -> TrainedModel:
+                    reducer, on_trial=None) -> TrainedModel:
     seed = config.train.seeds[0]
     reducer, head = fit_on_split(config, features, split, seed=seed, callback=callback, cancel=cancel,
-                                 reducer=reducer)
+                                 reducer=reducer, on_trial=on_trial)
     y_pred = head.predict(reducer.transform(features.embeddings[split.test]))
     y_true = features.labels[split.test]
     metrics = classification_metrics(y_true, y_pred)
@@ -100,6 +105,9 @@ def _record(recorder, model: TrainedModel) -> None:
     recorder.log_split(model.split_speakers)
     recorder.log_confusion(model.metrics["confusion"], list(EMOTIONS))
     recorder.log_json("predictions.json", model.predictions)
+    tuning = getattr(model.head, "tuning_", None)
+    if tuning is not None:
+        recorder.log_json("tuning.json", tuning.as_dict())
     with tempfile.TemporaryDirectory(prefix="qser-model-") as folder:
         recorder.log_artifacts(model.save(folder))
     recorder.log_final({k: v for k, v in model.metrics.items() if k != "confusion"})

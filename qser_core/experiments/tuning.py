@@ -41,7 +41,7 @@ from qser_core.config import QserConfig
 from qser_core.errors import TrainingCancelled
 from qser_core.progress import CancelToken
 
-__all__ = ["TRIALS", "LEARNING_RATES", "Trial", "Tuning", "search_space", "fit_tuned"]
+__all__ = ["TRIALS", "LEARNING_RATES", "Trial", "Tuning", "SearchEvent", "search_space", "fit_tuned", "describe"]
 
 TRIALS = 4  # candidates per head and split: the shared budget
 LEARNING_RATES = (0.01, 0.05)  # Adam step sizes tried by every gradient-trained head
@@ -81,12 +81,32 @@ class Tuning:
     trials : list of Trial
     budget : int
         :data:`TRIALS`, the candidates every head was allowed.
+    stopped : dict or None
+        Where a Stop (cancel token) cut the search short: ``candidate`` (1-based) of ``of``, its
+        ``overrides`` and the ``epoch`` it had finished (0: none), and ``chosen_candidate``, the
+        candidate scored instead (the best finished so far). None when the search ran to its end.
     """
 
     head: str
     chosen: dict[str, Any]
     trials: list[Trial] = field(default_factory=list)
     budget: int = TRIALS
+    stopped: dict[str, Any] | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether Stop cut the search short (the head scored is a partial result)."""
+        return self.stopped is not None
+
+    def stop_reason(self) -> str:
+        """``"stopped by the user in candidate 2 / 4 (lr 0.05, 1 layer) at epoch 12; ..."`` ("" when not stopped)."""
+        if self.stopped is None:
+            return ""
+        s = self.stopped
+        if s["of"] == 1:
+            return f"stopped by the user at epoch {s['epoch']}; the best epoch so far is kept"
+        return (f"stopped by the user in candidate {s['candidate']} / {s['of']} ({describe(s['overrides'])}) at epoch "
+                f"{s['epoch']}; scored candidate {s['chosen_candidate']} / {s['of']}, the best finished so far")
 
     def applied(self, config: QserConfig) -> QserConfig:
         """``config`` with the chosen overrides: what the chosen head was trained with (its layers, rate, penalty)."""
@@ -95,7 +115,52 @@ class Tuning:
     def as_dict(self) -> dict[str, Any]:
         """Plain values for JSON output and run records."""
         return {"head": self.head, "chosen": dict(self.chosen), "budget": self.budget,
-                "trials": [dataclasses.asdict(t) for t in self.trials]}
+                "trials": [dataclasses.asdict(t) for t in self.trials], "stopped": self.stopped}
+
+
+@dataclass(frozen=True)
+class SearchEvent:
+    """What the search is doing now: sent to ``on_trial`` when a candidate starts and after each of its epochs.
+
+    Attributes
+    ----------
+    candidate, n_candidates : int
+        The candidate in training (1-based) and how many the search tries.
+    overrides : dict
+        Its settings (``{"train.lr": 0.05, "head.n_layers": 1}``); empty with one candidate.
+    epoch_log : EpochLog or None
+        The epoch just finished (None when the candidate starts).
+    best_val_ua : float
+        Best validation UA of the search so far, finished candidates and this one (NaN before any epoch).
+    """
+
+    candidate: int
+    n_candidates: int
+    overrides: dict[str, Any]
+    epoch_log: Any
+    best_val_ua: float
+
+    def describe(self) -> str:
+        """``"candidate 2 / 4 (lr 0.05, 1 layer)"``."""
+        return f"candidate {self.candidate} / {self.n_candidates}" + (
+            f" ({describe(self.overrides)})" if self.overrides else "")
+
+
+_NAMES = {"train.lr": "lr", "train.weight_decay": "weight decay", "head.n_layers": "layers"}
+
+
+def describe(overrides: dict[str, Any]) -> str:
+    """A candidate's settings in words: ``"lr 0.05, layers 1"`` (``"config values"`` when empty).
+
+    Examples
+    --------
+    >>> describe({"train.lr": 0.05, "head.n_layers": 1})
+    'lr 0.05, layers 1'
+    """
+    if not overrides:
+        return "config values"
+    return ", ".join(f"{_NAMES.get(k, k)} {v:g}" if isinstance(v, (int, float)) else f"{_NAMES.get(k, k)} {v}"
+                     for k, v in overrides.items())
 
 
 def search_space(config: QserConfig) -> list[dict[str, Any]]:
@@ -136,7 +201,8 @@ def _apply(config: QserConfig, overrides: dict[str, Any]) -> QserConfig:
 
 
 def fit_tuned(config: QserConfig, X, y, *, X_val=None, y_val=None, seed: int = 0,
-              callback: Callable | None = None, cancel: CancelToken | None = None):
+              callback: Callable | None = None, cancel: CancelToken | None = None,
+              on_trial: Callable[[SearchEvent], None] | None = None):
     """Fit one head per candidate of :func:`search_space`; keep the best on the validation speakers.
 
     Parameters
@@ -155,7 +221,12 @@ def fit_tuned(config: QserConfig, X, y, *, X_val=None, y_val=None, seed: int = 0
         replayed for the chosen trial's epochs once the search is over
         (so a run record holds one curve per fold, not one per candidate).
     cancel : CancelToken, optional
-        Stops the trial in progress (its best weights so far count) and the search.
+        Stops the trial in progress and the search. The best candidate finished so far is kept (or,
+        when the first one was stopped, its best epoch so far); ``tuning.stopped`` says where the
+        search was cut and the kept head's ``history_.cancelled`` is True, so it is recorded as stopped.
+    on_trial : callable, optional
+        ``on_trial(SearchEvent)`` live, when each candidate starts and after each of its epochs: what a
+        person watching the search sees (candidate k / n, its settings, epoch, best validation UA so far).
 
     Returns
     -------
@@ -171,23 +242,54 @@ def fit_tuned(config: QserConfig, X, y, *, X_val=None, y_val=None, seed: int = 0
     from qser_core.heads.factory import make_head
 
     space = search_space(config) if X_val is not None and len(X_val) else [{}]
-    best, best_ua, trials = None, -np.inf, []
-    for overrides in space:
+    best, best_ua, trials, stopped, chosen_k = None, -np.inf, [], None, 0
+    for k, overrides in enumerate(space, start=1):
         if cancel is not None and cancel.cancelled and best is not None:
+            stopped = {"candidate": k, "of": len(space), "overrides": dict(overrides), "epoch": 0}
             break
         trial_config = _apply(config, overrides)
         head = make_head(trial_config.head, trial_config.train, n_qubits=config.reduce.n_qubits, seed=seed)
-        # one candidate: its epochs reach the callback live; several: the chosen one's are replayed below
-        head.fit(X, y, X_val=X_val, y_val=y_val, callback=callback if len(space) == 1 else None, cancel=cancel)
+        on_epoch = _live(callback if len(space) == 1 else None, on_trial, k, len(space), overrides,
+                         best_ua if best is not None else np.nan)
+        on_epoch(None)
+        try:
+            # one candidate: its epochs reach the callback live; several: the chosen one's are replayed below
+            head.fit(X, y, X_val=X_val, y_val=y_val, callback=on_epoch, cancel=cancel)
+        except TrainingCancelled:
+            if best is None:
+                raise
+            stopped = {"candidate": k, "of": len(space), "overrides": dict(overrides), "epoch": 0}
+            break
         ua = float(head.history_.best_score) if X_val is not None and len(X_val) else float("nan")
         trials.append(Trial(overrides=dict(overrides), val_ua=ua, epochs=len(head.history_.epochs)))
         if best is None or ua > best_ua:
-            best, best_ua, chosen = head, ua, dict(overrides)
+            best, best_ua, chosen, chosen_k = head, ua, dict(overrides), k
         if head.history_.cancelled:
+            stopped = {"candidate": k, "of": len(space), "overrides": dict(overrides),
+                       "epoch": len(head.history_.epochs)}
             break
     if best is None:  # pragma: no cover - make_head/fit raise before this
         raise TrainingCancelled("tuning was cancelled before any candidate trained; start the run again")
+    if stopped is not None:
+        stopped["chosen_candidate"] = chosen_k
+        best.history_.cancelled = True  # the head is a partial result: recorded as stopped, never as finished
     if callback is not None and len(space) > 1:
         for log in best.history_.epochs:
             callback(log)
-    return best, Tuning(head=config.head.kind, chosen=chosen, trials=trials)
+    return best, Tuning(head=config.head.kind, chosen=chosen, trials=trials, stopped=stopped)
+
+
+def _live(callback, on_trial, k: int, n: int, overrides: dict[str, Any], best_before: float) -> Callable:
+    """The per-epoch callback of candidate ``k``: the caller's ``callback`` (if live) and a :class:`SearchEvent`."""
+    best = [best_before]
+
+    def on_epoch(log) -> None:
+        if log is not None:
+            if callback is not None:
+                callback(log)
+            if not np.isnan(log.val_ua):
+                best[0] = log.val_ua if np.isnan(best[0]) else max(best[0], log.val_ua)
+        if on_trial is not None:
+            on_trial(SearchEvent(candidate=k, n_candidates=n, overrides=dict(overrides), epoch_log=log,
+                                 best_val_ua=float(best[0])))
+    return on_epoch

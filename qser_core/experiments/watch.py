@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-__all__ = ["EpochStatus", "epoch_status"]
+__all__ = ["EpochStatus", "epoch_status", "search_status"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,51 @@ def epoch_status(rows: Sequence[Mapping[str, Any]], *, epochs: int, n_runs: int 
     remaining = max(n_runs - run, 0) * epochs + max(epochs - epoch, 0)
     return EpochStatus(run=run, n_runs=max(n_runs, run), epoch=epoch, epochs=epochs,
                        best_val_ua=max(scores) if scores else math.nan, seconds_left=remaining * mean)
+
+
+def search_status(event: Any, seconds: Sequence[float], *, epochs: int, run: int = 1, n_runs: int = 1) -> str:
+    """One line for a tuning search as it runs (:class:`~qser_core.experiments.tuning.SearchEvent`).
+
+    Parameters
+    ----------
+    event : SearchEvent
+        The search's latest event: candidate k / n and its settings, the epoch just finished, best
+        validation UA so far.
+    seconds : sequence of float
+        Seconds of every epoch the search ran so far (all candidates): the mean prices what is left.
+    epochs : int
+        Upper bound on epochs per candidate (``train.epochs``; 1 for a one-solve head).
+    run, n_runs : int, default=1
+        The training in progress (a fold × seed in cross-validation) and how many there are.
+
+    Returns
+    -------
+    str
+        ``"candidate 2 / 4 (lr 0.01, layers 2) · epoch 12 / 200 · best val UA so far 0.412 · ≤ 3 min left"``;
+        the time left is an upper bound (early stopping usually ends a candidate sooner).
+
+    Examples
+    --------
+    >>> from qser_core.experiments.tuning import SearchEvent
+    >>> event = SearchEvent(candidate=1, n_candidates=4, overrides={"train.lr": 0.01}, epoch_log=None,
+    ...                     best_val_ua=float("nan"))
+    >>> search_status(event, [], epochs=100)
+    'candidate 1 / 4 (lr 0.01) · epoch 0 / 100 · first epoch running'
+    """
+    epoch = int(event.epoch_log.epoch) if event.epoch_log is not None else 0
+    parts = [f"run {run} of {n_runs}"] if n_runs > 1 else []
+    if event.n_candidates > 1:
+        parts.append(event.describe())
+    parts.append(f"epoch {epoch} / {epochs}")
+    if not math.isnan(event.best_val_ua):
+        parts.append(f"best val UA so far {event.best_val_ua:.3f}")
+    if seconds:
+        left_epochs = (max(epochs - epoch, 0) + (event.n_candidates - event.candidate) * epochs
+                       + max(n_runs - run, 0) * event.n_candidates * epochs)
+        parts.append(f"≤ {_duration(left_epochs * sum(seconds) / len(seconds))} left")
+    else:
+        parts.append("first epoch running")
+    return " · ".join(parts)
 
 
 def _duration(seconds: float) -> str:

@@ -32,6 +32,8 @@ __all__ = [
     "stored_config",
     "resolve_run_id",
     "delete_run",
+    "comparable",
+    "sweep_grid",
 ]
 
 #: Columns of :func:`list_runs`, in order.
@@ -302,3 +304,19 @@ def delete_run(run_id: str) -> None:
     """Delete a run (MLflow marks it deleted; :func:`list_runs` no longer shows it)."""
     client = _store.client()
     client.delete_run(_get_run(client, run_id).info.run_id)
+
+
+def comparable(runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`list_runs` worth setting side by side: ended normally and scored (a UA).
+
+    Left out: runs stopped by the user (partial), failed, interrupted, gone or still running, and runs
+    without test metrics of their own (a sweep's parent, whose results are its child runs; a hardware
+    noise curve, whose scores are per point).
+    """
+    return runs[runs["qser_status"].isin(COMPLETED) & runs["ua"].notna()]
+
+
+def sweep_grid(run_id: str) -> str:
+    """A sweep parent run's grid in one line, ``"train.lr: 0.01 | 0.05; head.n_layers: 1 | 2"`` ("" without one)."""
+    grid = load_json(run_id, "grid.json") or {}
+    return "; ".join(f"{name}: {' | '.join(map(str, values))}" for name, values in grid.items())

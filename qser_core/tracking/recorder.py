@@ -455,7 +455,7 @@ class RunRecorder:
             raise ConfigError(f"status must be one of {', '.join(OUTCOMES)}; got {status!r}")
         self._outcome = {"status": status, "reason": reason, "epochs_run": epochs_run, "best_epoch": best_epoch}
 
-    def set_outcome_from(self, history: Any, *, epochs: int | None = None) -> None:
+    def set_outcome_from(self, history: Any, *, epochs: int | None = None, tuning: Any = None) -> None:
         """:meth:`set_outcome` from a training ``History`` (``cancelled``, ``stopped_early``, ``epochs``, ``best_epoch``).
 
         Parameters
@@ -463,9 +463,18 @@ class RunRecorder:
         history : qser_core.heads.training.History
         epochs : int, optional
             The epoch budget (``train.epochs``), named in the reason of a stopped run.
+        tuning : qser_core.experiments.tuning.Tuning, optional
+            The search that chose the head: a Stop during it is worded with the candidate and epoch
+            it cut (``qser.reason``) and tagged ``qser.stopped_at``.
         """
         ran = len(history.epochs)
-        if history.cancelled:
+        stopped = getattr(tuning, "stopped", None)
+        if stopped is not None and stopped["of"] > 1:
+            self.set_tag("qser.stopped_at", f"candidate {stopped['candidate']}/{stopped['of']}, "
+                                            f"epoch {stopped['epoch']}")
+            self.set_outcome("stopped", reason=tuning.stop_reason() + f" ({ran} epochs, best epoch "
+                             f"{history.best_epoch})", epochs_run=ran, best_epoch=history.best_epoch)
+        elif history.cancelled:
             of = f" of {epochs}" if epochs else ""
             self.set_outcome("stopped", reason=f"stopped by the user after {ran}{of} epochs; best epoch "
                              f"{history.best_epoch} kept", epochs_run=ran, best_epoch=history.best_epoch)

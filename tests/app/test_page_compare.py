@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app_harness import assert_clean, elements, open_page
+from app_harness import assert_clean, elements, open_page, texts
 from qser_core.experiments.compare import compare_runs
 
 
@@ -43,3 +43,24 @@ class TestComparePage:
         at.run()
         assert not at.exception
         assert set(at.dataframe[0].value["head"]) == {"mlp"}
+
+    def test_hide_then_delete(self, two_runs, demo_config):
+        from qser_core.tracking.reader import list_runs
+        from qser_core.tracking.recorder import track_run
+
+        with track_run(demo_config, run_type="train") as spare:
+            spare.log_final({"ua": 0.2})
+        at = open_page("pages/compare.py", config=demo_config)
+        at.multiselect(key="compare.manage").set_value([two_runs[0]]).run()
+        at.button(key="compare.hide").click().run()
+        assert not at.exception
+        assert two_runs[0] not in set(at.dataframe[0].value["run_id"]) and "1 run hidden" in texts(at)
+        assert two_runs[0] in set(list_runs()["run_id"])  # hidden on the page, kept in the store
+        at.button(key="compare.unhide").click().run()
+        assert two_runs[0] in set(at.dataframe[0].value["run_id"])
+        at.multiselect(key="compare.manage").set_value([spare.run_id]).run()
+        assert at.button(key="compare.delete").disabled  # nothing deleted without the confirmation
+        at.checkbox(key="compare.confirm").check().run()
+        at.button(key="compare.delete").click().run()
+        assert not at.exception
+        assert spare.run_id not in set(list_runs()["run_id"]) and spare.run_id not in set(at.dataframe[0].value["run_id"])

@@ -13,6 +13,11 @@ class TestDataPage:
         assert len(charts) >= 3 + 2 + 6  # counts, waveform + log-mel, six emotions
         assert len(elements(at, "audio")) >= 7
         assert any("Index report" in e.label for e in at.expander)
+        import json
+
+        traces = [json.loads(c.proto.spec)["data"][0] for c in charts]
+        six = [t for t in traces if t.get("type") == "heatmap"][1:]  # after the one clip's log-mel
+        assert len(six) == 6 and len({(t["zmin"], t["zmax"]) for t in six}) == 1  # one dB scale for all six
 
     def test_pick_another_actor_and_mel_settings(self, demo_config):
         at = open_page("pages/data.py", config=demo_config)

@@ -20,6 +20,8 @@ class TestEmbeddingsPage:
         assert len(elements(at, "plotly_chart")) == 3  # explained variance, scatter, angles
         shown = texts(at)
         assert "→ 4 components" in shown and "What the circuit receives" in shown
+        assert "mean ± 3 standard deviations over the training clips" in shown  # the reducer's map, not min-max
+        assert "range of the training clips" not in shown
 
     def test_count_is_complete_right_after_extraction(self, demo_config, tmp_path):
         config = demo_config.replace("embedding", backbone="random-cnn", cache_dir=str(tmp_path))

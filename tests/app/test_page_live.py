@@ -90,3 +90,31 @@ class TestLivePage:
         assert not at.exception
         assert at.error, "undecodable audio must give an error message"
         assert "my_voice.wav" in at.error[0].value and "<in-memory audio>" not in at.error[0].value
+
+
+def _noise(seconds: float, sr: int = 16000) -> bytes:
+    import numpy as np
+
+    return wav_bytes((0.1 * np.random.default_rng(0).standard_normal(int(seconds * sr))).astype("float32"), sr)
+
+
+class TestClipLength:
+    """Issue 19: a 4.4 s upload was cut to 3 s without a word; the padding of a short clip was not marked."""
+
+    def _open(self, demo_config, seconds):
+        at = open_page("pages/live.py", config=demo_config)
+        at.selectbox(key="live.models").set_value("folder").run()  # no model: the clip's view alone
+        at.file_uploader(key="live.upload").set_value(("clip.wav", _noise(seconds), "audio/wav")).run()
+        assert_clean(at)
+        return at
+
+    def test_a_long_upload_says_it_was_cut(self, demo_config):
+        shown = texts(self._open(demo_config, 4.4))
+        assert "The clip is 4.4 s long after trimming silence; the models take 3 s" in shown
+        assert "only its middle 3 s is analysed (0.7 s cut at each end)" in shown
+
+    def test_a_short_upload_shows_its_padding(self, demo_config):
+        at = self._open(demo_config, 2.0)
+        assert "silence was added on both sides" in texts(at)
+        wave, mel = elements(at, "plotly_chart")[:2]
+        assert '"padding"' in wave.proto.spec and '"padding"' in mel.proto.spec

@@ -36,12 +36,13 @@ class TestTrainPage:
         table = at.dataframe[0].value
         assert list(table["head"]) == ["logreg", "quantum"]
         assert table["run_id"].notna().all()  # recorded with MLflow
-        assert len(elements(at, "plotly_chart")) == 2 * 2 + 2  # curves per head + confusion per head
+        assert len(elements(at, "plotly_chart")) == 2 + 2  # quantum's curves (logreg: its result) + confusions
         paired = at.dataframe[1].value  # the runner's paired test of each head against the quantum head
         assert list(paired["head"]) == ["logreg"] and paired["clips"].iloc[0] == snap.paired["logreg"]["n_clips"]
         shown = texts(at)
-        assert shown.count("finished at epoch 2 · best val UA") == 1  # quantum (logreg is one exact solve)
-        assert "finished at epoch 1 · best val UA" in shown
+        assert shown.count("finished at epoch 2 · best val UA") == 1  # quantum
+        assert "finished: one exact solve per candidate · best val UA" in shown  # logreg: no epochs, no curves
+        assert "epoch 1 / " not in shown and {m.label for m in at.metric} >= {"validation UA", "test UA"}
         assert list(table.columns[:4]) == ["head", "ua", "wa", "macro_f1"] and set(table["status"]) == {"finished"}
         assert len(elements(at, "download_button")) >= 2 * 2 + 1  # model + confusion per head, and the config
 
@@ -118,6 +119,65 @@ class TestTrainPage:
         assert not at.exception
         assert at.session_state["config"].train.seeds == (0,)
         assert "train.seeds must be a list of integers; got '0, one'" in at.error[0].value  # not Python's message
+
+
+def _search_at(job, candidate: int, epochs: int, timeout: float = 400.0):
+    """Wait until the quantum head's search trains ``candidate`` and has finished ``epochs`` of its epochs."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout and job.alive:
+        search = job.snapshot().search.get("quantum")
+        if search and search["event"].candidate == candidate and len(search["rows"]) >= epochs:
+            return search
+        time.sleep(0.2)
+    raise AssertionError(f"the quantum head's search never reached candidate {candidate}, epoch {epochs}")
+
+
+@pytest.mark.slow
+class TestDefaultSettings:
+    """The Train page as a new user meets it: DEFAULT settings (logreg + quantum, tuning search on), Stop mid-search
+    (issue 19, Broken 2 and 4)."""
+
+    def test_search_is_live_and_stop_inside_it_is_a_stop(self):
+        from qser_core.tracking.reader import load_run
+
+        at = open_page("pages/train.py")
+        assert at.multiselect(key="train.heads").value == ["logreg", "quantum"]
+        assert at.session_state["config"].train.tune  # the default: a 4-candidate search per head
+        at.button(key="train.start").click()
+        at.run()
+        job = at.session_state["train_job"]
+        start = time.perf_counter()
+        while not job.snapshot().search.get("quantum") and job.alive and time.perf_counter() - start < 400:
+            time.sleep(0.2)
+        at.run()  # the quantum head's first event came before its first epoch ended
+        shown = texts(at)
+        assert "quantum" in shown and "tuning search: candidate 1 / 4 (lr 0.01, layers 1) · epoch " in shown
+        assert "finished: one exact solve per candidate · best val UA" in shown  # logreg: done, no curves
+        _search_at(job, candidate=1, epochs=3)
+        at.run()
+        shown = texts(at)
+        assert "tuning search: candidate 1 / 4" in shown and "best val UA so far" in shown and "left" in shown
+        assert len(elements(at, "plotly_chart")) == 2  # the live curves of the candidate in training
+        assert_clean(at)
+        _search_at(job, candidate=2, epochs=2)
+        at.run()
+        assert "tuning search: candidate 2 / 4 (lr 0.01, layers 2)" in texts(at)
+        at.button(key="train.stop").click()
+        at.run()
+        wait_for_job(at, timeout=120)
+        snap = job.snapshot()
+        assert snap.status == "stopped" and snap.results["quantum"].metrics["cancelled"]
+        assert not snap.paired and "no paired tests" in snap.paired_note
+        assert_clean(at)
+        table = at.dataframe[0].value  # the results table (and no paired-test table after it)
+        assert list(table["head"]) == ["logreg", "quantum"] and list(table["status"]) == ["finished", "stopped"]
+        assert "candidate 2 / 4" in table["note"].iloc[1]
+        shown = texts(at)
+        assert "finished: one exact solve per candidate · chose weight decay" in shown  # logreg's choice
+        assert "STOPPED: stopped by the user in candidate 2 / 4 (lr 0.01, layers 2) at epoch " in shown
+        assert "No paired tests: the run was stopped" in shown and len(at.dataframe) == 1
+        record = load_run(snap.results["quantum"].run_id)
+        assert record["qser_status"] == "stopped" and "candidate 2 / 4" in record["reason"]
 
 
 HYBRID_ROWS = ["frozen backbone + PQC head", "hybrid: last 2 block(s) + reduction + PQC", "gain (hybrid − frozen)"]

@@ -64,3 +64,32 @@ class TestIntervals:
         error = plots.metric_intervals(frame).data[0].error_y
         assert np.isclose(error.array[0], 0.05)
         assert error.array[1] is None or np.isnan(error.array[1])
+
+
+class TestChartStyle:
+    """Issue 19: mode-bar icons drawn over chart titles; one dB scale across spectrograms; padding marked."""
+
+    def _figures(self):
+        S = np.zeros((4, 4))
+        return [plots.counts(pd.DataFrame({"emotion": ["ANG", "SAD"]}), "emotion", "Clips per emotion"),
+                plots.waveform(np.zeros(100), 16000), plots.log_mel(S, sr=16000, hop_length=160, fmin=0, fmax=8000),
+                plots.explained_variance([0.5, 0.5], [0.5, 1.0]),
+                plots.curves([{"run": "split", "epoch": 1, "train_loss": 1.0, "val_loss": 1.1}], "loss", "loss"),
+                plots.confusion(np.eye(2), ["ANG", "SAD"], "confusion"), plots.probabilities({"ANG": 1.0}, "p")]
+
+    def test_the_mode_bar_stands_in_the_right_margin_beside_a_left_title(self):
+        for fig in self._figures():
+            assert fig.layout.modebar.orientation == "v" and fig.layout.margin.r >= 40
+            assert (fig.layout.title.x, fig.layout.title.xanchor, fig.layout.title.font.size) == (0, "left", 16)
+
+    def test_spectrograms_can_share_one_colour_scale(self):
+        quiet, loud = np.full((4, 4), -50.0), np.full((4, 4), -10.0)
+        peak = plots.shared_peak([quiet, loud])
+        traces = [plots.log_mel(S, sr=16000, hop_length=160, fmin=0, fmax=8000, peak=peak).data[0]
+                  for S in (quiet, loud)]
+        assert peak == -10.0 and {(t.zmin, t.zmax) for t in traces} == {(-90.0, -10.0)}
+
+    def test_padding_is_shaded_and_labelled(self):
+        fig = plots.shade_padding(plots.waveform(np.zeros(48000), 16000), [(0.0, 0.4), (2.6, 3.0), (1.0, 1.0)])
+        assert [(s.x0, s.x1) for s in fig.layout.shapes] == [(0.0, 0.4), (2.6, 3.0)]
+        assert [a.text for a in fig.layout.annotations] == ["padding", "padding"]

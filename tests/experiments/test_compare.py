@@ -58,6 +58,25 @@ class TestCompareHeads:
         assert list(comparison.results) == ["logreg"] and comparison.cancelled and comparison.paired == {}
         assert len(comparison.results["logreg"].results) == 6  # the logreg head finished every task
 
+    def test_stopped_inside_a_tuning_search_gets_no_paired_test(self, small_config, small_features):
+        from qser_core.tracking.reader import load_run
+
+        token = CancelToken()
+
+        def on_trial(kind, fold, seed, event):  # Stop in the quantum head's second candidate of its first task
+            if kind == "quantum" and event.candidate == 2 and event.epoch_log is not None:
+                token.cancel()
+
+        config = small_config.with_overrides(["head.n_layers=2"])
+        comparison = compare_heads(config, ["logreg", "quantum"], features=small_features, cancel=token,
+                                   on_trial=on_trial, track=True)
+        assert comparison.cancelled and comparison.paired == {} and "no paired tests" in comparison.paired_note
+        quantum = comparison.results["quantum"]
+        assert [r.status for r in quantum.results] == ["stopped"]
+        record = load_run(quantum.run_id)
+        assert record["qser_status"] == "stopped"
+        assert "fold 1, seed 0: candidate 2 / 4 of its tuning search, epoch 1" in record["reason"]
+
     @pytest.mark.parametrize("kinds, protocol, match", [
         ([], "crossval", r"heads must be distinct names .*; got \[\]"),
         (["logreg", "logreg"], "crossval", r"got \['logreg', 'logreg'\]"),

@@ -101,3 +101,46 @@ class TestPipelineHook:
         np.testing.assert_array_equal(reducer.transform(probe), reducer2.transform(probe))
         np.testing.assert_array_equal(head.predict_proba(reducer.transform(probe)),
                                       head2.predict_proba(reducer2.transform(probe)))
+
+
+class TestLiveSearch:
+    """The search reports itself as it runs and a Stop inside it is kept as a stop (issue 19, Broken 2 and 4)."""
+
+    def test_every_candidate_and_epoch_is_reported_live(self):
+        X, y = _angles()
+        X_val, y_val = _angles(n=60, seed=1)
+        events, logs = [], []
+        head, tuning = fit_tuned(_config("quantum", "head.n_layers=2", "train.epochs=3"), X, y, X_val=X_val,
+                                 y_val=y_val, callback=lambda log: logs.append(("replay", log)),
+                                 on_trial=lambda e: logs.append(("live", e)) or events.append(e))
+        assert [e.candidate for e in events if e.epoch_log is None] == [1, 2, 3, 4]
+        assert {e.n_candidates for e in events} == {TRIALS}
+        # each candidate's epochs arrive live, before any replay, with its own settings
+        first_replay = next(i for i, (kind, _) in enumerate(logs) if kind == "replay")
+        live = [e for kind, e in logs[:first_replay] if kind == "live" and e.epoch_log is not None]
+        assert len(live) == sum(t.epochs for t in tuning.trials)
+        assert [e.overrides for e in events if e.epoch_log is None] == [t.overrides for t in tuning.trials]
+        best = [e.best_val_ua for e in live]
+        assert best == sorted(best) and best[-1] == pytest.approx(max(t.val_ua for t in tuning.trials))
+        assert not tuning.cancelled and not head.history_.cancelled
+
+    @pytest.mark.parametrize("epoch", [0, 2])
+    def test_stop_inside_the_search_marks_the_head_stopped(self, epoch):
+        from qser_core.progress import CancelToken
+
+        X, y = _angles()
+        X_val, y_val = _angles(n=60, seed=1)
+        token = CancelToken()
+
+        def on_trial(event):  # Stop pressed while candidate 2 trains, after `epoch` of its epochs
+            if event.candidate == 2 and (event.epoch_log.epoch if event.epoch_log else 0) == epoch:
+                token.cancel()
+
+        head, tuning = fit_tuned(_config("quantum", "head.n_layers=2", "train.epochs=4"), X, y, X_val=X_val,
+                                 y_val=y_val, cancel=token, on_trial=on_trial)
+        assert tuning.cancelled and head.history_.cancelled  # recorded as stopped, never as finished
+        assert tuning.stopped["candidate"] == 2 and tuning.stopped["of"] == TRIALS
+        assert tuning.stopped["epoch"] == epoch and tuning.stopped["chosen_candidate"] in (1, 2)
+        assert len(tuning.trials) == (2 if epoch else 1)
+        assert "candidate 2 / 4" in tuning.stop_reason() and f"at epoch {epoch}" in tuning.stop_reason()
+        json.dumps(tuning.as_dict())

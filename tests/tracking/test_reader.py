@@ -119,3 +119,32 @@ class TestCommandLine:
         shown = json.loads(capsys.readouterr().out)
         assert shown["run_id"] == new_id and shown["metrics"]["ua"] == 0.5 and shown["qser_status"] == "finished"
         assert shown["config"]["head"]["kind"] == tracking_config.head.kind
+
+
+class TestRunsCommandWithClassicalRuns:
+    """Issue 19, Broken 3: `qser runs` and `--json` crashed (Int64 column vs fillna("")) once a logreg run existed."""
+
+    def test_runs_and_json_in_a_new_process(self, store, tracking_config):
+        import json
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        with track_run(tracking_config.replace("head", kind="logreg"), run_type="train") as logreg:
+            logreg.log_final({"ua": 0.2, "params": 54})
+        with track_run(tracking_config, run_type="evaluate") as quantum:
+            quantum.log_final({"ua": 0.3, "ua_ci95": (0.25, 0.35)})
+        root = Path(__file__).resolve().parents[2]
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        table = subprocess.run([sys.executable, "-m", "qser_core.cli", "runs"], capture_output=True, text=True,
+                               env=env, timeout=300)
+        assert table.returncode == 0 and "Traceback" not in table.stderr, table.stderr
+        rows = {line.split()[0]: line for line in table.stdout.splitlines()[1:]}
+        assert "logreg" in rows[logreg.run_id[:8]] and " 54 " in rows[logreg.run_id[:8]] + " "
+        assert "[0.250, 0.350]" in rows[quantum.run_id[:8]]
+        out = subprocess.run([sys.executable, "-m", "qser_core.cli", "runs", "--json"], capture_output=True, text=True,
+                             env=env, timeout=300)
+        assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+        runs = {r["run_id"]: r for r in json.loads(out.stdout)["runs"]}
+        assert runs[logreg.run_id]["n_layers"] is None and runs[quantum.run_id]["n_layers"] == 2
