@@ -190,9 +190,10 @@ def results(snap: jobs.JobSnapshot) -> None:
 
 def paired_tests(paired: dict) -> None:
     """Each head against the quantum head on the same test clips (McNemar, paired bootstrap of UA)."""
-    st.markdown("**Paired tests against the quantum head** (same test clips, same seed)")
+    st.markdown("**Paired tests against the quantum head** (same test clips, same seed; positive: the quantum head "
+                "scored higher, the sign sweeps use too)")
     rows = [{"head": head, "clips": t["n_clips"], "McNemar p": f"{t['mcnemar']['p_value']:.3g}",
-             "UA head − quantum": f"{t['bootstrap']['diff']:+.3f}",
+             "UA quantum − head": f"{t['bootstrap']['diff']:+.3f}",
              "95% interval": f"[{t['bootstrap']['ci95'][0]:+.3f}, {t['bootstrap']['ci95'][1]:+.3f}]",
              "bootstrap p": f"{t['bootstrap']['p_value']:.3g}"} for head, t in paired.items()]
     st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{P}.paired")

@@ -57,9 +57,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _comparison_text(summary: dict) -> str:
     rows = [f"{kind:<12} UA {r['ua']:.3f} [{r['ua_ci95'][0]:.3f}, {r['ua_ci95'][1]:.3f}]  WA {r['wa']:.3f}  "
             f"macro-F1 {r['macro_f1']:.3f}  params {r['params']:,}" for kind, r in summary["results"].items()]
-    rows += [f"{kind} vs {summary['reference']}: UA diff {t['bootstrap']['diff']:+.3f} "
+    rows += [f"UA {summary['reference']} − {kind}: {t['bootstrap']['diff']:+.3f} "
              f"[{t['bootstrap']['ci95'][0]:+.3f}, {t['bootstrap']['ci95'][1]:+.3f}], "
              f"McNemar p = {t['mcnemar']['p_value']:.3g} ({t['n_clips']} clips)" for kind, t in summary["paired"].items()]
+    rows += [summary["paired_note"]] if summary.get("paired_note") else []
     return "\n".join(rows + (["(cancelled)"] if summary["cancelled"] else []))
 
 

@@ -30,12 +30,17 @@ __all__ = [
     "compare_heads",
     "compare_runs",
     "compare_predictions",
+    "PAIRED_DIFFERENCE",
+    "pair_with_quantum",
 ]
 
 #: ``crossval``: folds × seeds (:mod:`~qser_core.experiments.crossval`); ``single``: one split, first seed.
 PROTOCOLS = ("crossval", "single")
 #: Every other head is tested against this one.
 REFERENCE_HEAD = "quantum"
+#: The one sign of every paired head difference the lab reports (evaluate, Train page, sweeps): the quantum
+#: head's score minus the other head's, so a positive number means the PQC did better.
+PAIRED_DIFFERENCE = "quantum − other"
 #: Run types whose records store per-clip test predictions (``predictions.json``): what paired tests need.
 PREDICTION_RUN_TYPES = ("evaluate", "train")
 METRICS = ("ua", "wa", "macro_f1")
@@ -201,8 +206,29 @@ def _paired_tests(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if REFERENCE_HEAD not in results:
         return {}
     reference = _record(results[REFERENCE_HEAD])
-    return {kind: compare_predictions(_record(result), reference)
+    return {kind: pair_with_quantum(reference, _record(result))
             for kind, result in results.items() if kind != REFERENCE_HEAD}
+
+
+def pair_with_quantum(quantum: dict, other: dict, *, metric: str = "ua") -> dict[str, Any]:
+    """The paired test of the quantum head against another head, the one pairing rule of the lab.
+
+    ``qser evaluate --head …``, the Train page and sweeps all call this, so one cell gives one number
+    with one sign everywhere: the difference is quantum − other (:data:`PAIRED_DIFFERENCE`).
+
+    Parameters
+    ----------
+    quantum, other : dict
+        Prediction records of the quantum head and the other head on the same clips (see
+        :func:`compare_predictions`).
+    metric : {"ua", "wa", "macro_f1"}, default="ua"
+
+    Returns
+    -------
+    dict
+        :func:`compare_predictions` of (quantum, other), plus ``difference`` (the sign convention, in words).
+    """
+    return {**compare_predictions(quantum, other, metric=metric), "difference": PAIRED_DIFFERENCE}
 
 
 # ------------------------------------------------------------------ recorded runs

@@ -21,8 +21,9 @@ class TestCompareHeads:
         for kind, evaluation in alone.items():
             assert comparison.results[kind].summary() == evaluation.summary()
         assert list(comparison.paired) == ["logreg"]  # every head against the quantum head
-        assert comparison.paired["logreg"] == compare_predictions(alone["logreg"].predictions_record(),
-                                                                  alone["quantum"].predictions_record())
+        assert comparison.paired["logreg"] == {  # quantum − other, the one sign
+            **compare_predictions(alone["quantum"].predictions_record(), alone["logreg"].predictions_record()),
+            "difference": "quantum − other"}
         summary = json.loads(json.dumps(comparison.summary()))
         assert summary["heads"] == ["logreg", "quantum"] and summary["protocol"] == "crossval"
         assert summary["results"]["quantum"]["folds"] == 3 and not summary["cancelled"]
@@ -91,10 +92,11 @@ class TestCompareHeads:
 class TestCompareRuns:
     def test_recorded_runs_give_the_paired_test_of_the_comparison(self, small_config, small_features):
         comparison = compare_heads(small_config, ["logreg", "quantum"], features=small_features, track=True)
-        run_a, run_b = (comparison.results[k].run_id for k in ("logreg", "quantum"))
+        run_a, run_b = (comparison.results[k].run_id for k in ("quantum", "logreg"))
         result = compare_runs(run_a, run_b)
         assert (result["run_a"], result["run_b"], result["metric"]) == (run_a, run_b, "ua")
-        assert {k: result[k] for k in comparison.paired["logreg"]} == comparison.paired["logreg"]
+        paired = {k: v for k, v in comparison.paired["logreg"].items() if k != "difference"}
+        assert {k: result[k] for k in paired} == paired
 
     def test_a_run_without_predictions_is_refused(self, tracking_config):
         from qser_core.tracking.recorder import track_run
