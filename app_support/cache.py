@@ -272,6 +272,149 @@ def picked_model(source: tuple[str, str]):
 
 
 @st.cache_resource(show_spinner="Exporting and transpiling the circuit, choosing clips…", max_entries=8)
+def hardware_plan(source: tuple[str, str], hardware):
+    """``(run, device)`` of :func:`qser_core.hardware.run.plan` on the fake backend (offline runs and estimates).
+
+    ``source`` is what :func:`app_support.widgets.model_picker` returned; ``hardware`` the
+    :class:`~qser_core.config.HardwareConfig` the page's widgets built (frozen, so it is the cache key).
+    Only fake backends are planned here: an IBM account never enters a cache.
+    """
+    from qser_core.hardware.run import plan
+
+    kind, ref = source
+    return plan(picked_model(source), hardware, fake=True, model_path=ref if kind == "folder" else None)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def runs(filter_string: str = ""):
+    """Recorded runs (:func:`qser_core.tracking.reader.list_runs`), refreshed every few seconds."""
+    from qser_core.tracking.reader import list_runs
+
+    return list_runs(filter_string=filter_string)
+
+
+# ------------------------------------------------------------------ shared objects
+@st.cache_resource(show_spinner="Loading the backbone…", max_entries=4)
+def _backbone(key: str, _config: QserConfig):
+    from qser_core.features.backbones import get_backbone
+
+    return get_backbone(_config.embedding.backbone, features=_config.features)
+
+
+def backbone(config: QserConfig):
+    """The configured backbone (shared, never mutated)."""
+    return _backbone(config.digest("embedding", "features"), config)
+
+
+def demo_job(config: QserConfig):
+    """The server-wide job yielding the Live demo's default models (logreg + quantum) of ``config``.
+
+    Loaded from disk when a previous start trained them, else trained once in the background (the start-up
+    job starts this as soon as the corpus is ready) and saved; the page shows its progress and takes
+    ``job.snapshot().results`` once it is done. A failed job is dropped so the next visit retries.
+    """
+    from app_support.startup import default_models_job
+
+    return default_models_job(config)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _startup(key: str, _config: QserConfig):
+    from app_support.startup import StartupJob, prepare_default_models
+
+    return StartupJob(_config, after=prepare_default_models if _prepare_defaults() else None).start()
+
+
+def _prepare_defaults() -> bool:
+    """Whether start-up trains the default models (``QSER_PREPARE_DEFAULT_MODELS=0`` turns it off: tests)."""
+    import os
+
+    return os.environ.get("QSER_PREPARE_DEFAULT_MODELS", "1") != "0"
+
+
+def startup(config: QserConfig):
+    """The server's :class:`app_support.startup.StartupJob` (started on the first page of a new server)."""
+    return _startup(_corpus_key(config), config)
+
+
+@st.cache_resource(show_spinner="Loading the recorded model…", max_entries=8)
+def recorded_model(run_id: str):
+    """The model stored with a recorded training run (shared, never mutated)."""
+    from qser_core.experiments.catalogue import load_recorded_model
+
+    return load_recorded_model(run_id)
+
+
+@st.cache_resource(show_spinner="Loading the saved model…", max_entries=8)
+def _saved_model(folder: str, stamp: float):
+    from qser_core.experiments.model import load_model
+
+    return load_model(folder)
+
+
+def saved_model(folder: str):
+    """The model saved in ``folder`` (``qser train --out``); reloaded when the folder's files change."""
+    from pathlib import Path
+
+    from qser_core.errors import DataError
+
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise DataError(f"model folder {folder!r} does not exist; give the folder `qser train --out DIR` wrote")
+    return _saved_model(str(path.resolve()), max((p.stat().st_mtime for p in path.iterdir()), default=0.0))
+
+
+@st.cache_data(max_entries=32, show_spinner="Running the paired tests…")
+def paired_test(run_a: str, run_b: str) -> dict[str, Any]:
+    """:func:`qser_core.experiments.compare.compare_runs` (UA) between two recorded runs (DataError if unpaired)."""
+    from qser_core.experiments.compare import compare_runs
+
+    return compare_runs(run_a, run_b, metric="ua")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def decode(data: bytes, sr: int, duration: float, top_db: float, name: str = "") -> np.ndarray:
+    """A recorded or uploaded clip as the fixed-length waveform the models take (load_audio).
+
+    ``name`` (the uploaded file's name) is what error messages call the clip.
+    """
+    from qser_core.data.audio import load_audio
+
+    buffer = io.BytesIO(data)
+    buffer.name = name
+    return load_audio(buffer, sr=sr, duration=duration, top_db=top_db)
+
+
+# ------------------------------------------------------------------ sweeps
+@st.cache_data(ttl=5, show_spinner=False)
+def sweeps(job_state: object = None):
+    """Recorded sweeps (:func:`qser_core.experiments.sweep.list_sweeps`), refreshed every few seconds.
+
+    ``job_state`` is only part of the cache key: the page passes its launched job's identity and whether it
+    is still running, so a sweep that finishes inside the time-to-live is listed at once.
+    """
+    from qser_core.experiments.sweep import list_sweeps
+
+    return list_sweeps()
+
+
+@st.cache_data(ttl=5, max_entries=16, show_spinner="Loading the sweep…")
+def sweep_record(name: str):
+    """The last recorded state of one sweep (:func:`qser_core.experiments.sweep.load_sweep`); short-lived,
+    since a running sweep rewrites it."""
+    from qser_core.experiments.sweep import load_sweep
+
+    return load_sweep(name)
+
+
+# ------------------------------------------------------------------ hardware
+def picked_model(source: tuple[str, str]):
+    """The model :func:`app_support.widgets.model_picker` chose: a recorded run's or a saved folder's (shared)."""
+    kind, ref = source
+    return recorded_model(ref) if kind == "recorded" else saved_model(ref)
+
+
+@st.cache_resource(show_spinner="Exporting and transpiling the circuit, choosing clips…", max_entries=8)
 def hardware_plan(source: tuple[str, str], backend: str, shots: int, noise_scale: float, resilience: int, dd: bool,
                   n_clips: int | None, recalibrate: int, optimization_level: int, primitive: str,
                   readout: str, transpile_trials: int):
