@@ -149,3 +149,15 @@ class TestFlagsAreConfigOverrides:
 
         with pytest.raises(ConfigError, match=match):
             self._hardware(*argv)
+
+
+class TestStatusText:
+    def test_recorded_hardware_config_is_shown_in_brief(self):
+        import dataclasses
+
+        from qser_core.cli.hardware import _knobs_text
+        from qser_core.config import HardwareConfig
+
+        recorded = {**dataclasses.asdict(HardwareConfig(primitive="sampler", readout="mthree", clips=8)), "layout": [1, 2]}
+        assert _knobs_text(recorded) == "  [sampler, readout=mthree, layout=[1, 2], clips=8]"
+        assert _knobs_text(None) == ""  # jobs recorded before the config was stored
