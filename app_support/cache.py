@@ -272,23 +272,17 @@ def picked_model(source: tuple[str, str]):
 
 
 @st.cache_resource(show_spinner="Exporting and transpiling the circuit, choosing clips…", max_entries=8)
-def hardware_plan(source: tuple[str, str], backend: str, shots: int, noise_scale: float, resilience: int, dd: bool,
-                  n_clips: int | None, recalibrate: int, optimization_level: int, primitive: str,
-                  readout: str, transpile_trials: int):
+def hardware_plan(source: tuple[str, str], hardware):
     """``(run, device)`` of :func:`qser_core.hardware.run.plan` on the fake backend (offline runs and estimates).
 
-    ``source`` is what :func:`app_support.widgets.model_picker` returned. Only fake backends are
-    planned here: an IBM account never enters a cache.
+    ``source`` is what :func:`app_support.widgets.model_picker` returned; ``hardware`` the
+    :class:`~qser_core.config.HardwareConfig` the page's widgets built (frozen, so it is the cache key).
+    Only fake backends are planned here: an IBM account never enters a cache.
     """
-    from qser_core.hardware.execute import Mitigation
     from qser_core.hardware.run import plan
 
     kind, ref = source
-    mitigation = Mitigation(resilience_level=resilience, dynamical_decoupling=dd, readout=readout)
-    return plan(picked_model(source), backend=backend, fake=True, shots=shots, noise_scale=noise_scale,
-                mitigation=mitigation, primitive=primitive, n_clips=n_clips, recalibrate=recalibrate,
-                optimization_level=optimization_level, transpile_trials=transpile_trials,
-                model_path=ref if kind == "folder" else None)
+    return plan(picked_model(source), hardware, fake=True, model_path=ref if kind == "folder" else None)
 
 
 @st.cache_data(ttl=5, show_spinner=False)

@@ -1,5 +1,7 @@
 """Hardware: a trained quantum head in ideal simulation, under a real device's noise (offline) and on IBM Quantum."""
 
+import dataclasses
+
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -7,10 +9,9 @@ from app_support import cache, plots, state, widgets
 from qser_core.data.corpus import EMOTIONS
 from qser_core.errors import QserError
 from qser_core.hardware.backends import AUTO, DEFAULT_FAKE, FAKE_BACKENDS, RETIRED, account_configured
-from qser_core.hardware.circuit import TRANSPILE_TRIALS, seed_search_text
+from qser_core.hardware.circuit import seed_search_text
 from qser_core.hardware.compare import per_clip_frame
-from qser_core.hardware.execute import PRIMITIVES
-from qser_core.hardware.readout import READOUT_METHODS
+from qser_core.hardware.options import PRIMITIVES, READOUT_METHODS
 
 P = "hardware"
 SERVICE, LISTING = f"{P}.service", f"{P}.listing"  # this tab's IBM login (memory only, never cached)
@@ -63,49 +64,49 @@ backend = cols[0].selectbox("Device", names, index=names.index(default) if defau
                             format_func=labels.get, key=f"{P}.{'account_' if listing else ''}backend",
                             help="Connected: the account's devices, least busy first. Offline: fake backends "
                                  "(Heron devices first; Eagle ones are retired and kept as noise models).")
-shots = cols[1].select_slider("Shots", [64, 128, 256, 512, 1024, 2048, 4096, 8192], value=1024, key=f"{P}.shots")
-noise_scale = cols[2].select_slider("Noise scale λ", [0.0, 0.25, 0.5, 1.0, 2.0], value=1.0, key=f"{P}.lambda",
-                                    disabled=use_ibm)
-level = cols[3].select_slider("Optimisation level", [0, 1, 2, 3], value=config.hardware.optimization_level,
-                              key=f"{P}.opt")
+hw = config.hardware  # the widgets start from the config's hardware section and build a new one
+shot_choices = [64, 128, 256, 512, 1024, 2048, 4096, 8192]
+shots = cols[1].select_slider("Shots", shot_choices, value=hw.shots if hw.shots in shot_choices else 1024,
+                              key=f"{P}.shots")
+lambdas = [0.0, 0.25, 0.5, 1.0, 2.0]
+noise_scale = cols[2].select_slider("Noise scale λ", lambdas, value=hw.noise_scale if hw.noise_scale in lambdas
+                                    else 1.0, key=f"{P}.lambda", disabled=use_ibm)
+level = cols[3].select_slider("Optimisation level", [0, 1, 2, 3], value=hw.optimization_level, key=f"{P}.opt")
 cols = st.columns(3)
-primitive = cols[0].selectbox("Primitive", PRIMITIVES, key=f"{P}.primitive",
+primitive = cols[0].selectbox("Primitive", PRIMITIVES, index=PRIMITIVES.index(hw.primitive), key=f"{P}.primitive",
                               help="estimator: EstimatorV2, one ⟨Z⟩ observable per qubit; sampler: SamplerV2, "
                                    "⟨Z⟩ from the bit strings of the layout's qubits.")
-readout = cols[1].selectbox("Readout mitigation (sampler)", READOUT_METHODS, key=f"{P}.readout",
-                            disabled=primitive != "sampler",
+readout = cols[1].selectbox("Readout mitigation (sampler)", READOUT_METHODS, index=READOUT_METHODS.index(hw.readout),
+                            key=f"{P}.readout", disabled=primitive != "sampler",
                             help="mthree: M3 calibrates the measured qubits in the same job and corrects every "
                                  "clip's counts; offline and on IBM Quantum.")
 readout = readout if primitive == "sampler" else "none"
-resilience = cols[2].selectbox("Resilience level (hardware)", [0, 1, 2], index=1, key=f"{P}.resilience",
-                               disabled=primitive != "estimator",
+resilience = cols[2].selectbox("Resilience level (hardware)", [0, 1, 2], index=hw.resilience_level,
+                               key=f"{P}.resilience", disabled=primitive != "estimator",
                                help="1: measurement twirling + TREX; 2: adds gate twirling + ZNE. "
                                     "Recorded offline, applied on IBM Quantum only (Estimator).")
 cols = st.columns(4)
-n_clips = cols[0].number_input("Test clips (0 = all)", min_value=0, value=0, step=10, key=f"{P}.clips")
-recalibrate = cols[1].number_input("Recalibration clips", min_value=0, value=0, step=10, key=f"{P}.recal")
-trials = cols[2].number_input("Transpiler seeds tried", min_value=1, max_value=64, value=TRANSPILE_TRIALS,
+n_clips = cols[0].number_input("Test clips (0 = all)", min_value=0, value=hw.clips, step=10, key=f"{P}.clips")
+recalibrate = cols[1].number_input("Recalibration clips", min_value=0, value=hw.recalibrate, step=10,
+                                   key=f"{P}.recal")
+trials = cols[2].number_input("Transpiler seeds tried", min_value=1, max_value=64, value=hw.transpile_trials,
                               key=f"{P}.trials", help="the circuit with the fewest two-qubit gates is kept")
-dd = cols[3].toggle("Dynamical decoupling", key=f"{P}.dd", help="Pulse sequences on idle qubits; applied on IBM "
-                    "Quantum only (recorded offline).")
+dd = cols[3].toggle("Dynamical decoupling", value=hw.dynamical_decoupling, key=f"{P}.dd",
+                    help="Pulse sequences on idle qubits; applied on IBM Quantum only (recorded offline).")
 
-settings = dict(shots=shots, primitive=primitive, n_clips=n_clips or None, recalibrate=recalibrate,
-                optimization_level=level, transpile_trials=int(trials))
 try:
+    hw = dataclasses.replace(hw, backend=backend, shots=shots, noise_scale=noise_scale, optimization_level=level,
+                             primitive=primitive, readout=readout, resilience_level=resilience, clips=int(n_clips),
+                             recalibrate=int(recalibrate), transpile_trials=int(trials), dynamical_decoupling=dd)
     if service is None:
-        run, device = cache.hardware_plan(source, backend, shots, noise_scale, resilience, dd, n_clips or None,
-                                          recalibrate, level, primitive, readout, int(trials))
+        run, device = cache.hardware_plan(source, hw)
     else:  # planned on the account's device; kept in this tab's memory (a service never enters a cache)
-        from qser_core.hardware.execute import Mitigation
         from qser_core.hardware.run import plan
 
-        plan_key = (source, backend, resilience, dd, readout, *settings.values())
-        if st.session_state.get(f"{P}.ibm_plan_key") != plan_key:
-            mitigation = Mitigation(resilience_level=resilience, dynamical_decoupling=dd, readout=readout)
-            st.session_state[f"{P}.ibm_plan"] = plan(
-                cache.picked_model(source), backend=backend, fake=False, service=service, mitigation=mitigation,
-                model_path=source[1] if source[0] == "folder" else None, **settings)
-            st.session_state[f"{P}.ibm_plan_key"] = plan_key
+        if st.session_state.get(f"{P}.ibm_plan_key") != (source, hw):
+            st.session_state[f"{P}.ibm_plan"] = plan(cache.picked_model(source), hw, fake=False, service=service,
+                                                     model_path=source[1] if source[0] == "folder" else None)
+            st.session_state[f"{P}.ibm_plan_key"] = (source, hw)
         run, device = st.session_state[f"{P}.ibm_plan"]
 except QserError as exc:
     st.error(str(exc))

@@ -82,6 +82,12 @@ N_CLASSES = 6
 QUBIT_RANGE = (2, 12)
 #: Allowed ansatz layers, inclusive.
 LAYER_RANGE = (1, 8)
+#: Qiskit Runtime primitives of the hardware stage: EstimatorV2 (⟨Z⟩ observables) or SamplerV2 (bit strings).
+PRIMITIVES = ("estimator", "sampler")
+#: Readout mitigation methods of the Sampler path.
+READOUT_METHODS = ("none", "mthree")
+#: Transpiler seeds tried per export; the circuit with the fewest two-qubit gates is kept (~0.03 s per seed).
+TRANSPILE_TRIALS = 8
 
 
 #: Largest seed (NumPy's generators take 0 .. 2**32 - 1).
@@ -337,8 +343,21 @@ class HardwareConfig(_Section):
     shots: int = 1024  # measurement shots per circuit
     optimization_level: int = 1  # Qiskit transpiler optimisation level (0-3)
     instance: str = ""  # IBM Quantum instance CRN (crn:v1:…) jobs run in; empty = QISKIT_IBM_INSTANCE or the account's
+    primitive: str = "estimator"  # estimator (EstimatorV2, ⟨Z⟩ observables) | sampler (SamplerV2, ⟨Z⟩ from bit strings)
+    resilience_level: int = 1  # Estimator resilience on IBM devices: 0 none, 1 twirled readout + TREX, 2 adds ZNE
+    dynamical_decoupling: bool = False  # pulse sequences on idle qubits (IBM devices only; recorded offline)
+    readout: str = "none"  # Sampler-path readout mitigation: none | mthree (M3 calibration in the same job)
+    transpile_trials: int = TRANSPILE_TRIALS  # transpiler seeds tried; the circuit with fewest two-qubit gates is kept
+    layout: tuple[int, ...] = ()  # physical qubit of each circuit qubit; empty = the transpiler's choice
+    clips: int = 0  # stratified subset of the test clips sent (to fit a QPU budget); 0 = all test clips
+    recalibrate: int = 0  # training clips run in the same job to refit the readout; 0 = off
+    noise_scale: float = 1.0  # λ: device noise × λ in offline simulation (0 = noiseless; ignored on IBM devices)
 
-    _not_in_key = ("instance",)
+    # How a run is executed, not what experiment it is: sweep cells, the sweep name and tracked runs
+    # hash the whole config (``digest()``), so these stay out of the key and resume keys of
+    # experiments stay as they were. Each hardware job records the full section instead.
+    _not_in_key = ("instance", "primitive", "resilience_level", "dynamical_decoupling", "readout",
+                   "transpile_trials", "layout", "clips", "recalibrate", "noise_scale")
 
     def _validate(self) -> None:
         _check_range("hardware", "shots", self.shots, 1, 1_000_000)
@@ -346,6 +365,22 @@ class HardwareConfig(_Section):
         if self.instance and not self.instance.startswith("crn:"):
             raise ConfigError(f"hardware.instance must be an IBM Cloud instance CRN (crn:v1:bluemix:…) or empty; "
                               f"got {self.instance!r}. The hub/group/project form is retired")
+        _check_choice("hardware", "primitive", self.primitive, PRIMITIVES)
+        _check_range("hardware", "resilience_level", self.resilience_level, 0, 2)
+        _check_choice("hardware", "readout", self.readout, READOUT_METHODS)
+        if self.readout != "none" and self.primitive != "sampler":
+            raise ConfigError(f"hardware.readout must be none with the estimator primitive (readout mitigation "
+                              f"corrects the Sampler's bit strings); got readout={self.readout!r} with primitive="
+                              f"{self.primitive!r}. Set hardware.primitive=sampler (--sampler) or readout=none")
+        _check_range("hardware", "transpile_trials", self.transpile_trials, 1, 64)
+        if any(q < 0 for q in self.layout) or len(set(self.layout)) != len(self.layout):
+            raise ConfigError(f"hardware.layout must be distinct physical qubit numbers ≥ 0 (or empty for the "
+                              f"transpiler's choice); got {list(self.layout)}")
+        _check_range("hardware", "clips", self.clips, 0, 1_000_000)
+        _check_range("hardware", "recalibrate", self.recalibrate, 0, 1_000_000)
+        if not math.isfinite(self.noise_scale) or self.noise_scale < 0:
+            raise ConfigError(f"hardware.noise_scale must be a finite number ≥ 0 (0 = noiseless, 1 = device as "
+                              f"calibrated); got {self.noise_scale!r}")
 
 
 #: Old field names still accepted on input: (section, old) → new.

@@ -166,7 +166,16 @@ tune = false
 backend = "ibm_torino"
 shots = 2048
 optimization_level = 2
-instance = "hub/group/project"
+instance = "crn:v1:bluemix:public:quantum-computing:us-east:a/0123::"
+primitive = "sampler"
+resilience_level = 1
+dynamical_decoupling = false
+readout = "none"
+transpile_trials = 4
+layout = [3, 5, 7]
+clips = 8
+recalibrate = 12
+noise_scale = 0.5
 """
 
 #: Cache keys of EXPLICIT. A change here means every cache entry of that stage is recomputed (and
@@ -190,7 +199,8 @@ def _changed(value):
     if isinstance(value, float):
         return value * 0.9 if value else 0.001
     return {"emodb": "ravdess", "panns-cnn10": "panns-cnn6", "reupload": "angle-rx", "hea": "basic",
-            "quantum": "mlp", "default.qubit": "torch", "pls": "pca", "ibm_torino": "ibm_fez"}.get(value, value + "x")
+            "quantum": "mlp", "default.qubit": "torch", "pls": "pca", "ibm_torino": "ibm_fez",
+            "sampler": "estimator", "none": "mthree"}.get(value, value + "x")
 
 
 def _variants():
@@ -199,6 +209,41 @@ def _variants():
     for section in _SECTIONS:
         for f in dataclasses.fields(getattr(base, section)):
             yield section, f.name, base.replace(section, **{f.name: _changed(getattr(getattr(base, section), f.name))})
+
+
+class TestHardwareConfig:
+    def test_defaults_are_the_cli_defaults(self):
+        hw = QserConfig().hardware
+        assert (hw.primitive, hw.resilience_level, hw.dynamical_decoupling, hw.readout) == ("estimator", 1, False, "none")
+        assert (hw.layout, hw.clips, hw.recalibrate, hw.noise_scale) == ((), 0, 0, 1.0)
+        from qser_core.hardware.options import TRANSPILE_TRIALS
+
+        assert hw.transpile_trials == TRANSPILE_TRIALS
+
+    @pytest.mark.parametrize("override, match", [
+        ("hardware.primitive=qaoa", r"hardware.primitive must be one of estimator, sampler; got 'qaoa'"),
+        ("hardware.resilience_level=3", r"hardware.resilience_level must be between 0 and 2; got 3"),
+        ("hardware.dynamical_decoupling=maybe", r"hardware.dynamical_decoupling must be bool; got 'maybe'"),
+        ("hardware.readout=trex", r"hardware.readout must be one of none, mthree; got 'trex'"),
+        ("hardware.readout=mthree", r"hardware.readout must be none with the estimator primitive .*; got "
+                                    r"readout='mthree' with primitive='estimator'\. Set hardware.primitive=sampler"),
+        ("hardware.transpile_trials=0", r"hardware.transpile_trials must be between 1 and 64; got 0"),
+        ("hardware.layout=1,x", r"hardware.layout must be a list of integers; got '1,x'"),
+        ("hardware.layout=4,4,5", r"hardware.layout must be distinct physical qubit numbers ≥ 0 .*; got \[4, 4, 5\]"),
+        ("hardware.layout=-1,2", r"hardware.layout must be distinct physical qubit numbers ≥ 0"),
+        ("hardware.clips=-1", r"hardware.clips must be between 0 and 1000000; got -1"),
+        ("hardware.recalibrate=-5", r"hardware.recalibrate must be between 0 and 1000000; got -5"),
+        ("hardware.noise_scale=-0.5", r"hardware.noise_scale must be a finite number ≥ 0 .*; got -0.5"),
+        ("hardware.noise_scale=inf", r"hardware.noise_scale must be a finite number ≥ 0"),
+    ])
+    def test_each_field_is_validated(self, override, match):
+        with pytest.raises(ConfigError, match=match):
+            QserConfig().with_overrides([override])
+
+    def test_valid_knobs_parse(self):
+        hw = QserConfig().with_overrides(["hardware.primitive=sampler", "hardware.readout=mthree",
+                                          "hardware.layout=[4, 5, 6]", "hardware.noise_scale=0"]).hardware
+        assert (hw.primitive, hw.readout, hw.layout, hw.noise_scale) == ("sampler", "mthree", (4, 5, 6), 0.0)
 
 
 class TestDigest:
@@ -229,7 +274,22 @@ class TestDigest:
     def test_only_speed_and_account_fields_are_left_out_of_keys(self):
         # pinned: the test above trusts this list, so moving a result-changing field into it must fail here
         assert _SECTIONS["embedding"]._not_in_key == ("batch_size", "cache_dir")
-        assert _SECTIONS["hardware"]._not_in_key == ("instance",)
+        # how a hardware run executes, not which experiment it is: sweep and run keys hash the whole config
+        assert _SECTIONS["hardware"]._not_in_key == (
+            "instance", "primitive", "resilience_level", "dynamical_decoupling", "readout", "transpile_trials",
+            "layout", "clips", "recalibrate", "noise_scale")
+
+    def test_hardware_knobs_leave_experiment_keys_unchanged(self):
+        # the full digest names sweep cells, sweeps and tracked runs: pinned at its value before the knobs existed
+        base = QserConfig()
+        assert base.digest() == "8a11f4dc98c28a28"
+        knobs = ["hardware.primitive=sampler", "hardware.primitive=sampler;hardware.readout=mthree", "hardware.resilience_level=2",
+                 "hardware.dynamical_decoupling=true", "hardware.transpile_trials=3", "hardware.layout=4,5,6",
+                 "hardware.clips=10", "hardware.recalibrate=20", "hardware.noise_scale=0.25"]
+        for knob in knobs:
+            changed = base.with_overrides(knob.split(";"))
+            assert changed != base and changed.digest() == base.digest(), knob
+            assert all(changed.cache_key(stage) == base.cache_key(stage) for stage in STAGE_SECTIONS), knob
 
     def test_unknown_stage(self):
         with pytest.raises(ConfigError, match="stage must be one of embeddings, features, reduction, run; got 'pca'"):

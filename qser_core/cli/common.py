@@ -65,7 +65,12 @@ FLAG_NAMES = {"data.dataset": "--dataset", "data.data_dir": "--data-dir", "embed
               "head.encoding": "--encoding", "head.n_layers": "--layers", "train.epochs": "--epochs",
               "data.n_folds": "--folds", "train.seeds": "--seeds", "train.trainable_blocks": "--trainable-blocks",
               "hardware.backend": "--backend", "hardware.shots": "--shots",
-              "hardware.optimization_level": "--optimization-level"}
+              "hardware.optimization_level": "--optimization-level", "hardware.instance": "--instance",
+              "hardware.primitive": "--sampler", "hardware.resilience_level": "--resilience",
+              "hardware.dynamical_decoupling": "--dd", "hardware.readout": "--readout",
+              "hardware.transpile_trials": "--transpile-trials", "hardware.layout": "--layout",
+              "hardware.clips": "--clips", "hardware.recalibrate": "--recalibrate",
+              "hardware.noise_scale": "--noise-scale"}
 
 
 def config_from(args: argparse.Namespace, **flag_overrides: Any) -> QserConfig:
@@ -84,7 +89,8 @@ def config_from(args: argparse.Namespace, **flag_overrides: Any) -> QserConfig:
         for key in clashes:
             section, field = key.split(".")
             if getattr(getattr(from_sets, section), field) != getattr(getattr(config, section), field):
-                print(f"qser: note: {FLAG_NAMES.get(key, key)} {_flag_text(args, key, flags[key])} wins over "
+                flag = " ".join(filter(None, (FLAG_NAMES.get(key, key), _flag_text(args, key, flags[key]))))
+                print(f"qser: note: {flag} wins over "
                       f"--set {set_keys[key].strip()} (a flag overrides --set)", file=sys.stderr)
     return config
 
@@ -92,6 +98,10 @@ def config_from(args: argparse.Namespace, **flag_overrides: Any) -> QserConfig:
 def _flag_text(args: argparse.Namespace, key: str, value: Any) -> str:
     if key == "train.seeds" and getattr(args, "seeds", None) is not None:
         return str(args.seeds)  # --seeds N means seeds 0..N-1
+    if isinstance(value, bool) or key == "hardware.primitive":
+        return ""  # a switch: its name says it all (--sampler, --dd)
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
     return str(value)
 
 

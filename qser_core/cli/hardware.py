@@ -9,10 +9,12 @@ least-busy device with enough qubits unless ``--backend`` names one.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Any
 
 from qser_core.cli.common import add_command, config_from, count, emit, qubit_list
+from qser_core.config import HardwareConfig
 from qser_core.hardware.options import READOUT_METHODS, TRANSPILE_TRIALS
 
 
@@ -30,6 +32,16 @@ def _scores_text(result: dict[str, Any]) -> str:
         lines.append(f"agreement with ideal {a['agreement']:.3f}, ⟨Z⟩ correlation {a['zcorr']:.3f}, "
                      f"mean |Δ⟨Z⟩| {a['zmad']:.3f}, McNemar p {a['mcnemar']['p_value']:.3f}")
     return "\n".join(lines)
+
+
+def _knobs_text(hardware: dict[str, Any] | None) -> str:
+    """The recorded hardware config in brief: the primitive, then each knob that differs from its default."""
+    if not hardware:
+        return ""
+    default = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(HardwareConfig()).items()}
+    changed = [f"{k}={v}" for k, v in hardware.items() if k in HardwareConfig._not_in_key
+               and k not in ("instance", "primitive", "noise_scale") and v != default[k]]
+    return f"  [{', '.join([hardware.get('primitive', '?'), *changed])}]"
 
 
 def _plan_text(run) -> str:
@@ -58,23 +70,34 @@ def _service(args: argparse.Namespace, config=None):
     return connect(instance=_instance(args, config))
 
 
-def _plan(args: argparse.Namespace, **extra):
+def hardware_config(args: argparse.Namespace):
+    """The config of ``qser hardware run|curve``: file → ``--set`` → the hardware flags given.
+
+    Examples
+    --------
+    >>> from qser_core.cli import build_parser
+    >>> args = build_parser().parse_args(["hardware", "run", "--model", "m", "--sampler", "--layout", "4,5,6"])
+    >>> hw = hardware_config(args).hardware
+    >>> hw.primitive, hw.layout, hw.shots
+    ('sampler', (4, 5, 6), 1024)
+    """
+    given = {"backend": args.backend, "shots": getattr(args, "shots", None),
+             "optimization_level": args.optimization_level, "instance": args.instance,
+             "primitive": "sampler" if args.sampler else None, "resilience_level": args.resilience,
+             "dynamical_decoupling": True if args.dd else None, "readout": args.readout,
+             "transpile_trials": args.transpile_trials, "layout": args.layout, "clips": args.clips,
+             "recalibrate": args.recalibrate, "noise_scale": getattr(args, "noise_scale", None)}
+    return config_from(args, **{f"hardware.{name}": value for name, value in given.items()})
+
+
+def _plan(args: argparse.Namespace, *, fake: bool):
     from qser_core.experiments.model import load_model
-    from qser_core.hardware.execute import Mitigation
     from qser_core.hardware.run import plan
 
-    config = config_from(args, **{"hardware.backend": args.backend, "hardware.shots": args.shots,
-                                  "hardware.optimization_level": args.optimization_level})
-    hw = config.hardware
-    layout = args.layout  # a list of ints (common.qubit_list), checked by the parser
-    mitigation = Mitigation(resilience_level=args.resilience, dynamical_decoupling=args.dd, readout=args.readout)
+    config = hardware_config(args)
     model = load_model(args.model)
-    fake = extra.pop("fake", args.fake)
-    run, device = plan(model, backend=hw.backend, fake=fake, service=None if fake else _service(args, config),
-                       shots=hw.shots, optimization_level=hw.optimization_level,
-                       transpile_trials=args.transpile_trials, initial_layout=layout,
-                       mitigation=mitigation, n_clips=args.clips, model_path=str(args.model),
-                       primitive="sampler" if args.sampler else "estimator", **extra)
+    run, device = plan(model, config.hardware, fake=fake, service=None if fake else _service(args, config),
+                       model_path=str(args.model))
     _say(_plan_text(run))
     return model, run, device
 
@@ -82,7 +105,7 @@ def _plan(args: argparse.Namespace, **extra):
 def _cmd_run(args: argparse.Namespace) -> int:
     from qser_core.hardware.run import dispatch
 
-    model, run, device = _plan(args, noise_scale=args.noise_scale, recalibrate=args.recalibrate)
+    model, run, device = _plan(args, fake=args.fake)
     result = dispatch(model, run, device, wait_result=not args.no_wait, track=not args.no_track, confirmed=args.yes)
     if result.get("status") == "submitted":
         emit(args, result, f"submitted job {result['job_id']} (run {result['run_id']}); "
@@ -96,8 +119,8 @@ def _cmd_curve(args: argparse.Namespace) -> int:
     from qser_core.cli.common import TqdmProgress
     from qser_core.hardware.run import noise_curve
 
-    args.fake, args.shots = True, None
-    model, run, device = _plan(args, fake=True, recalibrate=args.recalibrate)
+    args.fake = True
+    model, run, device = _plan(args, fake=True)
     with TqdmProgress() as progress:
         curve = noise_curve(model, run, device, noise_scales=args.noise_scales, shots=args.shot_counts,
                             track=not args.no_track, progress=progress)
@@ -138,7 +161,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     jobs = job_list(refresh=args.refresh, instance=_instance(args, config_from(args)))
     rows = [f"{j['submitted']}  {j['job_id']}  {j['target']:<8} {j['backend']:<15} {j['status']:<10} "
             f"{j['model']}  {j['shots']} shots" + ("" if j["noise_scale"] is None else f"  λ {j['noise_scale']}")
-            + (f"  ({j['reason']})" if j["reason"] else "") for j in jobs]
+            + _knobs_text(j.get("hardware_config")) + (f"  ({j['reason']})" if j["reason"] else "") for j in jobs]
     emit(args, {"jobs": jobs}, "\n".join(rows) or "no recorded hardware jobs")
     return 0
 
@@ -147,8 +170,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     from qser_core.hardware.run import fetch
 
     result = fetch(args.job_id, instance=args.instance or None)
-    emit(args, result, _scores_text(result) + f"\nrun {result['run_id']}" + ("" if result["fetched"] else
-                                                                             " (already fetched; stored result)"))
+    emit(args, result, _scores_text(result) + f"\nrun {result['run_id']}" + _knobs_text(result.get("hardware_config"))
+         + ("" if result["fetched"] else " (already fetched; stored result)"))
     return 0
 
 
@@ -156,20 +179,23 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, metavar="DIR", help="folder written by `qser train --out` (quantum head)")
     p.add_argument("--backend", help="IBM device, e.g. ibm_fez, ibm_marrakesh, ibm_torino; auto (default): the "
                                      "least-busy one with enough qubits (ibm_fez offline)")
-    p.add_argument("--clips", type=int, help="stratified subset of the test clips (to fit a QPU budget)")
-    p.add_argument("--recalibrate", type=count, default=0, metavar="N",
-                   help="refit the readout on N training clips run in the same job (default: 0 = off)")
-    p.add_argument("--resilience", type=int, default=1, choices=(0, 1, 2), help="Estimator resilience level")
-    p.add_argument("--dd", action="store_true", help="dynamical decoupling (hardware)")
+    # Each flag overrides one hardware.* field (common.FLAG_NAMES); its default is the config's.
+    p.add_argument("--clips", type=int, help="stratified subset of the test clips (to fit a QPU budget; default "
+                                             "from config: 0 = all)")
+    p.add_argument("--recalibrate", type=count, metavar="N",
+                   help="refit the readout on N training clips run in the same job (default from config: 0 = off)")
+    p.add_argument("--resilience", type=int, choices=(0, 1, 2),
+                   help="Estimator resilience level (default from config: 1)")
+    p.add_argument("--dd", action="store_true", default=None, help="dynamical decoupling (hardware)")
     p.add_argument("--sampler", action="store_true", help="SamplerV2 with ⟨Z⟩ from bit strings instead of EstimatorV2")
-    p.add_argument("--readout", choices=READOUT_METHODS, default="none",
+    p.add_argument("--readout", choices=READOUT_METHODS,
                    help="Sampler-path readout mitigation: mthree calibrates the measured qubits (M3) and corrects "
-                        "the counts (needs --sampler; default: none)")
+                        "the counts (needs --sampler; default from config: none)")
     p.add_argument("--optimization-level", type=int, help="transpiler level 0-3 (default from config: 1)")
-    p.add_argument("--transpile-trials", type=int, default=TRANSPILE_TRIALS, metavar="N",
-                   help=f"transpiler seeds tried, fewest two-qubit gates kept (default: {TRANSPILE_TRIALS})")
-    p.add_argument("--layout", type=qubit_list, metavar="Q0,Q1,...",
-                   help="initial layout: physical qubit of each circuit qubit")
+    p.add_argument("--transpile-trials", type=int, metavar="N",
+                   help=f"transpiler seeds tried, fewest two-qubit gates kept (default from config: {TRANSPILE_TRIALS})")
+    p.add_argument("--layout", type=qubit_list, metavar="Q0,Q1,...", help="initial layout: physical qubit of each circuit qubit "
+                                                         "(default from config: the transpiler's choice)")
     p.add_argument("--instance", help="IBM Quantum instance CRN (default: hardware.instance, QISKIT_IBM_INSTANCE or "
                                       "the account's)")
     p.add_argument("--no-track", action="store_true", help="do not record the run")
@@ -188,7 +214,7 @@ def register(sub) -> None:
     _run_flags(p)
     p.add_argument("--shots", type=int, help="shots per clip (default from config: 1024)")
     p.add_argument("--fake", action="store_true", help="offline: the device's fake backend and calibrated noise")
-    p.add_argument("--noise-scale", type=float, default=1.0, help="λ: device noise × λ (offline only)")
+    p.add_argument("--noise-scale", type=float, help="λ: device noise × λ (offline only; default from config: 1.0)")
     p.add_argument("--no-wait", action="store_true", help="return once the hardware job is recorded")
     p.add_argument("--yes", action="store_true", help="send even when the estimate exceeds the QPU time left")
 

@@ -12,15 +12,17 @@ exact statevector of the trained head (the torch simulator, no shots, no job).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from qser_core.config import HardwareConfig
 from qser_core.errors import ConfigError, DataError
 from qser_core.hardware import compare
-from qser_core.hardware.circuit import TRANSPILE_TRIALS, export_circuit, head_weights, transpile_for
+from qser_core.hardware.circuit import export_circuit, head_weights, transpile_for
 from qser_core.hardware.execute import Mitigation
 
 __all__ = ["ClipSet", "DeviceRun", "clip_sets", "ideal_expvals", "prepare_run", "score_run"]
@@ -127,6 +129,8 @@ class DeviceRun:
         λ for offline runs; None on hardware.
     mitigation : Mitigation
     primitive : str
+    hardware : HardwareConfig or None
+        The config the run was planned from, its ``backend`` the device chosen (recorded with the job).
     estimate : dict
         QPU-time estimate (:func:`qser_core.hardware.estimate.estimate_qpu_time`), with the budget
         it was checked against (:func:`qser_core.hardware.estimate.budget_check`) once planned.
@@ -146,6 +150,7 @@ class DeviceRun:
     primitive: str
     estimate: dict = field(default_factory=dict)
     seed: int = 0
+    hardware: HardwareConfig | None = None
 
     @property
     def angles(self) -> np.ndarray:
@@ -153,10 +158,8 @@ class DeviceRun:
         return self.test.angles if self.train is None else np.vstack([self.test.angles, self.train.angles])
 
 
-def prepare_run(model, device, *, local: bool, shots: int = 1024, noise_scale: float | None = 1.0,
-                mitigation: Mitigation | None = None, primitive: str = "estimator", n_clips: int | None = None,
-                recalibrate: int = 0, optimization_level: int = 1, transpile_trials: int = TRANSPILE_TRIALS,
-                initial_layout=None, seed: int = 0, features=None, model_path: str | None = None) -> DeviceRun:
+def prepare_run(model, device, hardware: HardwareConfig | None = None, *, local: bool, seed: int = 0,
+                features=None, model_path: str | None = None) -> DeviceRun:
     """Export, transpile once, pick the clips and estimate QPU time — everything before dispatch.
 
     Parameters
@@ -165,21 +168,11 @@ def prepare_run(model, device, *, local: bool, shots: int = 1024, noise_scale: f
         With a fitted quantum head.
     device : qiskit.providers.BackendV2
         Fake backend (offline) or IBM backend.
+    hardware : HardwareConfig, optional
+        Shots, primitive, mitigation, transpiler level, seeds tried and layout, clips, recalibration
+        clips and λ (ignored on hardware); default :class:`~qser_core.config.HardwareConfig`.
     local : bool
         Simulate offline with the device's noise (True) or send to IBM Quantum (False).
-    shots : int, default=1024
-    noise_scale : float, default=1.0
-        λ for offline runs (ignored on hardware).
-    mitigation : Mitigation, optional
-    primitive : {"estimator", "sampler"}, default="estimator"
-    n_clips : int, optional
-        Stratified subset of the test clips.
-    recalibrate : int, default=0
-        Training clips run in the same job to refit the readout (0 = none).
-    optimization_level : int, default=1
-    transpile_trials : int, default=TRANSPILE_TRIALS
-        Transpiler seeds tried (from ``seed``), fewest two-qubit gates kept; the stats record the one kept.
-    initial_layout : list of int, optional
     seed : int, default=0
     features : FeatureSet, optional
     model_path : str, optional
@@ -188,10 +181,12 @@ def prepare_run(model, device, *, local: bool, shots: int = 1024, noise_scale: f
     Returns
     -------
     DeviceRun
+        With ``hardware`` set to ``hardware`` whose ``backend`` names the device chosen.
     """
     from qser_core.hardware.estimate import estimate_qpu_time
     from qser_core.hardware.readout import calibration_circuits, calibration_plan
 
+    hw = hardware or HardwareConfig()
     head = model.head
     if getattr(model.config.head, "kind", "quantum") != "quantum" or not hasattr(head, "ansatz"):
         raise ConfigError(f"hardware runs need a quantum head; the model at {model_path or '?'} has head "
@@ -199,21 +194,21 @@ def prepare_run(model, device, *, local: bool, shots: int = 1024, noise_scale: f
     weights, readout_w, readout_b = head_weights(head)
     spec = head.spec_
     exported = export_circuit(weights, spec=spec)
-    isa = transpile_for(exported, device, optimization_level=optimization_level, initial_layout=initial_layout,
-                        seed=seed, trials=transpile_trials)
-    test, train = clip_sets(model, features=features, n_clips=n_clips, n_train=recalibrate, seed=seed)
+    isa = transpile_for(exported, device, optimization_level=hw.optimization_level,
+                        initial_layout=list(hw.layout) or None, seed=seed, trials=hw.transpile_trials)
+    test, train = clip_sets(model, features=features, n_clips=hw.clips or None, n_train=hw.recalibrate, seed=seed)
     run = DeviceRun(
         model_info={"path": model_path, "run_id": model.run_id, "n_qubits": spec.n_qubits,
                     "n_layers": spec.n_layers, "encoding": spec.encoding, "ansatz": spec.ansatz},
         backend=isa.backend, local=local, isa=isa, test=test, train=train, readout=(readout_w, readout_b),
-        ideal=ideal_expvals(model, test.angles), shots=int(shots),
-        noise_scale=float(noise_scale) if local and noise_scale is not None else None,
-        mitigation=mitigation or Mitigation(), primitive=primitive, seed=seed)
-    readout = run.mitigation.readout == "mthree" and primitive == "sampler"
+        ideal=ideal_expvals(model, test.angles), shots=hw.shots, noise_scale=hw.noise_scale if local else None,
+        mitigation=Mitigation.from_config(hw), primitive=hw.primitive, seed=seed,
+        hardware=dataclasses.replace(hw, backend=isa.backend))
+    readout = hw.readout == "mthree"  # the config allows it with the sampler only
     run.estimate = estimate_qpu_time(
-        isa, device, n_rows=len(run.angles), shots=shots,
-        resilience_level=run.mitigation.resilience_level if primitive == "estimator" else 0,
-        calibration_circuits=calibration_circuits(calibration_plan(spec.n_qubits, shots=int(shots))) if readout else 0)
+        isa, device, n_rows=len(run.angles), shots=hw.shots,
+        resilience_level=hw.resilience_level if hw.primitive == "estimator" else 0,
+        calibration_circuits=calibration_circuits(calibration_plan(spec.n_qubits, shots=hw.shots)) if readout else 0)
     return run
 
 

@@ -31,12 +31,11 @@ import numpy as np
 from qser_core.errors import BackendError, ConfigError
 from qser_core.hardware import noise
 from qser_core.hardware.circuit import IsaCircuit
-from qser_core.hardware.readout import READOUT_METHODS
+from qser_core.hardware.options import PRIMITIVES, READOUT_METHODS
 
 __all__ = ["PRIMITIVES", "RESILIENCE_LEVELS", "MAX_EXECUTIONS", "Mitigation", "Execution", "LocalTarget",
            "local_target", "measured_circuit", "submit", "expectations", "job_status"]
 
-PRIMITIVES = ("estimator", "sampler")
 #: Estimator resilience levels and what IBM applies at each.
 RESILIENCE_LEVELS = {0: "none", 1: "measurement twirling + TREX readout mitigation",
                      2: "level 1 + gate twirling + zero-noise extrapolation"}
@@ -68,6 +67,12 @@ class Mitigation:
             raise ConfigError(f"resilience level must be 0, 1 or 2; got {self.resilience_level!r}")
         if self.readout not in READOUT_METHODS:
             raise ConfigError(f"readout mitigation must be one of {', '.join(READOUT_METHODS)}; got {self.readout!r}")
+
+    @classmethod
+    def from_config(cls, hardware) -> "Mitigation":
+        """The mitigation a :class:`~qser_core.config.HardwareConfig` asks for."""
+        return cls(resilience_level=hardware.resilience_level, dynamical_decoupling=hardware.dynamical_decoupling,
+                   readout=hardware.readout)
 
     def options(self, primitive: str) -> dict[str, Any]:
         """The primitive's options for IBM hardware (local testing mode ignores them)."""

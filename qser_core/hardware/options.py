@@ -1,11 +1,10 @@
 """Closed vocabularies and defaults of the hardware stage, importable without Qiskit.
 
 The ``qser`` argument parser reads them for its choices and defaults, so ``qser --help`` answers
-without importing Qiskit, PennyLane or torch.
+without importing Qiskit, PennyLane or torch. They live in :mod:`qser_core.config`, whose
+:class:`~qser_core.config.HardwareConfig` validates against them.
 """
 
-#: Transpiler seeds tried per export; the circuit with the fewest two-qubit gates is kept.
-TRANSPILE_TRIALS = 8  # ~0.03 s per seed, once per run
+from qser_core.config import PRIMITIVES, READOUT_METHODS, TRANSPILE_TRIALS
 
-#: Readout mitigation methods of the Sampler path.
-READOUT_METHODS = ("none", "mthree")
+__all__ = ["PRIMITIVES", "READOUT_METHODS", "TRANSPILE_TRIALS"]

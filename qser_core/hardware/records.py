@@ -18,6 +18,7 @@ Writing into a finished run goes through :func:`qser_core.tracking.recorder.reop
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import re
@@ -87,8 +88,21 @@ def job_record(run, execution, *, noise_scale: float | None, extra: dict | None 
         "train_y_true": run.train.y_true.tolist() if run.train is not None else [],
         "ideal_expvals": np.asarray(run.ideal).tolist(),
         "readout": {"weight": np.asarray(run.readout[0]).tolist(), "bias": np.asarray(run.readout[1]).tolist()},
-        "seed": run.seed, **(extra or {}),
+        "seed": run.seed, "hardware_config": hardware_record(run, shots=execution.shots, noise_scale=noise_scale),
+        **(extra or {}),
     }
+
+
+def hardware_record(run, *, shots: int, noise_scale: float | None) -> dict[str, Any] | None:
+    """The run's :class:`~qser_core.config.HardwareConfig` as plain values, with this job's shots and λ
+    (a curve point's); what reproduces the job with ``--set hardware.…``."""
+    if getattr(run, "hardware", None) is None:
+        return None
+    values = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(run.hardware).items()}
+    values["shots"] = int(shots)
+    if noise_scale is not None:
+        values["noise_scale"] = float(noise_scale)
+    return values
 
 
 def _client():
@@ -107,7 +121,7 @@ def add_job(recorder, record: dict[str, Any], job_ids: list[str]) -> None:
     job_ids.append(record["job_id"])
     model = record.get("model") or {}
     info = {"submitted": record["submitted"], "shots": record["shots"], "noise_scale": record["noise_scale"],
-            "primitive": record["primitive"], "instance": record.get("instance"),
+            "primitive": record["primitive"], "instance": record.get("instance"), "hardware_config": record.get("hardware_config"),
             "model": f"{model.get('n_qubits')}q{model.get('n_layers')}l {model.get('ansatz')} "
                      f"({(model.get('run_id') or '')[:8] or Path(model.get('path') or '?').name})"}
     recorder.set_tag(INFO_TAG + record["job_id"], json.dumps(info))
@@ -162,7 +176,8 @@ def list_jobs() -> list[dict[str, Any]]:
     -------
     list of dict
         ``submitted`` (UTC date and time), ``job_id``, ``model``, ``backend``, ``target``, ``shots``,
-        ``noise_scale``, ``status``, ``reason``, ``instance``, ``run_id``.
+        ``noise_scale``, ``status``, ``reason``, ``instance``, ``hardware_config`` (the job's hardware config; None for
+        jobs recorded before it was stored), ``run_id``.
     """
     rows = []
     for run in _runs_with_jobs():
@@ -177,7 +192,7 @@ def list_jobs() -> list[dict[str, Any]]:
                          "shots": info.get("shots"), "noise_scale": info.get("noise_scale"),
                          "status": statuses.get(job_id, "submitted"),
                          "reason": tags.get(f"qser.job_reason.{job_id}", ""), "instance": info.get("instance"),
-                         "run_id": run.info.run_id})
+                         "hardware_config": info.get("hardware_config"), "run_id": run.info.run_id})
     return rows
 
 

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from qser_core.config import HardwareConfig
 from qser_core.errors import BackendError, ConfigError
 from qser_core.hardware import records
 from qser_core.hardware.backends import budget, connect, get_backend, guarded, redact
@@ -23,39 +24,42 @@ from qser_core.hardware.noise import NOISE_SCALES, check_noise_scale
 __all__ = ["plan", "dispatch", "noise_curve", "fetch", "job_list", "summary"]
 
 
-def plan(model, *, backend: str = "auto", fake: bool = True, service=None, **kwargs: Any) -> tuple[DeviceRun, Any]:
+def plan(model, hardware: HardwareConfig | None = None, *, fake: bool = True, service=None, seed: int = 0,
+         features=None, model_path: str | None = None) -> tuple[DeviceRun, Any]:
     """Everything before dispatch: the device, the transpiled circuit with its stats, clips, QPU estimate
     and the budget it is checked against.
 
     Parameters
     ----------
     model : TrainedModel
-    backend : str, default="auto"
-        IBM device name; ``auto``: the account's least-busy operational device with enough qubits
-        (offline: ibm_fez).
+    hardware : HardwareConfig, optional
+        The device (``backend``; ``auto``: the account's least-busy operational device with enough
+        qubits, offline ibm_fez), shots, primitive, mitigation, transpiler level, seeds tried and
+        layout, clips, recalibration clips and λ. Default :class:`~qser_core.config.HardwareConfig`.
     fake : bool, default=True
-        Simulate offline on the device's fake backend (noise × ``noise_scale``).
+        Simulate offline on the device's fake backend (noise × ``hardware.noise_scale``).
     service : QiskitRuntimeService, optional
         Logged-in account (needed when ``fake`` is False).
-    **kwargs
-        Passed to :func:`qser_core.hardware.evaluation.prepare_run` (shots, noise_scale, mitigation,
-        primitive, n_clips, recalibrate, optimization_level, initial_layout, seed, features, model_path).
+    seed, features, model_path
+        Passed to :func:`qser_core.hardware.evaluation.prepare_run`.
 
     Returns
     -------
     run : DeviceRun
+        ``run.hardware`` is ``hardware`` with the device chosen.
     device : qiskit.providers.BackendV2
     """
+    hw = hardware or HardwareConfig()
     spec = getattr(model.head, "spec_", None)
-    device = get_backend(backend, fake=fake, service=service, min_qubits=spec.n_qubits if spec else 1)
-    run = prepare_run(model, device, local=fake, **kwargs)
+    device = get_backend(hw.backend, fake=fake, service=service, min_qubits=spec.n_qubits if spec else 1)
+    run = prepare_run(model, device, hw, local=fake, seed=seed, features=features, model_path=model_path)
     run.estimate.update(budget_check(run.estimate, budget(None if fake else service)))
     return run, device
 
 
 def _config(model, run: DeviceRun):
-    return model.config.replace("hardware", backend=run.backend, shots=run.shots,
-                                optimization_level=run.isa.stats["optimization_level"])
+    """The model's config with the run's hardware section: what the run store logs."""
+    return dataclasses.replace(model.config, hardware=run.hardware or model.config.hardware)
 
 
 def _tags(run: DeviceRun, kind: str) -> dict[str, str]:
@@ -144,7 +148,8 @@ def _finish(run_id: str | None, execution, run: DeviceRun) -> dict[str, Any]:
     scored.update(job_ids=[execution.job_id], jobs=1, backend=run.backend, shots=run.shots,
                   noise_scale=run.noise_scale, mitigation=execution.mitigation, estimate=run.estimate,
                   transpiled=run.isa.stats, usage=_usage(execution.job), primitive=execution.primitive,
-                  measured_qubits=execution.measured_qubits, max_execution_time_s=execution.max_execution_time)
+                  measured_qubits=execution.measured_qubits, max_execution_time_s=execution.max_execution_time,
+                  hardware_config=records.hardware_record(run, shots=run.shots, noise_scale=run.noise_scale))
     if run_id:
         records.write_result(run_id, execution.job_id, scored)
     return scored
@@ -244,7 +249,17 @@ def _run_from_record(record: dict[str, Any]) -> DeviceRun:
                      ideal=np.asarray(record["ideal_expvals"]), shots=record["shots"], noise_scale=record["noise_scale"],
                      mitigation=Mitigation(**{k: record["mitigation"][k] for k in ("resilience_level",
                                                                                    "dynamical_decoupling", "readout")}),
-                     primitive=record["primitive"], estimate=record["estimate"], seed=record.get("seed", 0))
+                     primitive=record["primitive"], estimate=record["estimate"], seed=record.get("seed", 0),
+                     hardware=_hardware_of(record))
+
+
+def _hardware_of(record: dict[str, Any]) -> HardwareConfig | None:
+    """The recorded hardware config (None for jobs recorded before it was stored)."""
+    values = record.get("hardware_config")
+    if values is None:
+        return None
+    known = {f.name for f in dataclasses.fields(HardwareConfig)}
+    return HardwareConfig(**{k: tuple(v) if k == "layout" else v for k, v in values.items() if k in known})
 
 
 def fetch(job_id: str, *, service=None, instance: str | None = None) -> dict[str, Any]:
@@ -294,7 +309,8 @@ def fetch(job_id: str, *, service=None, instance: str | None = None) -> dict[str
     scored = score_run(run, expvals, jobs=1)
     scored.update(job_ids=[job_id], jobs=1, backend=record["backend"], shots=record["shots"],
                   noise_scale=record["noise_scale"], mitigation=record["mitigation"], estimate=record["estimate"],
-                  transpiled=record["transpiled"], usage=_usage(job), primitive=record["primitive"])
+                  transpiled=record["transpiled"], usage=_usage(job), primitive=record["primitive"],
+                  hardware_config=record.get("hardware_config"))
     records.write_result(run_id, job_id, scored)
     return summary({**scored, "run_id": run_id, "fetched": True})
 

@@ -95,3 +95,70 @@ class TestUsage:
     def test_unknown_device(self, hw_model_dir, env):
         out = _qser("run", "--model", str(hw_model_dir), "--backend", "ibm_nowhere", "--fake", env=env)
         assert out.returncode == 1 and "no offline fake backend for IBM device 'ibm_nowhere'" in out.stderr
+
+
+class TestFlagsAreConfigOverrides:
+    """Each ``qser hardware run|curve`` flag overrides one ``hardware.*`` field (through the parser, no subprocess)."""
+
+    @staticmethod
+    def _hardware(*argv, action="run"):
+        from qser_core.cli import build_parser
+        from qser_core.cli.hardware import hardware_config
+
+        return hardware_config(build_parser().parse_args(["hardware", action, "--model", "m", *argv])).hardware
+
+    def test_no_flags_leave_the_config_as_it_is(self):
+        from qser_core.config import HardwareConfig
+
+        assert self._hardware() == HardwareConfig()
+        assert self._hardware("--set", "hardware.clips=9", "--set", "hardware.dynamical_decoupling=true") == \
+            HardwareConfig(clips=9, dynamical_decoupling=True)
+
+    def test_every_flag_sets_its_field(self):
+        import dataclasses
+
+        from qser_core.cli.common import FLAG_NAMES
+        from qser_core.config import HardwareConfig
+
+        hw = self._hardware("--backend", "ibm_torino", "--shots", "64", "--optimization-level", "2", "--instance",
+                            "crn:v1:x", "--sampler", "--readout", "mthree", "--resilience", "0", "--dd",
+                            "--transpile-trials", "3", "--layout", "4,5,6", "--clips", "6", "--recalibrate", "10",
+                            "--noise-scale", "0.5")
+        assert hw == HardwareConfig(backend="ibm_torino", shots=64, optimization_level=2, instance="crn:v1:x",
+                                    primitive="sampler", readout="mthree", resilience_level=0,
+                                    dynamical_decoupling=True, transpile_trials=3, layout=(4, 5, 6), clips=6,
+                                    recalibrate=10, noise_scale=0.5)
+        named = {key.split(".", 1)[1] for key in FLAG_NAMES if key.startswith("hardware.")}
+        assert named == {f.name for f in dataclasses.fields(HardwareConfig)}  # every knob has its flag
+
+    def test_a_flag_wins_over_set(self):
+        hw = self._hardware("--set", "hardware.clips=9", "--clips", "6", "--set", "hardware.primitive=sampler")
+        assert (hw.clips, hw.primitive) == (6, "sampler")
+
+    def test_curve_shot_axis_is_not_the_config_shots(self):
+        hw = self._hardware("--shots", "64", "256", "--set", "hardware.shots=128", action="curve")
+        assert hw.shots == 128 and hw.noise_scale == 1.0
+
+    @pytest.mark.parametrize("argv, match", [
+        (["--transpile-trials", "0"], r"hardware.transpile_trials must be between 1 and 64; got 0"),
+        (["--readout", "mthree"], r"hardware.readout must be none with the estimator primitive .*Sampler's bit"),
+        (["--set", "hardware.layout=4,4"], r"hardware.layout must be distinct physical qubit numbers"),
+        (["--noise-scale", "-1"], r"hardware.noise_scale must be a finite number ≥ 0"),
+    ])
+    def test_bad_flag_values_are_config_errors(self, argv, match):
+        from qser_core.errors import ConfigError
+
+        with pytest.raises(ConfigError, match=match):
+            self._hardware(*argv)
+
+
+class TestStatusText:
+    def test_recorded_hardware_config_is_shown_in_brief(self):
+        import dataclasses
+
+        from qser_core.cli.hardware import _knobs_text
+        from qser_core.config import HardwareConfig
+
+        recorded = {**dataclasses.asdict(HardwareConfig(primitive="sampler", readout="mthree", clips=8)), "layout": [1, 2]}
+        assert _knobs_text(recorded) == "  [sampler, readout=mthree, layout=[1, 2], clips=8]"
+        assert _knobs_text(None) == ""  # jobs recorded before the config was stored

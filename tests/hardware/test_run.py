@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from qser_core.config import HardwareConfig
 from qser_core.errors import BackendError, DataError
 from qser_core.hardware import records
 from qser_core.hardware.execute import job_status, local_target, submit, wait
@@ -14,10 +15,12 @@ from qser_core.hardware.run import check_budget, dispatch, fetch, job_list, nois
 from tests.hardware.standins import SECRET, StandInService, record_hardware_job as _hardware_job
 
 
+HW = HardwareConfig(backend="ibm_fez", shots=128, clips=8, recalibrate=12)
+
+
 @pytest.fixture(scope="module")
 def planned(hw_model, hw_features):
-    return plan(hw_model, backend="ibm_fez", fake=True, shots=128, n_clips=8, recalibrate=12,
-                features=hw_features, model_path="model")
+    return plan(hw_model, HW, fake=True, features=hw_features, model_path="model")
 
 
 class TestPlan:
@@ -30,15 +33,13 @@ class TestPlan:
         assert e["max_execution_time_s"] == int(np.ceil(1.5 * e["quantum_seconds"]))
         assert len(run.test) == 8 and len(run.train) == 12 and run.angles.shape == (20, 3)
 
-    @pytest.mark.parametrize("primitive, mitigation, extra", [
-        ("estimator", {"resilience_level": 2}, "zne"), ("sampler", {"readout": "mthree"}, "calibration")])
-    def test_estimate_counts_zne_and_readout_calibration(self, planned, hw_model, hw_features, primitive, mitigation,
-                                                         extra):
-        from qser_core.hardware.execute import Mitigation
-
+    @pytest.mark.parametrize("knobs, extra", [
+        ({"resilience_level": 2}, "zne"), ({"primitive": "sampler", "readout": "mthree"}, "calibration")])
+    def test_estimate_counts_zne_and_readout_calibration(self, planned, hw_model, hw_features, knobs, extra):
         base = planned[0].estimate
-        run, _ = plan(hw_model, backend="ibm_fez", fake=True, shots=128, n_clips=8, recalibrate=12,
-                      features=hw_features, primitive=primitive, mitigation=Mitigation(**mitigation))
+        run, _ = plan(hw_model, dataclasses.replace(HW, **knobs), fake=True, features=hw_features)
+        assert run.mitigation.resilience_level == knobs.get("resilience_level", 1)
+        assert run.primitive == knobs.get("primitive", "estimator")
         quick = base["ibm_quick_formula_s"] - base["overhead_s"]
         if extra == "zne":  # every circuit run at three noise factors
             assert run.estimate["ibm_quick_formula_s"] - run.estimate["overhead_s"] == pytest.approx(3 * quick)
@@ -69,6 +70,17 @@ class TestDispatch:
         again = fetch(result["job_ids"][0])
         assert again["fetched"] is False and again["noisy"] == result["noisy"]  # idempotent
         assert [j["status"] for j in job_list() if j["job_id"] == result["job_ids"][0]] == ["DONE"]
+
+    def test_job_records_its_hardware_config(self, planned, hw_model, hw_store):
+        run, device = planned
+        result = dispatch(hw_model, run, device)
+        expected = {**HW.key_dict(), **dataclasses.asdict(HW), "layout": []}
+        _, record, _ = records.find_job(result["job_ids"][0])
+        assert record["hardware_config"] == expected == result["hardware_config"]
+        assert fetch(result["job_ids"][0])["hardware_config"] == expected
+        row = [j for j in job_list() if j["job_id"] == result["job_ids"][0]][0]
+        assert row["hardware_config"] == expected  # `qser hardware status` shows it
+        assert HardwareConfig(**{**row["hardware_config"], "layout": ()}) == HW  # and it rebuilds the config
 
     def test_unknown_job(self, hw_store):
         with pytest.raises(DataError, match="no recorded job with id 'abcd-1234'"):
