@@ -74,7 +74,7 @@ class BackgroundJob:
         except QserError as exc:
             with self._lock:
                 self._status, self._error = "failed", str(exc)
-        except Exception as exc:  # a bug: a readable message here, the traceback in the log
+        except Exception as exc:  # noqa: BLE001 - a bug: a readable message here, the traceback in the log
             traceback.print_exc()
             with self._lock:
                 self._status, self._error = "failed", f"{self.failure}: {type(exc).__name__}: {exc}"

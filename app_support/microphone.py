@@ -14,7 +14,7 @@ def server_microphone() -> tuple[bool, str]:
                        "(then restart the app).")
     try:
         device = sd.query_devices(kind="input")
-    except Exception as exc:  # sounddevice raises PortAudioError (not an OSError) without a device
+    except Exception as exc:  # noqa: BLE001 - sounddevice raises PortAudioError (not an OSError) without a device
         return False, f"No input device on the server ({exc}). Record in the browser instead."
     return True, f"Server input device: {device['name']}"
 

@@ -92,7 +92,7 @@ def run_module(key: str, *, quick: bool) -> list[dict[str, Any]]:
     log(f"== {key}")
     try:
         rows = module.run(quick)
-    except Exception as exc:  # one broken row must not lose the others' measurements
+    except Exception as exc:  # noqa: BLE001 - one broken row must not lose the others' measurements
         log(f"{key}: {type(exc).__name__}: {exc}")
         return [{**skipped(title, f"{type(exc).__name__}: {exc}"), "verdict": "error", "module": key}]
     return [{**r, "module": key} for r in rows]

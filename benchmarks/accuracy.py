@@ -97,7 +97,7 @@ def _finished_groups(rows: list[dict]) -> dict[str, list[dict]]:
 def _hybrid_or_error(quick: bool) -> dict:
     try:
         return _hybrid_row(quick)
-    except Exception as exc:  # keep the head rows; say what broke
+    except Exception as exc:  # noqa: BLE001 - keep the head rows; say what broke
         log(f"accuracy: hybrid row: {type(exc).__name__}: {exc}")
         return {**skipped("hybrid − frozen PQC UA (single split, k=8)", f"{type(exc).__name__}: {exc}"),
                 "verdict": "error"}

@@ -67,7 +67,7 @@ def _gpu_rows(circuit: str, n_qubits: int, n_layers: int, cpu: dict[str, Any], q
     title = f"PQC training epoch, {circuit}, torch executor on CUDA ({torch.cuda.get_device_name(0)})"
     try:
         gpu = _epoch_seconds("torch", n_qubits, n_layers, plan=_plan("torch", n_qubits, quick), device="cuda")
-    except Exception as exc:  # a GPU column that fails must not lose the CPU rows
+    except Exception as exc:  # noqa: BLE001 - a GPU column that fails must not lose the CPU rows
         return [{**skipped(title, f"{type(exc).__name__}: {exc}", unit="s/epoch"), "verdict": "error"}]
     return [row(title, value=gpu["seconds_per_epoch"], unit="s/epoch", reference="torch executor on the CPU, same run",
                 reference_value=cpu["seconds_per_epoch"], ratio=cpu["seconds_per_epoch"] / gpu["seconds_per_epoch"],

@@ -98,8 +98,8 @@ def _ci(pair) -> str:
 def table(out: dict[str, Any]) -> str:
     """The README's Markdown table of a result file."""
     comp = out["comparison"]
-    lines = [f"| λ | ideal-trained UA | noise-aware UA | noise-aware − ideal (paired) | agreement with ideal "
-             f"(ideal-trained / noise-aware) | recalibrated UA (ideal-trained / noise-aware) |",
+    lines = ["| λ | ideal-trained UA | noise-aware UA | noise-aware − ideal (paired) | agreement with ideal "
+             "(ideal-trained / noise-aware) | recalibrated UA (ideal-trained / noise-aware) |",
              "|---|---|---|---|---|---|"]
     for p in comp["points"]:
         i, a, d = p["ideal"], p["noise_aware"], p["paired"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -231,9 +232,8 @@ class TestUnclearCasesNamed:
         assert "skipped" in report.summary() and "ffmpeg" in report.summary()
 
 
-def _qser(*args: str, home) -> "subprocess.CompletedProcess":
+def _qser(*args: str, home) -> subprocess.CompletedProcess:
     import os
-    import subprocess
     import sys
     from pathlib import Path
 

@@ -290,7 +290,7 @@ def _decode_fallback(handle: Any, label: str, max_seconds: float) -> tuple[np.nd
             warnings.simplefilter("ignore")
             # Decode at most a little past max_seconds so a long file is refused without reading it all.
             y, sr = librosa.load(target, sr=None, mono=False, duration=max_seconds + 1.0)
-    except Exception as exc:  # audioread raises a zoo of backend-specific errors
+    except Exception as exc:  # noqa: BLE001 - audioread raises a zoo of backend-specific errors
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else "no decoder recognised it"
         raise AudioError(
             f"audio file {label} is not readable audio ({reason}); "

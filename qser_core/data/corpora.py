@@ -113,7 +113,7 @@ def _check_audio(path: Path, *, max_seconds: float = 60.0) -> str | None:
                "or `qser data download crema-d`"
     try:
         info = sf.info(str(path))
-    except Exception as exc:  # libsndfile raises its own error types for every unreadable file
+    except Exception as exc:  # noqa: BLE001 - libsndfile raises its own error types for every unreadable file
         return f"not a readable audio file ({str(exc).split(': ')[-1]}); download it again"
     if info.frames <= 0:
         return "holds no audio frames"

@@ -114,7 +114,7 @@ def _decode_batches(paths: list[str], config: QserConfig, sr: int, batch_size: i
             if stop.is_set():  # checked before the generator decodes the next batch
                 return
         out.put(None)
-    except BaseException as exc:  # handed to the consumer, which re-raises it
+    except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
         out.put(exc)
 
 

@@ -319,7 +319,7 @@ class RunRecorder:
                              tags=[RunTag(k, v) for k, v in tags.items()])
             if status:
                 client.set_terminated(self.run_id, "KILLED" if status == "stopped" else "FINISHED")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a store fault of any kind: results kept locally
             self._abort(exc, reason=f"the final write failed ({exc}); results kept locally")
             self._save_locally(exc)
         except BaseException as exc:  # Ctrl-C while writing must not leave the run RUNNING either
@@ -347,7 +347,7 @@ class RunRecorder:
             client.log_batch(self.run_id, tags=[RunTag("qser.status", "interrupted" if interrupted else "failed"),
                                                 RunTag("qser.reason", reason)])
             client.set_terminated(self.run_id, "KILLED" if interrupted else "FAILED")
-        except Exception as inner:  # the original exception matters more than this one
+        except Exception as inner:  # noqa: BLE001 - the original exception matters more than this one
             _log.warning("could not mark MLflow run %s as ended: %s", self.run_id, inner)
 
     def _note_reopen_error(self, exc: BaseException) -> None:
@@ -355,7 +355,7 @@ class RunRecorder:
         try:
             _store.client(self.tracking_uri).set_tag(self.run_id, "qser.reopen_error",
                                                      f"{type(exc).__name__}: {exc}"[:_MAX_TAG])
-        except Exception as inner:
+        except Exception as inner:  # noqa: BLE001 - noting the error is best effort
             _log.warning("could not note the error on MLflow run %s: %s", self.run_id, inner)
 
     # ---------------------------------------------------------- writing
@@ -365,7 +365,7 @@ class RunRecorder:
             return
         try:
             write()
-        except Exception as exc:  # store faults (BackendError) and MLflow refusals (a run deleted meanwhile)
+        except Exception as exc:  # noqa: BLE001 - store faults (BackendError) and MLflow refusals (a run deleted meanwhile)
             self._keep.activate(exc)
             _log.warning("could not %s for run %s (%s); this run's results are now kept locally and saved at "
                          "its end", what, self.run_id, exc)
@@ -415,7 +415,7 @@ class RunRecorder:
             return
         try:  # a failed write never stops training
             _store.client(self.tracking_uri).log_batch(self.run_id, metrics=metrics, tags=tags)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed write never stops training
             # Keep this run locally from here on, as _write does: the write already took MLflow's retries, and
             # against a server that stopped answering each epoch would wait them out again (65.6 s measured).
             self._keep.activate(exc)
