@@ -22,10 +22,15 @@ Resuming, stopping, failing
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,6 +52,7 @@ __all__ = [
     "expand_grid",
     "sweep_name",
     "init_ray",
+    "shutdown_ray",
     "run_sweep",
     "load_sweep",
     "list_sweeps",
@@ -59,6 +65,11 @@ STATUSES = ("finished", "failed", "cancelled", "pending")
 # ------------------------------------------------------------------ Ray
 def init_ray(*, address: str | None = None, workers: int | None = None) -> dict[str, Any]:
     """Connect to Ray: reuse a running session, else a cluster (``address`` / ``RAY_ADDRESS``), else start one here.
+
+    While Ray starts, SIGTERM, SIGHUP and Ctrl-C are held back and raised once the start-up is complete
+    (after shutting Ray down again): interrupted half-way, Ray's native core aborted the process with a
+    dump (exit 134). What Ray prints on stdout while starting goes to stderr, so ``--json`` output stays
+    one object.
 
     Parameters
     ----------
@@ -79,13 +90,72 @@ def init_ray(*, address: str | None = None, workers: int | None = None) -> dict[
         if workers is not None and workers < 1:
             raise ConfigError(f"workers must be at least 1; got {workers!r}")
         kwargs = {} if address else {"num_cpus": workers or os.cpu_count(), "include_dashboard": False}
-        try:
-            # log_to_driver=False: worker output would land on stdout and break `--json`.
-            ray.init(address=address, log_to_driver=False, configure_logging=False, **kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise BackendError(f"cannot connect to Ray at {address!r}: {exc}. Start a cluster with `ray start --head` "
-                               "and pass its address, or leave address and RAY_ADDRESS unset to run here") from exc
+        with _signals_held() as held, _stdout_to_stderr():
+            try:
+                # log_to_driver=False: worker output would land on stdout and break `--json`.
+                ray.init(address=address, log_to_driver=False, configure_logging=False, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise BackendError(f"cannot connect to Ray at {address!r}: {exc}. Start a cluster with `ray start "
+                                   "--head` and pass its address, or leave address and RAY_ADDRESS unset to run "
+                                   "here") from exc
+        if held:
+            shutdown_ray()
+            _raise_held(held[0])
     return {"address": ray.get_runtime_context().gcs_address, "cpus": int(ray.cluster_resources().get("CPU", 0))}
+
+
+def shutdown_ray() -> None:
+    """Stop this process's Ray session (its local head too, when it started one); nothing if Ray never started."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        with _stdout_to_stderr():
+            ray.shutdown()
+
+
+@contextmanager
+def _signals_held() -> Iterator[list[int]]:
+    """Record SIGINT / SIGTERM / SIGHUP instead of acting on them (main thread only); yields the list."""
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    names = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    previous = {sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in names}
+    try:
+        yield held
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _raise_held(signum: int) -> None:
+    """Act on a signal held during Ray's start-up as its own handler would have (the CLI's raises)."""
+    handler = signal.getsignal(signum)
+    if callable(handler):
+        handler(signum, None)
+    raise KeyboardInterrupt(f"received {signal.Signals(signum).name} while Ray was starting")
+
+
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Keep Ray quiet for the block: fd 1 points at stderr (Ray's processes and native code print there,
+    and the processes it starts keep it), and Ray's own warnings (the token notice) stay below ERROR."""
+    quiet, level = logging.getLogger("ray"), logging.getLogger("ray").level
+    quiet.setLevel(logging.ERROR)
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):  # no real stdout (captured in tests): nothing to protect
+        saved = None
+    try:
+        if saved is not None:
+            os.dup2(2, 1)
+        yield
+    finally:
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
+        quiet.setLevel(level)
 
 
 def _remote(fn):
@@ -150,16 +220,19 @@ class SweepResult:
     name : str
     run_id : str or None
         The parent MLflow run.
-    status : {"finished", "interrupted", "running"}
+    status : {"finished", "interrupted", "running", "failed"}
     configurations : list of dict
         Per cell: ``settings``, ``digest``, ``status`` (finished / failed / cancelled / pending),
         ``run_id`` of its child run, ``head``, ``n_qubits``, ``n_layers``, ``ua``, ``ua_ci95``, ``wa``,
-        ``macro_f1``, ``params``, ``reused`` (finished in an earlier run of the sweep), ``error``, and for
+        ``macro_f1``, ``params``, ``n_values`` (folds × seeds behind the interval), ``reused`` (finished
+        in an earlier run of the sweep), ``error``, and for
         quantum cells with a parameter-matched MLP partner ``vs_matched`` (``delta_ua``, ``p_value``).
     axes : list of str
     tasks : dict
         ``total``, ``run`` (this time), ``skipped`` (reused), ``failed``.
     seconds : float
+    reason : str
+        Why the sweep is interrupted or failed, when the store says (a killed driver), else "".
     """
 
     name: str
@@ -169,11 +242,13 @@ class SweepResult:
     axes: list[str] = field(default_factory=list)
     tasks: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    reason: str = ""
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: what ``qser sweep --json`` and ``qser sweep show NAME --json`` print."""
         return {"name": self.name, "run_id": self.run_id, "status": self.status, "axes": self.axes,
-                "tasks": self.tasks, "seconds": self.seconds, "configurations": self.configurations}
+                "tasks": self.tasks, "seconds": self.seconds, "reason": self.reason,
+                "configurations": self.configurations}
 
     def frame(self) -> pd.DataFrame:
         """One row per cell: the axes as columns, then UA with its interval, parameters and status."""
@@ -184,7 +259,8 @@ class SweepResult:
             rows.append({**c["settings"], "head": c["head"], "n_qubits": c["n_qubits"], "n_layers": c["n_layers"],
                          "ua": c.get("ua", np.nan), "ua_low": low, "ua_high": high, "params": c.get("params"),
                          "delta_ua_vs_matched": vs.get("delta_ua", np.nan), "p_vs_matched": vs.get("p_value", np.nan),
-                         "status": c["status"], "run_id": c.get("run_id"), "error": c.get("error", "")})
+                         "n_values": c.get("n_values"), "status": c["status"], "run_id": c.get("run_id"),
+                         "error": c.get("error", "")})
         frame = pd.DataFrame(rows)
         return frame.loc[:, ~frame.columns.duplicated()]
 
@@ -230,7 +306,8 @@ def _entry(cell: Cell) -> dict[str, Any]:
 
 def _fill(entry: dict[str, Any], summary: Mapping[str, Any], run_id: str | None) -> None:
     entry.update(status="finished", run_id=run_id, ua=summary["ua"], ua_ci95=list(summary["ua_ci95"]),
-                 wa=summary.get("wa"), macro_f1=summary.get("macro_f1"), params=summary.get("params"))
+                 wa=summary.get("wa"), macro_f1=summary.get("macro_f1"), params=summary.get("params"),
+                 n_values=summary.get("folds", 0) * len(summary.get("seeds", ())) or None)
 
 
 def _paired_vs_matched(cells: list[Cell], entries: list[dict], predictions: dict[str, dict]) -> None:
@@ -289,6 +366,7 @@ def run_sweep(base: QserConfig, grid: Mapping[str, Sequence[Any]], *, name: str 
             driver.result, driver.on_update = result, on_update
             try:
                 driver.reuse(store.finished_children(name))
+                driver.notify()  # sweep.json from the start: `qser sweep show` finds even a sweep killed early
                 driver.submit_and_collect(address=address, workers=workers)
                 result.status = "finished"
             except (TrainingCancelled, KeyboardInterrupt):
@@ -317,7 +395,9 @@ class _Driver:
         self.done = self.total = self.failed = self.skipped = 0
 
     def notify(self) -> None:
+        """Tell the caller, and rewrite ``sweep.json`` so a killed driver still leaves its finished cells."""
         self.result.tasks = self.counts()
+        self.parent.log_json("sweep.json", self.result.summary())
         if self.on_update is not None:
             self.on_update(self.result)
 
@@ -375,7 +455,7 @@ class _Driver:
         entry = self._entries_of(digest)[0]
         if len(self.runs[digest]) == self.need[digest]:
             self._record(digest)
-            self._report(f"recorded {entry['settings']}")
+            self._report("recorded " + ", ".join(f"{k}={v}" for k, v in entry["settings"].items()))
             self.notify()
         else:
             self._report(f"{entry['head']}: fold {task.fold + 1}, seed {task.seed}")
@@ -415,7 +495,8 @@ def load_sweep(name: str) -> SweepResult:
     record = store.load_summary(name)
     return SweepResult(name=record["name"], run_id=record["run_id"], status=record["status"],
                        configurations=record["configurations"], axes=record.get("axes", []),
-                       tasks=record.get("tasks", {}), seconds=record.get("seconds", 0.0))
+                       tasks=record.get("tasks", {}), seconds=record.get("seconds", 0.0),
+                       reason=record.get("reason", ""))
 
 
 def list_sweeps() -> pd.DataFrame:
