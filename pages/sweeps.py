@@ -70,7 +70,8 @@ if cols[1].button("Stop", disabled=not running, key=f"{P}.stop"):
 def live() -> None:
     snap = job.snapshot()
     done, total, message = snap.progress
-    text = f"{snap.status}: {done} of {total} tasks" + (f" · {message}" if message else "")
+    unit = "" if "clips" in message else " tasks"  # extraction reports clips, then the tasks follow
+    text = f"{snap.status}: {done} of {total}{unit}" + (f" · {message}" if message else "")
     st.progress(min(done / max(total, 1), 1.0), text=text)
     if snap.status == "stopping":
         st.info(f"Stopping: running tasks are cancelled ({snap.left() or 'nothing left to run'}); "

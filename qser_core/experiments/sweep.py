@@ -114,16 +114,28 @@ def shutdown_ray() -> None:
 
 @contextmanager
 def _signals_held() -> Iterator[list[int]]:
-    """Record SIGINT / SIGTERM / SIGHUP instead of acting on them (main thread only); yields the list."""
+    """Record SIGINT / SIGTERM / SIGHUP instead of acting on them (main thread only); yields the list.
+
+    ``ray.init`` installs SIGTERM handlers of its own (``sys.exit(15)`` from wherever the start-up is,
+    and kept afterwards, so qser's "stopped" handling was lost); it is kept from doing so for the block,
+    and the handlers in place before are restored after it.
+    """
     held: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield held
         return
+    from ray._private import utils as ray_utils
+
     names = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
     previous = {sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in names}
+    ray_setter = getattr(ray_utils, "set_sigterm_handler", None)
+    if ray_setter is not None:
+        ray_utils.set_sigterm_handler = lambda handler: None
     try:
         yield held
     finally:
+        if ray_setter is not None:
+            ray_utils.set_sigterm_handler = ray_setter
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
