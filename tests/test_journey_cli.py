@@ -37,6 +37,8 @@ class Journey:
         where = f"qser {' '.join(args)} (exit {result.returncode})\n--- stderr ---\n{result.stderr[-4000:]}"
         assert result.returncode == 0, where
         assert "Traceback" not in result.stdout + result.stderr, where
+        for noise in ("Token authentication", "(raylet)", "Started a local Ray instance"):  # Ray's own lines
+            assert noise not in result.stdout + result.stderr, where
         return result.stdout
 
     def json(self, *args: str) -> dict:

@@ -101,6 +101,12 @@ def init_ray(*, address: str | None = None, workers: int | None = None) -> dict[
         if held:
             shutdown_ray()
             _raise_held(held[0])
+        # Ray prints the raylet's notices (a task retried, a worker died) on stdout, which broke `--json`;
+        # the sweep reports failures itself (`error` of the cell), so they are switched off.
+        from ray._private import worker as ray_worker
+
+        if hasattr(ray_worker, "_worker_logs_enabled"):
+            ray_worker._worker_logs_enabled = False
     return {"address": ray.get_runtime_context().gcs_address, "cpus": int(ray.cluster_resources().get("CPU", 0))}
 
 
