@@ -105,8 +105,10 @@ class SweepJob(BackgroundJob):
 
     def _work(self) -> str:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        # Its own session: a Ctrl-C in the server's terminal stops the server, whose end closes the pipe,
+        # which stops the sweep cleanly (interrupted, finished configurations kept).
         process = subprocess.Popen([sys.executable, "-m", "app_support.sweep_job"], cwd=ROOT, env=env, text=True,
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=1)
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=1, start_new_session=True)
         with self._lock:
             self._process = process
         _send(process, {"config": self.config.to_dict(), "grid": self.grid, "name": self.name})
@@ -185,6 +187,8 @@ def _child() -> int:
         say({"result": result.summary()})
     except QserError as exc:
         say({"error": str(exc)})
+    except KeyboardInterrupt:
+        say({"error": "the sweep process was interrupted; finished configurations are kept"})
     except Exception as exc:  # a bug: the traceback to the log, a readable line to the page
         import traceback
 

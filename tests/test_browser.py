@@ -158,13 +158,13 @@ def _sweep(page, server: str, *, qubits: str, name: str) -> None:
     """Launch a one-cell sweep (logistic regression, ``qubits`` qubits) from the Sweeps page and wait for its end."""
     page.goto(f"{server}/sweeps")
     _settle(page, "Sweeps")
-    for label, value in (("head.kind values", "logreg"), ("reduce.n_qubits values", qubits),
-                         ("Sweep name", name)):
-        box = page.get_by_label(re.compile(re.escape(label))).first
+    _assert_no_errors(page, "Sweeps")
+    for key, value in (("sweeps.v.head.kind", "logreg"), ("sweeps.v.reduce.n_qubits", qubits), ("sweeps.name", name)):
+        box = page.locator(f'[class*="st-key-{key}"] input').first  # the widget's key, not its wording
         box.fill(value)
         box.press("Enter")
         _settle(page, "Sweeps")
-    page.get_by_role("button", name="Launch").click()
+    page.locator('[class*="st-key-sweeps.start"] button').first.click()
     progress = page.locator('[data-testid="stProgress"]').first
     start = time.perf_counter()
     while time.perf_counter() - start < 600:  # a wait, not a speed target
@@ -184,7 +184,13 @@ def test_a_sweep_from_the_page_leaves_the_server_running(server):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            _sweep(page, server, qubits="2", name="browser-first")
+            shots = Path(os.environ.get("QSER_SCREENSHOTS", ROOT / "screenshots"))
+            shots.mkdir(parents=True, exist_ok=True)
+            try:
+                _sweep(page, server, qubits="2", name="browser-first")
+            except Exception:
+                page.screenshot(path=str(shots / "sweeps_failed.png"), full_page=True)
+                raise
             page.wait_for_timeout(90_000)  # Ray's GCS watchdog ended the server 60 s after the sweep
             with urllib.request.urlopen(f"{server}/_stcore/health", timeout=10) as response:
                 assert response.status == 200

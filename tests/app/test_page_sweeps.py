@@ -122,3 +122,20 @@ class TestLaunch:
         assert snap.progress[0] == snap.progress[1] and "{" not in snap.progress[2]  # no Python dict in the text
         assert at.session_state["sweeps.job"].name == "launched"
         assert "launched · finished" in at.selectbox(key="sweeps.picked").options
+
+    def test_stop_interrupts_the_sweep_process(self, local_ray, demo_config):
+        from app_support.sweep_job import SweepJob
+
+        grid = {"head.kind": ["logreg", "quantum"], "reduce.n_qubits": ["2", "3", "4"]}
+        job = SweepJob(demo_config.replace("head", ansatz="basic"), grid, name="page-stopped").start()
+        start = time.perf_counter()
+        while job.alive and time.perf_counter() - start < 240 and not job.snapshot().progress[2].startswith(
+                "recorded"):
+            job.join(0.2)
+        job.stop()
+        assert job.snapshot().status in ("stopping", "interrupted", "finished")
+        job.join(240)
+        snap = job.snapshot()
+        assert not job.alive and snap.status == "interrupted", (snap.status, snap.error)
+        statuses = {c["status"] for c in snap.result.configurations}
+        assert "finished" in statuses and "cancelled" in statuses and snap.left() == ""
