@@ -128,6 +128,11 @@ def _assert_no_errors(page, where: str) -> None:
     assert errors.count() == 0, f"{where}: error message: {errors.first.inner_text()[:2000]}"
 
 
+def _key_class(key: str) -> str:
+    """The CSS class Streamlit gives the element of widget ``key`` (characters outside [A-Za-z0-9_-] become -)."""
+    return "st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", key.strip())
+
+
 def _train_and_stop_mid_search(page, title: str) -> None:
     """Train the default heads (tuning included), press Stop while the quantum head's search runs.
 
@@ -140,7 +145,7 @@ def _train_and_stop_mid_search(page, title: str) -> None:
     page.get_by_role("button", name="Train", exact=True).click()
     # the live search view: "candidate 2 / 4" or the like, while the head trains (a wait, not a speed target)
     page.get_by_text(re.compile(r"candidate \d+ ?/ ?\d+")).first.wait_for(timeout=600_000)
-    page.locator('[class*="st-key-train.stop"] button').first.click()
+    page.locator(f".{_key_class('train.stop')} button").click()
     start = time.perf_counter()
     while time.perf_counter() - start < 300:  # the job ends at the search's next check of Stop
         new = list_runs().query("run_id not in @before")
@@ -156,15 +161,18 @@ def _train_and_stop_mid_search(page, title: str) -> None:
 
 def _sweep(page, server: str, *, qubits: str, name: str) -> None:
     """Launch a one-cell sweep (logistic regression, ``qubits`` qubits) from the Sweeps page and wait for its end."""
-    page.goto(f"{server}/sweeps")
+    if not page.url.startswith(server):  # a fresh tab: the router's first page, then the sidebar's link
+        page.goto(server)
+        _settle(page, PAGES[0][1])
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Sweeps", exact=True).click()
     _settle(page, "Sweeps")
     _assert_no_errors(page, "Sweeps")
     for key, value in (("sweeps.v.head.kind", "logreg"), ("sweeps.v.reduce.n_qubits", qubits), ("sweeps.name", name)):
-        box = page.locator(f'[class*="st-key-{key}"] input').first  # the widget's key, not its wording
+        box = page.locator(f".{_key_class(key)} input")  # the widget's key, not its wording
         box.fill(value)
         box.press("Enter")
         _settle(page, "Sweeps")
-    page.locator('[class*="st-key-sweeps.start"] button').first.click()
+    page.locator(f".{_key_class('sweeps.start')} button").click()
     progress = page.locator('[data-testid="stProgress"]').first
     start = time.perf_counter()
     while time.perf_counter() - start < 600:  # a wait, not a speed target
