@@ -185,29 +185,6 @@ def _sweep(page, server: str, *, qubits: str, name: str) -> None:
     _assert_no_errors(page, f"sweep {name}")
 
 
-def test_a_sweep_from_the_page_leaves_the_server_running(server):
-    """Ray used to die with the sweep's thread and take the server down ~60 s after the sweep (issue 19)."""
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            shots = Path(os.environ.get("QSER_SCREENSHOTS", ROOT / "screenshots"))
-            shots.mkdir(parents=True, exist_ok=True)
-            try:
-                _sweep(page, server, qubits="2", name="browser-first")
-            except Exception:
-                page.screenshot(path=str(shots / "sweeps_failed.png"), full_page=True)
-                raise
-            page.wait_for_timeout(90_000)  # Ray's GCS watchdog ended the server 60 s after the sweep
-            with urllib.request.urlopen(f"{server}/_stcore/health", timeout=10) as response:
-                assert response.status == 200
-            _sweep(page, server, qubits="4", name="browser-second")
-            assert page.get_by_text("browser-first").count() + page.get_by_text("browser-second").count() >= 1
-        finally:
-            browser.close()
-
-
 def test_every_page_and_a_recorded_prediction(server, fake_microphone):
     playwright = pytest.importorskip("playwright.sync_api")
     shots = Path(os.environ.get("QSER_SCREENSHOTS", ROOT / "screenshots"))
@@ -258,3 +235,26 @@ def test_every_page_and_a_recorded_prediction(server, fake_microphone):
             browser.close()
     # How long the browser part took is a benchmark figure, not a test result: it is printed, never asserted.
     print(f"browser part: {time.perf_counter() - started:.0f} s")
+
+
+def test_a_sweep_from_the_page_leaves_the_server_running(server):
+    """Ray used to die with the sweep's thread and take the server down ~60 s after the sweep (issue 19)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            shots = Path(os.environ.get("QSER_SCREENSHOTS", ROOT / "screenshots"))
+            shots.mkdir(parents=True, exist_ok=True)
+            try:
+                _sweep(page, server, qubits="2", name="browser-first")
+            except Exception:
+                page.screenshot(path=str(shots / "sweeps_failed.png"), full_page=True)
+                raise
+            page.wait_for_timeout(90_000)  # Ray's GCS watchdog ended the server 60 s after the sweep
+            with urllib.request.urlopen(f"{server}/_stcore/health", timeout=10) as response:
+                assert response.status == 200
+            _sweep(page, server, qubits="4", name="browser-second")
+            assert page.get_by_text("browser-first").count() + page.get_by_text("browser-second").count() >= 1
+        finally:
+            browser.close()
