@@ -143,17 +143,20 @@ def _train_and_stop_mid_search(page, title: str) -> None:
 
     before = set(list_runs()["run_id"])
     page.get_by_role("button", name="Train", exact=True).click()
-    # the live search view: "candidate 2 / 4" or the like, while the head trains (a wait, not a speed target)
-    page.get_by_text(re.compile(r"candidate \d+ ?/ ?\d+")).first.wait_for(timeout=600_000)
+    # the quantum head's column in its live search view ("candidate 2 / 4" or the like), after logreg's own
+    # search; the wait is a wait, not a speed target
+    column = page.locator('[data-testid="stColumn"]').filter(has_text=re.compile(r"^\s*quantum"))
+    column.filter(has_text=re.compile(r"candidate \d+ ?/ ?\d+")).first.wait_for(timeout=600_000)
     page.locator(f".{_key_class('train.stop')} button").click()
     start = time.perf_counter()
     while time.perf_counter() - start < 300:  # the job ends at the search's next check of Stop
         new = list_runs().query("run_id not in @before")
-        if "stopped" in set(new["qser_status"]):
+        if "stopped" in set(new.query("head == 'quantum'")["qser_status"]):
             break
         page.wait_for_timeout(1000)
-    assert "stopped" in set(new["qser_status"]), new[["head", "status", "qser_status", "reason"]].to_string()
-    assert "finished" not in set(new.query("head == 'quantum'")["qser_status"])  # not passed off as a result
+    quantum = new.query("head == 'quantum'")
+    assert list(quantum["qser_status"]) == ["stopped"], new[["head", "status", "qser_status", "reason"]].to_string()
+    assert "candidate" in quantum["reason"].iloc[0]  # which candidate and epoch Stop cut
     _settle(page, title)
     _assert_no_errors(page, "Train after Stop")
     assert page.get_by_text(re.compile(r"stopped", re.IGNORECASE)).count() > 0  # the page says so too
