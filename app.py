@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_support import state, widgets
+from app_support import cache, state, widgets
 from qser_core.errors import QserError
 
 # The favicon ships with the app (an icon name would make the browser fetch it from the internet).
@@ -32,6 +32,7 @@ pages = {
 }
 page = st.navigation(pages)
 state.mark_routed()
+cache.startup(state.get_config())  # the corpus, the run store and the default models, in the background
 widgets.sidebar(page)
 try:
     page.run()

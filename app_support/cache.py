@@ -41,6 +41,13 @@ def corpus(config: QserConfig):
     return _corpus(_corpus_key(config), config)
 
 
+def corpus_on_disk(config: QserConfig) -> bool:
+    """Whether indexing the corpus is quick: a real corpus, or the demo corpus already synthesised."""
+    from qser_core.data.demo import demo_corpus_ready
+
+    return config.data.dataset != "demo" or demo_corpus_ready()
+
+
 def cache_status(config: QserConfig) -> dict[str, Any]:
     """How many clips of the corpus have cached embeddings (not cached: it changes as extraction runs)."""
     from qser_core.features.embeddings import cache_status as status
@@ -128,8 +135,8 @@ def circuit_stats(spec: CircuitSpec) -> dict[str, Any]:
 
 @st.cache_data(max_entries=32, show_spinner="Transpiling for the device…")
 def transpiled(spec: CircuitSpec, backend: str, optimization_level: int) -> dict[str, Any]:
-    """:func:`qser_core.heads.export.transpile_report` for a fake IBM device."""
-    from qser_core.heads.export import transpile_report
+    """:func:`qser_core.hardware.circuit.transpile_report` for a fake IBM device (the Hardware page's seed search)."""
+    from qser_core.hardware.circuit import transpile_report
 
     return transpile_report(spec, backend=backend, optimization_level=optimization_level)
 
@@ -141,13 +148,6 @@ def runs(filter_string: str = ""):
     from qser_core.tracking.reader import list_runs
 
     return list_runs(filter_string=filter_string)
-
-
-@st.cache_data(max_entries=64, show_spinner="Loading the run record…")
-def run_record(run_id: str) -> dict[str, Any]:
-    from qser_core.tracking.reader import load_run
-
-    return load_run(run_id)
 
 
 # ------------------------------------------------------------------ shared objects
@@ -163,25 +163,35 @@ def backbone(config: QserConfig):
     return _backbone(config.digest("embedding", "features"), config)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _demo_job(key: str, _config: QserConfig):
-    from app_support.jobs import TrainingJob
-
-    small = _config.replace("train", epochs=min(_config.train.epochs, 30))
-    return TrainingJob(small, ["logreg", "quantum"], mode="quick", track=False).start()
-
-
 def demo_job(config: QserConfig):
-    """The server-wide background job training the Live demo's small default models (logreg + quantum).
+    """The server-wide job yielding the Live demo's default models (logreg + quantum) of ``config``.
 
-    Started once per config (shared by every session); the page shows its progress and takes
+    Loaded from disk when a previous start trained them, else trained once in the background (the start-up
+    job starts this as soon as the corpus is ready) and saved; the page shows its progress and takes
     ``job.snapshot().results`` once it is done. A failed job is dropped so the next visit retries.
     """
-    features(config)
-    job = _demo_job(config.digest(), config)
-    if not job.alive and job.snapshot().status == "failed":
-        _demo_job.clear()
-    return job
+    from app_support.startup import default_models_job
+
+    return default_models_job(config)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _startup(key: str, _config: QserConfig):
+    from app_support.startup import StartupJob, prepare_default_models
+
+    return StartupJob(_config, after=prepare_default_models if _prepare_defaults() else None).start()
+
+
+def _prepare_defaults() -> bool:
+    """Whether start-up trains the default models (``QSER_PREPARE_DEFAULT_MODELS=0`` turns it off: tests)."""
+    import os
+
+    return os.environ.get("QSER_PREPARE_DEFAULT_MODELS", "1") != "0"
+
+
+def startup(config: QserConfig):
+    """The server's :class:`app_support.startup.StartupJob` (started on the first page of a new server)."""
+    return _startup(_corpus_key(config), config)
 
 
 @st.cache_resource(show_spinner="Loading the recorded model…", max_entries=8)

@@ -15,11 +15,10 @@ from typing import Any, Callable
 import streamlit as st
 
 from app_support import jobs, state
-from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, HEAD_KINDS, QserConfig
+from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, EXECUTORS, HEAD_KINDS, QserConfig
 from qser_core.config_help import field_help
 from qser_core.errors import QserError
 from qser_core.experiments.watch import epoch_status
-from qser_core.heads.executors import executor_names
 from qser_core.progress import Progress
 
 #: Fields whose value is one of a closed vocabulary (shown as a select box).
@@ -28,7 +27,7 @@ CHOICES = {
     ("head", "kind"): HEAD_KINDS,
     ("head", "encoding"): ENCODINGS,
     ("head", "ansatz"): ANSATZE,
-    ("head", "executor"): executor_names(trainable=True),
+    ("head", "executor"): EXECUTORS,  # from the config: the registry itself would import torch and PennyLane
 }
 #: Fields the sidebar edits together (a dataset needs its folder).
 SIDEBAR_FIELDS = {("data", "dataset"), ("data", "data_dir")}

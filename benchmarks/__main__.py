@@ -28,6 +28,7 @@ MODULES = {
     "protocol": ("benchmarks.bench_protocol", "whole protocol, 5 folds × 3 seeds"),
     "hardware": ("benchmarks.bench_hardware", "noisy evaluation on a fake 127-qubit backend"),
     "predict": ("benchmarks.bench_predict", "live prediction"),
+    "cli": ("benchmarks.bench_cli", "qser help, usage errors and a cold prediction"),
     "dashboard": ("benchmarks.bench_dashboard", "dashboard cold start"),
     "hybrid": ("benchmarks.bench_hybrid", "hybrid model training step"),
     "sweep": ("benchmarks.bench_sweep", "sweep scaling, 1 vs 2 Ray workers"),

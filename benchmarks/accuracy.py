@@ -10,8 +10,9 @@ speaker-disjoint cross-validation (5 folds × 3 seeds), every head on identical 
   95% interval (15 fold × seed tasks), and the paired bootstrap / McNemar on the first seed's clips;
 - the hybrid end-to-end model against the frozen-backbone PQC head on the single split (8 qubits).
 
-Targets (issue 9): logreg UA >= 0.51 at 8 components; quantum within 5 points of the best
-classical head of similar parameter count (mlp-matched); hybrid >= frozen PQC.
+Targets, so that the PQC is judged against an honest classical baseline: logreg UA >= 0.51 at
+8 components; quantum within 5 points of the classical head of similar parameter count
+(mlp-matched); hybrid >= frozen PQC. What the latest run says: docs/accuracy.md.
 ``--quick`` runs 5 folds × 1 seed at k = 4 for logreg and mlp-matched only (the wiring, not the numbers).
 Results go to ``benchmarks/results/accuracy-<date>.json``; a table is printed. MLflow tracking is off.
 """

@@ -6,8 +6,8 @@ import streamlit as st
 
 from app_support import cache, state, widgets
 from qser_core.config import ANSATZE, ENCODINGS, LAYER_RANGE, QUBIT_RANGE
+from qser_core.hardware.backends import AUTO, DEFAULT_FAKE, FAKE_BACKENDS, RETIRED
 from qser_core.heads.circuits import CircuitSpec
-from qser_core.heads.export import FAKE_BACKENDS
 
 P = "circuit"
 st.title("Circuit")
@@ -49,26 +49,30 @@ st.subheader("Transpiled for an IBM device (offline fake backend, real calibrati
 cols = st.columns(2)
 with cols[0]:
     widgets.bind(st.selectbox, "hardware", "backend", "Device", page=P, options=list(FAKE_BACKENDS),
-                 from_config=lambda b: b if b in FAKE_BACKENDS else next(iter(FAKE_BACKENDS)),
-                 help="Only these devices have offline fake backends here.")
+                 from_config=lambda b: DEFAULT_FAKE if b in AUTO or b not in FAKE_BACKENDS else b,
+                 format_func=lambda b: f"{b} (retired Eagle device's noise)" if b in RETIRED else b,
+                 help="Devices with an offline fake backend here; the Hardware page lists an account's devices.")
 with cols[1]:
     widgets.bind(st.select_slider, "hardware", "optimization_level", "Optimisation level", page=P,
                  options=[0, 1, 2, 3])
 config = state.get_config()
-if config.hardware.backend not in FAKE_BACKENDS:
-    st.info(f"{config.hardware.backend} has no offline fake backend; pick one of the devices above.")
+device = DEFAULT_FAKE if config.hardware.backend in AUTO else config.hardware.backend
+if device not in FAKE_BACKENDS:
+    st.info(f"{device} has no offline fake backend; pick one of the devices above.")
     st.stop()
-result = cache.transpiled(spec, config.hardware.backend, config.hardware.optimization_level)
+result = cache.transpiled(spec, device, config.hardware.optimization_level)
 logical, native = result["logical"], result["transpiled"]
 cols = st.columns(4)
 cols[0].metric("Depth", native["depth"], native["depth"] - logical["depth"], delta_color="inverse")
 cols[1].metric("Two-qubit gates", native["two_qubit_gates"],
-               native["two_qubit_gates"] - logical["two_qubit_gates"], delta_color="inverse")
+               native["two_qubit_gates"] - logical["two_qubit_gates"], delta_color="inverse",
+               help=result["seed_search"])
 cols[2].metric("Two-qubit depth", native["two_qubit_depth"])
 cols[3].metric("Physical qubits used", native["active_qubits"])
 st.caption("Native gate counts: " + ", ".join(f"{k} × {v}" for k, v in native["ops"].items())
-           + " (deltas against the logical circuit).")
+           + f" (deltas against the logical circuit). Two-qubit gates: {result['seed_search']}, the same "
+           "export and seed search as a hardware run, so the Hardware page shows the same count for this head.")
 with st.expander("Transpiled circuit"):
     st.code(result["text"], language=None)
-with st.expander("OpenQASM 2 (logical circuit)"):
+with st.expander("OpenQASM 3 (logical circuit, inputs as parameters)"):
     st.code(result["qasm"], language=None)

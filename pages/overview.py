@@ -27,20 +27,48 @@ if config.data.dataset == "demo":
 else:
     st.info(f"**{config.data.dataset}** from `{config.data.data_dir}`")
 
-corpus = cache.corpus(config)
-table = corpus.table
-cols = st.columns(4)
-cols[0].metric("Clips", len(table))
-cols[1].metric("Speakers", table["speaker"].nunique())
-cols[2].metric("Emotions", table["emotion"].nunique())
-cols[3].metric("Skipped files", len(corpus.report.skipped))
+boot = cache.startup(config)
 
-status = cache.cache_status(config)
-cached, total = status.get("cached", 0), status.get("total", len(table))
-cols = st.columns(2)
-cols[0].metric(f"Cached embeddings ({config.embedding.backbone})", f"{cached} / {total}")
-runs = cache.runs()
-cols[1].metric("Recorded runs", len(runs))
+
+@st.fragment(run_every=1.0)
+def preparing() -> None:
+    """Progress of the start-up job (a fresh home synthesises the demo corpus); reruns the page when ready."""
+    if boot.ready("corpus") or boot.snapshot().error:
+        st.rerun(scope="app")
+    done, total, message = boot.snapshot().progress
+    st.progress(min(done / total, 1.0) if total else 0.0,
+                text=f"Preparing the corpus: {message or 'indexing'} ({done} / {total})")
+
+
+@st.fragment(run_every=1.0)
+def opening_store() -> None:
+    """The runs metric while the start-up job opens the run store; reruns the page once it is open."""
+    if boot.ready("runs"):
+        st.rerun(scope="app")
+    st.metric("Recorded runs", "…", help="opening the run store")
+
+
+if boot.snapshot().error:
+    st.error(boot.snapshot().error)
+elif not (boot.ready("corpus", wait=1.0) or cache.corpus_on_disk(config)):  # fresh home: synthesising
+    preparing()
+else:
+    corpus = cache.corpus(config)
+    table = corpus.table
+    cols = st.columns(4)
+    cols[0].metric("Clips", len(table))
+    cols[1].metric("Speakers", table["speaker"].nunique())
+    cols[2].metric("Emotions", table["emotion"].nunique())
+    cols[3].metric("Skipped files", len(corpus.report.skipped))
+    status = cache.cache_status(config)
+    cached, total = status.get("cached", 0), status.get("total", len(table))
+    cols = st.columns(2)
+    cols[0].metric(f"Cached embeddings ({config.embedding.backbone})", f"{cached} / {total}")
+    with cols[1]:
+        if boot.ready("runs", wait=0.5):
+            st.metric("Recorded runs", len(cache.runs()))
+        else:  # the run store opens in the background (MLflow's import alone takes seconds)
+            opening_store()
 st.caption(f"Caches, the demo corpus and run records live in `{state.remembered_path().parent}`.")
 
 st.subheader("Where to go next")

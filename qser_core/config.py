@@ -32,6 +32,7 @@ __all__ = [
     "HEAD_KINDS",
     "ENCODINGS",
     "ANSATZE",
+    "EXECUTORS",
     "N_CLASSES",
     "REDUCE_METHODS",
     "QUBIT_RANGE",
@@ -66,6 +67,9 @@ REDUCE_METHODS = ("pca", "pls")
 HEAD_KINDS = ("logreg", "mlp", "mlp-matched", "quantum")
 ENCODINGS = ("angle-ry", "angle-rx", "reupload")
 ANSATZE = ("basic", "strong", "hea")
+#: Trainable executors built into the registry (``qser_core.heads.executors``, which may hold more: any
+#: registered name is accepted). Listed here so menus need not import torch and PennyLane.
+EXECUTORS = ("torch", "default.qubit", "lightning.qubit")
 
 #: Outputs of every head: the six emotions of :data:`qser_core.data.corpus.EMOTIONS`.
 N_CLASSES = 6
@@ -248,16 +252,19 @@ class TrainConfig(_Section):
 
 @dataclass(frozen=True)
 class HardwareConfig(_Section):
-    backend: str = "ibm_brisbane"  # IBM Quantum backend (or the fake backend of the same name offline)
+    backend: str = "auto"  # IBM device; auto = account's least-busy operational one with enough qubits (ibm_fez offline)
     shots: int = 1024  # measurement shots per circuit
     optimization_level: int = 1  # Qiskit transpiler optimisation level (0-3)
-    instance: str = ""  # IBM Quantum instance (CRN or hub/group/project); empty = account default
+    instance: str = ""  # IBM Quantum instance CRN (crn:v1:…) jobs run in; empty = QISKIT_IBM_INSTANCE or the account's
 
     _not_in_key = ("instance",)
 
     def _validate(self) -> None:
         _check_range("hardware", "shots", self.shots, 1, 1_000_000)
         _check_range("hardware", "optimization_level", self.optimization_level, 0, 3)
+        if self.instance and not self.instance.startswith("crn:"):
+            raise ConfigError(f"hardware.instance must be an IBM Cloud instance CRN (crn:v1:bluemix:…) or empty; "
+                              f"got {self.instance!r}. The hub/group/project form is retired")
 
 
 #: Old field names still accepted on input: (section, old) → new.

@@ -1,4 +1,12 @@
-"""Shared test fixtures.
+"""Shared test fixtures and the two test tiers.
+
+``python -m pytest`` runs the fast tier (``-m "not slow"`` in pyproject's addopts): unit tests, AppTests and the
+quick paths, on a small demo corpus (``QSER_DEMO_SPEAKERS=6``: 432 clips instead of 864).
+``python -m pytest -m slow`` runs the rest. A test is slow automatically when it uses what makes tests slow
+(:func:`pytest_collection_modifyitems`): a local Ray (``local_ray``), real speech (``emodb_audio``), a fresh
+interpreter (``subprocess`` or ``sys.executable`` in the test or in a helper of its module it calls: every
+``qser`` subprocess pays the imports again) or a browser (``browser`` marker); anything else slow says so with
+``@pytest.mark.slow``.
 
 Every test session gets its own ``QSER_HOME`` (caches, demo corpus, run records)
 unless one is set already (CI sets it inside the clone so the demo corpus and
@@ -7,7 +15,9 @@ embeddings are made once per run).
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -16,6 +26,14 @@ import pytest
 from qser_core.config import QserConfig
 
 EMODB_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb" / "audio"
+#: Fixtures whose use makes a test slow.
+SLOW_FIXTURES = frozenset({"local_ray", "emodb_audio"})
+#: Markers that make a test slow.
+SLOW_MARKERS = frozenset({"browser"})
+#: Source text of a test (or a helper it calls) that starts a fresh interpreter.
+_SPAWNS = re.compile(r"\bsubprocess\.|\bsys\.executable\b")
+#: Demo speakers of the fast tier: six, so 5-fold speaker-disjoint cross-validation still works.
+FAST_DEMO_SPEAKERS = "6"
 
 
 def pytest_configure(config):
@@ -24,6 +42,57 @@ def pytest_configure(config):
 
         os.environ["QSER_HOME"] = tempfile.mkdtemp(prefix="qser-test-home-")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # the dashboard would train its Live demo models at start-up in every AppTest; tests that need them ask
+    os.environ.setdefault("QSER_PREPARE_DEFAULT_MODELS", "0")
+    if _fast_tier(config):
+        os.environ.setdefault("QSER_DEMO_SPEAKERS", FAST_DEMO_SPEAKERS)
+
+
+def _fast_tier(config) -> bool:
+    """True when the run deselects slow tests (the default ``-m "not slow"``)."""
+    return (config.getoption("markexpr", "") or "").replace(" ", "") == "notslow"
+
+
+def _spawns_process(function, owner) -> bool:
+    """Whether ``function``, or a function or method of ``owner``'s module or class it names, starts a process."""
+    module = inspect.getmodule(function)
+    seen, stack = set(), [function]
+    while stack:
+        fn = stack.pop()
+        if fn in seen:
+            continue
+        seen.add(fn)
+        try:
+            if _SPAWNS.search(inspect.getsource(fn)):
+                return True
+        except (OSError, TypeError):
+            continue
+        for name in getattr(getattr(fn, "__code__", None), "co_names", ()):
+            for scope in (module, owner):
+                helper = inspect.unwrap(getattr(scope, name, None)) if scope is not None else None
+                if inspect.isfunction(helper) and helper.__module__ == getattr(module, "__name__", None):
+                    stack.append(helper)
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark slow every test that uses Ray, EmoDB, a browser or a fresh interpreter (see the module docstring)."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if (SLOW_FIXTURES & names or any(item.get_closest_marker(m) for m in SLOW_MARKERS)
+                or any(_spawns_process(fn, owner) for fn, owner in _code_of(item, names))):
+            item.add_marker(pytest.mark.slow)
+
+
+def _code_of(item, fixture_names):
+    """The test function and the functions of the fixtures it uses, each with the class it is looked up in."""
+    function = getattr(item, "function", None)
+    if function is not None:
+        yield function, getattr(item, "cls", None)
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    for name in fixture_names:
+        for definition in definitions.get(name, ()):
+            yield definition.func, None
 
 
 @pytest.fixture(scope="session")
@@ -34,9 +103,9 @@ def qser_home() -> Path:
 
 @pytest.fixture(scope="session")
 def emodb_audio() -> Path:
-    """Real speech (EmoDB) beside the project; tests that need it skip where it is absent."""
+    """Real speech (EmoDB) beside the project; tests that need it skip where it is absent (README: Tests)."""
     if not EMODB_AUDIO.is_dir():
-        pytest.skip(f"real-speech folder {EMODB_AUDIO} is absent")
+        pytest.skip(f"needs real speech: EmoDB's 535 clips in {EMODB_AUDIO} (README, 'Tests' says how to get them)")
     return EMODB_AUDIO
 
 

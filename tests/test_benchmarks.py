@@ -173,6 +173,17 @@ class TestCommand:
         assert result.returncode == 1
         assert "source checkout" in result.stderr and "Traceback" not in result.stderr
 
+    def test_never_runs_a_benchmarks_package_of_the_current_folder(self, tmp_path):
+        site = tmp_path / "site"
+        shutil.copytree(ROOT / "qser_core", site / "qser_core", ignore=shutil.ignore_patterns("__pycache__"))
+        planted = tmp_path / "work" / "benchmarks"
+        planted.mkdir(parents=True)
+        (planted / "__init__.py").write_text("")
+        (planted / "__main__.py").write_text("print('planted benchmarks ran')\n")
+        result = _run("-m", "qser_core.cli", "bench", "--quick", cwd=planted.parent, pythonpath=site)
+        assert result.returncode == 1 and "planted benchmarks ran" not in result.stdout
+        assert "source checkout" in result.stderr
+
 
 @pytest.mark.slow
 def test_quick_run_writes_the_schema(tmp_path):

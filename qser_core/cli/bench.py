@@ -1,8 +1,9 @@
 """``qser bench [--quick] [--only NAME ...]``: the benchmarks of a source checkout (``python -m benchmarks``).
 
 The benchmarks live in the repository's ``benchmarks/`` folder, not in the installed package: the
-command finds the checkout this ``qser_core`` was installed from (editable install) or the current
-folder, and runs them there in a fresh interpreter. Results go to ``benchmarks/results/``.
+command finds the checkout this ``qser_core`` was installed from (editable install) and runs them there
+in a fresh interpreter. Never a ``benchmarks/`` package of the current folder: that could be any code,
+and it would time another version of the lab. Results go to ``benchmarks/results/``.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ from pathlib import Path
 from qser_core.cli.common import add_command
 from qser_core.errors import DataError
 
+
 def checkout_root() -> Path:
-    """The source checkout holding ``benchmarks/``: beside this ``qser_core``, else the current folder."""
-    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
-        if (root / "benchmarks" / "__main__.py").is_file():
-            return root
+    """The source checkout holding ``benchmarks/`` beside this ``qser_core`` (an editable install)."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / "benchmarks" / "__main__.py").is_file():
+        return root
     raise DataError(
-        "qser bench runs the benchmarks/ folder of a source checkout, and none was found beside the installed "
-        f"qser_core ({Path(__file__).resolve().parents[2]}) or in the current folder ({Path.cwd()}); clone the "
-        "QSER Lab repository, `pip install -e .` there and run `qser bench` in it")
+        "qser bench runs the benchmarks/ folder of the source checkout qser_core was installed from, and there "
+        f"is none beside the installed qser_core ({root}); clone the QSER Lab repository, `pip install -e .` "
+        "there and run `qser bench`")
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """``qser hardware backends|run|curve|status|fetch``: the trained quantum head on IBM devices and their noise.
 
-``qser hardware run --model models/q8 --backend ibm_brisbane --fake --shots 1024 --recalibrate 100``
+``qser hardware run --model models/q8 --backend ibm_fez --fake --shots 1024 --recalibrate 100``
 simulates the test clips under the device's calibrated noise in one job; without ``--fake`` the same
-job goes to IBM Quantum (``QISKIT_IBM_TOKEN`` / ``QISKIT_IBM_INSTANCE`` or a saved account).
+job goes to IBM Quantum (``QISKIT_IBM_TOKEN`` / ``QISKIT_IBM_INSTANCE`` or a saved account), to the
+least-busy device with enough qubits unless ``--backend`` names one.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import sys
 from typing import Any
 
 from qser_core.cli.common import add_command, config_from, emit
-from qser_core.hardware.circuit import TRANSPILE_TRIALS
-from qser_core.hardware.readout import READOUT_METHODS
+from qser_core.hardware.options import READOUT_METHODS, TRANSPILE_TRIALS
 
 
 def _say(text: str) -> None:
@@ -33,19 +33,29 @@ def _scores_text(result: dict[str, Any]) -> str:
 
 
 def _plan_text(run) -> str:
+    from qser_core.hardware.circuit import seed_search_text
+
     s, e = run.isa.stats, run.estimate
-    trials = f" (fewest of {s['trials']} transpiler seeds)" if s.get("trials", 1) > 1 else ""
-    return (f"{run.backend}: depth {s['depth']}, two-qubit gates {s['two_qubit_gates']}{trials}, layout {s['layout']}; "
-            f"{len(run.angles)} clips × {run.shots} shots ≈ {e['quantum_seconds']:.1f} QPU s "
-            f"({100 * e['open_plan_fraction']:.1f}% of the Open Plan's 10 min)")
+    head = (f"{run.backend}: depth {s['depth']}, two-qubit gates {s['two_qubit_gates']} ({seed_search_text(s)}), "
+            f"layout {s['layout']}; {len(run.angles)} clips × {run.shots} shots")
+    cost = (f"≈ {e['quantum_seconds']:.1f} QPU s (IBM's quick formula {e['ibm_quick_formula_s']:.1f} s) against "
+            f"{e['remaining_s']:.0f} s left ({e['source']})" if e.get("remaining_s") is not None
+            else f"≈ {e['quantum_seconds']:.1f} QPU s ({e['source']})")
+    if run.local:
+        return f"{head}, simulated offline (nothing is sent; on the device this job would cost {cost.lstrip('≈ ')})"
+    return f"{head} {cost}; IBM cancels the job after {e['max_execution_time_s']} s"
 
 
-def _service(args: argparse.Namespace):
+def _instance(args: argparse.Namespace, config=None) -> str | None:
+    return getattr(args, "instance", None) or (config.hardware.instance if config is not None else None) or None
+
+
+def _service(args: argparse.Namespace, config=None):
     if getattr(args, "fake", False):
         return None
     from qser_core.hardware.backends import connect
 
-    return connect(instance=args.instance or None)
+    return connect(instance=_instance(args, config))
 
 
 def _plan(args: argparse.Namespace, **extra):
@@ -59,7 +69,8 @@ def _plan(args: argparse.Namespace, **extra):
     layout = [int(q) for q in args.layout.split(",")] if args.layout else None
     mitigation = Mitigation(resilience_level=args.resilience, dynamical_decoupling=args.dd, readout=args.readout)
     model = load_model(args.model)
-    run, device = plan(model, backend=hw.backend, fake=extra.pop("fake", args.fake), service=_service(args),
+    fake = extra.pop("fake", args.fake)
+    run, device = plan(model, backend=hw.backend, fake=fake, service=None if fake else _service(args, config),
                        shots=hw.shots, optimization_level=hw.optimization_level,
                        transpile_trials=args.transpile_trials, initial_layout=layout,
                        mitigation=mitigation, n_clips=args.clips, model_path=str(args.model),
@@ -69,14 +80,10 @@ def _plan(args: argparse.Namespace, **extra):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from qser_core.errors import BackendError
     from qser_core.hardware.run import dispatch
 
     model, run, device = _plan(args, noise_scale=args.noise_scale, recalibrate=args.recalibrate)
-    if not run.local and not run.estimate["fits_open_plan"] and not args.yes:
-        raise BackendError(f"the job needs about {run.estimate['quantum_seconds']:.0f} QPU seconds, more than the "
-                           "Open Plan's 600 per 28 days; use --clips or fewer --shots, or pass --yes to send it")
-    result = dispatch(model, run, device, wait_result=not args.no_wait, track=not args.no_track)
+    result = dispatch(model, run, device, wait_result=not args.no_wait, track=not args.no_track, confirmed=args.yes)
     if result.get("status") == "submitted":
         emit(args, result, f"submitted job {result['job_id']} (run {result['run_id']}); "
                            f"`qser hardware fetch {result['job_id']}` when it is done")
@@ -107,24 +114,30 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     service, note = None, None
     if account_configured() and not args.fake:
         try:
-            service = connect(instance=args.instance or None)
+            service = connect(instance=_instance(args, config_from(args)))
+            listing = list_backends(service)
         except BackendError as exc:
-            note = str(exc)
-    listing = list_backends(service)
+            service, note = None, str(exc)
+    if service is None:
+        listing = list_backends(None)
     if note:
         listing["account"]["message"] = f"{note}; listing offline fake backends"
     _say(listing["account"]["message"])
-    rows = [f"{b['name']:<16} {b['n_qubits']:>4} qubits  queue {b['pending_jobs']:>5}  {b['status']}"
+    rows = [f"{b['name']:<16} {b['n_qubits']:>4} qubits  "
+            + ("" if b["pending_jobs"] is None else f"queue {b['pending_jobs']:>5}  ") + b["status"]
             for b in listing["backends"]]
-    emit(args, listing, "\n".join(rows + ([f"least busy: {listing['least_busy']}"] if listing["least_busy"] else [])))
+    best = listing["least_busy"]
+    tail = ([f"default (--backend auto): {best}" + ("" if service is not None else " offline")] if best else [])
+    emit(args, listing, "\n".join(rows + tail))
     return 0
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from qser_core.hardware.run import job_list
 
-    jobs = job_list(refresh=args.refresh)
-    rows = [f"{j['job_id']}  {j['target']:<8} {j['backend']:<15} {j['status']:<10} run {j['run_id'][:8]}"
+    jobs = job_list(refresh=args.refresh, instance=_instance(args, config_from(args)))
+    rows = [f"{j['submitted']}  {j['job_id']}  {j['target']:<8} {j['backend']:<15} {j['status']:<10} "
+            f"{j['model']}  {j['shots']} shots" + ("" if j["noise_scale"] is None else f"  λ {j['noise_scale']}")
             + (f"  ({j['reason']})" if j["reason"] else "") for j in jobs]
     emit(args, {"jobs": jobs}, "\n".join(rows) or "no recorded hardware jobs")
     return 0
@@ -133,7 +146,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_fetch(args: argparse.Namespace) -> int:
     from qser_core.hardware.run import fetch
 
-    result = fetch(args.job_id)
+    result = fetch(args.job_id, instance=args.instance or None)
     emit(args, result, _scores_text(result) + f"\nrun {result['run_id']}" + ("" if result["fetched"] else
                                                                              " (already fetched; stored result)"))
     return 0
@@ -141,7 +154,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, metavar="DIR", help="folder written by `qser train --out` (quantum head)")
-    p.add_argument("--backend", help="IBM device, e.g. ibm_brisbane, ibm_torino, ibm_fez (default from config)")
+    p.add_argument("--backend", help="IBM device, e.g. ibm_fez, ibm_marrakesh, ibm_torino; auto (default): the "
+                                     "least-busy one with enough qubits (ibm_fez offline)")
     p.add_argument("--clips", type=int, help="stratified subset of the test clips (to fit a QPU budget)")
     p.add_argument("--recalibrate", type=int, default=0, metavar="N",
                    help="refit the readout on N training clips run in the same job (default: 0 = off)")
@@ -155,7 +169,8 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--transpile-trials", type=int, default=TRANSPILE_TRIALS, metavar="N",
                    help=f"transpiler seeds tried, fewest two-qubit gates kept (default: {TRANSPILE_TRIALS})")
     p.add_argument("--layout", metavar="Q0,Q1,...", help="initial layout: physical qubit of each circuit qubit")
-    p.add_argument("--instance", help="IBM Quantum instance CRN (default: QISKIT_IBM_INSTANCE or the account's)")
+    p.add_argument("--instance", help="IBM Quantum instance CRN (default: hardware.instance, QISKIT_IBM_INSTANCE or "
+                                      "the account's)")
     p.add_argument("--no-track", action="store_true", help="do not record the run")
 
 
@@ -174,7 +189,7 @@ def register(sub) -> None:
     p.add_argument("--fake", action="store_true", help="offline: the device's fake backend and calibrated noise")
     p.add_argument("--noise-scale", type=float, default=1.0, help="λ: device noise × λ (offline only)")
     p.add_argument("--no-wait", action="store_true", help="return once the hardware job is recorded")
-    p.add_argument("--yes", action="store_true", help="send even when the estimate exceeds the Open Plan's 10 min")
+    p.add_argument("--yes", action="store_true", help="send even when the estimate exceeds the QPU time left")
 
     p = add_command(actions, "curve", _cmd_curve, "accuracy versus noise scale λ or shots, offline, one job per point")
     _run_flags(p)
@@ -184,6 +199,8 @@ def register(sub) -> None:
 
     p = add_command(actions, "status", _cmd_status, "recorded hardware jobs and their status")
     p.add_argument("--refresh", action="store_true", help="poll IBM Quantum for unfinished jobs")
+    p.add_argument("--instance", help="IBM Quantum instance CRN (default: each job's recorded instance)")
 
     p = add_command(actions, "fetch", _cmd_fetch, "retrieve a job's result into its recorded run (idempotent)")
     p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument("--instance", help="IBM Quantum instance CRN (default: the job's recorded instance)")

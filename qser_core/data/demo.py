@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from qser_core.config import qser_home
-from qser_core.errors import BackendError, DataError
+from qser_core.errors import BackendError, ConfigError, DataError
 from qser_core.data.espeak import check_available, synthesize
 from qser_core.progress import Progress
 
@@ -141,6 +141,7 @@ _BASE_VOICES = (
 )  # fmt: skip
 _INTENSITY_STRENGTH = {"LO": 0.55, "MD": 1.0, "HI": 1.4}
 _MAX_SPEAKERS = 91  # CREMA-D's actor ids 1001-1091
+DEFAULT_SPEAKERS = 12
 
 
 # ------------------------------------------------------------- speakers, clips
@@ -400,13 +401,52 @@ def _is_complete(folder: Path) -> bool:
 _DIR_LOCK = threading.Lock()
 
 
-def demo_corpus_dir(*, seed: int = 0) -> Path:
-    """The default demo corpus (12 speakers, 864 clips), generated on first use and reused after.
+def demo_speakers() -> int:
+    """Speakers of the default demo corpus: 12, or ``$QSER_DEMO_SPEAKERS`` (1-91) for a smaller or larger one.
 
-    It lives in ``qser_home()/demo/v1-seed{seed}``. Generation goes into a temporary sibling
-    folder that is renamed into place when complete, so an interrupted run never leaves a
-    half corpus; threads share a lock, and processes a lock file (where ``fcntl`` exists) —
-    if two processes still race, the loser discards its copy.
+    The fast test tier sets 6 (432 clips: 5-fold speaker-disjoint cross-validation still works).
+
+    Raises
+    ------
+    ConfigError
+        ``QSER_DEMO_SPEAKERS`` is not an integer from 1 to 91.
+    """
+    raw = os.environ.get("QSER_DEMO_SPEAKERS", "").strip()
+    if not raw:
+        return DEFAULT_SPEAKERS
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= _MAX_SPEAKERS:
+        raise ConfigError(f"QSER_DEMO_SPEAKERS must be an integer from 1 to {_MAX_SPEAKERS}; got {raw!r} "
+                          "(unset it for the default 12 speakers)")
+    return n
+
+
+def _demo_folder(seed: int, n_speakers: int) -> Path:
+    name = f"{CORPUS_VERSION}-seed{seed}" + ("" if n_speakers == DEFAULT_SPEAKERS else f"-{n_speakers}spk")
+    return qser_home() / "demo" / name
+
+
+def demo_corpus_ready(*, seed: int = 0) -> bool:
+    """Whether :func:`demo_corpus_dir` would return at once (the corpus is complete on disk)."""
+    return _is_complete(_demo_folder(seed, demo_speakers()))
+
+
+def demo_corpus_dir(*, seed: int = 0, progress: Progress | None = None) -> Path:
+    """The default demo corpus (12 speakers, 864 clips; see :func:`demo_speakers`), generated on first use.
+
+    It lives in ``qser_home()/demo/v1-seed{seed}`` (``…-{n}spk`` for another speaker count).
+    Generation goes into a temporary sibling folder that is renamed into place when complete, so an
+    interrupted run never leaves a half corpus; threads share a lock, and processes a lock file (where
+    ``fcntl`` exists) — if two processes still race, the loser discards its copy.
+
+    Parameters
+    ----------
+    seed : int, default=0
+    progress : callable, optional
+        ``progress(done, total, message)`` in clips while the corpus is generated (not called when it exists).
 
     Returns
     -------
@@ -419,8 +459,9 @@ def demo_corpus_dir(*, seed: int = 0) -> Path:
     >>> len(list(folder.glob("*.wav")))  # doctest: +SKIP
     864
     """
-    parent = qser_home() / "demo"
-    final = parent / f"{CORPUS_VERSION}-seed{seed}"
+    n_speakers = demo_speakers()
+    final = _demo_folder(seed, n_speakers)
+    parent = final.parent
     if _is_complete(final):
         return final
     with _DIR_LOCK:
@@ -439,7 +480,7 @@ def demo_corpus_dir(*, seed: int = 0) -> Path:
                 shutil.rmtree(final, ignore_errors=True)
             tmp = parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             try:
-                generate_demo_corpus(tmp, seed=seed)
+                generate_demo_corpus(tmp, n_speakers=n_speakers, seed=seed, progress=progress)
                 try:
                     os.rename(tmp, final)
                 except OSError:

@@ -1,7 +1,10 @@
-"""The trained quantum head as one parameterised Qiskit circuit, transpiled once for a device.
+"""The quantum head as one parameterised Qiskit circuit, transpiled for a device: the one exporter.
 
-``qser hardware run --model DIR --backend ibm_torino --fake`` prints what :func:`transpile_for` reports
-(depth, two-qubit gates, layout) before anything is sent.
+``qser hardware run --model DIR --backend ibm_fez --fake`` prints what :func:`transpile_for` reports
+(depth, two-qubit gates, layout) before anything is sent; the Circuit page shows
+:func:`transpile_report`, built from the same two functions with the same seed search, so both
+pages give the same two-qubit gate count for the same head. All Qiskit code of the project lives
+in this stage (:mod:`qser_core.heads` stays PennyLane and torch).
 
 The circuit is defined once, in PennyLane (:class:`qser_core.heads.circuits.CircuitSpec`). Here it
 is queued with the *trained* weights bound and the input angles as torch tensors that require a
@@ -14,21 +17,21 @@ one row of parameter values for the same transpiled (ISA) circuit.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
 from qser_core.errors import BackendError, ConfigError
+from qser_core.hardware.options import TRANSPILE_TRIALS
 from qser_core.heads.circuits import CircuitSpec
 
 __all__ = ["QISKIT_GATES", "TRANSPILE_TRIALS", "HeadCircuit", "IsaCircuit", "export_circuit", "transpile_for",
-           "head_weights"]
+           "head_weights", "circuit_stats", "isa_stats", "transpile_report", "seed_search_text"]
 
 #: Gates the PennyLane tape is decomposed into before conversion (each has a Qiskit twin).
 QISKIT_GATES = frozenset({"RX", "RY", "RZ", "CNOT", "CZ"})
-#: Transpiler seeds a hardware run tries (:func:`transpile_for`'s ``trials``): ~0.03 s each, once per run.
-TRANSPILE_TRIALS = 8
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def export_circuit(weights: Any, *, spec: CircuitSpec) -> HeadCircuit:
 
     Examples
     --------
-    >>> hc = export_circuit(np.zeros((2, 4)), spec=CircuitSpec(4, 2, encoding="angle-ry", ansatz="hea"))
+    >>> hc = export_circuit(np.full((2, 4), 0.3), spec=CircuitSpec(4, 2, encoding="angle-ry", ansatz="hea"))
     >>> hc.circuit.num_parameters, hc.circuit.count_ops()["cz"]
     (4, 6)
     """
@@ -221,9 +224,14 @@ def transpile_for(
     layout = _check_layout(initial_layout, n, backend.num_qubits, name)
     best = None
     for trial_seed in range(seed, seed + trials):
-        pm = generate_preset_pass_manager(optimization_level=optimization_level, target=backend.target,
-                                          initial_layout=layout, seed_transpiler=trial_seed)
-        isa = pm.run(circuit.circuit)
+        with warnings.catch_warnings():
+            # qiskit-ibm-runtime 0.45 still registers its deprecated IBMFractionalTranslationPlugin; stevedore loads
+            # every translation plugin on the first transpile, which warns although that one is never selected.
+            warnings.filterwarnings("ignore", message=".*IBMFractionalTranslationPlugin is deprecated",
+                                    category=DeprecationWarning)
+            pm = generate_preset_pass_manager(optimization_level=optimization_level, target=backend.target,
+                                              initial_layout=layout, seed_transpiler=trial_seed)
+            isa = pm.run(circuit.circuit)
         stats = isa_stats(isa, backend, n_qubits=n, optimization_level=optimization_level)
         rank = (stats["two_qubit_gates"], stats["two_qubit_depth"], stats["depth"])
         if best is None or rank < best[0]:
@@ -257,24 +265,104 @@ def backend_name(backend) -> str:
     return name
 
 
-def isa_stats(isa, backend, *, n_qubits: int, optimization_level: int) -> dict[str, Any]:
-    """Depth, gate counts, layout and scheduled duration of a transpiled circuit."""
+def circuit_stats(circuit) -> dict[str, Any]:
+    """Size of a Qiskit circuit: ``depth``, ``two_qubit_depth``, ``two_qubit_gates``, ``gates``, ``ops``,
+    ``active_qubits``.
+
+    Measurements, barriers and delays are not gates; ``depth`` is Qiskit's.
+    """
     skip = {"measure", "barrier", "delay"}
-    ops = {name: int(k) for name, k in isa.count_ops().items()}
-    two = sum(1 for inst in isa.data if inst.operation.num_qubits == 2 and inst.operation.name not in skip)
+    ops = {name: int(k) for name, k in circuit.count_ops().items()}
+    two = sum(1 for inst in circuit.data if inst.operation.num_qubits == 2 and inst.operation.name not in skip)
+    active = {circuit.find_bit(q).index for inst in circuit.data for q in inst.qubits
+              if inst.operation.name not in ("barrier", "delay")}
+    return {
+        "depth": int(circuit.depth()),
+        "two_qubit_depth": int(circuit.depth(lambda inst: inst.operation.num_qubits == 2)),
+        "two_qubit_gates": int(two),
+        "gates": int(sum(k for name, k in ops.items() if name not in skip)),
+        "ops": ops,
+        "active_qubits": len(active),
+    }
+
+
+def isa_stats(isa, backend, *, n_qubits: int, optimization_level: int) -> dict[str, Any]:
+    """:func:`circuit_stats` of a transpiled circuit, with its layout and scheduled duration."""
     try:
         duration = float(isa.estimate_duration(backend.target, unit="s"))
     except Exception:  # noqa: BLE001 - targets without durations (plain simulators) have none
         duration = float("nan")
     return {
-        "depth": int(isa.depth()),
-        "two_qubit_depth": int(isa.depth(lambda inst: inst.operation.num_qubits == 2)),
-        "two_qubit_gates": int(two),
-        "gates": int(sum(k for name, k in ops.items() if name not in skip)),
-        "ops": ops,
+        **circuit_stats(isa),
         "layout": [int(q) for q in isa.layout.final_index_layout()[:n_qubits]],
         "duration_s": duration,
         "optimization_level": int(optimization_level),
         "n_qubits": int(n_qubits),
         "device_qubits": int(backend.num_qubits),
+    }
+
+
+def seed_search_text(stats: dict[str, Any]) -> str:
+    """How the two-qubit gate count was reached, e.g. ``fewest of 8 transpiler seeds (kept: seed 3)``."""
+    trials, seed = int(stats.get("trials", 1)), int(stats.get("seed", 0))
+    if trials > 1:
+        return f"fewest of {trials} transpiler seeds (kept: seed {seed})"
+    return f"one transpile, seed {seed}"
+
+
+def transpile_report(spec: CircuitSpec, *, backend: str = "auto", optimization_level: int = 1,
+                     trials: int = TRANSPILE_TRIALS, seed: int = 0, weights: Any = None) -> dict[str, Any]:
+    """What the head's circuit becomes on an IBM device (offline fake backend): sizes before and after.
+
+    The same export and seed search as a hardware run (:func:`export_circuit`, :func:`transpile_for`),
+    so the Circuit page and the Hardware page report the same counts for the same head.
+
+    Parameters
+    ----------
+    spec : CircuitSpec
+    backend : str, default="auto"
+        A fake backend name (:data:`qser_core.hardware.backends.FAKE_BACKENDS`; ``auto`` = ibm_fez).
+    optimization_level : int, default=1
+    trials : int, default=TRANSPILE_TRIALS
+        Transpiler seeds tried; the circuit with the fewest two-qubit gates is kept.
+    seed : int, default=0
+        First transpiler seed, and seed of the placeholder weights.
+    weights : array-like [shape=spec.weight_shape], optional
+        Trained weights; seeded placeholders when omitted (at level 1 the counts do not depend on them).
+
+    Returns
+    -------
+    dict
+        ``logical`` (:func:`circuit_stats` of the exported circuit), ``transpiled`` (:func:`isa_stats`
+        plus ``trials`` and ``seed``), ``backend``, ``seed_search`` (text), ``qasm`` (OpenQASM 3 of the
+        logical circuit, inputs as ``input float``) and ``text`` (drawing, idle wires hidden).
+
+    Raises
+    ------
+    BackendError
+        For a device without a fake backend or too few device qubits.
+    ConfigError
+        For a bad optimisation level.
+
+    Examples
+    --------
+    >>> report = transpile_report(CircuitSpec(4, 2, encoding="angle-ry", ansatz="hea"), backend="ibm_torino")
+    >>> report["logical"]["two_qubit_gates"], report["transpiled"]["two_qubit_gates"]
+    (6, 6)
+    """
+    import qiskit.qasm3
+
+    from qser_core.hardware.backends import fake_backend
+
+    weights = spec.placeholder_angles(seed=seed)[1] if weights is None else weights
+    exported = export_circuit(weights, spec=spec)
+    device = fake_backend(backend)
+    isa = transpile_for(exported, device, optimization_level=optimization_level, seed=seed, trials=trials)
+    return {
+        "logical": circuit_stats(exported.circuit),
+        "transpiled": isa.stats,
+        "backend": isa.backend,
+        "seed_search": seed_search_text(isa.stats),
+        "qasm": qiskit.qasm3.dumps(exported.circuit),
+        "text": str(isa.circuit.draw(output="text", idle_wires=False, fold=120)),
     }

@@ -1,6 +1,6 @@
 """A trained quantum head on the test clips: ideal simulation, device noise, IBM hardware — side by side.
 
-``qser hardware run --model DIR --backend ibm_brisbane --fake --shots 1024 --recalibrate 100``.
+``qser hardware run --model DIR --backend ibm_fez --fake --shots 1024 --recalibrate 100``.
 
 The steps, each its own module: export the circuit with the trained weights bound and transpile it
 once (:mod:`~qser_core.hardware.circuit`), estimate QPU time (:mod:`~qser_core.hardware.estimate`),
@@ -128,7 +128,8 @@ class DeviceRun:
     mitigation : Mitigation
     primitive : str
     estimate : dict
-        QPU-time estimate (:func:`qser_core.hardware.estimate.estimate_qpu_time`).
+        QPU-time estimate (:func:`qser_core.hardware.estimate.estimate_qpu_time`), with the budget
+        it was checked against (:func:`qser_core.hardware.estimate.budget_check`) once planned.
     """
 
     model_info: dict
@@ -189,7 +190,7 @@ def prepare_run(model, device, *, local: bool, shots: int = 1024, noise_scale: f
     DeviceRun
     """
     from qser_core.hardware.estimate import estimate_qpu_time
-    from qser_core.hardware.readout import CALIBRATION_SHOTS
+    from qser_core.hardware.readout import calibration_circuits, calibration_plan
 
     head = model.head
     if getattr(model.config.head, "kind", "quantum") != "quantum" or not hasattr(head, "ansatz"):
@@ -208,10 +209,11 @@ def prepare_run(model, device, *, local: bool, shots: int = 1024, noise_scale: f
         ideal=ideal_expvals(model, test.angles), shots=int(shots),
         noise_scale=float(noise_scale) if local and noise_scale is not None else None,
         mitigation=mitigation or Mitigation(), primitive=primitive, seed=seed)
+    readout = run.mitigation.readout == "mthree" and primitive == "sampler"
     run.estimate = estimate_qpu_time(
         isa, device, n_rows=len(run.angles), shots=shots,
         resilience_level=run.mitigation.resilience_level if primitive == "estimator" else 0,
-        calibration_shots=CALIBRATION_SHOTS if run.mitigation.readout == "mthree" else 0)
+        calibration_circuits=calibration_circuits(calibration_plan(spec.n_qubits, shots=int(shots))) if readout else 0)
     return run
 
 

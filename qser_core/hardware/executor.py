@@ -25,7 +25,7 @@ class NoisyAerExecutor:
     Parameters
     ----------
     spec : CircuitSpec
-    backend : str, default="ibm_brisbane"
+    backend : str, default="ibm_fez"
         A fake backend name (:data:`qser_core.hardware.backends.FAKE_BACKENDS`).
     shots : int, default=1024
     noise_scale : float, default=1.0
@@ -35,7 +35,7 @@ class NoisyAerExecutor:
         Transpiler and simulator seed.
     """
 
-    def __init__(self, spec: CircuitSpec, *, backend: str = "ibm_brisbane", shots: int = 1024,
+    def __init__(self, spec: CircuitSpec, *, backend: str = "ibm_fez", shots: int = 1024,
                  noise_scale: float = 1.0, optimization_level: int = 1, seed: int = 0) -> None:
         self.spec, self.backend, self.shots = spec, backend, int(shots)
         self.noise_scale, self.optimization_level, self.seed = float(noise_scale), optimization_level, seed

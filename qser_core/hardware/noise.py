@@ -1,6 +1,6 @@
 """Noisy simulation from a real device's calibration, with the noise scaled by λ.
 
-``qser hardware curve --model DIR --backend ibm_brisbane --noise-scales 0 0.25 0.5 1 2`` draws the
+``qser hardware curve --model DIR --backend ibm_fez --noise-scales 0 0.25 0.5 1 2`` draws the
 accuracy-versus-noise curve these simulators give.
 
 Why a *slice* of the device: ``AerSimulator.from_backend(FakeBrisbane())`` builds noise for all 127
@@ -143,20 +143,18 @@ def _scaled_instruction(prop, scale: float):
     if prop is None or scale == 1.0:
         return prop
     prop = copy.copy(prop)
-    if prop.error is not None:
+    if prop.error is not None:  # a measure's error is its readout error: Aer builds readout noise from it
         prop.error = min(prop.error * scale, _MAX_ERROR)
-    for attr in ("prob_meas1_prep0", "prob_meas0_prep1"):  # IBM's asymmetric readout errors
-        if getattr(prop, attr, None) is not None:
-            setattr(prop, attr, min(getattr(prop, attr) * scale, _MAX_ERROR))
     return prop
 
 
 def compact_circuit(circuit, qubits: Sequence[int]):
-    """The circuit on ``len(qubits)`` wires: physical qubit ``qubits[i]`` becomes wire ``i``."""
-    from qiskit import QuantumCircuit
+    """The circuit on ``len(qubits)`` wires: physical qubit ``qubits[i]`` becomes wire ``i`` (registers kept)."""
+    from qiskit import QuantumCircuit, QuantumRegister
 
     index = {int(q): i for i, q in enumerate(qubits)}
-    out = QuantumCircuit(len(index), circuit.num_clbits, name=circuit.name, global_phase=circuit.global_phase)
+    out = QuantumCircuit(QuantumRegister(len(index), "q"), *circuit.cregs, name=circuit.name,
+                         global_phase=circuit.global_phase)
     for inst in circuit.data:
         wires = [circuit.find_bit(q).index for q in inst.qubits]
         if inst.operation.name in ("barrier", "delay") and not all(w in index for w in wires):

@@ -1,6 +1,6 @@
 """Readout-error mitigation of the Sampler path with mthree (M3, matrix-free measurement mitigation).
 
-``qser hardware run --model DIR --backend ibm_brisbane --fake --sampler --readout mthree`` corrects
+``qser hardware run --model DIR --backend ibm_fez --fake --sampler --readout mthree`` corrects
 the bit strings of the one job this way and records the calibration with the job.
 
 M3 needs each measured qubit's 2×2 assignment matrix (probability of reading b when a was prepared).
@@ -10,6 +10,7 @@ extra PUBs of X gates and measurements on the circuit's qubits, after the evalua
 
 - the calibration sees the readout errors of the very job it corrects (offline: the noisy simulator
   of the device slice, scaled by λ; on IBM Quantum: the device at the time the job ran);
+- every circuit runs at the job's one shot count (strings repeated to reach M3's 20,000 shots);
 - it costs no extra job, and ``--no-wait`` returns at once: the matrices are computed from the job's
   result whenever it is read, here or by ``qser hardware fetch`` days later in another process.
 
@@ -32,12 +33,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from qser_core.errors import BackendError, ConfigError
+from qser_core.hardware.options import READOUT_METHODS
 
-__all__ = ["READOUT_METHODS", "CALIBRATION_SHOTS", "calibration_plan", "calibration_pubs", "assignment_matrices",
+__all__ = ["READOUT_METHODS", "CALIBRATION_SHOTS", "calibration_plan", "calibration_circuits", "calibration_pubs", "assignment_matrices",
            "complete_calibration", "mitigated_expectations"]
 
-#: Sampler-path readout mitigation: none, or M3 (``mthree``).
-READOUT_METHODS = ("none", "mthree")
 #: Shots of the whole calibration, as M3's balanced default (2 × 10,000 over all its circuits).
 CALIBRATION_SHOTS = 20_000
 
@@ -51,27 +51,34 @@ def _mthree():
     return mthree
 
 
-def calibration_plan(n_qubits: int, *, shots: int = CALIBRATION_SHOTS) -> dict[str, Any]:
-    """M3's balanced calibration for ``n_qubits`` measured qubits: the prepared bit strings and shots each.
+def calibration_plan(n_qubits: int, *, shots: int, total_shots: int = CALIBRATION_SHOTS) -> dict[str, Any]:
+    """M3's balanced calibration for ``n_qubits`` measured qubits, at the job's one shot count.
+
+    Every PUB of a job runs with the same shots (the client-side primitives of qiskit-ibm-runtime
+    0.50 refuse mixed shot counts), so each calibration string is *repeated* until the calibration
+    has at least ``total_shots`` shots in all.
 
     Parameters
     ----------
     n_qubits : int
         Measured (logical) qubits.
-    shots : int, default=CALIBRATION_SHOTS
-        Shots of the whole calibration, shared evenly by its circuits (rounded up).
+    shots : int
+        Shots of every PUB of the job (the evaluation's).
+    total_shots : int, default=CALIBRATION_SHOTS
+        Shots the whole calibration should reach (M3's balanced default).
 
     Returns
     -------
     dict
         ``method`` (``"balanced"``), ``strings`` (one list of ``n_qubits`` bits per circuit; bit ``j``
-        is what logical qubit ``j`` is prepared in) and ``shots`` (per circuit).
+        is what logical qubit ``j`` is prepared in), ``repeats`` (circuits per string) and ``shots``
+        (per circuit, the job's).
 
     Examples
     --------
-    >>> plan = calibration_plan(3)
-    >>> len(plan["strings"]), plan["shots"] * len(plan["strings"]) >= CALIBRATION_SHOTS
-    (4, True)
+    >>> plan = calibration_plan(3, shots=1024)
+    >>> len(plan["strings"]), plan["repeats"], plan["shots"]
+    (4, 5, 1024)
     """
     if isinstance(n_qubits, bool) or not isinstance(n_qubits, int) or n_qubits < 1:
         raise ConfigError(f"readout calibration needs at least one measured qubit; got {n_qubits!r}")
@@ -79,11 +86,22 @@ def calibration_plan(n_qubits: int, *, shots: int = CALIBRATION_SHOTS) -> dict[s
     from mthree.generators import HadamardGenerator
 
     strings = [[int(b) for b in bits] for bits in HadamardGenerator(n_qubits)]
-    return {"method": "balanced", "strings": strings, "shots": int(math.ceil(shots / len(strings)))}
+    repeats = max(1, int(math.ceil(total_shots / (len(strings) * int(shots)))))
+    return {"method": "balanced", "strings": strings, "repeats": repeats, "shots": int(shots)}
+
+
+def calibration_circuits(plan: dict[str, Any]) -> int:
+    """Circuits of a calibration plan (strings × repeats)."""
+    return len(plan["strings"]) * int(plan.get("repeats", 1))
+
+
+def _expanded(plan: dict[str, Any]) -> list[list[int]]:
+    """The prepared string of each calibration PUB, in job order."""
+    return [string for string in plan["strings"] for _ in range(int(plan.get("repeats", 1)))]
 
 
 def calibration_pubs(width: int, layout: Sequence[int], plan: dict[str, Any]) -> list[tuple]:
-    """SamplerV2 PUBs of the calibration: per string, X on the qubits prepared in 1, then measure them all.
+    """SamplerV2 PUBs of the calibration: per string (repeated), X on the qubits prepared in 1, then measure.
 
     Parameters
     ----------
@@ -97,18 +115,19 @@ def calibration_pubs(width: int, layout: Sequence[int], plan: dict[str, Any]) ->
     Returns
     -------
     list of tuple
-        ``(circuit, None, shots)`` per string: already ISA (only ``x`` and ``measure``).
+        ``(circuit,)`` per circuit: already ISA (only ``x`` and ``measure``); no shots of their own,
+        so they run at the job's ``default_shots`` like the evaluation PUB.
     """
     from qiskit import QuantumCircuit
 
     pubs = []
-    for string in plan["strings"]:
+    for string in _expanded(plan):
         circuit = QuantumCircuit(width, len(layout), name="m3-calibration")
         for wire, bit in zip(layout, string):
             if bit:
                 circuit.x(int(wire))
         circuit.measure([int(w) for w in layout], range(len(layout)))
-        pubs.append((circuit, None, int(plan["shots"])))
+        pubs.append((circuit,))
     return pubs
 
 
@@ -149,7 +168,7 @@ def complete_calibration(calibration: dict[str, Any], result) -> dict[str, Any]:
     """Add the ``matrices`` measured by the calibration PUBs of ``result`` (PUBs 1… of the job) in place."""
     if "matrices" not in calibration:
         calibration["matrices"] = assignment_matrices([pub.data.c for pub in list(result)[1:]],
-                                                      calibration["strings"])
+                                                      _expanded(calibration))
     return calibration
 
 
@@ -163,7 +182,7 @@ def mitigated_expectations(bits, layout: Sequence[int], calibration: dict[str, A
     layout : sequence of int
         Bit of each logical qubit in ``bits``.
     calibration : dict
-        From :func:`calibrate` (one matrix per logical qubit, same order as ``layout``).
+        From :func:`complete_calibration` (one matrix per logical qubit, same order as ``layout``).
 
     Raises
     ------

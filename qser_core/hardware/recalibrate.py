@@ -1,6 +1,6 @@
 """Readout recalibration: refit only the head's final linear layer on noisy ⟨Z⟩ values.
 
-``qser hardware run --model DIR --backend ibm_brisbane --fake --recalibrate 120``.
+``qser hardware run --model DIR --backend ibm_fez --fake --recalibrate 120``.
 
 Noise shrinks every ⟨Z_q⟩ toward 0 (depolarising and readout errors scale it by a factor below one,
 different per qubit), so a readout trained on ideal values sees inputs that are too small and

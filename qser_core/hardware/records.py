@@ -4,9 +4,11 @@
 
 Each hardware or noisy run is an MLflow run of type ``hardware`` (:func:`qser_core.tracking.recorder.track_run`).
 Its job records are JSON artefacts ``jobs/<job_id>.json`` holding everything needed to score the job
-later without the model: job id, backend, the ISA circuit (QPY, base64), the parameter values, clip
-ids and labels, the model's path and run, shots, mitigation, the QPU-time estimate, the exact ⟨Z⟩ of
-the ideal target and the head's readout. The run's tag ``qser.job_ids`` lists its jobs, so a job is
+later without the model: job id, backend, the instance (CRN) it ran in, the ISA circuit (QPY,
+base64), the parameter values, clip ids and labels, the model's path and run, shots, mitigation, the
+QPU-time estimate and the ``max_execution_time`` IBM enforces, the exact ⟨Z⟩ of the ideal target and
+the head's readout. A short summary of each job (model, shots, λ, time) is also a run tag, so the
+job list is read without opening the records. The run's tag ``qser.job_ids`` lists its jobs, so a job is
 found by id from any process. Results go to ``results/<job_id>.json`` and the run's metrics; writing
 them again leaves the same values (fetching is idempotent).
 
@@ -20,17 +22,19 @@ import io
 import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from qser_core.errors import DataError
 
-__all__ = ["job_record", "add_job", "find_job", "list_jobs", "write_result", "load_isa"]
+__all__ = ["job_record", "job_instance", "add_job", "find_job", "list_jobs", "write_result", "load_isa"]
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_\-]{4,80}$")
 JOB_TAG = "qser.job_ids"
 STATUS_TAG = "qser.hardware_status"
+INFO_TAG = "qser.job_info."  # + job id: JSON summary of the job
 
 
 def dump_isa(circuit) -> str:
@@ -49,6 +53,14 @@ def load_isa(text: str):
     return qpy.load(io.BytesIO(base64.b64decode(text)))[0]
 
 
+def job_instance(job) -> str | None:
+    """The instance CRN a runtime job ran in (None for local jobs)."""
+    try:
+        return getattr(job, "instance", None) or None
+    except Exception:  # noqa: BLE001 - local jobs have no backend instance
+        return None
+
+
 def job_record(run, execution, *, noise_scale: float | None, extra: dict | None = None) -> dict[str, Any]:
     """Everything needed to score a job later (see the module docstring).
 
@@ -63,6 +75,8 @@ def job_record(run, execution, *, noise_scale: float | None, extra: dict | None 
     """
     return {
         "job_id": execution.job_id, "backend": run.backend, "local": execution.local,
+        "instance": None if execution.local else job_instance(execution.job),
+        "max_execution_time_s": execution.max_execution_time, "measured_qubits": execution.measured_qubits,
         "target": "noisy" if execution.local else "hardware", "primitive": execution.primitive,
         "submitted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "shots": execution.shots,
         "noise_scale": noise_scale, "mitigation": execution.mitigation, "estimate": run.estimate,
@@ -91,6 +105,12 @@ def add_job(recorder, record: dict[str, Any], job_ids: list[str]) -> None:
     """
     recorder.log_json(f"jobs/{record['job_id']}.json", record)
     job_ids.append(record["job_id"])
+    model = record.get("model") or {}
+    info = {"submitted": record["submitted"], "shots": record["shots"], "noise_scale": record["noise_scale"],
+            "primitive": record["primitive"], "instance": record.get("instance"),
+            "model": f"{model.get('n_qubits')}q{model.get('n_layers')}l {model.get('ansatz')} "
+                     f"({(model.get('run_id') or '')[:8] or Path(model.get('path') or '?').name})"}
+    recorder.set_tag(INFO_TAG + record["job_id"], json.dumps(info))
     recorder.set_tag(JOB_TAG, ",".join(job_ids))
     recorder.set_tag(STATUS_TAG, "submitted")
 
@@ -136,16 +156,28 @@ def find_job(job_id: str) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
 
 
 def list_jobs() -> list[dict[str, Any]]:
-    """One row per recorded job, newest run first: ``job_id, run_id, backend, target, status, submitted``."""
+    """One row per recorded job, newest run first.
+
+    Returns
+    -------
+    list of dict
+        ``submitted`` (UTC date and time), ``job_id``, ``model``, ``backend``, ``target``, ``shots``,
+        ``noise_scale``, ``status``, ``reason``, ``instance``, ``run_id``.
+    """
     rows = []
     for run in _runs_with_jobs():
         tags = run.data.tags
         statuses = json.loads(tags.get("qser.job_status", "{}") or "{}")
+        started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(run.info.start_time) / 1000))
         for job_id in filter(None, tags.get(JOB_TAG, "").split(",")):
-            rows.append({"job_id": job_id, "run_id": run.info.run_id, "backend": tags.get("qser.backend", ""),
-                         "target": tags.get("qser.target", ""), "status": statuses.get(job_id, "submitted"),
-                         "reason": tags.get(f"qser.job_reason.{job_id}", ""),
-                         "submitted": int(run.info.start_time)})
+            info = json.loads(tags.get(INFO_TAG + job_id, "{}") or "{}")
+            submitted = info.get("submitted", "").replace("T", " ").replace("Z", " UTC") or started
+            rows.append({"submitted": submitted, "job_id": job_id, "model": info.get("model", ""),
+                         "backend": tags.get("qser.backend", ""), "target": tags.get("qser.target", ""),
+                         "shots": info.get("shots"), "noise_scale": info.get("noise_scale"),
+                         "status": statuses.get(job_id, "submitted"),
+                         "reason": tags.get(f"qser.job_reason.{job_id}", ""), "instance": info.get("instance"),
+                         "run_id": run.info.run_id})
     return rows
 
 

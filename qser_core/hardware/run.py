@@ -14,7 +14,8 @@ import numpy as np
 
 from qser_core.errors import BackendError, ConfigError
 from qser_core.hardware import records
-from qser_core.hardware.backends import get_backend
+from qser_core.hardware.backends import budget, connect, get_backend, guarded, redact
+from qser_core.hardware.estimate import budget_check
 from qser_core.hardware.evaluation import ClipSet, DeviceRun, prepare_run, score_run
 from qser_core.hardware.execute import Mitigation, expectations, job_status, local_target, submit, wait
 from qser_core.hardware.noise import NOISE_SCALES, check_noise_scale
@@ -22,14 +23,16 @@ from qser_core.hardware.noise import NOISE_SCALES, check_noise_scale
 __all__ = ["plan", "dispatch", "noise_curve", "fetch", "job_list", "summary"]
 
 
-def plan(model, *, backend: str = "ibm_brisbane", fake: bool = True, service=None, **kwargs: Any) -> tuple[DeviceRun, Any]:
-    """Everything before dispatch: the device, the transpiled circuit with its stats, clips, QPU estimate.
+def plan(model, *, backend: str = "auto", fake: bool = True, service=None, **kwargs: Any) -> tuple[DeviceRun, Any]:
+    """Everything before dispatch: the device, the transpiled circuit with its stats, clips, QPU estimate
+    and the budget it is checked against.
 
     Parameters
     ----------
     model : TrainedModel
-    backend : str, default="ibm_brisbane"
-        IBM device name (``least_busy`` with an account).
+    backend : str, default="auto"
+        IBM device name; ``auto``: the account's least-busy operational device with enough qubits
+        (offline: ibm_fez).
     fake : bool, default=True
         Simulate offline on the device's fake backend (noise × ``noise_scale``).
     service : QiskitRuntimeService, optional
@@ -43,8 +46,11 @@ def plan(model, *, backend: str = "ibm_brisbane", fake: bool = True, service=Non
     run : DeviceRun
     device : qiskit.providers.BackendV2
     """
-    device = get_backend(backend, fake=fake, service=service)
-    return prepare_run(model, device, local=fake, **kwargs), device
+    spec = getattr(model.head, "spec_", None)
+    device = get_backend(backend, fake=fake, service=service, min_qubits=spec.n_qubits if spec else 1)
+    run = prepare_run(model, device, local=fake, **kwargs)
+    run.estimate.update(budget_check(run.estimate, budget(None if fake else service)))
+    return run, device
 
 
 def _config(model, run: DeviceRun):
@@ -57,7 +63,25 @@ def _tags(run: DeviceRun, kind: str) -> dict[str, str]:
             "qser.hardware_kind": kind, "qser.model_run": run.model_info.get("run_id") or ""}
 
 
-def dispatch(model, run: DeviceRun, device, *, wait_result: bool = True, track: bool = True) -> dict[str, Any]:
+def check_budget(run: DeviceRun, *, confirmed: bool = False) -> None:
+    """The budget rule of every dispatch (CLI and page): a hardware job over what is left needs ``confirmed``.
+
+    Raises
+    ------
+    BackendError
+        The estimate exceeds the QPU seconds left in the account's window and ``confirmed`` is False.
+    """
+    e = run.estimate
+    if run.local or e.get("fits", True) or confirmed:
+        return
+    raise BackendError(f"the job needs about {e['quantum_seconds']:.0f} QPU seconds, more than the "
+                       f"{e['remaining_s']:.0f} s left ({e['source']}); use fewer clips or shots, or confirm "
+                       "explicitly (--yes) to send it anyway; IBM cancels it after "
+                       f"{e['max_execution_time_s']} s")
+
+
+def dispatch(model, run: DeviceRun, device, *, wait_result: bool = True, track: bool = True,
+             confirmed: bool = False) -> dict[str, Any]:
     """Send the run's ONE job, record it at once, and (offline, or when asked) wait and score it.
 
     Parameters
@@ -71,6 +95,8 @@ def dispatch(model, run: DeviceRun, device, *, wait_result: bool = True, track: 
         ``qser hardware fetch JOB_ID`` completes it later.
     track : bool, default=True
         Record in the run store.
+    confirmed : bool, default=False
+        Send a hardware job whose estimate exceeds what is left (:func:`check_budget`).
 
     Returns
     -------
@@ -80,20 +106,24 @@ def dispatch(model, run: DeviceRun, device, *, wait_result: bool = True, track: 
     Raises
     ------
     BackendError
-        The job failed or was cancelled (its record keeps IBM's reason).
+        Over the budget without ``confirmed``; the job failed or was cancelled (its record keeps IBM's reason).
     """
     from qser_core.tracking.recorder import track_run
 
+    check_budget(run, confirmed=confirmed)
     start, job_ids = time.perf_counter(), []
     with track_run(_config(model, run), run_type="hardware", tags=_tags(run, "run"), enabled=track) as recorder:
         target = local_target(run.isa, device, noise_scale=run.noise_scale, seed=run.seed) if run.local else device
         execution = submit(run.isa, run.angles, target=target, shots=run.shots, primitive=run.primitive,
-                           mitigation=run.mitigation, seed=run.seed)
+                           mitigation=run.mitigation, seed=run.seed,
+                           max_execution_time=None if run.local else run.estimate["max_execution_time_s"])
         if track:
             records.add_job(recorder, records.job_record(run, execution, noise_scale=run.noise_scale), job_ids)
         if not (run.local or wait_result):
             return {"status": "submitted", "job_id": execution.job_id, "run_id": recorder.run_id, "jobs": 1,
-                    "backend": run.backend, "estimate": run.estimate, "transpiled": run.isa.stats}
+                    "backend": run.backend, "instance": records.job_instance(execution.job),
+                    "max_execution_time_s": execution.max_execution_time, "estimate": run.estimate,
+                    "transpiled": run.isa.stats}
         result = _finish(recorder.run_id if track else None, execution, run)
     result.update(run_id=recorder.run_id, seconds=time.perf_counter() - start)
     return summary(result)
@@ -113,7 +143,8 @@ def _finish(run_id: str | None, execution, run: DeviceRun) -> dict[str, Any]:
     scored = score_run(run, expvals, jobs=1)
     scored.update(job_ids=[execution.job_id], jobs=1, backend=run.backend, shots=run.shots,
                   noise_scale=run.noise_scale, mitigation=execution.mitigation, estimate=run.estimate,
-                  transpiled=run.isa.stats, usage=_usage(execution.job), primitive=execution.primitive)
+                  transpiled=run.isa.stats, usage=_usage(execution.job), primitive=execution.primitive,
+                  measured_qubits=execution.measured_qubits, max_execution_time_s=execution.max_execution_time)
     if run_id:
         records.write_result(run_id, execution.job_id, scored)
     return scored
@@ -185,7 +216,7 @@ def noise_curve(model, run: DeviceRun, device, *, noise_scales: Sequence[float] 
                                mitigation=point.mitigation, seed=point.seed)
             if track:
                 records.add_job(rec, records.job_record(point, execution, noise_scale=point.noise_scale,
-                                                        extra={"curve": axis}), job_ids)
+                                                    extra={"curve": axis}), job_ids)
             scored = score_run(point, expectations(wait(execution), primitive=execution.primitive,
                                                    layout=execution.layout, mitigation=execution.mitigation),
                                jobs=1)
@@ -216,14 +247,17 @@ def _run_from_record(record: dict[str, Any]) -> DeviceRun:
                      primitive=record["primitive"], estimate=record["estimate"], seed=record.get("seed", 0))
 
 
-def fetch(job_id: str, *, service=None) -> dict[str, Any]:
+def fetch(job_id: str, *, service=None, instance: str | None = None) -> dict[str, Any]:
     """Retrieve a recorded job's result into its run (idempotent: a fetched job is read back, not refetched).
 
     Parameters
     ----------
     job_id : str
     service : QiskitRuntimeService, optional
-        Needed for a hardware job not fetched yet (:func:`qser_core.hardware.backends.connect`).
+        Needed for a hardware job not fetched yet; else one is logged in
+        (:func:`qser_core.hardware.backends.connect`) with the job's recorded instance.
+    instance : str, optional
+        Instance CRN to log in with instead of the recorded one.
 
     Returns
     -------
@@ -245,14 +279,9 @@ def fetch(job_id: str, *, service=None) -> dict[str, Any]:
         raise BackendError(f"job {job_id} was a local simulation that did not finish in the process that ran it; "
                            "local jobs live only in that process. Run it again with `qser hardware run --fake`")
     if service is None:
-        from qser_core.hardware.backends import connect
-
-        service = connect()
-    try:
-        job = service.job(job_id)
-    except Exception as exc:  # noqa: BLE001
-        raise BackendError(f"IBM Quantum has no job {job_id} for this account: {exc}") from None
-    status, reason = job_status(job)
+        service = connect(instance=instance or record.get("instance"))
+    job = guarded(service, lambda: service.job(job_id), f"retrieve job {job_id} for this account")
+    status, reason = _status(service, job)
     if status in ("ERROR", "CANCELLED"):
         records.set_job_status(run_id, job_id, status, reason)
         raise BackendError(f"job {job_id} ended {status}: {reason}")
@@ -260,8 +289,8 @@ def fetch(job_id: str, *, service=None) -> dict[str, Any]:
         records.set_job_status(run_id, job_id, status)
         raise BackendError(f"job {job_id} is {status}; fetch it again when it is done")
     run = _run_from_record(record)
-    expvals = expectations(job.result(), primitive=record["primitive"], layout=record["layout"],
-                           mitigation=record["mitigation"])
+    expvals = expectations(guarded(service, job.result, f"read the result of job {job_id}"),
+                           primitive=record["primitive"], layout=record["layout"], mitigation=record["mitigation"])
     scored = score_run(run, expvals, jobs=1)
     scored.update(job_ids=[job_id], jobs=1, backend=record["backend"], shots=record["shots"],
                   noise_scale=record["noise_scale"], mitigation=record["mitigation"], estimate=record["estimate"],
@@ -270,8 +299,24 @@ def fetch(job_id: str, *, service=None) -> dict[str, Any]:
     return summary({**scored, "run_id": run_id, "fetched": True})
 
 
-def job_list(*, refresh: bool = False, service=None) -> list[dict[str, Any]]:
-    """Recorded jobs, newest first; with ``refresh`` unfinished hardware jobs are polled (and their status stored)."""
+def _status(service, job) -> tuple[str, str]:
+    """:func:`job_status` with IBM's reason scrubbed of the key."""
+    status, reason = job_status(job)
+    return status, redact(reason, getattr(getattr(service, "_account", None), "token", None))
+
+
+def job_list(*, refresh: bool = False, service=None, instance: str | None = None) -> list[dict[str, Any]]:
+    """Recorded jobs, newest first; with ``refresh`` unfinished hardware jobs are polled (and their status stored).
+
+    Parameters
+    ----------
+    refresh : bool, default=False
+    service : QiskitRuntimeService, optional
+        Logged-in account (the page's typed key); else one is logged in with ``instance`` or the
+        first unfinished job's recorded instance.
+    instance : str, optional
+        Instance CRN.
+    """
     rows = records.list_jobs()
     if not refresh:
         return rows
@@ -279,10 +324,9 @@ def job_list(*, refresh: bool = False, service=None) -> list[dict[str, Any]]:
         if row["status"] in ("DONE", "ERROR", "CANCELLED") or row["target"] != "hardware":
             continue
         if service is None:
-            from qser_core.hardware.backends import connect
-
-            service = connect()
-        status, reason = job_status(service.job(row["job_id"]))
+            service = connect(instance=instance or row.get("instance") or None)
+        job = guarded(service, lambda: service.job(row["job_id"]), f"retrieve job {row['job_id']}")
+        status, reason = _status(service, job)
         records.set_job_status(row["run_id"], row["job_id"], status, reason)
         row.update(status=status, reason=reason)
     return rows

@@ -4,7 +4,7 @@ Contract: every head is a scikit-learn estimator (:class:`~qser_core.heads.base.
 around a torch module mapping ``(n, n_features)`` angles to ``(n, 6)`` logits, trained by the one
 loop in :mod:`~qser_core.heads.training`; :func:`make_head` builds the one a config describes.
 The quantum head's circuit is a :class:`~qser_core.heads.circuits.CircuitSpec`, run by a named
-executor (:mod:`~qser_core.heads.executors`); :mod:`~qser_core.heads.export` turns it into Qiskit.
+executor (:mod:`~qser_core.heads.executors`); :mod:`qser_core.hardware.circuit` turns it into Qiskit.
 Imports run one way: circuits → simulator → executors → quantum; training → base → classical /
 quantum → factory.
 """

@@ -10,7 +10,7 @@ Each block exposes a static ``shape(n_layers, n_qubits)``, checks its inputs or 
 the one value that names a circuit: validated once, it knows its weight shape, parameter count,
 QNode, drawing and size. The reference QNode (:meth:`CircuitSpec.qnode`), the fast batched
 simulator (:mod:`qser_core.heads.simulator`), the executors (:mod:`qser_core.heads.executors`)
-and the Qiskit export (:mod:`qser_core.heads.export`) all run exactly :meth:`CircuitSpec.apply`.
+and the Qiskit export (:mod:`qser_core.hardware.circuit`) all run exactly :meth:`CircuitSpec.apply`.
 
 Circuit layout
 --------------

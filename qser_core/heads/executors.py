@@ -14,9 +14,9 @@ Built in
 * ``default.qubit``: PennyLane's ``default.qubit`` with backprop and parameter broadcasting, the reference.
 * ``lightning.qubit``: PennyLane Lightning (C++) with the adjoint method.
 
-Registering by import path (``"package.module:attribute"``) resolves the factory on first use, so a
-name registered that way exists in every process (fold workers included) without importing its
-module first.
+Registering by import path (``"package.module:attribute"``) resolves the factory on first use; other
+stages and packages register through entry points (:data:`ENTRY_POINT_GROUPS`), so a name exists in every
+process (fold workers included) without importing its module first, and this stage never imports a later one.
 """
 
 from __future__ import annotations
@@ -212,4 +212,22 @@ def _lightning_qubit(spec: CircuitSpec, **device_options: Any) -> QNodeExecutor:
 register_executor("torch", _torch_statevector)
 register_executor("default.qubit", _default_qubit)
 register_executor("lightning.qubit", _lightning_qubit)
-register_executor("aer.noisy", "qser_core.hardware.executor:aer_noisy", trainable=False)  # a fake IBM device's noise, one job per call
+
+
+#: Entry-point groups through which later stages and other packages add executors (``pyproject.toml``'s
+#: ``[project.entry-points."qser_core.executors"]``): trainable ones, and device executors that score trained
+#: weights but cannot train them (the hardware stage's ``aer.noisy``). This stage never names a later one, and
+#: every process (fold workers included) sees the same names without importing their modules first.
+ENTRY_POINT_GROUPS = {"qser_core.executors": True, "qser_core.device_executors": False}
+
+
+def _register_entry_points() -> None:
+    from importlib.metadata import entry_points
+
+    for group, trainable in ENTRY_POINT_GROUPS.items():
+        for point in entry_points(group=group):
+            if point.name not in _REGISTRY:
+                register_executor(point.name, point.value, trainable=trainable)
+
+
+_register_entry_points()

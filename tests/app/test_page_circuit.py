@@ -34,7 +34,7 @@ class TestCircuitPage:
     def test_shows_the_library_report(self, demo_config):
         # the page displays qser_core's transpile report and stats, not numbers of its own
         from qser_core.heads.circuits import CircuitSpec
-        from qser_core.heads.export import transpile_report
+        from qser_core.hardware.circuit import transpile_report
 
         at = open_page("pages/circuit.py", config=demo_config)
         config = at.session_state["config"]
@@ -45,6 +45,9 @@ class TestCircuitPage:
         assert int(metrics["Circuit weights"]) == spec.n_params
         assert int(metrics["Two-qubit depth"]) == report["transpiled"]["two_qubit_depth"]
         assert int(metrics["Physical qubits used"]) == report["transpiled"]["active_qubits"]
+        gates = [m for m in at.metric if m.label == "Two-qubit gates"][-1]  # the transpiled one
+        assert int(gates.value) == report["transpiled"]["two_qubit_gates"]
+        assert gates.help == report["seed_search"] and report["seed_search"].startswith("fewest of 8 transpiler seeds")
         assert at.code[0].value == spec.draw()
 
     def test_other_device(self, demo_config):

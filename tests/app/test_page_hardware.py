@@ -66,12 +66,62 @@ class TestHardwarePage:
                                                "hardware.primitive": primitive, "hardware.readout": readout})
         assert_clean(at)
         labels = {m.label: m.value for m in at.metric}
-        assert int(labels["Clips in the job"]) == 6 and "QPU time estimate" in labels
-        assert at.button(key="hardware.dispatch").disabled  # confirmation first
-        at.checkbox(key="hardware.confirm").check().run()
-        at.button(key="hardware.dispatch").click().run()
+        assert int(labels["Clips in the job"]) == 6 and "QPU time on the device" in labels
+        button = at.button(key="hardware.dispatch")
+        assert button.label.startswith("Simulate 6 clips × 64 shots offline") and "Send" not in texts(at)
+        button.click().run()
         assert_clean(at)
         labels = {m.label: m.value for m in at.metric}
         assert "Same prediction as ideal" in labels
         assert len(elements(at, "plotly_chart")) >= 3
         assert f"{primitive} · 64 shots · readout mitigation {readout}" in texts(at)
+        table = at.dataframe[0].value
+        assert str(table["submitted"].iloc[0]).endswith("UTC") and table["shots"].iloc[0] == 64
+        shown = at.selectbox(key="hardware.show")
+        assert "64 shots · λ 1.0" in shown.format_func(shown.value)
+        if primitive == "estimator":  # the noise curve: per-point intervals, axis titles, progress
+            at.button(key="hardware.curve.noise_scale").click().run()
+            assert_clean(at)
+            figure = elements(at, "plotly_chart")[-1].proto.spec
+            assert '"error_y"' in figure and "noise scale" in figure and "unweighted accuracy" in figure
+            assert "that gap is shot noise" in texts(at)
+
+
+class TestAccountOnThePage:
+    def test_typed_key_serves_refresh_and_never_shows(self, model_dir, run_store, monkeypatch):
+        from qser_core.hardware import backends
+        from tests.hardware.standins import SECRET, StandInService, record_hardware_job
+
+        record_hardware_job("job-page-1")
+        service = StandInService()
+        used = []
+        monkeypatch.setattr(backends, "connect", lambda token=None, instance=None: used.append(token) or service)
+        at = open_page("pages/hardware.py", **{"hardware.source": "folder", "hardware.model": model_dir,
+                                               "hardware.shots": 64, "hardware.clips": 6})
+        at.toggle(key="hardware.ibm").set_value(True).run()
+        at.text_input(key="hardware.key").input(SECRET).run()
+        at.button(key="hardware.connect").click().run()
+        assert used == [SECRET]
+        device = at.selectbox(key="hardware.account_backend")
+        assert device.value == "ibm_marrakesh" and "queue 3" in device.format_func(device.value)  # least busy
+        assert "QPU time estimate" in {m.label for m in at.metric}
+        service.fail = True  # every later call raises with the key in its text
+        at.button(key="hardware.refresh").click().run()
+        assert at.error and all(SECRET not in e.value for e in at.error)
+        assert "[key hidden]" in " ".join(e.value for e in at.error)
+        assert SECRET not in texts(at)
+
+
+class TestSameCountAsCircuitPage:
+    def test_both_pages_show_the_same_two_qubit_gates_for_the_head(self, model_dir, run_store):
+        from qser_core.config import QserConfig
+
+        hardware = open_page("pages/hardware.py", **{"hardware.source": "folder", "hardware.model": model_dir,
+                                                     "hardware.shots": 64, "hardware.clips": 6})
+        circuit = open_page("pages/circuit.py", config=QserConfig().with_overrides(SMALL))
+        assert_clean(hardware)
+        assert_clean(circuit)
+        on_hardware = next(m for m in hardware.metric if m.label == "Two-qubit gates")
+        on_circuit = [m for m in circuit.metric if m.label == "Two-qubit gates"][-1]  # the transpiled count
+        assert on_hardware.value == on_circuit.value and on_hardware.help == on_circuit.help
+        assert on_circuit.help.startswith("fewest of 8 transpiler seeds")

@@ -85,3 +85,41 @@ class TestTranspile:
     def test_bad_trials(self, head_circuit):
         with pytest.raises(ConfigError, match="transpile trials must be an integer >= 1; got 0"):
             transpile_for(head_circuit, fake_backend("ibm_brisbane"), trials=0)
+
+
+class TestReport:
+    """The Circuit page's report: the same export and seed search as a hardware run."""
+
+    def test_logical_and_native_sizes(self):
+        from qser_core.hardware.circuit import transpile_report
+
+        spec = CircuitSpec(4, 2, encoding="angle-ry", ansatz="strong")
+        report = transpile_report(spec, backend="ibm_brisbane", trials=2)
+        assert report["logical"]["two_qubit_gates"] == spec.stats()["two_qubit_gates"]
+        # brisbane's native two-qubit gate is ECR: every CNOT is rewritten, and routing only adds gates
+        assert "ecr" in report["transpiled"]["ops"] and "cx" not in report["transpiled"]["ops"]
+        assert report["transpiled"]["two_qubit_gates"] >= report["logical"]["two_qubit_gates"]
+        assert report["transpiled"]["active_qubits"] >= 4 and report["seed_search"].startswith("fewest of 2")
+        assert report["qasm"].startswith("OPENQASM 3.0") and "input float" in report["qasm"]
+
+    def test_native_gates_and_coupling(self, head_circuit):
+        device = fake_backend("ibm_fez")
+        isa = transpile_for(head_circuit, device, trials=2)
+        assert set(isa.circuit.count_ops()) <= set(device.operation_names)
+        coupling = {tuple(edge) for edge in device.coupling_map.get_edges()}
+        for inst in isa.circuit.data:
+            if inst.operation.num_qubits == 2:
+                pair = tuple(isa.circuit.find_bit(q).index for q in inst.qubits)
+                assert pair in coupling or pair[::-1] in coupling
+
+    def test_hea_on_a_line_needs_no_swaps(self):
+        from qser_core.hardware.circuit import transpile_report
+
+        report = transpile_report(CircuitSpec(4, 2, encoding="angle-ry", ansatz="hea"), backend="ibm_torino")
+        assert report["transpiled"]["two_qubit_gates"] == 6 and "swap" not in report["transpiled"]["ops"]
+
+    def test_unknown_device(self):
+        from qser_core.hardware.circuit import transpile_report
+
+        with pytest.raises(BackendError, match="no offline fake backend for IBM device 'ibm_nowhere'"):
+            transpile_report(CircuitSpec(2, 1), backend="ibm_nowhere")

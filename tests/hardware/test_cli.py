@@ -47,7 +47,7 @@ class TestSecrets:
         home = tmp_path / "home"
         env = {**env, "QISKIT_IBM_TOKEN": SECRET, "QSER_HOME": str(home),
                "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'store.db'}"}
-        ran = _qser("run", "--model", str(hw_model_dir), "--backend", "ibm_brisbane", "--shots", "64", "--json", env=env)
+        ran = _qser("run", "--model", str(hw_model_dir), "--backend", "ibm_fez", "--shots", "64", "--json", env=env)
         assert ran.returncode == 1 and "could not log in to IBM Quantum" in ran.stderr
         listed = _qser("backends", "--json", env=env)
         assert listed.returncode == 0 and json.loads(listed.stdout)["account"]["connected"] is False
@@ -59,7 +59,30 @@ class TestSecrets:
                 assert SECRET.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.slow
+class TestSamplerRun:
+    def test_layout_only_measurement_and_estimate_fields(self, hw_model_dir, env):
+        ran = _qser("run", "--model", str(hw_model_dir), "--backend", "ibm_fez", "--fake", "--sampler", "--readout",
+                    "mthree", "--clips", "6", "--shots", "64", "--json", env=env)
+        assert ran.returncode == 0, ran.stderr
+        result = json.loads(ran.stdout)
+        assert result["measured_qubits"] == result["transpiled"]["layout"] and len(result["measured_qubits"]) == 3
+        estimate = result["estimate"]
+        assert estimate["quantum_seconds"] >= estimate["ibm_quick_formula_s"] > 2
+        assert estimate["max_execution_time_s"] >= estimate["quantum_seconds"] and estimate["remaining_s"] == 600
+        assert "simulated offline (nothing is sent" in ran.stderr and "Send" not in ran.stderr
+
+
 class TestUsage:
+    def test_offline_backends_show_no_queue(self, env):
+        env = {**env}
+        env.pop("QISKIT_IBM_TOKEN", None)
+        out = _qser("backends", "--fake", env=env)
+        assert out.returncode == 0 and "queue" not in out.stdout
+        assert out.stdout.splitlines()[0].startswith("ibm_fez") and "retired" in out.stdout
+        assert "default (--backend auto): ibm_fez" in out.stdout
+
+
     def test_curve_needs_an_axis(self, hw_model_dir, env):
         out = _qser("curve", "--model", str(hw_model_dir), "--backend", "ibm_fez", env=env)
         assert out.returncode == 2 and "one of the arguments --noise-scales --shots is required" in out.stderr

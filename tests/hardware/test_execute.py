@@ -92,3 +92,75 @@ class TestInputs:
         execution = submit(isa, angles[:2], target=local_target(isa, device), shots=16,
                            mitigation=Mitigation(resilience_level=2, dynamical_decoupling=True))
         assert execution.mitigation["resilience_level"] == 2 and execution.mitigation["applied"] is False
+
+
+def _measured_qubits(circuit) -> list[int]:
+    return [circuit.find_bit(inst.qubits[0]).index for inst in circuit.data if inst.operation.name == "measure"]
+
+
+def _properties_with_faulty(device, qubit: int):
+    """The device's real calibration with one qubit reported not operational (as IBM reports a faulty qubit)."""
+    from qiskit_ibm_runtime.models import BackendProperties
+
+    data = device.properties().to_dict()
+    data["qubits"][qubit].append({"date": data["last_update_date"], "name": "operational", "unit": "", "value": 0})
+    return BackendProperties.from_dict(data)
+
+
+class TestSamplerMeasurement:
+    def test_only_the_layout_is_measured_into_n_bits(self, setup):
+        from qser_core.hardware.execute import measured_circuit
+
+        isa = setup[0]
+        measured = measured_circuit(isa.circuit, isa.layout)
+        assert _measured_qubits(measured) == isa.layout  # bit j <- logical qubit j
+        assert [reg.name for reg in measured.cregs] == ["meas"] and measured.num_clbits == N_QUBITS
+
+    def test_runtime_faulty_qubit_check_passes_outside_the_layout(self, setup):
+        from qiskit_ibm_runtime import IBMBackend
+
+        from qser_core.hardware.execute import measured_circuit
+
+        isa, device = setup[0], setup[1]
+        faulty = next(q for q in range(device.num_qubits) if q not in isa.layout)
+        standin = type("StandInBackend", (), {"properties": lambda self: _properties_with_faulty(device, faulty)})()
+        IBMBackend.check_faulty(standin, measured_circuit(isa.circuit, isa.layout))  # what the runtime calls
+        everything = isa.circuit.copy()
+        everything.measure_all()  # the old path: every device qubit measured
+        with pytest.raises(ValueError, match=f"faulty qubit {faulty}"):
+            IBMBackend.check_faulty(standin, everything)
+
+    def test_offline_job_runs_the_hardware_circuit_renumbered(self, setup):
+        from qser_core.hardware import noise
+        from qser_core.hardware.execute import measured_circuit
+
+        isa, device = setup[0], setup[1]
+        target = local_target(isa, device)
+        qubits = noise.active_qubits(isa.circuit)
+        assert target.measured == noise.compact_circuit(measured_circuit(isa.circuit, isa.layout), qubits)
+        assert _measured_qubits(target.measured) == target.layout
+
+    @pytest.mark.slow
+    def test_hardware_path_submits_the_layout_only_circuit(self, setup, monkeypatch):
+        # the device itself as the mode (local testing mode of the runtime): the code path of a real job
+        from qiskit_ibm_runtime import SamplerV2
+
+        isa, device, angles, exact = setup
+        sent = []
+        real = SamplerV2.run
+
+        def spy(self, pubs, *args, **kwargs):
+            sent.extend(pubs)
+            return real(self, pubs, *args, **kwargs)
+
+        monkeypatch.setattr(SamplerV2, "run", spy)
+        execution = submit(isa, angles[:2], target=device, shots=256, primitive="sampler", max_execution_time=10)
+        assert execution.max_execution_time == 10 and execution.measured_qubits == isa.layout
+        assert _measured_qubits(sent[0][0]) == isa.layout
+        values = expectations(wait(execution), primitive="sampler", layout=execution.layout)
+        assert values.shape == (2, N_QUBITS) and np.all(np.abs(values) <= 1)
+
+    def test_a_hardware_job_needs_a_time_limit(self, setup):
+        isa, device, angles, _ = setup
+        with pytest.raises(ConfigError, match="needs max_execution_time"):
+            submit(isa, angles, target=device, shots=16)

@@ -12,8 +12,8 @@ from qser_core.errors import BackendError, ConfigError
 from qser_core.hardware.backends import fake_backend
 from qser_core.hardware.circuit import export_circuit, transpile_for
 from qser_core.hardware.execute import Mitigation, expectations, local_target, submit, wait
-from qser_core.hardware.readout import (CALIBRATION_SHOTS, assignment_matrices, calibration_plan, calibration_pubs,
-                                        mitigated_expectations)
+from qser_core.hardware.readout import (CALIBRATION_SHOTS, assignment_matrices, calibration_circuits,
+                                        calibration_plan, calibration_pubs, mitigated_expectations)
 from qser_core.heads.circuits import CircuitSpec
 from qser_core.heads.simulator import TorchStatevector
 
@@ -41,11 +41,12 @@ def _run(setup, readout: str, seed: int = 5):
 
 class TestCalibration:
     def test_balanced_plan_prepares_every_qubit_in_both_states(self):
-        plan = calibration_plan(N_QUBITS)
+        plan = calibration_plan(N_QUBITS, shots=1024)
         strings = np.asarray(plan["strings"])
         assert plan["method"] == "balanced" and strings.shape[1] == N_QUBITS
         assert np.all(strings.mean(axis=0) == 0.5)  # each qubit: 0 in half the circuits, 1 in the other half
-        assert plan["shots"] * len(strings) >= CALIBRATION_SHOTS
+        # the job's one shot count: strings repeated until M3's calibration shots are reached
+        assert plan["shots"] == 1024 and calibration_circuits(plan) * 1024 >= CALIBRATION_SHOTS
 
     def test_one_stochastic_matrix_per_logical_qubit(self, setup):
         from qiskit_ibm_runtime import SamplerV2
@@ -56,7 +57,8 @@ class TestCalibration:
         pubs = calibration_pubs(target.circuit.num_qubits, target.layout, plan)
         assert set(pubs[0][0].count_ops()) <= {"x", "measure"}  # ISA as it is: nothing to transpile
         result = SamplerV2(mode=target.mode, options={"simulator": {"seed_simulator": 1}}).run(pubs).result()
-        matrices = np.asarray(assignment_matrices([pub.data.c for pub in result], plan["strings"]))
+        prepared = [string for string in plan["strings"] for _ in range(plan["repeats"])]
+        matrices = np.asarray(assignment_matrices([pub.data.c for pub in result], prepared))
         assert matrices.shape == (N_QUBITS, 2, 2)
         assert np.allclose(matrices.sum(axis=1), 1.0, atol=1e-6)  # columns: prepared state
         assert np.all(np.diagonal(matrices, axis1=1, axis2=2) > 0.9)
@@ -64,7 +66,7 @@ class TestCalibration:
 
     def test_result_without_the_calibration_circuits(self):
         with pytest.raises(BackendError, match="returned 0 readout calibration results for 4 calibration circuits"):
-            assignment_matrices([], calibration_plan(N_QUBITS)["strings"])
+            assignment_matrices([], calibration_plan(N_QUBITS, shots=64)["strings"])
 
 
 class TestMitigation:
@@ -81,10 +83,16 @@ class TestMitigation:
     def test_calibration_rides_in_the_same_job(self, setup):
         execution, result = _run(setup, "mthree")
         plan = execution.mitigation["readout_calibration"]
-        assert len({execution.job_id}) == 1 and len(result) == 1 + len(plan["strings"])
+        assert len(result) == 1 + calibration_circuits(plan)
         assert "matrices" not in plan  # measured by the job itself: nothing was waited for before it was sent
         expectations(result, primitive="sampler", layout=execution.layout, mitigation=execution.mitigation)
         assert np.asarray(plan["matrices"]).shape == (N_QUBITS, 2, 2)  # kept with the result
+
+    def test_every_pub_of_the_job_has_the_same_shots(self, setup):
+        # qiskit-ibm-runtime >= 0.50's client-side primitives refuse mixed shot counts in one job
+        execution, result = _run(setup, "mthree")
+        shots = {result[0].data.meas.num_shots} | {pub.data.c.num_shots for pub in list(result)[1:]}
+        assert shots == {SHOTS} and result[0].data.meas.num_bits == N_QUBITS
 
     def test_recorded_calibration_corrects_the_result_again(self, setup):
         execution, result = _run(setup, "mthree")

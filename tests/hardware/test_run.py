@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 
 from qser_core.errors import BackendError, DataError
 from qser_core.hardware import records
 from qser_core.hardware.execute import job_status, local_target, submit, wait
-from qser_core.hardware.run import dispatch, fetch, job_list, noise_curve, plan
+from qser_core.hardware.run import check_budget, dispatch, fetch, job_list, noise_curve, plan
+from tests.hardware.standins import SECRET, StandInService, record_hardware_job as _hardware_job
 
 
 @pytest.fixture(scope="module")
 def planned(hw_model, hw_features):
-    return plan(hw_model, backend="ibm_brisbane", fake=True, shots=128, n_clips=8, recalibrate=12,
+    return plan(hw_model, backend="ibm_fez", fake=True, shots=128, n_clips=8, recalibrate=12,
                 features=hw_features, model_path="model")
 
 
@@ -20,7 +24,10 @@ class TestPlan:
     def test_reports_circuit_and_estimate_before_dispatch(self, planned):
         run, _ = planned
         assert run.isa.stats["two_qubit_gates"] > 0 and len(run.isa.layout) == 3
-        assert run.estimate["executions"] == (8 + 12) * 128 and run.estimate["fits_open_plan"]
+        e = run.estimate
+        assert e["executions"] == (8 + 12) * 128 and e["fits"] and e["remaining_s"] == 600.0  # offline: Open Plan
+        assert e["quantum_seconds"] >= e["ibm_quick_formula_s"] == pytest.approx(2 + 0.35e-3 * e["executions"])
+        assert e["max_execution_time_s"] == int(np.ceil(1.5 * e["quantum_seconds"]))
         assert len(run.test) == 8 and len(run.train) == 12 and run.angles.shape == (20, 3)
 
     @pytest.mark.parametrize("primitive, mitigation, extra", [
@@ -30,15 +37,18 @@ class TestPlan:
         from qser_core.hardware.execute import Mitigation
 
         base = planned[0].estimate
-        run, _ = plan(hw_model, backend="ibm_brisbane", fake=True, shots=128, n_clips=8, recalibrate=12,
+        run, _ = plan(hw_model, backend="ibm_fez", fake=True, shots=128, n_clips=8, recalibrate=12,
                       features=hw_features, primitive=primitive, mitigation=Mitigation(**mitigation))
-        shots_s = base["quantum_seconds"] - base["overhead_s"]
+        quick = base["ibm_quick_formula_s"] - base["overhead_s"]
         if extra == "zne":  # every circuit run at three noise factors
-            assert run.estimate["quantum_seconds"] - run.estimate["overhead_s"] == pytest.approx(3 * shots_s)
-        else:  # calibration circuits in the same job: their shots, no second job overhead
-            assert run.estimate["calibration_s"] > run.estimate["overhead_s"]
-            assert run.estimate["quantum_seconds"] == pytest.approx(base["quantum_seconds"]
-                                                                    + run.estimate["calibration_s"])
+            assert run.estimate["ibm_quick_formula_s"] - run.estimate["overhead_s"] == pytest.approx(3 * quick)
+        else:  # calibration circuits in the same job, at its shots: no second job overhead
+            from qser_core.hardware.readout import calibration_circuits, calibration_plan
+
+            circuits = calibration_circuits(calibration_plan(3, shots=128))
+            assert run.estimate["calibration_executions"] == circuits * 128
+            assert run.estimate["ibm_quick_formula_s"] == pytest.approx(base["ibm_quick_formula_s"]
+                                                                        + 0.35e-3 * circuits * 128)
 
     def test_subset_is_stratified(self, planned):
         run, _ = planned
@@ -95,3 +105,56 @@ class TestCurve:
         assert calls == [1, 1] and curve["jobs"] == 2 and [p["jobs"] for p in curve["points"]] == [1, 1]
         assert [p["noise_scale"] for p in curve["points"]] == [0.0, 2.0]
         assert all("ua" in p and "recalibrated_ua" in p for p in curve["points"])
+
+
+class TestSameCounts:
+    def test_circuit_page_report_and_hardware_plan_agree(self, planned, hw_model):
+        # the Circuit page (placeholder weights) and the Hardware page (trained weights) use one export + seed search
+        from qser_core.hardware.circuit import head_weights, transpile_report
+
+        run, _ = planned
+        spec = hw_model.head.spec_
+        report = transpile_report(spec, backend="ibm_fez")
+        trained = transpile_report(spec, backend="ibm_fez", weights=head_weights(hw_model.head)[0])
+        assert report["transpiled"]["two_qubit_gates"] == run.isa.stats["two_qubit_gates"]
+        assert trained["transpiled"]["two_qubit_gates"] == run.isa.stats["two_qubit_gates"]
+        assert report["seed_search"] == "fewest of 8 transpiler seeds (kept: seed %d)" % run.isa.stats["seed"]
+
+
+class TestBudgetGate:
+    def test_hardware_job_over_what_is_left_needs_confirmation(self, planned):
+        run, _ = planned
+        over = dataclasses.replace(run, local=False, estimate={**run.estimate, "fits": False, "remaining_s": 5.0,
+                                                                "source": "the account's usage"})
+        with pytest.raises(BackendError, match=r"more than the 5 s left \(the account's usage\); .*--yes"):
+            check_budget(over)
+        check_budget(over, confirmed=True)
+        check_budget(run)  # offline runs send nothing
+
+
+class TestRetrieval:
+    def test_fetch_reconnects_with_the_recorded_instance(self, hw_store, monkeypatch):
+        from qser_core.hardware import run as run_module
+
+        record = _hardware_job("job-instance-1")
+        seen = []
+        monkeypatch.setattr(run_module, "connect", lambda instance=None: seen.append(instance) or StandInService(fail=True))
+        with pytest.raises(BackendError):
+            fetch("job-instance-1")
+        with pytest.raises(BackendError):
+            fetch("job-instance-1", instance="crn:v1:other")
+        assert seen == [record["instance"], "crn:v1:other"]
+        row = [j for j in job_list() if j["job_id"] == "job-instance-1"][0]
+        assert row["instance"] == record["instance"] and row["submitted"] == "2026-12-06 01:00:00 UTC"
+        assert row["shots"] == 128 and row["model"].startswith("3q1l strong")
+
+    def test_service_errors_never_reach_message_or_store_with_the_key(self, hw_store, caplog):
+        _hardware_job("job-secret-1")
+        service = StandInService(fail=True)
+        for call in (lambda: fetch("job-secret-1", service=service),
+                     lambda: job_list(refresh=True, service=service)):
+            with pytest.raises(BackendError) as info:
+                call()
+            assert SECRET not in str(info.value) and "[key hidden]" in str(info.value)
+        assert SECRET not in caplog.text
+        assert SECRET.encode() not in hw_store.read_bytes()

@@ -152,3 +152,9 @@ class TestTrainable:
         assert "aer.noisy" in executor_names()
         assert "aer.noisy" not in executor_names(trainable=True)
         assert {"torch", "default.qubit", "lightning.qubit"} <= set(executor_names(trainable=True))
+
+    def test_the_configs_menu_names_registered_trainable_executors(self):
+        from qser_core.config import EXECUTORS
+        from qser_core.heads.executors import executor_names
+
+        assert set(EXECUTORS) <= set(executor_names(trainable=True))

@@ -22,7 +22,7 @@ import torch
 from qser_core.config import BACKBONES, FeatureConfig
 from qser_core.errors import BackendError, ConfigError
 
-__all__ = ["Backbone", "get_backbone", "backbone_names", "REGISTRY"]
+__all__ = ["Backbone", "get_backbone", "REGISTRY"]
 
 
 class Backbone(torch.nn.Module):
@@ -100,11 +100,6 @@ assert set(REGISTRY) == set(BACKBONES), "every config.BACKBONES name needs a reg
 
 _CACHE: dict[tuple[str, tuple], Backbone] = {}
 _LOCK = threading.Lock()
-
-
-def backbone_names() -> tuple[str, ...]:
-    """The registered backbone names, in ``config.BACKBONES`` order."""
-    return BACKBONES
 
 
 def _factory(name: str) -> Callable[..., Backbone]:

@@ -30,7 +30,7 @@ input scaled to std 0.5 instead of 1: no consistent change; ``random-cnn`` 0.51
 (0.49). Intermediate blocks were not measurably better, so the embedding stays the
 head's 2560 dims; pre-training is worth ~9 points.
 
-Front-end choices re-measured for issue 9 (EmoDB, the project's 5 speaker-disjoint folds,
+Front-end choices, each measured one at a time (EmoDB, the project's 5 speaker-disjoint folds,
 ``StandardScaler → PCA(k) → StandardScaler → LogisticRegression()``, UA at k = 8 / 4; details
 in docs/front_end.md): 64 mel bands 0.503 / 0.427; **128 bands 0.541 / 0.463 (kept: the
 default ``features.n_mels``)**; silence trimmed at 30 instead of 40 dB 0.500 / 0.426 (no

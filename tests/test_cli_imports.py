@@ -1,0 +1,37 @@
+"""``qser``'s parser is light: help and usage errors never wait for torch, PennyLane, Qiskit or MLflow.
+
+Timings live in ``benchmarks/bench_cli.py``; this checks the behaviour that makes them fast.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+#: What a command may import when it runs, never when the parser is built.
+HEAVY = ("torch", "pennylane", "qiskit", "qiskit_aer", "qiskit_ibm_runtime", "sklearn", "mlflow", "ray", "librosa",
+         "pandas", "scipy")
+
+
+def _imported_after(code: str) -> list[str]:
+    probe = f"import sys\n{code}\nprint(__import__('json').dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    modules = set(json.loads(out.strip().splitlines()[-1]))
+    return [name for name in HEAVY if name in modules]
+
+
+class TestLightParser:
+    def test_importing_the_cli_imports_nothing_heavy(self):
+        assert _imported_after("import qser_core.cli") == []
+
+    def test_building_every_subcommand_parser_imports_nothing_heavy(self):
+        code = ("from qser_core.cli import build_parser\n"
+                "parser = build_parser()\n"
+                "for args in (['--help'], ['evaluate', '--help'], ['hardware', 'run', '--help'], ['sweep', '--help'],\n"
+                "             ['evaluate', '--qubtis', '4']):\n"
+                "    try:\n"
+                "        parser.parse_args(args)\n"
+                "    except SystemExit:\n"
+                "        pass")
+        assert _imported_after(code) == []
