@@ -10,6 +10,16 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 SIGNIFICANT = 0.05  # p-value below which a quantum − matched-MLP difference is marked
+MIN_INTERVAL_VALUES = 3  # as qser_core.experiments.metrics: fewer values give no meaningful 95% interval
+MIN_COLOUR_SPAN = 0.10  # UA points: the heatmap's colour scale is never narrower (a 0.013 gap stays pale)
+
+
+def few_values(frame: pd.DataFrame) -> int | None:
+    """The smallest number of folds × seeds behind a finished cell's interval when below 3, else None."""
+    if "n_values" not in frame:
+        return None
+    n = pd.to_numeric(_finished(frame)["n_values"], errors="coerce").dropna()
+    return int(n.min()) if len(n) and n.min() < MIN_INTERVAL_VALUES else None
 
 
 def _finished(frame: pd.DataFrame) -> pd.DataFrame:
@@ -26,19 +36,27 @@ def _line_label(frame: pd.DataFrame, axes: list[str]) -> pd.Series:
 
 
 def ua_vs_qubits(frame: pd.DataFrame, axes: list[str]) -> go.Figure:
-    """UA against the qubit count with 95% bands, one line per head (and per setting of the other axes)."""
+    """UA against the qubit count, one line per head (and per setting of the other axes).
+
+    The 95% interval over folds × seeds is drawn as a band, except where fewer than 3 values lie behind it
+    (2 folds × 1 seed): such an interval means little, so no band is drawn and the title says why.
+    """
     data = _finished(frame).sort_values("n_qubits").assign(line=lambda f: _line_label(f, axes))
+    few = few_values(frame)
     fig = go.Figure()
     for i, (name, part) in enumerate(data.groupby("line", sort=True)):
         color = px.colors.qualitative.Plotly[i % len(px.colors.qualitative.Plotly)]
-        band = pd.concat([part["n_qubits"], part["n_qubits"][::-1]])
-        fig.add_trace(go.Scatter(x=band, y=pd.concat([part["ua_high"], part["ua_low"][::-1]]), fill="toself",
-                                 line=dict(width=0), fillcolor=color, opacity=0.15, hoverinfo="skip",
-                                 showlegend=False, legendgroup=name))
+        if few is None:
+            band = pd.concat([part["n_qubits"], part["n_qubits"][::-1]])
+            fig.add_trace(go.Scatter(x=band, y=pd.concat([part["ua_high"], part["ua_low"][::-1]]), fill="toself",
+                                     line=dict(width=0), fillcolor=color, opacity=0.15, hoverinfo="skip",
+                                     showlegend=False, legendgroup=name))
         fig.add_trace(go.Scatter(x=part["n_qubits"], y=part["ua"], mode="lines+markers", name=name,
                                  line=dict(color=color), legendgroup=name))
-    fig.update_layout(title="UA vs qubits (bands: 95% interval over folds × seeds)", xaxis_title="qubits (PCA dims)",
-                      yaxis_title="UA", height=420, margin=dict(l=60, r=10, t=40, b=45))
+    title = ("UA vs qubits (bands: 95% interval over folds × seeds)" if few is None else
+             f"UA vs qubits (no interval bands: only {few} folds × seeds per cell)")
+    fig.update_layout(title=title, xaxis_title="qubits (PCA dims)", yaxis_title="UA", height=420,
+                      margin=dict(l=60, r=10, t=40, b=45))
     return fig
 
 
@@ -49,8 +67,12 @@ def quantum_heatmap(frame: pd.DataFrame) -> go.Figure | None:
     if data.empty:
         return None
     grid = data.pivot_table(index="n_layers", columns="n_qubits", values="ua", aggfunc="mean")
-    fig = px.imshow(grid, text_auto=".3f", aspect="auto", color_continuous_scale="Viridis",
-                    labels=dict(x="qubits", y="layers", color="UA"), title="Quantum head: UA over qubits × layers")
+    low, high = float(grid.min().min()), float(grid.max().max())
+    pad = max(MIN_COLOUR_SPAN - (high - low), 0.0) / 2  # a small difference keeps a small colour difference
+    low, high = max(low - pad, 0.0), min(high + pad, 1.0)
+    fig = px.imshow(grid, text_auto=".3f", aspect="auto", color_continuous_scale="Viridis", range_color=(low, high),
+                    labels=dict(x="qubits", y="layers", color="UA"),
+                    title=f"Quantum head: UA over qubits × layers (colour scale {low:.2f}–{high:.2f})")
     fig.update_yaxes(type="category")
     fig.update_xaxes(type="category")
     fig.update_layout(height=360, margin=dict(l=60, r=10, t=40, b=45))

@@ -1,14 +1,17 @@
 """Real-browser test of the dashboard: ``streamlit run app.py`` driven by Debian's Chromium through playwright.
 
 Visits every page, fails on any exception box or error message, saves a screenshot of each page
-(``$QSER_SCREENSHOTS``, default ``screenshots/`` in the repo, gitignored), and on the Live demo page
+(``$QSER_SCREENSHOTS``, default ``screenshots/`` in the repo, gitignored); on the Train page trains the
+default heads (tuning included) and presses Stop during the quantum head's search; on the Live demo page
 records ~2 s from Chromium's fake microphone (a demo clip written as 16-bit WAV) with
-``st.audio_input``'s record button, then waits for both heads' predictions.
+``st.audio_input``'s record button, then waits for both heads' predictions. A second test launches two
+sweeps from the Sweeps page with 90 s between them: the server must outlive the first sweep's Ray.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -125,6 +128,66 @@ def _assert_no_errors(page, where: str) -> None:
     assert errors.count() == 0, f"{where}: error message: {errors.first.inner_text()[:2000]}"
 
 
+def _key_class(key: str) -> str:
+    """The CSS class Streamlit gives the element of widget ``key`` (characters outside [A-Za-z0-9_-] become -)."""
+    return "st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", key.strip())
+
+
+def _train_and_stop_mid_search(page, title: str) -> None:
+    """Train the default heads (tuning included), press Stop while the quantum head's search runs.
+
+    The page must show the search live (a candidate k / n) before the end, and once stopped say so; the
+    recorded run is ``stopped``, not passed off as finished (issue 19).
+    """
+    from qser_core.tracking.reader import list_runs
+
+    before = set(list_runs()["run_id"])
+    page.get_by_role("button", name="Train", exact=True).click()
+    # the quantum head's column in its live search view ("candidate 2 / 4" or the like), after logreg's own
+    # search; the wait is a wait, not a speed target
+    column = page.locator('[data-testid="stColumn"]').filter(has_text=re.compile(r"^\s*quantum"))
+    column.filter(has_text=re.compile(r"candidate \d+ ?/ ?\d+")).first.wait_for(timeout=600_000)
+    page.locator(f".{_key_class('train.stop')} button").click()
+    start = time.perf_counter()
+    while time.perf_counter() - start < 300:  # the job ends at the search's next check of Stop
+        new = list_runs().query("run_id not in @before")
+        if "stopped" in set(new.query("head == 'quantum'")["qser_status"]):
+            break
+        page.wait_for_timeout(1000)
+    quantum = new.query("head == 'quantum'")
+    assert list(quantum["qser_status"]) == ["stopped"], new[["head", "status", "qser_status", "reason"]].to_string()
+    assert "candidate" in quantum["reason"].iloc[0]  # which candidate and epoch Stop cut
+    _settle(page, title)
+    _assert_no_errors(page, "Train after Stop")
+    assert page.get_by_text(re.compile(r"stopped", re.IGNORECASE)).count() > 0  # the page says so too
+
+
+def _sweep(page, server: str, *, qubits: str, name: str) -> None:
+    """Launch a one-cell sweep (logistic regression, ``qubits`` qubits) from the Sweeps page and wait for its end."""
+    if not page.url.startswith(server):  # a fresh tab: the router's first page, then the sidebar's link
+        page.goto(server)
+        _settle(page, PAGES[0][1])
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Sweeps", exact=True).click()
+    _settle(page, "Sweeps")
+    _assert_no_errors(page, "Sweeps")
+    for key, value in (("sweeps.v.head.kind", "logreg"), ("sweeps.v.reduce.n_qubits", qubits), ("sweeps.name", name)):
+        box = page.locator(f".{_key_class(key)} input")  # the widget's key, not its wording
+        box.fill(value)
+        box.press("Enter")
+        _settle(page, "Sweeps")
+    page.locator(f".{_key_class('sweeps.start')} button").click()
+    progress = page.locator('[data-testid="stProgress"]').first
+    start = time.perf_counter()
+    while time.perf_counter() - start < 600:  # a wait, not a speed target
+        text = progress.inner_text() if progress.count() else ""
+        if re.match(r"(finished|interrupted|failed):", text):
+            break
+        page.wait_for_timeout(1000)
+    assert text.startswith("finished:"), f"sweep {name}: {text!r}"
+    _settle(page, "Sweeps")
+    _assert_no_errors(page, f"sweep {name}")
+
+
 def test_every_page_and_a_recorded_prediction(server, fake_microphone):
     playwright = pytest.importorskip("playwright.sync_api")
     shots = Path(os.environ.get("QSER_SCREENSHOTS", ROOT / "screenshots"))
@@ -156,12 +219,9 @@ def test_every_page_and_a_recorded_prediction(server, fake_microphone):
                 _settle(page, title)
                 _assert_no_errors(page, title)
                 page.screenshot(path=str(shots / f"{i}_{path or 'overview'}.png"), full_page=True)
-                if path == "train":  # train the default heads; the curves update live from the background thread
-                    page.get_by_role("button", name="Train", exact=True).click()
-                    page.get_by_text("Results on held-out speakers").wait_for(timeout=600_000)  # a wait, not a speed target
-                    _settle(page, title)
-                    _assert_no_errors(page, "Train results")
-                    page.screenshot(path=str(shots / f"{i}_train_results.png"), full_page=True)
+                if path == "train":
+                    _train_and_stop_mid_search(page, title)
+                    page.screenshot(path=str(shots / f"{i}_train_stopped.png"), full_page=True)
 
             # Live demo (the last page visited): record ~2 s from the fake microphone, stop, wait for predictions
             record = page.locator('[data-testid="stAudioInput"] [data-testid="stAudioInputActionButton"]').first
@@ -178,3 +238,26 @@ def test_every_page_and_a_recorded_prediction(server, fake_microphone):
             browser.close()
     # How long the browser part took is a benchmark figure, not a test result: it is printed, never asserted.
     print(f"browser part: {time.perf_counter() - started:.0f} s")
+
+
+def test_a_sweep_from_the_page_leaves_the_server_running(server):
+    """Ray used to die with the sweep's thread and take the server down ~60 s after the sweep (issue 19)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            shots = Path(os.environ.get("QSER_SCREENSHOTS", ROOT / "screenshots"))
+            shots.mkdir(parents=True, exist_ok=True)
+            try:
+                _sweep(page, server, qubits="2", name="browser-first")
+            except Exception:
+                page.screenshot(path=str(shots / "sweeps_failed.png"), full_page=True)
+                raise
+            page.wait_for_timeout(90_000)  # Ray's GCS watchdog ended the server 60 s after the sweep
+            with urllib.request.urlopen(f"{server}/_stcore/health", timeout=10) as response:
+                assert response.status == 200
+            _sweep(page, server, qubits="4", name="browser-second")
+            assert page.get_by_text("browser-first").count() + page.get_by_text("browser-second").count() >= 1
+        finally:
+            browser.close()

@@ -20,7 +20,8 @@ def _table(result) -> str:
     frame = result.frame()
     columns = [c for c in (*result.axes, "ua", "ua_low", "ua_high", "params", "p_vs_matched", "status") if c in frame]
     text = frame[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}")
-    return f"sweep {result.name} ({result.status}; run {result.run_id})\n{text}"
+    reason = f"\n{result.reason}" if result.reason and result.status != "finished" else ""
+    return f"sweep {result.name} ({result.status}; run {result.run_id}){reason}\n{text}"
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:

@@ -22,7 +22,6 @@ Resuming, stopping, failing
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -31,12 +30,13 @@ import numpy as np
 import pandas as pd
 
 from qser_core.config import QserConfig
-from qser_core.errors import BackendError, ConfigError, TrainingCancelled
+from qser_core.errors import TrainingCancelled
 from qser_core.experiments import sweep_store as store
 from qser_core.experiments.sweep_grid import Cell, effective_config, expand_grid, parse_grid, read_sweep_toml, sweep_name
 from qser_core.experiments.compare import compare_predictions
 from qser_core.experiments.crossval import FoldResult, FoldTask, plan_fold_tasks, run_fold_task, summarise
 from qser_core.experiments.pipeline import prepare
+from qser_core.experiments.sweep_ray import _remote, drain, init_ray, shutdown_ray
 from qser_core.progress import CancelToken, Progress
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "expand_grid",
     "sweep_name",
     "init_ray",
+    "shutdown_ray",
     "run_sweep",
     "load_sweep",
     "list_sweeps",
@@ -54,90 +55,6 @@ __all__ = [
 
 FRONT_END = ("data", "audio", "features", "embedding")  # sections the embeddings depend on
 STATUSES = ("finished", "failed", "cancelled", "pending")
-
-
-# ------------------------------------------------------------------ Ray
-def init_ray(*, address: str | None = None, workers: int | None = None) -> dict[str, Any]:
-    """Connect to Ray: reuse a running session, else a cluster (``address`` / ``RAY_ADDRESS``), else start one here.
-
-    Parameters
-    ----------
-    address : str, optional
-        ``"auto"`` or ``"HOST:6379"`` of a cluster started with ``ray start --head``.
-    workers : int, optional
-        Local only: worker processes (default: every core).
-
-    Returns
-    -------
-    dict
-        ``address`` (of the session) and ``cpus`` (cluster total).
-    """
-    import ray
-
-    if not ray.is_initialized():
-        address = address or os.environ.get("RAY_ADDRESS") or None
-        if workers is not None and workers < 1:
-            raise ConfigError(f"workers must be at least 1; got {workers!r}")
-        kwargs = {} if address else {"num_cpus": workers or os.cpu_count(), "include_dashboard": False}
-        try:
-            # log_to_driver=False: worker output would land on stdout and break `--json`.
-            ray.init(address=address, log_to_driver=False, configure_logging=False, **kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise BackendError(f"cannot connect to Ray at {address!r}: {exc}. Start a cluster with `ray start --head` "
-                               "and pass its address, or leave address and RAY_ADDRESS unset to run here") from exc
-    return {"address": ray.get_runtime_context().gcs_address, "cpus": int(ray.cluster_resources().get("CPU", 0))}
-
-
-def _remote(fn):
-    import ray
-
-    # max_retries covers a dead worker, retry_exceptions an exception raised by the task: once each.
-    return ray.remote(num_cpus=1, max_retries=1, retry_exceptions=True)(fn)
-
-
-def drain(pending: dict, on_result, on_error, *, cancel: CancelToken | None = None, poll: float = 0.25) -> None:
-    """Wait for Ray tasks as they finish; cancel the rest on ``cancel`` or Ctrl-C.
-
-    Parameters
-    ----------
-    pending : dict
-        ``ObjectRef`` → key; emptied as tasks finish.
-    on_result, on_error : callable
-        ``on_result(key, value)`` / ``on_error(key, message)`` for each finished task (after
-        Ray's one retry).
-    cancel : CancelToken, optional
-
-    Raises
-    ------
-    TrainingCancelled
-        When cancelled (the remaining tasks are cancelled with ``ray.cancel``).
-    """
-    import ray
-    from ray.exceptions import RayError, RayTaskError
-
-    try:
-        while pending:
-            if cancel is not None and cancel.cancelled:
-                raise TrainingCancelled("the sweep was stopped; finished configurations are kept")
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=poll)
-            for ref in ready:
-                key = pending.pop(ref)
-                try:
-                    value = ray.get(ref)
-                except RayTaskError as exc:
-                    cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-                    on_error(key, f"{type(cause).__name__}: {cause}"[:2000])
-                    continue
-                except RayError as exc:  # the worker died twice, or the node went away
-                    on_error(key, f"{type(exc).__name__}: {exc}"[:2000])
-                    continue
-                on_result(key, value)
-    except (KeyboardInterrupt, TrainingCancelled):
-        if cancel is not None:
-            cancel.cancel()  # running fits stop between batches
-        for ref in pending:
-            ray.cancel(ref)
-        raise
 
 
 # ------------------------------------------------------------------ results
@@ -150,16 +67,19 @@ class SweepResult:
     name : str
     run_id : str or None
         The parent MLflow run.
-    status : {"finished", "interrupted", "running"}
+    status : {"finished", "interrupted", "running", "failed"}
     configurations : list of dict
         Per cell: ``settings``, ``digest``, ``status`` (finished / failed / cancelled / pending),
         ``run_id`` of its child run, ``head``, ``n_qubits``, ``n_layers``, ``ua``, ``ua_ci95``, ``wa``,
-        ``macro_f1``, ``params``, ``reused`` (finished in an earlier run of the sweep), ``error``, and for
+        ``macro_f1``, ``params``, ``n_values`` (folds × seeds behind the interval), ``reused`` (finished
+        in an earlier run of the sweep), ``error``, and for
         quantum cells with a parameter-matched MLP partner ``vs_matched`` (``delta_ua``, ``p_value``).
     axes : list of str
     tasks : dict
         ``total``, ``run`` (this time), ``skipped`` (reused), ``failed``.
     seconds : float
+    reason : str
+        Why the sweep is interrupted or failed, when the store says (a killed driver), else "".
     """
 
     name: str
@@ -169,11 +89,13 @@ class SweepResult:
     axes: list[str] = field(default_factory=list)
     tasks: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    reason: str = ""
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: what ``qser sweep --json`` and ``qser sweep show NAME --json`` print."""
         return {"name": self.name, "run_id": self.run_id, "status": self.status, "axes": self.axes,
-                "tasks": self.tasks, "seconds": self.seconds, "configurations": self.configurations}
+                "tasks": self.tasks, "seconds": self.seconds, "reason": self.reason,
+                "configurations": self.configurations}
 
     def frame(self) -> pd.DataFrame:
         """One row per cell: the axes as columns, then UA with its interval, parameters and status."""
@@ -184,7 +106,8 @@ class SweepResult:
             rows.append({**c["settings"], "head": c["head"], "n_qubits": c["n_qubits"], "n_layers": c["n_layers"],
                          "ua": c.get("ua", np.nan), "ua_low": low, "ua_high": high, "params": c.get("params"),
                          "delta_ua_vs_matched": vs.get("delta_ua", np.nan), "p_vs_matched": vs.get("p_value", np.nan),
-                         "status": c["status"], "run_id": c.get("run_id"), "error": c.get("error", "")})
+                         "n_values": c.get("n_values"), "status": c["status"], "run_id": c.get("run_id"),
+                         "error": c.get("error", "")})
         frame = pd.DataFrame(rows)
         return frame.loc[:, ~frame.columns.duplicated()]
 
@@ -230,7 +153,8 @@ def _entry(cell: Cell) -> dict[str, Any]:
 
 def _fill(entry: dict[str, Any], summary: Mapping[str, Any], run_id: str | None) -> None:
     entry.update(status="finished", run_id=run_id, ua=summary["ua"], ua_ci95=list(summary["ua_ci95"]),
-                 wa=summary.get("wa"), macro_f1=summary.get("macro_f1"), params=summary.get("params"))
+                 wa=summary.get("wa"), macro_f1=summary.get("macro_f1"), params=summary.get("params"),
+                 n_values=summary.get("folds", 0) * len(summary.get("seeds", ())) or None)
 
 
 def _paired_vs_matched(cells: list[Cell], entries: list[dict], predictions: dict[str, dict]) -> None:
@@ -289,6 +213,7 @@ def run_sweep(base: QserConfig, grid: Mapping[str, Sequence[Any]], *, name: str 
             driver.result, driver.on_update = result, on_update
             try:
                 driver.reuse(store.finished_children(name))
+                driver.notify()  # sweep.json from the start: `qser sweep show` finds even a sweep killed early
                 driver.submit_and_collect(address=address, workers=workers)
                 result.status = "finished"
             except (TrainingCancelled, KeyboardInterrupt):
@@ -317,7 +242,9 @@ class _Driver:
         self.done = self.total = self.failed = self.skipped = 0
 
     def notify(self) -> None:
+        """Tell the caller, and rewrite ``sweep.json`` so a killed driver still leaves its finished cells."""
         self.result.tasks = self.counts()
+        self.parent.log_json("sweep.json", self.result.summary())
         if self.on_update is not None:
             self.on_update(self.result)
 
@@ -375,7 +302,7 @@ class _Driver:
         entry = self._entries_of(digest)[0]
         if len(self.runs[digest]) == self.need[digest]:
             self._record(digest)
-            self._report(f"recorded {entry['settings']}")
+            self._report("recorded " + ", ".join(f"{k}={v}" for k, v in entry["settings"].items()))
             self.notify()
         else:
             self._report(f"{entry['head']}: fold {task.fold + 1}, seed {task.seed}")
@@ -415,7 +342,8 @@ def load_sweep(name: str) -> SweepResult:
     record = store.load_summary(name)
     return SweepResult(name=record["name"], run_id=record["run_id"], status=record["status"],
                        configurations=record["configurations"], axes=record.get("axes", []),
-                       tasks=record.get("tasks", {}), seconds=record.get("seconds", 0.0))
+                       tasks=record.get("tasks", {}), seconds=record.get("seconds", 0.0),
+                       reason=record.get("reason", ""))
 
 
 def list_sweeps() -> pd.DataFrame:

@@ -20,7 +20,7 @@ import numpy as np
 from qser_core.config import QserConfig
 from qser_core.errors import ConfigError
 
-__all__ = ["MAX_CELLS", "Cell", "parse_grid", "read_sweep_toml", "expand_grid", "effective_config", "sweep_name"]
+__all__ = ["MAX_CELLS", "Cell", "parse_grid", "check_axis", "read_sweep_toml", "expand_grid", "effective_config", "sweep_name"]
 
 MAX_CELLS = 2000  # a grid beyond this is almost surely a typo (a comma too many)
 # Head fields a head kind never reads: cells differing only there are one fit, run once.
@@ -58,7 +58,8 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
     Raises
     ------
     ConfigError
-        An item without ``=``, an axis given twice or one with no values.
+        An item without ``=``, an axis given twice, one with no values, an empty value (``=2,,4``) or a
+        value listed twice (``=4,4``).
 
     Examples
     --------
@@ -69,13 +70,35 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip()
-        values = [v.strip() for v in raw.split(",") if v.strip()]
-        if not sep or "." not in key or not values:
+        values = [v.strip() for v in raw.split(",")]
+        if not sep or "." not in key or not any(values):
             raise ConfigError(f"a grid axis must look like section.field=v1,v2,...; got {item!r}")
         if key in grid:
             raise ConfigError(f"grid axis {key} is given twice; list all its values in one --grid {key}=v1,v2")
+        check_axis(key, values)
         grid[key] = values
     return grid
+
+
+def check_axis(axis: str, values: Sequence[Any]) -> None:
+    """Refuse an axis with an empty value or a value listed twice: either would run without a word.
+
+    Raises
+    ------
+    ConfigError
+        Naming the axis, the values received and what to write instead.
+    """
+    texts = [_raw(v).strip() for v in values]
+    shown = ",".join(texts)
+    if not texts:
+        raise ConfigError(f"grid axis {axis} has no values; give at least one, e.g. {axis}=v1,v2")
+    if "" in texts:
+        raise ConfigError(f"grid axis {axis} has an empty value ({axis}={shown}); remove the extra comma")
+    twice = sorted({t for t in texts if texts.count(t) > 1})
+    if twice:
+        unique = ",".join(dict.fromkeys(texts))
+        raise ConfigError(f"grid axis {axis} lists {', '.join(twice)} more than once ({axis}={shown}); "
+                          f"give each value once: {axis}={unique}")
 
 
 def read_sweep_toml(path: str | os.PathLike) -> tuple[QserConfig, dict[str, list[Any]], str | None]:
@@ -125,7 +148,7 @@ def expand_grid(base: QserConfig, grid: Mapping[str, Sequence[Any]]) -> list[Cel
     ------
     ConfigError
         An unknown field or a value the config refuses (checked for every cell before anything runs),
-        or more than :data:`MAX_CELLS` cells.
+        an empty or repeated value on an axis (:func:`check_axis`), or more than :data:`MAX_CELLS` cells.
 
     Examples
     --------
@@ -136,6 +159,8 @@ def expand_grid(base: QserConfig, grid: Mapping[str, Sequence[Any]]) -> list[Cel
     1
     """
     axes = list(grid)
+    for axis in axes:
+        check_axis(axis, grid[axis])
     n_cells = int(np.prod([len(v) for v in grid.values()])) if axes else 1
     if n_cells > MAX_CELLS:
         raise ConfigError(f"the grid has {n_cells} cells; at most {MAX_CELLS} are allowed. Use fewer values per axis")

@@ -18,7 +18,8 @@ import pandas as pd
 from qser_core.config import QserConfig
 from qser_core.errors import ConfigError, DataError, TrainingCancelled
 
-__all__ = ["check_name", "parent_run", "finished_children", "record_child", "load_summary", "list_parents"]
+__all__ = ["check_name", "parent_run", "finished_children", "record_child", "load_summary", "parent_status",
+           "list_parents"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][\w.\-]{0,99}$")
 
@@ -61,8 +62,12 @@ def parent_run(name: str, base: QserConfig, grid: Mapping[str, Sequence[Any]]) -
             recorder.log_json("grid.json", {k: [str(v) for v in vals] for k, vals in grid.items()})
             yield recorder
         return
+    from qser_core.tracking.recorder import process_tags
+
     with reopen_run(existing.info.run_id) as recorder:
         recorder.set_tag("qser.status", "running")
+        for key, value in process_tags().items():  # this process drives it now: a later kill is told by it
+            recorder.set_tag(key, value)
         try:
             yield recorder
         except BaseException as exc:  # reopen_run leaves the status as it was: say what happened
@@ -101,23 +106,51 @@ def record_child(parent, config: QserConfig, name: str, evaluation) -> str:
 
 
 def load_summary(name: str) -> dict[str, Any]:
-    """The ``sweep.json`` of sweep ``name``'s parent run."""
+    """The ``sweep.json`` of sweep ``name``'s parent run, with the status the store says.
+
+    A sweep whose driver was killed (SIGKILL, out of memory: no time to write its end) is
+    ``interrupted``: its unfinished cells ``cancelled``, its finished ones as recorded, and ``reason``
+    saying what happened and how to resume.
+    """
     from qser_core.tracking.reader import load_json
 
     check_name(name)
     parent = _parent(name)
-    record = load_json(parent.info.run_id, "sweep.json") if parent is not None else None
-    if record is None:
+    if parent is None:
         raise DataError(f"no sweep named {name!r} in the run store; list sweeps with `qser sweep list`")
-    # a sweep killed hard (no time to write its end) still says "running": say what the store says
-    record["status"] = parent.data.tags.get("qser.status", record.get("status", ""))
+    record = load_json(parent.info.run_id, "sweep.json") or _empty_record(name, parent)
+    status, reason = parent_status(parent)
+    record.update(status=status, reason=reason)
+    if status != "running":  # nothing will finish these any more
+        for entry in record.get("configurations", []):
+            entry["status"] = "cancelled" if entry.get("status") == "pending" else entry.get("status")
     return record
+
+
+def _empty_record(name: str, parent) -> dict[str, Any]:
+    """A sweep killed before it wrote its first ``sweep.json``: its axes, no cells yet."""
+    from qser_core.tracking.reader import load_json
+
+    grid = load_json(parent.info.run_id, "grid.json") or {}
+    return {"name": name, "run_id": parent.info.run_id, "status": "", "axes": list(grid), "tasks": {},
+            "seconds": 0.0, "configurations": []}
+
+
+def parent_status(run) -> tuple[str, str]:
+    """``(status, reason)`` of a sweep's parent run: ``interrupted`` when its driver died without closing it."""
+    from qser_core.tracking.reader import process_gone
+
+    tags = run.data.tags
+    status, reason = tags.get("qser.status", ""), tags.get("qser.reason", "")
+    if run.info.status == "RUNNING" and process_gone(tags):
+        return "interrupted", (f"the sweep's process {tags.get('qser.pid')} ended without closing it (killed or "
+                               "crashed); finished configurations are kept: run the same command again to resume")
+    return status, reason
 
 
 def list_parents() -> pd.DataFrame:
     """Recorded sweeps, newest first: ``name``, ``run_id``, ``status``, ``start_time``."""
     runs = _search("tags.`qser.run_type` = 'sweep'")
-    rows = [{"name": r.data.tags.get("qser.sweep", ""), "run_id": r.info.run_id,
-             "status": r.data.tags.get("qser.status", ""),
+    rows = [{"name": r.data.tags.get("qser.sweep", ""), "run_id": r.info.run_id, "status": parent_status(r)[0],
              "start_time": pd.Timestamp(r.info.start_time, unit="ms", tz="UTC")} for r in runs]
     return pd.DataFrame(rows, columns=["name", "run_id", "status", "start_time"])

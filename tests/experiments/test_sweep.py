@@ -79,6 +79,20 @@ class TestGrid:
         with pytest.raises(ConfigError, match="given twice"):
             parse_grid(["head.kind=logreg", "head.kind=quantum"])
 
+    @pytest.mark.parametrize("item, message", [
+        ("reduce.n_qubits=4,4", r"lists 4 more than once \(reduce.n_qubits=4,4\); give each value once: "
+                                r"reduce.n_qubits=4$"),
+        ("reduce.n_qubits=2,,4", r"has an empty value \(reduce.n_qubits=2,,4\); remove the extra comma"),
+        ("head.kind=logreg,quantum,", "has an empty value"),
+    ])
+    def test_repeated_or_empty_value_is_refused(self, item, message):
+        with pytest.raises(ConfigError, match=message):
+            parse_grid([item])
+
+    def test_repeated_value_from_a_toml_file_is_refused(self, base):
+        with pytest.raises(ConfigError, match="lists 2 more than once"):
+            expand_grid(base, {"reduce.n_qubits": [2, 4, 2]})
+
     def test_expansion_is_the_product_last_axis_fastest(self, base):
         cells = expand_grid(base, {"reduce.n_qubits": ["2", "4"], "head.n_layers": [1, 2, 3]})
         assert [(c.settings["reduce.n_qubits"], c.settings["head.n_layers"]) for c in cells] == [
@@ -236,3 +250,65 @@ class TestCli:
 
         assert main(["sweep", "--grid", "reduce.n_qubits=99", "--json"]) == 2
         assert capsys.readouterr().out == ""
+
+
+def _qser_process(*args: str, prelude: str = "") -> "subprocess.Popen":
+    """``qser ARGS`` in its own process on this session's store (the module's MLflow variables are inherited)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    code = f"import sys\n{prelude}\nfrom qser_core.cli import main\nsys.exit(main({list(args)!r}))"
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    return subprocess.Popen([sys.executable, "-c", code], cwd=repo, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+class TestKilledDriver:
+    def test_sigkill_leaves_an_interrupted_sweep_with_its_finished_cells(self, local_ray):
+        import time
+
+        from qser_core.experiments.sweep import list_sweeps
+        from qser_core.tracking.reader import list_runs
+
+        grid = ["--grid", "head.kind=logreg,mlp,quantum"]
+        process = _qser_process("sweep", "--name", "killed", "--workers", "1", *grid,
+                                *(x for item in BASE for x in ("--set", item)))
+        start, shown = time.perf_counter(), None
+        while process.poll() is None and time.perf_counter() - start < 300:
+            time.sleep(0.5)
+            try:
+                shown = load_sweep("killed")
+            except DataError:
+                continue
+            if any(c["status"] == "finished" for c in shown.configurations):
+                break
+        process.kill()  # SIGKILL: no time to write the sweep's end
+        process.communicate(timeout=60)
+        assert shown is not None and process.returncode == -9, "the sweep ended before one cell was recorded"
+        after = load_sweep("killed")
+        assert after.status == "interrupted" and "ended without closing it" in after.reason
+        statuses = [c["status"] for c in after.configurations]
+        assert "finished" in statuses and "pending" not in statuses and "cancelled" in statuses
+        assert list_sweeps().set_index("name").loc["killed", "status"] == "interrupted"
+        children = list_runs(filter_string=f"tags.`mlflow.parentRunId` = '{after.run_id}'")
+        left_running = children[children["status"] == "RUNNING"]
+        assert set(left_running["qser_status"]) <= {"gone"}  # a child caught mid-record is shown gone
+
+    def test_sigterm_while_ray_starts_stops_with_qsers_message(self, local_ray):
+        # SIGTERM 1 s into ray.init (the real one: this driver starts its own local Ray)
+        prelude = ("import os, signal, threading, ray\n_init = ray.init\n"
+                   "def init(*a, **k):\n"
+                   "    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()\n"
+                   "    return _init(*a, **k)\n"
+                   "ray.init = init")
+        process = _qser_process("sweep", "--name", "termed", "--workers", "1", "--grid", "head.kind=logreg",
+                                *(x for item in BASE for x in ("--set", item)), prelude=prelude)
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 143, err
+        assert "qser: received SIGTERM" in err and "Traceback" not in err and "Fatal Python" not in err, err
+        assert out == ""
+        assert load_sweep("termed").status == "interrupted"
