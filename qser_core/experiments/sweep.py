@@ -33,7 +33,7 @@ from qser_core.config import QserConfig
 from qser_core.errors import TrainingCancelled
 from qser_core.experiments import sweep_store as store
 from qser_core.experiments.sweep_grid import Cell, effective_config, expand_grid, parse_grid, read_sweep_toml, sweep_name
-from qser_core.experiments.compare import compare_predictions
+from qser_core.experiments.compare import pair_with_quantum
 from qser_core.experiments.crossval import FoldResult, FoldTask, plan_fold_tasks, run_fold_task, summarise
 from qser_core.experiments.pipeline import prepare
 from qser_core.experiments.sweep_ray import _remote, drain, init_ray, shutdown_ray
@@ -158,7 +158,11 @@ def _fill(entry: dict[str, Any], summary: Mapping[str, Any], run_id: str | None)
 
 
 def _paired_vs_matched(cells: list[Cell], entries: list[dict], predictions: dict[str, dict]) -> None:
-    """Quantum cell vs its parameter-matched MLP (same cell, head.kind=mlp-matched): ΔUA and McNemar's p."""
+    """Quantum cell vs its parameter-matched MLP (same cell, head.kind=mlp-matched): ΔUA and McNemar's p.
+
+    The pairing is :func:`~qser_core.experiments.compare.pair_with_quantum`, the rule ``qser evaluate`` and the
+    Train page use: ΔUA = quantum − matched MLP, the paired bootstrap on the first seed's test clips.
+    """
     by_digest = {c.digest: e for c, e in zip(cells, entries)}
     for cell, entry in zip(cells, entries):
         if cell.config.head.kind != "quantum" or entry["status"] != "finished":
@@ -167,8 +171,9 @@ def _paired_vs_matched(cells: list[Cell], entries: list[dict], predictions: dict
         other = by_digest.get(partner)
         if other is None or other["status"] != "finished" or partner not in predictions:
             continue
-        test = compare_predictions(predictions[cell.digest], predictions[partner])
-        entry["vs_matched"] = {"delta_ua": entry["ua"] - other["ua"], "p_value": test["mcnemar"]["p_value"],
+        test = pair_with_quantum(predictions[cell.digest], predictions[partner])
+        entry["vs_matched"] = {"delta_ua": test["bootstrap"]["diff"], "ci95": list(test["bootstrap"]["ci95"]),
+                               "difference": test["difference"], "p_value": test["mcnemar"]["p_value"],
                                "p_bootstrap": test["bootstrap"]["p_value"], "run_id": other["run_id"]}
 
 

@@ -159,9 +159,19 @@ class TestSweep:
         quantum = next(c for c in first.configurations if c["head"] == "quantum")
         low, high = quantum["ua_ci95"]
         assert low <= quantum["ua"] <= high
-        matched = next(c for c in first.configurations if c["head"] == "mlp-matched")
-        assert quantum["vs_matched"]["delta_ua"] == pytest.approx(quantum["ua"] - matched["ua"])
+        assert quantum["vs_matched"]["difference"] == "quantum − other"
         assert 0.0 <= quantum["vs_matched"]["p_value"] <= 1.0
+
+    def test_one_cell_paired_the_same_way_as_evaluate(self, first, base):
+        """The sweep and ``qser evaluate --head mlp-matched,quantum`` give the same number with the same sign."""
+        from qser_core.experiments.compare import compare_heads
+
+        comparison = compare_heads(base, ["mlp-matched", "quantum"], protocol="crossval", track=False)
+        evaluate_side = comparison.paired["mlp-matched"]
+        sweep_side = next(c for c in first.configurations if c["head"] == "quantum")["vs_matched"]
+        assert sweep_side["delta_ua"] == evaluate_side["bootstrap"]["diff"]
+        assert sweep_side["p_value"] == evaluate_side["mcnemar"]["p_value"]
+        assert sweep_side["difference"] == evaluate_side["difference"] == "quantum − other"
 
     def test_resumed_sweep_runs_nothing_twice(self, first, base):
         again = run_sweep(base, GRID, name="small")
