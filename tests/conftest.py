@@ -31,7 +31,7 @@ SLOW_FIXTURES = frozenset({"local_ray", "emodb_audio"})
 #: Markers that make a test slow.
 SLOW_MARKERS = frozenset({"browser"})
 #: Source text of a test (or a helper it calls) that starts a fresh interpreter.
-_SPAWNS = re.compile(r"\bsubprocess\.|\bsys\.executable\b")
+_SPAWNS = re.compile(r"\bsubprocess\.|\bsys\.executable\b|\bProcessPoolExecutor\b|\bmultiprocessing\b")
 #: Demo speakers of the fast tier: six, so 5-fold speaker-disjoint cross-validation still works.
 FAST_DEMO_SPEAKERS = "6"
 

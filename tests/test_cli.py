@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from qser_core.cli import build_parser, main
+from qser_core.data.demo import demo_speakers
 from qser_core.errors import ConfigError
 
 SUBCOMMANDS = [
@@ -80,6 +81,8 @@ class TestConfig:
         assert exit_info.value.code == 2
 
 
+#: Clips of the demo corpus this tier uses (the fast tier's is smaller: tests/conftest.py).
+DEMO_CLIPS = demo_speakers() * 12 * 6
 FAST = ["--set", "train.epochs=3", "--set", "train.patience=3", "--qubits", "4", "--layers", "1"]
 
 
@@ -116,9 +119,9 @@ class TestPipeline:
         result = json.loads(captured.out)
         assert result["heads"] == ["logreg", "quantum"] and result["reference"] == "quantum"
         for summary in result["results"].values():
-            assert summary["folds"] == 2 and summary["n_clips"] == 864 and 0 <= summary["ua"] <= 1
+            assert summary["folds"] == 2 and summary["n_clips"] == DEMO_CLIPS and 0 <= summary["ua"] <= 1
         paired = result["paired"]["logreg"]
-        assert list(result["paired"]) == ["logreg"] and paired["n_clips"] == 864
+        assert list(result["paired"]) == ["logreg"] and paired["n_clips"] == DEMO_CLIPS
         assert 0 <= paired["mcnemar"]["p_value"] <= 1 and "ci95" in paired["bootstrap"]
         assert "logreg fold 1 seed 0: epoch 1/3" in captured.err and "best val UA" in captured.err
 
@@ -163,7 +166,7 @@ class TestPipeline:
             run_ids.append(json.loads(capsys.readouterr().out)["run_id"])
         assert main(["compare", *run_ids, "--json"]) == 0
         result = json.loads(capsys.readouterr().out)
-        assert result["n_clips"] == 864 and 0.0 <= result["mcnemar"]["p_value"] <= 1.0
+        assert result["n_clips"] == DEMO_CLIPS and 0.0 <= result["mcnemar"]["p_value"] <= 1.0
         assert result["bootstrap"]["ci95"][0] <= result["bootstrap"]["diff"] <= result["bootstrap"]["ci95"][1]
 
     def test_compare_runs_on_different_folds_is_refused(self, capsys):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from qser_core.config import HardwareConfig
 from qser_core.errors import ConfigError
 
 __all__ = ["AGREEMENT_TARGET", "recommend", "clips_within", "advise"]
@@ -122,8 +123,9 @@ def advise(model, *, backend: str = "ibm_fez", shots: Sequence[int] | None = Non
         raise ConfigError(f"shot counts must be positive whole numbers; got {shots!r}")
     if budget_s is not None and not budget_s > 0:
         raise ConfigError(f"the QPU budget must be a positive number of seconds; got {budget_s!r}")
-    run, device = plan(model, backend=backend, fake=True, shots=counts[0], n_clips=n_clips,
-                       noise_scale=check_noise_scale(float(noise_scale)), seed=seed, features=features)
+    hardware = HardwareConfig(backend=backend, shots=counts[0], clips=n_clips or 0,
+                              noise_scale=check_noise_scale(float(noise_scale)))
+    run, device = plan(model, hardware, fake=True, seed=seed, features=features)
     ideal = score_point_ideal(run)
     points = []
     for i, count in enumerate(counts):

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from qser_core.config import HardwareConfig
 from qser_core.errors import ConfigError, DataError
 
 __all__ = ["COMPARE_SCALES", "calibrated_rates", "torch_noisy", "score_point", "compare_training"]
@@ -183,8 +184,8 @@ def compare_training(models: dict[str, Any], *, backend: str = "ibm_fez",
         raise ConfigError("give at least one noise scale λ")
     runs = {}
     for name, model in models.items():
-        runs[name] = plan(model, backend=backend, fake=True, shots=shots, n_clips=n_clips, recalibrate=recalibrate,
-                          seed=seed, features=features)
+        hardware = HardwareConfig(backend=backend, shots=shots, clips=n_clips or 0, recalibrate=recalibrate)
+        runs[name] = plan(model, hardware, fake=True, seed=seed, features=features)
     if runs["ideal"][0].test.clips != runs["noise_aware"][0].test.clips:
         raise DataError("the two heads were not tested on the same clips; train both on the same data and split "
                         "settings (data.*) so their test speakers match")

@@ -48,8 +48,11 @@ class TestComparePage:
         from qser_core.tracking.reader import list_runs
         from qser_core.tracking.recorder import track_run
 
-        with track_run(demo_config, run_type="train") as spare:
+        from app_support import cache
+
+        with track_run(demo_config, run_type="evaluate") as spare:  # no model: never offered by a model picker
             spare.log_final({"ua": 0.2})
+        cache.runs.clear()  # the list is cached for a few seconds across the process; this run is new
         at = open_page("pages/compare.py", config=demo_config)
         at.multiselect(key="compare.manage").set_value([two_runs[0]]).run()
         at.button(key="compare.hide").click().run()

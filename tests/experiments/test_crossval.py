@@ -23,7 +23,9 @@ from qser_core.progress import CancelToken
 class TestPrepare:
     def test_demo_corpus_features_are_row_aligned(self, demo_fast_features):
         n = len(demo_fast_features.table)
-        assert n >= 12 * 12 * 6
+        from qser_core.data.demo import demo_speakers
+
+        assert n >= demo_speakers() * 12 * 6  # speakers × sentences × emotions
         assert demo_fast_features.embeddings.shape[0] == n == len(demo_fast_features.labels)
         assert np.isfinite(demo_fast_features.embeddings).all()
         assert set(np.unique(demo_fast_features.labels)) == set(range(len(EMOTIONS)))
