@@ -103,8 +103,12 @@ def _plan(args: argparse.Namespace, *, fake: bool):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from qser_core.errors import ConfigError
     from qser_core.hardware.run import dispatch
 
+    if args.noise_scale is not None and not args.fake:  # before anything is loaded or transpiled
+        raise ConfigError("--noise-scale scales the offline noise simulation only: add --fake, or drop it (on IBM "
+                          "Quantum the device's own noise applies)")
     model, run, device = _plan(args, fake=args.fake)
     result = dispatch(model, run, device, wait_result=not args.no_wait, track=not args.no_track, confirmed=args.yes)
     if result.get("status") == "submitted":

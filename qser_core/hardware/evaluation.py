@@ -13,6 +13,7 @@ exact statevector of the trained head (the torch simulator, no shots, no job).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,9 +41,11 @@ class ClipSet:
         return len(self.clips)
 
 
-def _subset(y: np.ndarray, n: int | None, seed: int) -> np.ndarray:
-    """``n`` row positions stratified by label (all rows when ``n`` is None or not smaller)."""
+def _subset(y: np.ndarray, n: int | None, seed: int, *, what: str = "test clips") -> np.ndarray:
+    """``n`` row positions stratified by label (all rows when ``n`` is None or not smaller, with a warning if larger)."""
     rows = np.arange(len(y))
+    if n is not None and not isinstance(n, bool) and n > len(y):
+        warnings.warn(f"{n} {what} asked for, but the model has {len(y)}; all {len(y)} are used", stacklevel=3)
     if n is None or n >= len(y):
         return rows
     if isinstance(n, bool) or n < 1:
@@ -91,7 +94,7 @@ def clip_sets(model, *, features=None, n_clips: int | None = None, n_train: int 
     test_rows = split.test[_subset(features.labels[split.test], n_clips, seed)]
     if not n_train:
         return make(test_rows), None
-    train_rows = split.train[_subset(features.labels[split.train], n_train, seed)]
+    train_rows = split.train[_subset(features.labels[split.train], n_train, seed, what="recalibration clips")]
     return make(test_rows), make(train_rows)
 
 

@@ -162,3 +162,19 @@ class TestStatusText:
         recorded = {**dataclasses.asdict(HardwareConfig(primitive="sampler", readout="mthree", clips=8)), "layout": [1, 2]}
         assert _knobs_text(recorded) == "  [sampler, readout=mthree, layout=[1, 2], clips=8]"
         assert _knobs_text(None) == ""  # jobs recorded before the config was stored
+
+
+class TestArgumentsFirst:
+    def test_noise_scale_without_fake_is_refused_before_the_model_is_read(self, capsys):
+        from qser_core.cli import main
+
+        assert main(["hardware", "run", "--model", "/no/such/model", "--noise-scale", "2"]) == 2
+        err = capsys.readouterr().err
+        assert "--noise-scale scales the offline noise simulation only" in err and "no/such/model" not in err
+
+    def test_readout_without_sampler_is_refused_before_the_model_is_read(self, capsys):
+        from qser_core.cli import main
+
+        assert main(["hardware", "run", "--model", "/no/such/model", "--fake", "--readout", "mthree"]) == 2
+        err = capsys.readouterr().err
+        assert "hardware.readout must be none with the estimator primitive" in err and "no/such/model" not in err

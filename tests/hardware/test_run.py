@@ -170,3 +170,13 @@ class TestRetrieval:
             assert SECRET not in str(info.value) and "[key hidden]" in str(info.value)
         assert SECRET not in caplog.text
         assert SECRET.encode() not in hw_store.read_bytes()
+
+
+class TestClipCounts:
+    def test_more_clips_than_the_model_has_says_so_and_uses_all(self, hw_model, hw_features):
+        from qser_core.hardware.evaluation import clip_sets
+
+        everything, _ = clip_sets(hw_model, features=hw_features)
+        with pytest.warns(UserWarning, match=rf"100000 test clips asked for, but the model has {len(everything)}"):
+            test, _ = clip_sets(hw_model, features=hw_features, n_clips=100_000)
+        assert test.clips == everything.clips
