@@ -11,6 +11,7 @@ import pytest
 from qser_core.cli import build_parser, main
 from qser_core.data.demo import demo_speakers
 from qser_core.errors import ConfigError
+from qser_core.experiments.metrics import IntervalWarning
 
 SUBCOMMANDS = [
     ["data", "demo"],
@@ -113,7 +114,8 @@ class TestPipeline:
         assert result["folds"] == 2 and result["seeds"] == [0, 1]
 
     def test_evaluate_several_heads_json(self, capsys):
-        code = main(["evaluate", "--head", "logreg,quantum", "--folds", "2", "--no-track", "--json", *FAST])
+        with pytest.warns(IntervalWarning, match="only 2 values behind this 95% interval"):  # 2 folds × 1 seed
+            code = main(["evaluate", "--head", "logreg,quantum", "--folds", "2", "--no-track", "--json", *FAST])
         assert code == 0
         captured = capsys.readouterr()
         result = json.loads(captured.out)
@@ -162,7 +164,8 @@ class TestPipeline:
     def test_compare_two_recorded_runs(self, capsys):
         run_ids = []
         for head in ("logreg", "quantum"):
-            assert main(["evaluate", "--head", head, "--folds", "2", "--json", *FAST]) == 0
+            with pytest.warns(IntervalWarning, match="only 2 values"):  # 2 folds × 1 seed: said, not hidden
+                assert main(["evaluate", "--head", head, "--folds", "2", "--json", *FAST]) == 0
             run_ids.append(json.loads(capsys.readouterr().out)["run_id"])
         assert main(["compare", *run_ids, "--json"]) == 0
         result = json.loads(capsys.readouterr().out)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from qser_core.config import QserConfig
+from qser_core.config import HardwareConfig, QserConfig
 from qser_core.errors import ConfigError
 from qser_core.heads.circuits import CircuitSpec
 from qser_core.heads.executors import executor_names, get_executor
@@ -166,7 +166,7 @@ class TestComparisonAndAdvice:
             chosen = next(p for p in rec["checked"] if p["shots"] == rec["shots"])
             assert chosen["agreement"] >= 0.5 and chosen["ua_ok"] and out["budget_shots"] == rec["shots"]
             assert all(not (p["agreement_ok"] and p["ua_ok"]) for p in rec["checked"] if p["shots"] < rec["shots"])
-        run, device = plan(hw_model, backend="ibm_fez", fake=True, features=hw_features, n_clips=8)
+        run, device = plan(hw_model, HardwareConfig(backend="ibm_fez", clips=8), fake=True, features=hw_features)
         cost = lambda n: estimate_qpu_time(run.isa, device, n_rows=n, shots=out["budget_shots"])["quantum_seconds"]  # noqa: E731
         assert cost(out["clips_fit"]) <= 600 < cost(out["clips_fit"] + 1)
 
