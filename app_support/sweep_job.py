@@ -189,7 +189,7 @@ def _child() -> int:
         say({"error": str(exc)})
     except KeyboardInterrupt:
         say({"error": "the sweep process was interrupted; finished configurations are kept"})
-    except Exception as exc:  # a bug: the traceback to the log, a readable line to the page
+    except Exception as exc:  # noqa: BLE001 - a bug: the traceback to the log, a readable line to the page
         import traceback
 
         traceback.print_exc()

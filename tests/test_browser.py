@@ -150,7 +150,8 @@ def _train_and_stop_mid_search(page, title: str) -> None:
     page.locator(f".{_key_class('train.stop')} button").click()
     start = time.perf_counter()
     while time.perf_counter() - start < 300:  # the job ends at the search's next check of Stop
-        new = list_runs().query("run_id not in @before")
+        runs = list_runs()
+        new = runs[~runs["run_id"].isin(before)]
         if "stopped" in set(new.query("head == 'quantum'")["qser_status"]):
             break
         page.wait_for_timeout(1000)

@@ -262,7 +262,7 @@ class TestCli:
         assert capsys.readouterr().out == ""
 
 
-def _qser_process(*args: str, prelude: str = "") -> "subprocess.Popen":
+def _qser_process(*args: str, prelude: str = ""):
     """``qser ARGS`` in its own process on this session's store (the module's MLflow variables are inherited)."""
     import os
     import subprocess
