@@ -1,7 +1,7 @@
 """Shared test fixtures and the two test tiers.
 
 ``python -m pytest`` runs the fast tier (``-m "not slow"`` in pyproject's addopts): unit tests, AppTests and the
-quick paths, on a small demo corpus (``QSER_DEMO_SPEAKERS=6``: 432 clips instead of 864).
+quick paths, on a small demo corpus (``QSER_DEMO_SPEAKERS=6``: 432 clips instead of 864) and one torch thread.
 ``python -m pytest -m slow`` runs the rest. A test is slow automatically when it uses what makes tests slow
 (:func:`pytest_collection_modifyitems`): a local Ray (``local_ray``), real speech (``emodb_audio``), a fresh
 interpreter (``subprocess`` or ``sys.executable`` in the test or in a helper of its module it calls: every
@@ -46,6 +46,9 @@ def pytest_configure(config):
     os.environ.setdefault("QSER_PREPARE_DEFAULT_MODELS", "0")
     if _fast_tier(config):
         os.environ.setdefault("QSER_DEMO_SPEAKERS", FAST_DEMO_SPEAKERS)
+        # The fast tier's models are tiny: torch's second thread only adds synchronisation (tests/experiments/
+        # test_crossval.py took 83 s with two threads, 28 s with one, on the 2-core machine). Set before torch loads.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _fast_tier(config) -> bool:
