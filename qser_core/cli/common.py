@@ -226,15 +226,16 @@ def _missing_embeddings(config: QserConfig, home: Path) -> int:
     from qser_core.features.embeddings import cache_status
 
     if config.data.dataset == "demo" and not config.data.data_dir:
-        from qser_core.data.demo import CORPUS_VERSION, is_demo_corpus
+        from qser_core.data.demo import demo_corpus_ready, demo_speakers
         from qser_core.tracking.store import writable
 
-        if not is_demo_corpus(home / "demo" / f"{CORPUS_VERSION}-seed0"):  # the corpus itself must be written first (~60 MB of clips)
+        if not demo_corpus_ready():  # the corpus itself must be written first (~70 kB of clips per clip)
+            n_clips = demo_speakers() * 12 * 6
             if not writable(home):
                 raise StorageError(f"QSER_HOME {home} is read-only and the demo corpus is not made yet: use another "
                                    "QSER_HOME (export QSER_HOME=DIR) that can be written")
-            _check_space(home, 60_000_000 + 864 * CACHE_BYTES_PER_CLIP, "the demo corpus and its embeddings")
-            return 864
+            _check_space(home, n_clips * (70_000 + CACHE_BYTES_PER_CLIP), "the demo corpus and its embeddings")
+            return n_clips
     from qser_core.data.corpus import load_corpus
 
     table = load_corpus(config.data, max_seconds=config.audio.max_seconds).table
@@ -246,15 +247,15 @@ def _missing_embeddings(config: QserConfig, home: Path) -> int:
 
 def _missing_by_content(table, folder: Path) -> int:
     """Clips whose content is not in the cache at all (a copied or touched clip is found by its content hash)."""
-    from qser_core.features.embeddings import EmbeddingCache, _content_hash, _identities, _paths
+    from qser_core.features.cache import EmbeddingCache, content_hash, identities, table_paths
 
     if not (folder / "index.json").is_file():
         return len(table)
     cache = EmbeddingCache(folder)
     entries, known = cache.index["entries"], cache.by_content()
-    paths = _paths(table)
-    return sum(1 for path, ident in zip(paths, _identities(paths))
-               if ident not in entries and _content_hash(path) not in known)
+    paths = table_paths(table)
+    return sum(1 for path, ident in zip(paths, identities(paths))
+               if ident not in entries and content_hash(path) not in known)
 
 
 def _check_space(folder: Path, need: int, what: str) -> None:
