@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app_harness import assert_clean, open_page
 
 
@@ -57,6 +59,7 @@ class TestCircuitPage:
         assert_clean(at)
         assert any("cz ×" in c.value for c in at.main.caption)  # IBM Heron devices use CZ
 
+    @pytest.mark.slow  # draws and transpiles a 12-qubit circuit
     def test_a_large_circuit_draws_its_first_layers_readably(self, demo_config):
         at = open_page("pages/circuit.py", config=demo_config.replace("head", n_layers=8).replace("reduce", n_qubits=12))
         assert_clean(at)

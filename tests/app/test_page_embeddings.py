@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app_harness import assert_clean, elements, open_page, texts
 
 
@@ -23,6 +25,7 @@ class TestEmbeddingsPage:
         assert "mean ± 3 standard deviations over the training clips" in shown  # the reducer's map, not min-max
         assert "range of the training clips" not in shown
 
+    @pytest.mark.slow  # extracts the whole corpus from the page
     def test_count_is_complete_right_after_extraction(self, demo_config, tmp_path):
         config = demo_config.replace("embedding", backbone="random-cnn", cache_dir=str(tmp_path))
         at = open_page("pages/embeddings.py", config=config)

@@ -88,6 +88,7 @@ class TestHardwarePage:
 
 
 class TestAccountOnThePage:
+    @pytest.mark.slow  # logs in, refreshes and fetches through stand-in services: end to end
     def test_typed_key_serves_refresh_and_never_shows(self, model_dir, run_store, monkeypatch):
         from qser_core.hardware import backends
         from tests.hardware.standins import SECRET, StandInService, record_hardware_job

@@ -15,6 +15,7 @@ from qser_core.progress import CancelToken
 
 
 class TestCompareHeads:
+    @pytest.mark.slow  # every head's protocol run twice
     def test_each_head_matches_its_own_evaluation(self, small_config, small_features):
         comparison = compare_heads(small_config, ["logreg", "quantum"], features=small_features, track=False)
         alone = {kind: evaluate(small_config.replace("head", kind=kind), features=small_features, track=False)

@@ -56,6 +56,7 @@ class TestEvaluate:
 
     # 3 folds of a tiny synthetic corpus: an interval near 0 or 1 may be clipped; what is tested here is the pairing
     @pytest.mark.filterwarnings("ignore:the t-interval left:qser_core.experiments.metrics.IntervalWarning")
+    @pytest.mark.slow  # three cross-validations end to end
     def test_paired_comparison_on_the_same_clips(self, demo_fast_config, demo_fast_features):
         a = evaluate(demo_fast_config.replace("head", kind="logreg"), features=demo_fast_features, track=False)
         b = evaluate(demo_fast_config.replace("head", kind="quantum"), features=demo_fast_features, track=False)

@@ -131,6 +131,7 @@ class TestFailFast:
                                                r"accepts connections .*\(connection refused\).*unset it to use the local store"):
             list_runs()
 
+    @pytest.mark.slow  # waits out a silent server's timeout
     def test_server_that_accepts_and_never_answers(self, silent_uri, monkeypatch):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", silent_uri)
         with pytest.raises(BackendError, match=rf"cannot use the MLflow tracking store {silent_uri}: .* accepts "
