@@ -38,3 +38,5 @@ try:
     page.run()
 except QserError as exc:  # anything else is a bug and keeps its traceback
     st.error(str(exc))
+finally:
+    cache.startup(state.get_config()).page_drawn.set()  # the start-up job may now open the run store

@@ -50,7 +50,7 @@ def corpus_on_disk(config: QserConfig) -> bool:
 
 def cache_status(config: QserConfig) -> dict[str, Any]:
     """How many clips of the corpus have cached embeddings (not cached: it changes as extraction runs)."""
-    from qser_core.features.embeddings import cache_status as status
+    from qser_core.features.cache import cache_status as status  # the cache alone: no torch on the Overview
 
     return status(corpus(config).table, config)
 

@@ -42,10 +42,12 @@ def preparing() -> None:
 
 @st.fragment(run_every=1.0)
 def opening_store() -> None:
-    """The runs metric while the start-up job opens the run store; reruns the page once it is open."""
+    """The runs metric while the start-up job opens the run store, filled in once it is open (this fragment only:
+    the rest of the page is not drawn again)."""
     if boot.ready("runs"):
-        st.rerun(scope="app")
-    st.metric("Recorded runs", "…", help="opening the run store")
+        st.metric("Recorded runs", len(cache.runs()))
+    else:
+        st.metric("Recorded runs", "…", help="opening the run store")
 
 
 if boot.snapshot().error:
@@ -65,7 +67,7 @@ else:
     cols = st.columns(2)
     cols[0].metric(f"Cached embeddings ({config.embedding.backbone})", f"{cached} / {total}")
     with cols[1]:
-        if boot.ready("runs", wait=0.5):
+        if boot.ready("runs"):
             st.metric("Recorded runs", len(cache.runs()))
         else:  # the run store opens in the background (MLflow's import alone takes seconds)
             opening_store()

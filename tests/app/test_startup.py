@@ -13,8 +13,9 @@ from qser_core.config import QserConfig
 
 class TestStartupJob:
     def test_steps_finish_in_order_without_default_models(self, demo_config):
-        job = startup.StartupJob(demo_config).start()
-        job.join(600)
+        job = startup.StartupJob(demo_config)
+        job.page_drawn.set()  # as app.py does once a page is drawn
+        job.start().join(600)
         snap = job.snapshot()
         assert snap.status == "done" and snap.error == ""
         assert all(job.ready(step) for step in startup.STEPS)
@@ -23,9 +24,17 @@ class TestStartupJob:
         def broken(config):
             raise RuntimeError("no models today")
 
-        job = startup.StartupJob(demo_config, after=broken).start()
-        job.join(600)
+        job = startup.StartupJob(demo_config, after=broken)
+        job.page_drawn.set()
+        job.start().join(600)
         assert job.snapshot().status == "done" and job.later_error == "no models today"
+
+    def test_the_run_store_waits_for_the_first_page(self, demo_config):
+        job = startup.StartupJob(demo_config).start()
+        assert job.ready("corpus", wait=300) and not job.ready("runs", wait=0.5)  # MLflow not imported yet
+        job.page_drawn.set()
+        assert job.ready("runs", wait=300)
+        job.join(600)
 
 
 class TestDefaultModels:
