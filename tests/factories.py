@@ -17,6 +17,15 @@ from qser_core.tracking.recorder import track_run
 from qser_core.heads.training import EpochLog
 
 
+def write_tone(path, freq: float, *, seed: int = 0, seconds: float = 0.4, sr: int = 16000) -> str:
+    """A short windowed tone with a little noise at ``path`` (16-bit WAV); its path as a string."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sr * seconds)) / sr
+    y = 0.3 * np.sin(2 * np.pi * freq * t) * np.hanning(len(t)) + 0.005 * rng.standard_normal(len(t))
+    sf.write(path, y.astype(np.float32), sr)
+    return str(path)
+
+
 def write_wav(path: Path, *, seconds: float = 0.25, sr: int = 16000, fmt: str | None = None) -> Path:
     """Write a tiny real audio file (noise, seeded by the file name's length) and return its path."""
     path.parent.mkdir(parents=True, exist_ok=True)

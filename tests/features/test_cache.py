@@ -10,10 +10,8 @@ import sys
 import textwrap
 import threading
 
-import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 
 from qser_core.config import QserConfig
 from qser_core.errors import QserError
@@ -24,17 +22,11 @@ from qser_core.features.cache import (
     cache_status,
 )
 from qser_core.features.embeddings import extract_embeddings
+from factories import write_tone
 
-SR = 16000
 N = 7
 
 
-def _write_clip(path, freq, *, seed=0, seconds=0.4):
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(SR * seconds)) / SR
-    y = 0.3 * np.sin(2 * np.pi * freq * t) * np.hanning(len(t)) + 0.005 * rng.standard_normal(len(t))
-    sf.write(path, y.astype(np.float32), SR)
-    return str(path)
 
 
 @pytest.fixture
@@ -48,7 +40,7 @@ def config(tmp_path):
 def table(tmp_path):
     folder = tmp_path / "clips"
     folder.mkdir()
-    paths = [_write_clip(folder / f"clip{i:02d}.wav", 150 + 90 * i, seed=i) for i in range(N)]
+    paths = [write_tone(folder / f"clip{i:02d}.wav", 150 + 90 * i, seed=i) for i in range(N)]
     return pd.DataFrame({"path": paths})
 
 

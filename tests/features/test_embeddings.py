@@ -15,17 +15,12 @@ from qser_core.features.backbones import get_backbone
 from qser_core.config import QserConfig
 from qser_core.features.embeddings import EmbeddingCache, cache_folder, cache_status, embed_waveforms, extract_embeddings
 from qser_core.errors import AudioError, DataError
+from factories import write_tone
 
 SR = 16000
 N = 7  # clips in the test table
 
 
-def _write_clip(path, freq, *, seed=0, seconds=0.4):
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(SR * seconds)) / SR
-    y = 0.3 * np.sin(2 * np.pi * freq * t) * np.hanning(len(t)) + 0.005 * rng.standard_normal(len(t))
-    sf.write(path, y.astype(np.float32), SR)
-    return str(path)
 
 
 @pytest.fixture
@@ -40,7 +35,7 @@ def config(tmp_path):
 def table(tmp_path):
     folder = tmp_path / "clips"
     folder.mkdir()
-    paths = [_write_clip(folder / f"clip{i:02d}.wav", 150 + 90 * i, seed=i) for i in range(N)]
+    paths = [write_tone(folder / f"clip{i:02d}.wav", 150 + 90 * i, seed=i) for i in range(N)]
     return pd.DataFrame({"path": paths, "emotion": ["NEU"] * N})
 
 
@@ -206,7 +201,7 @@ class TestCache:
 
     def test_changed_file_recomputes_only_that_clip(self, table, config):
         first = extract_embeddings(table, config)
-        _write_clip(table["path"][3], 2000.0, seed=99)
+        write_tone(table["path"][3], 2000.0, seed=99)
         assert cache_status(table, config)["cached"] == N - 1
         second, computed = _extract_counting(table, config)
         assert computed == 1
@@ -281,7 +276,7 @@ class TestCacheDamage:
         first = extract_embeddings(table, config)
         path = table["path"][2]
         st = os.stat(path)
-        _write_clip(path, 3000.0, seed=5)  # same length, other content (as `cp -p` or `rsync -a` leave it)
+        write_tone(path, 3000.0, seed=5)  # same length, other content (as `cp -p` or `rsync -a` leave it)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
         assert (os.stat(path).st_size, os.stat(path).st_mtime_ns) == (st.st_size, st.st_mtime_ns)
         second, computed = _extract_counting(table, config)
