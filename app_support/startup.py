@@ -10,12 +10,13 @@ Pages show its progress and fill in what it has finished.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 from app_support.background import BackgroundJob
 from app_support.jobs import TrainingJob
 from qser_core.config import QserConfig
+
 
 @dataclass(frozen=True)
 class StartupSnapshot:

@@ -74,3 +74,17 @@ class TestDefaultModels:
         startup.default_models_job(small).join(600)
         (startup.default_models_dir(small) / "quantum" / damage).write_text("{}")
         assert startup.load_default_models(small) is None
+
+
+class TestFailedStart:
+    def test_a_failed_start_shows_the_corpus_message_not_a_stale_one(self, tmp_path):
+        from app_harness import open_page
+
+        from qser_core.config import QserConfig
+
+        missing = QserConfig().replace("data", dataset="crema-d", data_dir=str(tmp_path / "gone"))
+        job = startup.StartupJob(missing).start()
+        job.join(60)
+        assert job.snapshot().status == "failed"
+        at = open_page(config=missing)  # the page indexes the corpus itself and shows the corpus's own message
+        assert not at.exception and at.error and "gone" in at.error[0].value
