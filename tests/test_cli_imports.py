@@ -35,3 +35,23 @@ class TestLightParser:
                 "    except SystemExit:\n"
                 "        pass")
         assert _imported_after(code) == []
+
+
+class TestLightPredict:
+    def test_a_classical_model_predicts_without_pennylane(self, tmp_path):
+        from qser_core.config import QserConfig
+        from qser_core.experiments.single import train_model
+
+        config = QserConfig().with_overrides(["head.kind=logreg", "train.tune=false", "train.epochs=2"])
+        folder = train_model(config, track=False).save(tmp_path / "model")
+        code = ("import qser_core.heads\n"
+                "from qser_core.experiments.model import load_model\n"
+                f"load_model({str(folder)!r})")
+        assert "pennylane" not in _imported_after(code)
+        assert "qiskit" not in _imported_after(code)
+
+    def test_the_heads_package_still_offers_every_name(self):
+        code = ("import qser_core.heads as heads\n"
+                "assert sorted(heads.__all__) == sorted(n for n in heads.__all__ if getattr(heads, n) is not None)\n"
+                "assert 'CircuitSpec' in dir(heads)")
+        assert "pennylane" in _imported_after(code)  # reaching CircuitSpec imports it, and only then

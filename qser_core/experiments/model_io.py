@@ -49,12 +49,16 @@ MODEL_FILES = ("config.toml", "reducer.npz", "head.pt", "metrics.json")
 _MANIFEST = "manifest.json"
 
 
-def _head_classes() -> dict[str, type]:
-    """The only classes a saved head may be rebuilt as (no names are imported from the file)."""
-    from qser_core.heads.classical import ClassicalHead
-    from qser_core.heads.quantum import QuantumHead
+#: The only classes a saved head may be rebuilt as (no names are imported from the file), and their module:
+#: only the named one is imported, so a classical model loads without PennyLane.
+_HEAD_CLASSES = {"ClassicalHead": "qser_core.heads.classical", "QuantumHead": "qser_core.heads.quantum"}
 
-    return {"ClassicalHead": ClassicalHead, "QuantumHead": QuantumHead}
+
+def _head_class(name: Any) -> type | None:
+    import importlib
+
+    module = _HEAD_CLASSES.get(name) if isinstance(name, str) else None
+    return None if module is None else getattr(importlib.import_module(module), name)
 
 
 # -------------------------------------------------------------------- reducer
@@ -94,8 +98,8 @@ def _jsonable(value: Any) -> bool:
 
 def _head_record(head) -> dict[str, Any]:
     name = type(head).__name__
-    if name not in _head_classes():
-        raise DataError(f"cannot save a head of type {name}; saved models hold one of {', '.join(_head_classes())}")
+    if name not in _HEAD_CLASSES:
+        raise DataError(f"cannot save a head of type {name}; saved models hold one of {', '.join(_HEAD_CLASSES)}")
     params = head.get_params(deep=False)
     if not _jsonable(params):
         raise DataError(f"the parameters of {name} cannot be stored as JSON: {params!r}")
@@ -111,9 +115,9 @@ def _head_record(head) -> dict[str, Any]:
 def _rebuild_head(record: dict[str, Any], state: dict[str, Any]):
     from qser_core.heads.training import EpochLog, History
 
-    cls = _head_classes().get(record.get("class"))
+    cls = _head_class(record.get("class"))
     if cls is None:
-        raise DataError(f"the saved head class {record.get('class')!r} is not one of {', '.join(_head_classes())}")
+        raise DataError(f"the saved head class {record.get('class')!r} is not one of {', '.join(_HEAD_CLASSES)}")
     head = cls(**record["params"])
     fitted = record["fitted"]
     module = head._build_module(int(fitted["n_features_in_"]))  # the head builds its own module, then its weights

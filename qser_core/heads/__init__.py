@@ -9,13 +9,38 @@ Imports run one way: circuits → simulator → executors → quantum; training 
 quantum → factory.
 """
 
-from qser_core.heads.base import BaseTorchHead
-from qser_core.heads.circuits import ANSATZE, ENCODINGS, CircuitSpec
-from qser_core.heads.classical import ClassicalHead
-from qser_core.heads.executors import executor_names, get_executor, register_executor
-from qser_core.heads.factory import make_head
-from qser_core.heads.quantum import QuantumHead, QuantumModule, quantum_param_count
-from qser_core.heads.simulator import TorchStatevector
+import importlib
+
+#: Public name → submodule. Imported on first use (PEP 562), so a classical head or a saved model's
+#: loader never pays for PennyLane (1.2 s of the cold ``qser predict``, measured with -X importtime).
+_EXPORTS = {
+    "BaseTorchHead": "base",
+    "ANSATZE": "circuits",
+    "ENCODINGS": "circuits",
+    "CircuitSpec": "circuits",
+    "ClassicalHead": "classical",
+    "executor_names": "executors",
+    "get_executor": "executors",
+    "register_executor": "executors",
+    "make_head": "factory",
+    "QuantumHead": "quantum",
+    "QuantumModule": "quantum",
+    "quantum_param_count": "quantum",
+    "TorchStatevector": "simulator",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value  # later look-ups skip this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "ENCODINGS",
