@@ -53,7 +53,7 @@ def opening_store() -> None:
 # A failed start-up job is not shown as such: the page indexes the corpus itself, so its own message (and, once the
 # folder is fixed, its numbers) appear, instead of the start-up job's stale error.
 failed = boot.snapshot().status == "failed"
-if not (failed or boot.ready("corpus", wait=1.0) or cache.corpus_on_disk(config)):  # fresh home: synthesising
+if not (failed or cache.corpus_on_disk(config) or boot.ready("corpus", wait=1.0)):  # fresh home: synthesising
     preparing()
 else:
     corpus = cache.corpus(config)
