@@ -112,14 +112,18 @@ def offline_noise(backend: str, n_qubits: int | None = None) -> tuple[str, str]:
     A device with a fake backend uses its own calibration snapshot; another (a connected IBM device
     newer than the snapshots) the current device closest in size, retired Eagle devices last.
     """
-    from qser_core.hardware.backends import FAKE_BACKENDS, RETIRED
+    from qser_core.hardware.backends import DEFAULT_FAKE, FAKE_BACKENDS, RETIRED
 
     if backend in FAKE_BACKENDS:
         return backend, f"{backend}'s offline calibration snapshot (fake backend)"
-    sizes = _fake_qubits()
-    closest = min(FAKE_BACKENDS, key=lambda n: (n in RETIRED, abs(sizes[n] - (n_qubits or sizes[n]))))
-    return closest, (f"{closest}'s offline calibration snapshot: {backend} has no fake backend, so the closest "
-                     f"current device in size ({sizes[closest]} qubits) stands in for its noise")
+    if n_qubits is None:
+        closest, size = DEFAULT_FAKE, "a current Heron device"
+    else:
+        sizes = _fake_qubits()
+        closest = min(FAKE_BACKENDS, key=lambda n: (n in RETIRED, abs(sizes[n] - n_qubits)))
+        size = f"the current device closest in size ({sizes[closest]} qubits)"
+    return closest, (f"{closest}'s offline calibration snapshot ({backend} has no fake backend; {size} stands in "
+                     "for its noise)")
 
 
 # ------------------------------------------------------------------ shared pieces
@@ -175,8 +179,8 @@ def shots_advisor(page: str, source: tuple[str, str], *, backend: str, note: str
     cols[2].metric(f"QPU time of the {advice['n_test']} clips", f"{advice['seconds_per_job']:.1f} s")
     (st.success if shots is not None else st.warning)(
         (f"Recommended: {shots} shots per clip — " if shots is not None else "No recommendation: ") + rec["reason"]
-        + f". {advice['clips_fit']} test clips fit in {advice['budget_s']:.0f} s ({advice['budget_source']}) at "
-        f"{advice['budget_shots']} shots.")
+        + f". {advice['clips_fit']} test clips fit in {advice['budget_s']:.0f} QPU s at {advice['budget_shots']} "
+        f"shots in one job (IBM's estimate; budget: {advice['budget_source']}).")
     st.plotly_chart(plots.shots_advice(advice), key=f"{page}.advise.fig")
     st.button(f"Use {shots} shots" if shots is not None else "Use the recommended shots", key=f"{page}.advise.apply",
               disabled=shots not in shot_choices, on_click=_set_state, args=(shots_key, shots),
@@ -215,7 +219,8 @@ def noise_aware_comparison(page: str, source: tuple[str, str], *, backend: str, 
     st.caption(f"The picked head is {TRAINED[mine]}. Its {TRAINED[theirs]} partner (same data and split, so the "
                f"same test clips) and it are both scored on {note} at λ = "
                f"{', '.join(f'{x:g}' for x in COMPARE_SCALES)}, {shots} shots, with paired tests.")
-    options = partners(config, exclude=source[1] if source[0] == "recorded" else None)
+    options = partners(config, exclude=source[1] if source[0] == "recorded" else None,
+                       include_stopped=bool(st.session_state.get(f"{page}.include_stopped")))  # as the model picker
     cols = st.columns([3, 2])
     run_id = cols[0].selectbox(f"{TRAINED[theirs].capitalize()} partner (recorded, same data and split)",
                                list(options), format_func=options.get, key=f"{page}.partner") if options else None
