@@ -150,6 +150,15 @@ def runs(filter_string: str = ""):
     return list_runs(filter_string=filter_string)
 
 
+@st.cache_data(max_entries=512, show_spinner=False)
+def run_config(run_id: str) -> QserConfig | None:
+    """The config a recorded run stored (:func:`qser_core.tracking.reader.stored_config`; None when it no longer
+    fits). Kept without expiry: a finished run's config does not change."""
+    from qser_core.tracking.reader import stored_config
+
+    return stored_config(run_id)
+
+
 # ------------------------------------------------------------------ shared objects
 @st.cache_resource(show_spinner="Loading the backbone…", max_entries=4)
 def _backbone(key: str, _config: QserConfig):

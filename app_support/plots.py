@@ -205,3 +205,60 @@ def metric_intervals(frame: pd.DataFrame, metric: str = "ua") -> go.Figure:
     fig = go.Figure(go.Bar(x=frame["label"], y=frame[metric], error_y=error))
     fig.update_layout(title=f"{metric.upper()} with 95% interval", yaxis_title=metric, yaxis_range=[0, 1])
     return _tight(fig, 340)
+
+
+def _interval(values: Sequence[float], intervals: Sequence[Sequence[float]]) -> dict[str, Any]:
+    """Asymmetric error bars from 95% intervals ``[(low, high), …]`` around ``values``."""
+    return dict(type="data", symmetric=False, array=[hi - v for v, (_, hi) in zip(values, intervals)],
+                arrayminus=[v - lo for v, (lo, _) in zip(values, intervals)])
+
+
+#: Trace names of the two heads of a noise-aware comparison.
+TRAINING_NAMES = {"ideal": "ideal-trained", "noise_aware": "noise-aware"}
+
+
+def noise_aware_curves(result: dict[str, Any]) -> go.Figure:
+    """UA against λ of the ideal-trained and the noise-aware head (95% intervals), each head's exact-simulation
+    UA as a dotted line (:func:`qser_core.hardware.noise_aware.compare_training`'s result)."""
+    points = result["points"]
+    lams = [p["noise_scale"] for p in points]
+    fig = go.Figure()
+    for name, label in TRAINING_NAMES.items():
+        ua = [p[name]["ua"] for p in points]
+        fig.add_trace(go.Scatter(x=lams, y=ua, mode="lines+markers", name=label,
+                                 error_y=_interval(ua, [p[name]["ua_ci95"] for p in points])))
+    for name, dash in (("ideal", "dot"), ("noise_aware", "dashdot")):
+        fig.add_hline(y=result["ideal"][name]["ua"], line_dash=dash, line_color="grey",
+                      annotation_text=f"{TRAINING_NAMES[name]}, exact simulation", annotation_position="top left")
+    fig.update_layout(title=f"UA under {result['backend']}'s noise × λ ({result['jobs']} jobs, "
+                            f"{result['n_test']} clips, {result['shots']} shots)",
+                      yaxis_title="unweighted accuracy (UA)", legend_title="training",
+                      xaxis=dict(title="noise scale λ", tickmode="array", tickvals=lams))
+    return _tight(fig, 360)
+
+
+def shots_advice(advice: dict[str, Any]) -> go.Figure:
+    """Agreement with the ideal predictions and UA (95% intervals) against shots, with the agreement target,
+    the ideal run's UA interval as a band and the recommended shots marked
+    (:func:`qser_core.hardware.advisor.advise`'s result)."""
+    points = advice["points"]
+    shots = [p["shots"] for p in points]
+    ua = [p["ua"] for p in points]
+    low, high = advice["ideal"]["ua_ci95"]
+    fig = go.Figure()
+    fig.add_hrect(y0=low, y1=high, fillcolor="#1f77b4", opacity=0.12, line_width=0,
+                  annotation_text="ideal UA 95% interval", annotation_position="bottom left")
+    fig.add_trace(go.Scatter(x=shots, y=[p["agreement"] for p in points], mode="lines+markers",
+                             name="agreement with ideal", line=dict(color="#2ca02c")))
+    fig.add_trace(go.Scatter(x=shots, y=ua, mode="lines+markers", name="UA", line=dict(color="#1f77b4"),
+                             error_y=_interval(ua, [p["ua_ci95"] for p in points])))
+    fig.add_hline(y=advice["target"], line_dash="dash", line_color="#2ca02c",
+                  annotation_text=f"agreement target {advice['target']:.0%}", annotation_position="top left")
+    if (best := advice["recommendation"]["shots"]) is not None:  # a marker: annotations on a log axis need log10 x
+        chosen = next(p for p in points if p["shots"] == best)
+        fig.add_trace(go.Scatter(x=[best], y=[chosen["agreement"]], mode="markers", name=f"recommended: {best}",
+                                 marker=dict(symbol="star", size=14, color="#d62728")))
+    fig.update_layout(title=f"Shots on {advice['backend']}'s noise (λ = {advice['noise_scale']:g}, "
+                            f"{advice['jobs']} jobs)", yaxis_title="share of clips / UA", yaxis_range=[0, 1.05],
+                      xaxis=dict(type="log", tickvals=shots, title="shots per clip"))
+    return _tight(fig, 360)

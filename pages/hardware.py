@@ -5,7 +5,7 @@ import dataclasses
 import plotly.graph_objects as go
 import streamlit as st
 
-from app_support import cache, plots, state, widgets
+from app_support import cache, hardware_panels, plots, state, widgets
 from qser_core.data.corpus import EMOTIONS
 from qser_core.errors import QserError
 from qser_core.hardware.backends import AUTO, DEFAULT_FAKE, FAKE_BACKENDS, RETIRED, account_configured
@@ -130,7 +130,13 @@ st.caption(f"Layout (physical qubit of each circuit qubit): {stats['layout']}; t
 with st.expander("Transpiled circuit"):
     st.code(str(run.isa.circuit.draw(output="text", idle_wires=False, fold=140)), language=None)
 
-# ---------------------------------------------------------------- dispatch
+# ---------------------------------------------------------------- shots advice and dispatch
+noise_backend, noise_note = hardware_panels.offline_noise(backend, rows[backend]["n_qubits"] if listing else None)
+with st.expander("Shots budget advisor: the fewest shots that keep the head's answers, and the clips that fit"):
+    hardware_panels.shots_advisor(P, source, backend=noise_backend, note=noise_note,
+                                  noise_scale=noise_scale if run.local else 1.0, n_clips=int(n_clips),
+                                  budget_s=None if run.local else estimate["remaining_s"], shots_key=f"{P}.shots",
+                                  shot_choices=shot_choices)
 if run.local:
     confirmed, over_ok = True, False
     label = f"Simulate {len(run.angles)} clips × {shots} shots offline (one job, λ = {noise_scale})"
@@ -156,6 +162,11 @@ if st.button(label, type="primary", disabled=not confirmed, key=f"{P}.dispatch")
     except QserError as exc:
         st.error(str(exc))
     cache.hardware_jobs.clear()
+
+# ---------------------------------------------------------------- noise-aware against ideal training
+st.subheader("Noise-aware training against ideal training (offline)")
+hardware_panels.noise_aware_comparison(P, source, backend=noise_backend, note=noise_note, shots=shots,
+                                       n_clips=int(n_clips), recalibrate=int(recalibrate))
 
 # ---------------------------------------------------------------- jobs
 st.subheader("Jobs")

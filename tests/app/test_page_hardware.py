@@ -126,3 +126,75 @@ class TestSameCountAsCircuitPage:
         on_circuit = [m for m in circuit.metric if m.label == "Two-qubit gates"][-1]  # the transpiled count
         assert on_hardware.value == on_circuit.value and on_hardware.help == on_circuit.help
         assert on_circuit.help.startswith("fewest of 8 transpiler seeds")
+
+
+def _train(config, **head):
+    from qser_core.experiments.single import train_model
+
+    return train_model(config.replace("head", **head) if head else config, track=True)
+
+
+class TestShotsAdvisor:
+    def test_advice_from_the_page_sets_the_shots(self, model_dir, run_store):
+        at = open_page("pages/hardware.py", **{"hardware.source": "folder", "hardware.model": model_dir,
+                                               "hardware.shots": 1024, "hardware.clips": 6,
+                                               "hardware.advise.shots": [64, 512], "hardware.advise.target": 50})
+        assert_clean(at)
+        assert "ibm_fez's offline calibration snapshot" in texts(at)
+        at.button(key="hardware.advise.run").click().run()
+        assert_clean(at)
+        labels = {m.label: m.value for m in at.metric}
+        assert labels["Recommended shots"] in ("64", "512") and int(labels["Test clips in 600 QPU s"]) > 6
+        assert "open plan (10 min)" in texts(at)
+        figure = next(e for e in elements(at, "plotly_chart") if "agreement target" in e.proto.spec).proto.spec
+        assert "ideal UA 95% interval" in figure and '"error_y"' in figure and "shots per clip" in figure
+        recommended = int(labels["Recommended shots"])
+        at.button(key="hardware.advise.apply").click().run()
+        assert_clean(at)
+        assert at.select_slider(key="hardware.shots").value == recommended
+        assert at.button(key="hardware.dispatch").label.startswith(f"Simulate 6 clips × {recommended} shots")
+        # kept across reruns under the settings that produced it (the shots slider is not one of them)
+        assert {m.label: m.value for m in at.metric}["Recommended shots"] == str(recommended)
+
+
+class TestNoiseAwareComparison:
+    def test_without_a_partner_says_how_to_train_one(self, model_dir, run_store):
+        at = open_page("pages/hardware.py", **{"hardware.source": "folder", "hardware.model": model_dir,
+                                               "hardware.shots": 64, "hardware.clips": 6})
+        assert_clean(at)
+        shown = texts(at)
+        assert "No recorded noise-aware quantum model with the same data and split settings" in shown
+        assert "**Noise-aware PQC** ticked" in shown
+        assert "qser train --set reduce.n_qubits=3 --set head.n_layers=1" in shown and "head.noise_aware=true" in shown
+        at.text_input(key="hardware.partner_folder").input(model_dir).run()  # itself: trained the same way
+        at.button(key="hardware.compare.run").click().run()
+        assert [e.value for e in at.error] and "trained the same way" in at.error[0].value
+
+    def test_both_heads_drawn_with_the_paired_difference_and_verdict(self, run_store):
+        from qser_core.config import QserConfig
+
+        config = QserConfig().with_overrides(SMALL)
+        ideal = _train(config)
+        aware = _train(config, noise_aware=True, noise_backend="ibm_torino")
+        other_split = _train(config.replace("data", split_seed=1), noise_aware=True)  # other test clips: not offered
+        at = open_page("pages/hardware.py", **{"hardware.run": ideal.run_id, "hardware.shots": 64,
+                                               "hardware.clips": 6, "hardware.recal": 4})
+        assert_clean(at)
+        partner = at.selectbox(key="hardware.partner")
+        assert partner.label.startswith("Noise-aware partner") and partner.options == [partner.format_func(aware.run_id)]
+        assert other_split.run_id[:8] not in " ".join(partner.options)
+        at.button(key="hardware.compare.run").click().run()
+        assert_clean(at)
+        figure = next(e for e in elements(at, "plotly_chart") if "noise-aware" in e.proto.spec).proto.spec
+        assert '"ideal-trained"' in figure and '"error_y"' in figure and "noise scale" in figure
+        table = at.dataframe[0].value
+        assert list(table["λ"]) == [0.5, 1.0, 2.0]
+        assert table["noise-aware − ideal [95%]"].str.match(r"[+-]\d\.\d{3} \[").all()
+        assert table["noise-aware recalibrated UA [95%]"].str.contains(r"\[").all()
+        assert (table["p (paired bootstrap)"].between(0, 1)).all()
+        assert any(e.value.startswith("**Verdict:**") for e in at.info)
+        # from the noise-aware side, the partner is the ideal-trained head
+        at.selectbox(key="hardware.run").set_value(aware.run_id).run()
+        assert_clean(at)
+        partner = at.selectbox(key="hardware.partner")
+        assert partner.label.startswith("Ideal-trained partner") and partner.value == ideal.run_id
