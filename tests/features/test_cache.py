@@ -10,10 +10,8 @@ import sys
 import textwrap
 import threading
 
-import pandas as pd
 import pytest
 
-from qser_core.config import QserConfig
 from qser_core.errors import QserError
 from qser_core.features.cache import (
     CacheWriteError,
@@ -22,26 +20,8 @@ from qser_core.features.cache import (
     cache_status,
 )
 from qser_core.features.embeddings import extract_embeddings
-from factories import write_tone
 
-N = 7
-
-
-
-
-@pytest.fixture
-def config(tmp_path):
-    return QserConfig().with_overrides(
-        ["audio.duration=0.5", "embedding.batch_size=3", f"embedding.cache_dir={tmp_path / 'cache'}"]
-    )
-
-
-@pytest.fixture
-def table(tmp_path):
-    folder = tmp_path / "clips"
-    folder.mkdir()
-    paths = [write_tone(folder / f"clip{i:02d}.wav", 150 + 90 * i, seed=i) for i in range(N)]
-    return pd.DataFrame({"path": paths})
+N = 7  # clips in the `table` fixture (conftest.py)
 
 
 class TestWriteAsItGoes:

@@ -12,31 +12,12 @@ import soundfile as sf
 import torch
 
 from qser_core.features.backbones import get_backbone
-from qser_core.config import QserConfig
 from qser_core.features.embeddings import EmbeddingCache, cache_folder, cache_status, embed_waveforms, extract_embeddings
 from qser_core.errors import AudioError, DataError
 from factories import write_tone
 
 SR = 16000
-N = 7  # clips in the test table
-
-
-
-
-@pytest.fixture
-def config(tmp_path):
-    # Short clips keep the CNN fast; batch_size 3 exercises several batches.
-    return QserConfig().with_overrides(
-        ["audio.duration=0.5", "embedding.batch_size=3", f"embedding.cache_dir={tmp_path / 'cache'}"]
-    )
-
-
-@pytest.fixture
-def table(tmp_path):
-    folder = tmp_path / "clips"
-    folder.mkdir()
-    paths = [write_tone(folder / f"clip{i:02d}.wav", 150 + 90 * i, seed=i) for i in range(N)]
-    return pd.DataFrame({"path": paths, "emotion": ["NEU"] * N})
+N = 7  # clips in the `table` fixture (conftest.py)
 
 
 def _extract_counting(table, config):
