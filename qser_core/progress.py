@@ -16,13 +16,15 @@ A token is a flag file: copies made by ``pickle`` (a :class:`concurrent.futures.
 or a Ray task receiving it as an argument) see a cancel requested in any process on the machine.
 A ``threading.Event`` cannot be pickled and a ``multiprocessing.Event`` reaches only processes
 started with it, which is why the flag lives in the file system. A pickled :class:`RunContext`
-keeps its token, ``track`` and scope; its ``progress`` and ``on_event`` report to the process that
-made them (a bar, a page), so they stay there.
+keeps its token, ``track`` and scope, and its ``progress`` and ``on_event`` where they pickle (an
+object of a module-level class); a lambda, a closure or a bound method of a page's job reports to
+the process that made it, so it stays there and the copy goes without it.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 import uuid
 import weakref
@@ -228,9 +230,19 @@ class RunContext:
         return replace(self, **changes)
 
     def __getstate__(self) -> dict:
-        # progress and on_event report to this process (a bar, a page, a recorder): a worker gets neither
-        return {"progress": None, "cancel": self.cancel, "track": self.track, "on_event": None,
-                "scope": dict(self.scope)}
+        return {"progress": _picklable(self.progress), "cancel": self.cancel, "track": self.track,
+                "on_event": _picklable(self.on_event), "scope": dict(self.scope)}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+
+
+def _picklable(fn: Callable | None) -> Callable | None:
+    """``fn`` when it pickles, else None: a callback bound to this process (a bar, a page, a run) stays here."""
+    if fn is None:
+        return None
+    try:
+        pickle.dumps(fn)
+    except (pickle.PicklingError, TypeError, AttributeError):  # a lambda, a closure, an object holding a lock
+        return None
+    return fn

@@ -130,7 +130,7 @@ def run_fold_task(task: FoldTask, features: FeatureSet, *, context: RunContext |
     context : RunContext, optional
         ``epoch`` and ``trial`` events (:mod:`~qser_core.experiments.tuning`), scoped with the task's
         head, fold and seed; the cancel token stops between batches, and the best weights so far are
-        scored (``status="stopped"``). A Ray task receives it pickled: its token, without callbacks.
+        scored (``status="stopped"``). A worker process receives it pickled (see :class:`~qser_core.progress.RunContext`).
     reducer : QubitReducer, optional
         Already fitted on this fold's training rows (it depends on neither the seed nor the head).
 

@@ -197,8 +197,7 @@ def run_sweep(base: QserConfig, grid: Mapping[str, Sequence[Any]], *, name: str 
         ``progress(done, total, message)`` over extraction, then over tasks; a ``sweep`` event (payload:
         the live :class:`SweepResult`) whenever a configuration is recorded or fails (the dashboard's
         table). Its cancel token stops the sweep: pending tasks are cancelled, finished configurations
-        kept. Each Ray task gets a pickled copy (the token only); ``track`` is not read: a sweep is
-        always recorded.
+        kept. Each Ray task gets the token only; ``track`` is not read: a sweep is always recorded.
 
     Returns
     -------
@@ -286,9 +285,9 @@ class _Driver:
             for cell in group:
                 tasks = plan_fold_tasks(effective_config(cell.config), features)
                 self.need[cell.digest], self.runs[cell.digest] = len(tasks), []
+                worker = RunContext(cancel=self.context.cancel)  # the token only: bar and table stay here
                 for task in tasks:
-                    # the context travels pickled: the cancel token, without the driver's callbacks
-                    pending[remote.remote(task, ref, context=self.context)] = (cell.digest, task)
+                    pending[remote.remote(task, ref, context=worker)] = (cell.digest, task)
         self._report("tasks submitted")
         self.notify()
         drain(pending, self._on_result, self._on_error, cancel=self.context.cancel)
