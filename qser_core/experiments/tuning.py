@@ -120,7 +120,7 @@ class Tuning:
 
 @dataclass(frozen=True)
 class SearchEvent:
-    """What the search is doing now: the payload of a ``trial`` event, sent when a candidate starts and after each of its epochs.
+    """What the search is doing now (a ``trial`` event's payload): when a candidate starts and after each of its epochs.
 
     Attributes
     ----------
