@@ -128,9 +128,10 @@ def run_fold_task(task: FoldTask, features: FeatureSet, *, context: RunContext |
     features : FeatureSet
         The inputs :func:`plan_fold_tasks` split.
     context : RunContext, optional
-        ``epoch`` and ``trial`` events (:mod:`~qser_core.experiments.tuning`), scoped with the task's
-        head, fold and seed; the cancel token stops between batches, and the best weights so far are
-        scored (``status="stopped"``). A worker process receives it pickled (see :class:`~qser_core.progress.RunContext`).
+        ``epoch`` and ``trial`` events (:mod:`~qser_core.experiments.tuning`), then a ``fold`` event
+        (payload: the :class:`FoldResult`), scoped with the task's head, fold and seed. Its cancel
+        token stops between batches, and the best weights so far are scored (``status="stopped"``).
+        A worker process receives it pickled (see :class:`~qser_core.progress.RunContext`).
     reducer : QubitReducer, optional
         Already fitted on this fold's training rows (it depends on neither the seed nor the head).
 
@@ -152,13 +153,15 @@ def run_fold_task(task: FoldTask, features: FeatureSet, *, context: RunContext |
     history = head.history_
     status = "stopped" if history.cancelled else "early-stopped" if history.stopped_early else "finished"
     ids = features.clip_ids
-    return FoldResult(
+    result = FoldResult(
         fold=task.fold, seed=task.seed, head=config.head.kind, metrics=classification_metrics(y_true, y_pred),
         clips=[ids[i] for i in split.test], y_true=y_true, y_pred=y_pred, epochs=len(history.epochs),
         best_epoch=int(history.best_epoch), status=status, hyperparameters=_hyperparameters(config, head),
         seconds=time.perf_counter() - start, history=[dataclasses.asdict(e) for e in history.epochs],
         split_speakers=split_speakers(features, split), circuit=_circuit_stats(config),
     )
+    context.emit(Event("fold", payload=result))
+    return result
 
 
 def _hyperparameters(config: QserConfig, head) -> dict[str, Any]:
@@ -302,11 +305,9 @@ def evaluate(
             if task.fold not in reducers:
                 reducers[task.fold] = fit_reducer(config, features, task.split)
             try:
-                result = run_fold_task(task, features, context=run.context, reducer=reducers[task.fold])
+                results.append(run_fold_task(task, features, context=run.context, reducer=reducers[task.fold]))
             except TrainingCancelled:
                 break  # stopped before this task finished an epoch: summarise the tasks that did
-            results.append(result)
-            run.context.child(head=kind, fold=task.fold, seed=task.seed).emit(Event("fold", payload=result))
         context.report(len(tasks), len(tasks), f"{kind}: done")
         evaluation = summarise(config, results, planned=len(tasks))
         evaluation.run_id = run.recorder.run_id

@@ -189,6 +189,19 @@ class TestFoldTasks:
         assert summarise(config, results[:4], planned=len(tasks)).cancelled
 
 
+class TestEvents:
+    def test_every_event_says_which_task_it_belongs_to(self, small_config, small_features):
+        events = []
+        evaluation = evaluate(small_config.replace("head", kind="logreg"), features=small_features,
+                              context=RunContext(track=False, on_event=events.append))
+        tasks = [(r.fold, r.seed) for r in evaluation.results]
+        folds = [e for e in events if e.kind == "fold"]
+        assert [(e.fold, e.seed) for e in folds] == [(e.payload.fold, e.payload.seed) for e in folds] == tasks
+        epochs = [e for e in events if e.kind == "epoch"]  # the chosen candidate's, one per task (one solve)
+        assert [(e.head, e.fold, e.seed) for e in epochs] == [("logreg", *task) for task in tasks]
+        assert {e.head for e in events} == {"logreg"} and any(e.kind == "trial" for e in events)
+
+
 class TestCancel:
     def test_stopped_between_tasks_keeps_the_finished_ones(self, small_config, small_features):
         token = CancelToken()
