@@ -2,8 +2,9 @@
 
 A :class:`BackgroundJob` runs one library call (:meth:`BackgroundJob._work`) in a daemon thread, so the work
 carries on while the user visits other pages. What the page shows stays behind a lock and is read through a
-snapshot; Stop cancels the job's :class:`qser_core.progress.CancelToken`, which the library checks between
-steps. No Streamlit call happens in the thread.
+snapshot. The library call gets the job's :class:`qser_core.progress.RunContext` (:meth:`BackgroundJob.run_context`):
+its progress goes to the snapshot, and Stop cancels its token, which the library checks between steps. No
+Streamlit call happens in the thread.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from typing import Callable
 
 from qser_core.errors import QserError
-from qser_core.progress import CancelToken
+from qser_core.progress import CancelToken, Event, RunContext
 
 
 class BackgroundJob:
@@ -57,6 +59,10 @@ class BackgroundJob:
     def _seconds(self) -> float:
         """Seconds since start (until the end once finished); 0 before start."""
         return (self._end or time.perf_counter()) - self._start if self._start else 0.0
+
+    def run_context(self, *, track: bool = True, on_event: Callable[[Event], None] | None = None) -> RunContext:
+        """The context the library call runs with: progress to the snapshot, Stop through the job's token."""
+        return RunContext(progress=self._on_progress, cancel=self.cancel_token, track=track, on_event=on_event)
 
     def _on_progress(self, done: int, total: int, message: str = "") -> None:
         with self._lock:

@@ -28,7 +28,7 @@ from qser_core.errors import TrainingCancelled
 
 MODES = ("quick", "cross-validation", "hybrid")
 PROTOCOL_OF_MODE = {"quick": "single", "cross-validation": "crossval"}  # the runner's protocol names
-HYBRID_STAGES = ("frozen", "hybrid")  # the curve groups of a hybrid run (the callback's ``stage``)
+HYBRID_STAGES = ("frozen", "hybrid")  # the curve groups of a hybrid run (its events' ``stage``)
 
 
 @dataclass
@@ -115,8 +115,13 @@ class TrainingJob(BackgroundJob):
         with self._lock:
             self._logs[head].append(row)
 
-    def _on_head_epoch(self, head: str, fold: int | None, seed: int, log: Any) -> None:
-        self._on_epoch(head, log, _run_label(fold, seed))
+    def _on_event(self, event: Any) -> None:
+        """The library's :class:`~qser_core.progress.Event`: epochs to the curves, trials to the search view."""
+        if event.kind == "epoch":  # a hybrid run's curve groups are its stages, a comparison's its heads
+            group = event.stage if self.mode == "hybrid" else event.head
+            self._on_epoch(group, event.payload, _run_label(event.fold, event.seed))
+        elif event.kind == "trial" and self.mode != "hybrid":
+            self._on_trial(event.head, event.fold, event.seed, event.payload)
 
     def _on_trial(self, head: str, fold: int | None, seed: int, event: Any) -> None:
         """A :class:`~qser_core.experiments.tuning.SearchEvent`: the search's live state for the page."""
@@ -148,8 +153,7 @@ class TrainingJob(BackgroundJob):
         from qser_core.experiments.compare import compare_heads
 
         comparison = compare_heads(self.config, self.heads, protocol=PROTOCOL_OF_MODE[self.mode],
-                                   progress=self._on_progress, callback=self._on_head_epoch,
-                                   cancel=self.cancel_token, track=self.track, on_trial=self._on_trial)
+                                   context=self.run_context(track=self.track, on_event=self._on_event))
         with self._lock:
             self._results, self._paired = dict(comparison.results), dict(comparison.paired)
             self._paired_note = comparison.paired_note
@@ -163,8 +167,7 @@ class TrainingJob(BackgroundJob):
         """
         from qser_core.experiments.hybrid import train_hybrid
 
-        result = train_hybrid(self.config, progress=self._on_progress, track=self.track, cancel=self.cancel_token,
-                              callback=lambda stage, log: self._on_epoch(stage, log))
+        result = train_hybrid(self.config, context=self.run_context(track=self.track, on_event=self._on_event))
         with self._lock:
             self._results["hybrid"] = result
         return "stopped" if self.cancel_token.cancelled else "done"

@@ -159,7 +159,7 @@ def _jsonable(value: Any) -> Any:
 def _child() -> int:
     """``python -m app_support.sweep_job``: run the requested sweep, report on the protocol pipe."""
     from qser_core.experiments.sweep import run_sweep, shutdown_ray
-    from qser_core.progress import CancelToken
+    from qser_core.progress import CancelToken, RunContext
 
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # Ray and native libraries print to fd 1: send it to the server's log instead
@@ -181,9 +181,10 @@ def _child() -> int:
 
     threading.Thread(target=listen, name="qser-sweep-stdin", daemon=True).start()
     try:
+        context = RunContext(progress=lambda d, t, m="": say({"progress": [d, t, m]}), cancel=cancel,
+                             on_event=lambda e: say({"update": e.payload.summary()}) if e.kind == "sweep" else None)
         result = run_sweep(QserConfig.from_dict(request["config"]), request["grid"], name=request["name"],
-                           progress=lambda d, t, m="": say({"progress": [d, t, m]}), cancel=cancel,
-                           on_update=lambda r: say({"update": r.summary()}))
+                           context=context)
         say({"result": result.summary()})
     except QserError as exc:
         say({"error": str(exc)})

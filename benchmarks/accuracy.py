@@ -54,6 +54,7 @@ def run(quick: bool, *, checkpoint=None, previous: list[dict] | None = None) -> 
     if not EMODB.is_dir():
         return [skipped("accuracy baselines (EmoDB)", f"EmoDB is not at {EMODB}")]
     from qser_core.experiments.compare import compare_heads
+    from qser_core.progress import RunContext
     from qser_core.experiments.pipeline import prepare
 
     heads, components, seeds = (("logreg", "mlp-matched"), (4,), (0,)) if quick else (HEADS, COMPONENTS, SEEDS)
@@ -67,7 +68,7 @@ def run(quick: bool, *, checkpoint=None, previous: list[dict] | None = None) -> 
         features = features or prepare(_config(8, seeds), progress=None)
         start = time.perf_counter()
         log(f"accuracy: k={k}, heads {', '.join(heads)}, {len(seeds)} seed(s)")
-        comparison = compare_heads(_config(k, seeds), heads, features=features, track=False)
+        comparison = compare_heads(_config(k, seeds), heads, features=features, context=RunContext(track=False))
         group = _head_rows(k, comparison.summary(), time.perf_counter() - start)
         if "quantum" in comparison.results and "mlp-matched" in comparison.results:
             group.append(_paired_row(k, comparison))
@@ -133,9 +134,10 @@ def _hybrid_row(quick: bool) -> dict:
     if quick:
         return skipped("hybrid − frozen PQC UA (single split, k=8)", "not run with --quick (trains the backbone's last block)")
     from qser_core.experiments.hybrid import train_hybrid
+    from qser_core.progress import RunContext
 
     start = time.perf_counter()
-    result = train_hybrid(_config(8, (0,)), track=False)
+    result = train_hybrid(_config(8, (0,)), context=RunContext(track=False))
     hybrid, frozen = result.metrics["ua"], result.baseline_metrics["ua"]
     return row("hybrid − frozen PQC UA (single split, k=8)", value=hybrid - frozen, unit="UA points",
                reference="frozen-backbone PQC head, same split/seed/reducer", reference_value=frozen,

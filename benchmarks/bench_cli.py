@@ -40,12 +40,13 @@ def run(quick: bool) -> list[dict]:
     """One row per command: median seconds of fresh starts against ``python -c pass``."""
     from qser_core.config import QserConfig
     from qser_core.experiments.single import train_model
+    from qser_core.progress import RunContext
 
     repeat = 3 if quick else 7
     floor = median(_seconds(["-c", "pass"], repeat))
     with tempfile.TemporaryDirectory(prefix="qser-bench-cli-") as tmp:
         config = QserConfig().with_overrides(["head.kind=logreg"])
-        model = train_model(config, track=False).save(Path(tmp) / "model")
+        model = train_model(config, context=RunContext(track=False)).save(Path(tmp) / "model")
         fill = {"{clip}": clips(1)[0], "{model}": str(model)}
         rows = []
         for name, args, target in COMMANDS:

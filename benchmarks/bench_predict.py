@@ -27,10 +27,12 @@ def run(quick: bool) -> list[dict]:
     from qser_core.experiments.model import predict_timed
     from qser_core.experiments.pipeline import prepare
     from qser_core.experiments.single import train_model
+    from qser_core.progress import RunContext
 
     config = QserConfig().replace("train", epochs=2 if quick else 30)
     features = prepare(config)
-    models = {kind: train_model(config.replace("head", kind=kind), features=features, track=False) for kind in HEADS}
+    untracked = RunContext(track=False)
+    models = {kind: train_model(config.replace("head", kind=kind), features=features, context=untracked) for kind in HEADS}
     with tempfile.TemporaryDirectory(prefix="qser-bench-predict-") as tmp:
         wav = Path(tmp) / "clip.wav"
         y = load_audio(clips(1)[0], **audio_kwargs(config.audio))  # cut/padded to exactly 3 s

@@ -17,6 +17,7 @@ import time
 
 from benchmarks.common import log, row
 from qser_core.experiments.tuning import TRIALS
+from qser_core.progress import RunContext
 
 N_ROWS, N_SPEAKERS, DIM = 7442, 91, 1280
 FOLDS, SEEDS = 5, (0, 1, 2)
@@ -95,7 +96,7 @@ def _protocol(kind: str, features, *, epochs: int, quick: bool) -> dict:
     if quick:
         fits = [run_fold_task(plan_fold_tasks(config, features)[0], features)]
     else:
-        fits = evaluate(config, features=features, track=False).results
+        fits = evaluate(config, features=features, context=RunContext(track=False)).results
     seconds = time.perf_counter() - start
     scale = FOLDS * len(SEEDS) / len(fits)
     log(f"protocol {kind}: {len(fits)} fold tasks in {seconds:.1f} s")

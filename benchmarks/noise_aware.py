@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from qser_core.config import load_config
     from qser_core.experiments.pipeline import prepare
     from qser_core.experiments.single import train_model
+    from qser_core.progress import RunContext
     from qser_core.hardware.advisor import advise
     from qser_core.hardware.noise_aware import compare_training
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, cfg in (("ideal", config), ("noise_aware", aware_config)):
         log(f"training the {name} head")
         start = time.perf_counter()
-        models[name] = train_model(cfg, features=features, track=False)
+        models[name] = train_model(cfg, features=features, context=RunContext(track=False))
         seconds[f"train_{name}"] = time.perf_counter() - start
         if args.models_dir:
             models[name].save(Path(args.models_dir) / name)

@@ -10,19 +10,22 @@ from qser_core.cli.common import TqdmProgress, add_command, check_out_folder, ch
 
 
 class EpochLines:
-    """``callback(head, fold, seed, epoch_log)`` writing one stderr line per epoch (above the progress bar).
+    """``on_event(event)`` writing one stderr line per ``epoch`` event (above the progress bar).
 
-    Each line names the head (and fold and seed), the epoch out of the maximum and the best validation
-    UA so far, so a long run shows that it is learning.
+    Each line names the head (the hybrid run: the stage, and fold and seed in cross-validation), the
+    epoch out of the maximum and the best validation UA so far, so a long run shows that it is learning.
     """
 
     def __init__(self, max_epochs: int) -> None:
         self.max_epochs = max_epochs
         self._best: dict[tuple, float] = {}
 
-    def __call__(self, head: str, fold: int | None, seed: int, log) -> None:
+    def __call__(self, event) -> None:
         from tqdm import tqdm
 
+        if event.kind != "epoch":
+            return
+        head, fold, seed, log = event.stage or event.head, event.fold, event.seed, event.payload
         key = (head, fold, seed)
         if math.isfinite(log.val_ua):
             self._best[key] = max(self._best.get(key, -math.inf), log.val_ua)
@@ -32,21 +35,28 @@ class EpochLines:
                    f"best val UA {'-' if best is None else f'{best:.3f}'}", file=sys.stderr)
 
 
+def _context(args: argparse.Namespace, config, progress):
+    """The run context of a training command: its bar, its epoch lines, ``--no-track``."""
+    from qser_core.progress import RunContext
+
+    return RunContext(progress=progress, track=not args.no_track, on_event=EpochLines(config.train.epochs))
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     kinds = args.head or []
     config = config_from(args, **{**pipeline_flags(args), "head.kind": kinds[0] if len(kinds) == 1 else None})
     note_synthetic(config)
     check_storage(config, track=not args.no_track)
-    lines = EpochLines(config.train.epochs)
     with TqdmProgress() as progress:
+        context = _context(args, config, progress)
         if len(kinds) > 1:
             from qser_core.experiments.compare import compare_heads
 
-            comparison = compare_heads(config, kinds, progress=progress, callback=lines, track=not args.no_track)
+            comparison = compare_heads(config, kinds, context=context)
         else:
             from qser_core.experiments.crossval import evaluate
 
-            summary = evaluate(config, progress=progress, callback=lines, track=not args.no_track).summary()
+            summary = evaluate(config, context=context).summary()
     if len(kinds) > 1:  # printed after the bar is cleared, so no half-drawn bar lands beside the result
         emit(args, comparison.summary(), _comparison_text(comparison.summary()))
         return 0
@@ -71,10 +81,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     note_synthetic(config)
     check_storage(config, track=not args.no_track, out=args.out)
-    lines, seed = EpochLines(config.train.epochs), config.train.seeds[0]
     with TqdmProgress() as progress:
-        model = train_model(config, progress=progress, track=not args.no_track,
-                            callback=lambda log: lines(config.head.kind, None, seed, log))
+        model = train_model(config, context=_context(args, config, progress))
     folder = model.save(args.out)
     result = {"out": str(folder), "run_id": model.run_id,
               **{k: v for k, v in model.metrics.items() if k != "confusion"}}
@@ -90,10 +98,8 @@ def _cmd_hybrid(args: argparse.Namespace) -> int:
 
     note_synthetic(config)
     check_storage(config, track=not args.no_track)
-    lines, seed = EpochLines(config.train.epochs), config.train.seeds[0]
     with TqdmProgress() as progress:
-        result = train_hybrid(config, progress=progress, track=not args.no_track,
-                              callback=lambda stage, log: lines(stage, None, seed, log))
+        result = train_hybrid(config, context=_context(args, config, progress))
     summary = result.summary()
     rows = [(name, summary[part]) for name, part in (("hybrid (end to end)", "hybrid"), ("frozen backbone + PQC", "frozen"))]
     text = "\n".join(f"{name:<22} UA {m['ua']:.3f}  WA {m['wa']:.3f}  macro-F1 {m['macro_f1']:.3f}  params {m['params']:,}"

@@ -32,8 +32,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     config, name = base.with_overrides([*(args.set or []), *flags]), args.name or file_name
     grid.update(parse_grid(args.grid or []))
     note_synthetic(config)
+    from qser_core.progress import RunContext
+
     with TqdmProgress() as progress:
-        result = run_sweep(config, grid, name=name, address=args.address, workers=args.workers, progress=progress)
+        result = run_sweep(config, grid, name=name, address=args.address, workers=args.workers,
+                           context=RunContext(progress=progress))
     emit(args, result.summary(), _table(result))
     return 0 if all(c["status"] == "finished" for c in result.configurations) else 1
 

@@ -11,7 +11,7 @@ per-clip predictions of two heads can be compared clip by clip (McNemar, paired 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from qser_core.errors import ConfigError, DataError, TrainingCancelled
 from qser_core.experiments import crossval, single
 from qser_core.experiments.metrics import mcnemar, paired_bootstrap
 from qser_core.experiments.pipeline import FeatureSet, fit_reducer, prepare, single_split
-from qser_core.progress import CancelToken, Progress
+from qser_core.progress import RunContext
 
 __all__ = [
     "PROTOCOLS",
@@ -96,11 +96,7 @@ def compare_heads(
     *,
     protocol: str = "crossval",
     features: FeatureSet | None = None,
-    progress: Progress | None = None,
-    callback: Callable | None = None,
-    cancel: CancelToken | None = None,
-    track: bool = True,
-    on_trial: Callable | None = None,
+    context: RunContext | None = None,
 ) -> Comparison:
     """Run several heads on identical inputs, one after the other, and test each against the quantum head.
 
@@ -115,19 +111,14 @@ def compare_heads(
         ``single``: :func:`~qser_core.experiments.single.train_model` per head (one split, first seed).
     features : FeatureSet, optional
         Reuse prepared inputs.
-    progress : Progress, optional
-        ``progress(done, total, message)`` over extraction, then over all heads' work.
-    callback : callable, optional
-        ``callback(head_kind, fold, seed, epoch_log)`` after every epoch (``fold`` is None for ``single``).
-    cancel : CancelToken, optional
-        Stops the running head between batches (its best weights so far are scored); heads not
-        started are skipped and the comparison is marked cancelled.
-    track : bool, default=True
-        Record each head as its own run (``evaluate`` or ``train``).
-    on_trial : callable, optional
-        ``on_trial(head_kind, fold, seed, SearchEvent)`` live during each tuning search (candidate k / n,
-        its settings, its epochs, best validation UA so far); ``callback`` gets the chosen candidate's
-        epochs once a search ends.
+    context : RunContext, optional
+        ``progress(done, total, message)`` over extraction, then over all heads' work. Events carry
+        the head, fold and seed (``fold`` is None for ``single``): ``epoch`` after every epoch (the
+        chosen candidate's once a tuning search ends), ``trial`` live during each search (candidate
+        k / n, its settings, its epochs, best validation UA so far). The cancel token stops the
+        running head between batches (its best weights so far are scored); heads not started are
+        skipped and the comparison is marked cancelled. With ``track`` (the default) each head is
+        recorded as its own run (``evaluate`` or ``train``).
 
     Returns
     -------
@@ -143,14 +134,14 @@ def compare_heads(
     kinds = _check(kinds, protocol)
     from qser_core.tracking.recorder import check_store
 
-    check_store(enabled=track)  # a store fault stops us here, not after the work
-    features = features or prepare(config, progress=progress)
+    context = RunContext.of(context)
+    check_store(enabled=context.track)  # a store fault stops us here, not after the work
+    features = features or prepare(config, progress=context.progress)
     comparison = Comparison(config=config, protocol=protocol)
-    run = _crossval_runner(features, progress, callback, cancel, track, len(kinds), on_trial) \
-        if protocol == "crossval" else _single_runner(config, features, progress, callback, cancel, track, len(kinds),
-                                                      on_trial)
+    runner = _crossval_runner if protocol == "crossval" else _single_runner
+    run = runner(config, features, context, len(kinds))
     for i, kind in enumerate(kinds):
-        if cancel is not None and cancel.cancelled:
+        if context.cancelled:
             break
         try:
             comparison.results[kind] = run(i, config.replace("head", kind=kind))
@@ -160,8 +151,7 @@ def compare_heads(
             break  # stopped before this head finished an epoch: keep the heads that did
     comparison.cancelled = len(comparison.results) < len(kinds) or any(
         _cancelled(r) for r in comparison.results.values())
-    if progress:
-        progress(len(kinds), len(kinds), "stopped" if comparison.cancelled else "done")
+    context.report(len(kinds), len(kinds), "stopped" if comparison.cancelled else "done")
     if comparison.cancelled and REFERENCE_HEAD in comparison.results and len(comparison.results) > 1:
         comparison.paired_note = ("no paired tests: the run was stopped, so at least one head is a partial result "
                                   "and testing it against the others would not be fair; train again without Stop")
@@ -170,27 +160,23 @@ def compare_heads(
     return comparison
 
 
-def _crossval_runner(features, progress, callback, cancel, track, n_heads, on_trial=None):
+def _crossval_runner(config, features, context: RunContext, n_heads: int):
     reducers: dict[int, Any] = {}  # one reducer per fold, fitted once, shared by every head
 
     def run(i, config):
+        progress = context.progress
         scaled = (lambda done, total, msg: progress(i * total + done, n_heads * total, msg)) if progress else None
-        return crossval.evaluate(config, features=features, progress=scaled, callback=callback, cancel=cancel,
-                                 track=track, reducers=reducers, on_trial=on_trial)
+        return crossval.evaluate(config, features=features, context=context.replace(progress=scaled),
+                                 reducers=reducers)
     return run
 
 
-def _single_runner(config, features, progress, callback, cancel, track, n_heads, on_trial=None):
+def _single_runner(config, features, context: RunContext, n_heads: int):
     reducer = fit_reducer(config, features, single_split(config, features))  # shared by every head
 
     def run(i, config):
-        kind, seed = config.head.kind, config.train.seeds[0]
-        if progress:
-            progress(i, n_heads, f"training {kind}")
-        on_epoch = (lambda log: callback(kind, None, seed, log)) if callback else None
-        trial = (lambda event: on_trial(kind, None, seed, event)) if on_trial else None
-        return single.train_model(config, features=features, callback=on_epoch, cancel=cancel, track=track,
-                                  reducer=reducer, on_trial=trial)
+        context.report(i, n_heads, f"training {config.head.kind}")
+        return single.train_model(config, features=features, context=context, reducer=reducer)
     return run
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from functools import partial
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -27,10 +28,10 @@ from qser_core.experiments.pipeline import (
     fit_on_split,
     fit_reducer,
     predictions_record,
-    prepare,
     split_speakers,
 )
-from qser_core.progress import CancelToken, Progress
+from qser_core.experiments.protocol import protocol_run
+from qser_core.progress import Event, RunContext
 
 __all__ = ["FoldTask", "FoldResult", "Evaluation", "plan_fold_tasks", "run_fold_task", "summarise", "evaluate"]
 
@@ -117,8 +118,8 @@ def plan_fold_tasks(config: QserConfig, features: FeatureSet) -> list[FoldTask]:
             for s in config.train.seeds for f, split in enumerate(folds)]
 
 
-def run_fold_task(task: FoldTask, features: FeatureSet, *, callback: Callable | None = None,
-                  cancel: CancelToken | None = None, reducer=None, on_trial: Callable | None = None) -> FoldResult:
+def run_fold_task(task: FoldTask, features: FeatureSet, *, context: RunContext | None = None,
+                  reducer=None) -> FoldResult:
     """Fit the reducer (training rows only) and the head of one task; score the fold's test speakers.
 
     Parameters
@@ -126,14 +127,13 @@ def run_fold_task(task: FoldTask, features: FeatureSet, *, callback: Callable | 
     task : FoldTask
     features : FeatureSet
         The inputs :func:`plan_fold_tasks` split.
-    callback : callable, optional
-        ``callback(epoch_log)`` after every epoch.
-    cancel : CancelToken, optional
-        Stops between batches; the best weights so far are scored (``status="stopped"``).
+    context : RunContext, optional
+        ``epoch`` and ``trial`` events (:mod:`~qser_core.experiments.tuning`), then a ``fold`` event
+        (payload: the :class:`FoldResult`), scoped with the task's head, fold and seed. Its cancel
+        token stops between batches, and the best weights so far are scored (``status="stopped"``).
+        A worker process receives it pickled (see :class:`~qser_core.progress.RunContext`).
     reducer : QubitReducer, optional
         Already fitted on this fold's training rows (it depends on neither the seed nor the head).
-    on_trial : callable, optional
-        ``on_trial(SearchEvent)`` live during the tuning search (:mod:`~qser_core.experiments.tuning`).
 
     Returns
     -------
@@ -145,21 +145,23 @@ def run_fold_task(task: FoldTask, features: FeatureSet, *, callback: Callable | 
         Cancelled before the first epoch finished.
     """
     config, split = task.config, task.split
+    context = RunContext.of(context).child(head=config.head.kind, fold=task.fold, seed=task.seed)
     start = time.perf_counter()
-    reducer, head = fit_on_split(config, features, split, seed=task.seed, callback=callback, cancel=cancel,
-                                 reducer=reducer, on_trial=on_trial)
+    reducer, head = fit_on_split(config, features, split, seed=task.seed, context=context, reducer=reducer)
     y_true = features.labels[split.test]
     y_pred = np.asarray(head.predict(reducer.transform(features.embeddings[split.test])))
     history = head.history_
     status = "stopped" if history.cancelled else "early-stopped" if history.stopped_early else "finished"
     ids = features.clip_ids
-    return FoldResult(
+    result = FoldResult(
         fold=task.fold, seed=task.seed, head=config.head.kind, metrics=classification_metrics(y_true, y_pred),
         clips=[ids[i] for i in split.test], y_true=y_true, y_pred=y_pred, epochs=len(history.epochs),
         best_epoch=int(history.best_epoch), status=status, hyperparameters=_hyperparameters(config, head),
         seconds=time.perf_counter() - start, history=[dataclasses.asdict(e) for e in history.epochs],
         split_speakers=split_speakers(features, split), circuit=_circuit_stats(config),
     )
+    context.emit(Event("fold", payload=result))
+    return result
 
 
 def _hyperparameters(config: QserConfig, head) -> dict[str, Any]:
@@ -264,12 +266,8 @@ def evaluate(
     config: QserConfig,
     *,
     features: FeatureSet | None = None,
-    progress: Progress | None = None,
-    callback: Callable | None = None,
-    cancel: CancelToken | None = None,
-    track: bool = True,
+    context: RunContext | None = None,
     reducers: dict[int, Any] | None = None,
-    on_trial: Callable | None = None,
 ) -> Evaluation:
     """Cross-validate the head of ``config`` over speaker-disjoint folds and seeds, task by task.
 
@@ -279,58 +277,42 @@ def evaluate(
         ``config.head.kind`` picks the head; ``config.data.n_folds`` and ``config.train.seeds`` the repeats.
     features : FeatureSet, optional
         Reuse prepared inputs.
-    progress : Progress, optional
-        ``progress(done, total, message)`` over extraction and then over the tasks.
-    callback : callable, optional
-        ``callback(head_kind, fold, seed, epoch_log)`` after every epoch.
-    cancel : CancelToken, optional
-        Stops between batches; tasks already finished are kept and the evaluation is marked cancelled.
-    track : bool, default=True
-        Record the run with MLflow (:mod:`qser_core.tracking.recorder`): every epoch as it ends, then the
-        summary, confusion matrix, per-clip predictions, per-task results and speaker split.
+    context : RunContext, optional
+        ``progress`` over extraction and then over the tasks; ``epoch`` and ``trial`` events scoped
+        with the head, fold and seed, and a ``fold`` event (payload: the :class:`FoldResult`) as each
+        task ends; the cancel token stops between batches, tasks already finished are kept and the
+        evaluation is marked cancelled. With ``track`` (the default) the run is recorded with MLflow
+        (:mod:`qser_core.tracking.recorder`): every epoch as it ends, then the summary, confusion
+        matrix, per-clip predictions, per-task results and speaker split.
     reducers : dict of int to QubitReducer, optional
         Reducers by fold, reused where present and filled in otherwise
         (:func:`~qser_core.experiments.compare.compare_heads` shares one dict across heads).
-    on_trial : callable, optional
-        ``on_trial(head_kind, fold, seed, SearchEvent)`` live during each task's tuning search.
 
     Returns
     -------
     Evaluation
     """
-    from qser_core.tracking.recorder import check_store, track_run
-
-    check_store(enabled=track)  # a store fault stops us here, not after the work
-    features = features or prepare(config, progress=progress)
-    tasks = plan_fold_tasks(config, features)
+    context = RunContext.of(context)
     reducers = {} if reducers is None else reducers
     kind, results = config.head.kind, []
-    with track_run(config, run_type="evaluate", enabled=track) as recorder:
+    with protocol_run(config, context, run_type="evaluate", features=features, plan=partial(plan_fold_tasks, config),
+                      epoch_prefix=lambda e: f"fold{e.fold}/seed{e.seed}/") as run:
+        features, tasks = run.features, run.plan
         for i, task in enumerate(tasks):
-            if cancel is not None and cancel.cancelled:
+            if context.cancelled:
                 break
-            if progress:
-                progress(i, len(tasks), f"{kind}: seed {task.seed}, fold {task.fold + 1}/{config.data.n_folds}")
-
-            def on_epoch(log, task=task):
-                recorder.log_epoch(log, prefix=f"fold{task.fold}/seed{task.seed}/")
-                if callback:
-                    callback(kind, task.fold, task.seed, log)
-
+            context.report(i, len(tasks), f"{kind}: seed {task.seed}, fold {task.fold + 1}/{config.data.n_folds}")
             if task.fold not in reducers:
                 reducers[task.fold] = fit_reducer(config, features, task.split)
             try:
-                trial = (lambda event, task=task: on_trial(kind, task.fold, task.seed, event)) if on_trial else None
-                results.append(run_fold_task(task, features, callback=on_epoch, cancel=cancel,
-                                             reducer=reducers[task.fold], on_trial=trial))
+                results.append(run_fold_task(task, features, context=run.context, reducer=reducers[task.fold]))
             except TrainingCancelled:
                 break  # stopped before this task finished an epoch: summarise the tasks that did
-        if progress:
-            progress(len(tasks), len(tasks), f"{kind}: done")
+        context.report(len(tasks), len(tasks), f"{kind}: done")
         evaluation = summarise(config, results, planned=len(tasks))
-        evaluation.run_id = recorder.run_id
-        recorder.log_corpus(features.corpus.report)
-        _record(recorder, evaluation)
+        evaluation.run_id = run.recorder.run_id
+        run.recorder.log_corpus(features.corpus.report)
+        _record(run.recorder, evaluation)
     return evaluation
 
 

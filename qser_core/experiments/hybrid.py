@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,7 +29,8 @@ from qser_core.experiments.hybrid_model import (
 from qser_core.experiments.metrics import classification_metrics
 from qser_core.experiments.pipeline import FeatureSet, fit_on_split, single_split, split_speakers
 from qser_core.heads.training import EpochLog, fit_module, seed_everything
-from qser_core.progress import CancelToken, Progress
+from qser_core.experiments.protocol import protocol_run
+from qser_core.progress import Event, RunContext
 
 __all__ = ["HybridResult", "train_hybrid"]
 
@@ -134,10 +135,7 @@ def train_hybrid(
     config: QserConfig,
     *,
     features=None,
-    progress: Progress | None = None,
-    callback: Callable[[str, EpochLog], None] | None = None,
-    cancel: CancelToken | None = None,
-    track: bool = True,
+    context: RunContext | None = None,
     warm_start: bool = True,
 ) -> HybridResult:
     """Train the hybrid model on the single speaker-disjoint split and compare it with the frozen head.
@@ -153,16 +151,13 @@ def train_hybrid(
         Reuse a prepared corpus (:func:`~qser_core.experiments.pipeline.prepare`); its embeddings feed the reducer and the
         baseline. ``None``: the corpus is loaded and its embeddings come from the frozen
         activations (no separate extraction pass).
-    progress : callable or None, default=None
+    context : RunContext or None, default=None
         ``progress(done, total, message)``: clips through the frozen front, then the two fits.
-    callback : callable or None, default=None
-        ``callback(stage, epoch_log)`` after every epoch; ``stage`` is ``"frozen"`` (baseline) or
-        ``"hybrid"``.
-    cancel : CancelToken or None, default=None
-        Stops between batches. Once the hybrid model finished an epoch, its best weights so far
-        are kept and scored (``HybridResult.cancelled``); earlier, :class:`TrainingCancelled`.
-    track : bool, default=True
-        Record the run with MLflow (``run_type="hybrid"``).
+        A ``stage`` event as each stage starts and an ``epoch`` event after every epoch, their
+        ``stage`` ``"frozen"`` (baseline) or ``"hybrid"``. The cancel token stops between batches:
+        once the hybrid model finished an epoch, its best weights so far are kept and scored
+        (``HybridResult.cancelled``); earlier, :class:`TrainingCancelled`. With ``track`` (the
+        default) the run is recorded with MLflow (``run_type="hybrid"``), each epoch as it ends.
     warm_start : bool, default=True
         Start the PQC and readout from the trained baseline head (the hybrid model then begins
         where the frozen pipeline ended); ``False``: fresh circuit weights from the seed.
@@ -173,6 +168,8 @@ def train_hybrid(
 
     Raises
     ------
+    BackendError
+        The run store cannot be used (checked before any work).
     ConfigError
         The backbone has no trainable blocks.
     DataError
@@ -189,16 +186,17 @@ def train_hybrid(
     check_hybrid_config(config)
     if config.head.kind != "quantum":
         config = config.replace("head", kind="quantum")
-    from qser_core.tracking.recorder import track_run
-
-    with track_run(config, run_type="hybrid", enabled=track) as recorder:
-        result = _run(config, features, progress, callback, cancel, warm_start)
-        result.run_id = recorder.run_id
-        _record(recorder, result)
+    context = RunContext.of(context).child(head="quantum", seed=int(config.train.seeds[0]))
+    # no inputs prepared: without `features` the embeddings come from the frozen activations computed anyway
+    with protocol_run(config, context, run_type="hybrid", features=features, prepare_features=False,
+                      epoch_prefix=lambda e: "frozen/" if e.stage == "frozen" else "") as run:
+        result = _run(config, features, run.context, warm_start)
+        result.run_id = run.recorder.run_id
+        _record(run.recorder, result)
     return result
 
 
-def _run(config, features, progress, callback, cancel, warm_start) -> HybridResult:
+def _run(config, features, context: RunContext, warm_start) -> HybridResult:
     t_start = time.perf_counter()
     from qser_core.features.backbones import get_backbone
 
@@ -207,7 +205,7 @@ def _run(config, features, progress, callback, cancel, warm_start) -> HybridResu
         raise DataError(f"features.embeddings has shape {features.embeddings.shape}; the corpus has "
                         f"{len(features.table)} clips and {backbone.name} gives {backbone.dim} dims; "
                         "prepare the features with this config")
-    corpus, H, keep = _usable_front(config, features, progress, cancel)
+    corpus, H, keep = _usable_front(config, features, context)
     front_seconds = time.perf_counter() - t_start
     table = corpus.table
     seed = int(config.train.seeds[0])
@@ -219,19 +217,19 @@ def _run(config, features, progress, callback, cancel, warm_start) -> HybridResu
         labels = label_index(table["emotion"])
 
     # The frozen baseline: reducer on training rows + quantum head (what `qser train` does).
-    if progress is not None:
-        progress(0, 2, "frozen-backbone quantum head")
-    stage_cb = (lambda stage: (lambda log: callback(stage, log))) if callback else (lambda stage: None)
+    frozen, hybrid = context.child(stage="frozen"), context.child(stage="hybrid")
+    context.report(0, 2, "frozen-backbone quantum head")
+    frozen.emit(Event("stage"))
     fs = FeatureSet(corpus=corpus, embeddings=embeddings, labels=labels)
     split = single_split(config, fs)
-    reducer, head = fit_on_split(config, fs, split, seed=seed, callback=stage_cb("frozen"), cancel=cancel)
+    reducer, head = fit_on_split(config, fs, split, seed=seed, context=frozen)
     base_pred = head.predict(reducer.transform(embeddings[split.test]))
     baseline_metrics = classification_metrics(labels[split.test], base_pred)
     baseline_metrics.update(params=int(head.n_params_), n_test=int(len(split.test)))
 
     # The hybrid model, from that reducer (and head), trained end to end on the front activations.
-    if progress is not None:
-        progress(1, 2, f"hybrid model (last {k} block(s) + reduction + PQC)")
+    context.report(1, 2, f"hybrid model (last {k} block(s) + reduction + PQC)")
+    hybrid.emit(Event("stage"))
     seed_everything(seed)
     # The hybrid takes what the search chose for the frozen head (layers, learning rate, penalty): the
     # warm start needs its circuit shape, and the comparison then differs only in what is trained.
@@ -245,15 +243,14 @@ def _run(config, features, progress, callback, cancel, warm_start) -> HybridResu
             _FlatInput(model, H.shape[1:]), flat(split.train), labels[split.train],
             X_val=flat(split.val) if has_val else None, y_val=labels[split.val] if has_val else None,
             epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, patience=t.patience, weight_decay=t.weight_decay,
-            seed=seed, callback=stage_cb("hybrid"), cancel=cancel,
+            seed=seed, context=hybrid,
         )
     model.eval()
     pred = predict_in_batches(model, H[split.test]).argmax(1).numpy()
     metrics = classification_metrics(labels[split.test], pred)
     n_params = model.n_trainable()
     metrics.update(params=n_params, n_test=int(len(split.test)))
-    if progress is not None:
-        progress(2, 2, "done")
+    context.report(2, 2, "done")
 
     return HybridResult(
         config=config, model=model, reducer=reducer, metrics=metrics, baseline_metrics=baseline_metrics,
@@ -264,7 +261,7 @@ def _run(config, features, progress, callback, cancel, warm_start) -> HybridResu
     )
 
 
-def _usable_front(config, features, progress, cancel):
+def _usable_front(config, features, context: RunContext):
     """``(corpus, H, keep)``: the usable clips, their frozen-front activations, and which input rows they are.
 
     Clips the front cannot decode are skipped one by one and join the corpus report, exactly as
@@ -273,18 +270,14 @@ def _usable_front(config, features, progress, cancel):
     """
     corpus = features.corpus if features is not None else \
         load_corpus(config.data, max_seconds=config.audio.max_seconds)
-    H, bad = front_activations(corpus.table, config, progress=progress, cancel=cancel, errors="skip")
+    H, bad = front_activations(corpus.table, config, context=context, errors="skip")
     corpus, keep = drop_unusable(corpus, bad)
     return corpus, H, keep
 
 
 def _record(recorder, result: HybridResult) -> None:
-    if not recorder.enabled:
+    if not recorder.enabled:  # the epochs were logged as they ended (frozen/ for the baseline's)
         return
-    for log in result.history:
-        recorder.log_epoch(log)
-    for log in result.baseline_history:
-        recorder.log_epoch(log, prefix="frozen/")
     recorder.log_split(result.split_speakers)
     if result.corpus_report is not None:
         recorder.log_corpus(result.corpus_report)

@@ -21,7 +21,7 @@ model encodes exactly the angles the reducer gives. The reducer's clipping to
    trained on them (the baseline, identical to ``qser train`` with ``head.kind=quantum``);
 3. the hybrid model starts from that reducer and (by default) that head's PQC and
    readout, and :func:`qser_core.heads.training.fit_module` trains all of it (Adam, early
-   stopping on validation UA, best-checkpoint restore, callback, cancel);
+   stopping on validation UA, best-checkpoint restore, the run context's events and cancel);
 4. both are scored on the test speakers and the run is recorded (``run_type="hybrid"``).
 """
 
@@ -38,8 +38,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from qser_core.config import QserConfig
-from qser_core.errors import ConfigError, DataError, TrainingCancelled
-from qser_core.progress import CancelToken, Progress
+from qser_core.errors import ConfigError, DataError
+from qser_core.progress import RunContext
 
 __all__ = [
     "HYBRID_BACKBONES",
@@ -272,8 +272,7 @@ def _corpus_key(paths: list[str], config: QserConfig, trainable_blocks: int) -> 
     return digest.hexdigest(), config.digest("audio", "features", "embedding"), trainable_blocks
 
 
-def front_activations(table, config: QserConfig, *, progress: Progress | None = None,
-                      cancel: CancelToken | None = None, errors: str = "raise"):
+def front_activations(table, config: QserConfig, *, context: RunContext | None = None, errors: str = "raise"):
     """Frozen-front activations of every usable clip in ``table`` (computed once per process and corpus).
 
     Clips are decoded by :func:`qser_core.data.audio.load_batches`, as embedding extraction decodes
@@ -287,10 +286,8 @@ def front_activations(table, config: QserConfig, *, progress: Progress | None = 
     config : QserConfig
         ``audio`` (loading), ``features`` and ``embedding.backbone`` (the network),
         ``train.trainable_blocks`` (where the front ends), ``embedding.batch_size``.
-    progress : callable or None, default=None
-        ``progress(done, total, message)`` after every batch.
-    cancel : CancelToken or None, default=None
-        Checked between batches.
+    context : RunContext or None, default=None
+        ``progress(done, total, message)`` after every batch; its cancel token is checked between batches.
     errors : {"raise", "skip"}, default="raise"
         ``"raise"``: after the whole table, raise one :class:`AudioError` naming every clip that
         cannot be used. ``"skip"``: return them (what :func:`train_hybrid` does, so they reach the
@@ -313,7 +310,7 @@ def front_activations(table, config: QserConfig, *, progress: Progress | None = 
     AudioError
         With ``errors="raise"``: some clips cannot be used (all of them named).
     TrainingCancelled
-        ``cancel`` was set.
+        The context's token was cancelled.
     """
     from qser_core.data.audio import unusable_clips_error
     from qser_core.features.backbones import get_backbone
@@ -326,7 +323,7 @@ def front_activations(table, config: QserConfig, *, progress: Progress | None = 
     paths = [str(p) for p in table["path"]]
     key = _corpus_key(paths, config, config.train.trainable_blocks)
     if key not in _FRONT_CACHE:
-        H, bad = _compute_front(paths, backbone, config, progress, cancel)
+        H, bad = _compute_front(paths, backbone, config, RunContext.of(context))
         _FRONT_CACHE.clear()
         _FRONT_CACHE[key] = (H, bad)
     H, bad = _FRONT_CACHE[key]
@@ -337,7 +334,7 @@ def front_activations(table, config: QserConfig, *, progress: Progress | None = 
     return H
 
 
-def _compute_front(paths, backbone, config, progress, cancel) -> tuple[np.ndarray, list[tuple[str, str]]]:
+def _compute_front(paths, backbone, config, context: RunContext) -> tuple[np.ndarray, list[tuple[str, str]]]:
     from qser_core.data.audio import load_batches
 
     k, a = config.train.trainable_blocks, config.audio
@@ -346,17 +343,15 @@ def _compute_front(paths, backbone, config, progress, cancel) -> tuple[np.ndarra
                            top_db=a.top_db, max_seconds=a.max_seconds)
     with torch.inference_mode():
         for start, waves, failed in batches:
-            if cancel is not None and cancel.cancelled:
-                raise TrainingCancelled("the hybrid run was cancelled while computing the frozen backbone "
-                                        "activations; nothing was trained")
+            context.check_cancelled("the hybrid run was cancelled while computing the frozen backbone "
+                                    "activations; nothing was trained")
             bad.extend((paths[start + i], reason) for i, reason in failed.items())
             if len(waves):
                 h = backbone.frozen_part(torch.from_numpy(waves), trainable_blocks=k).numpy()
                 out = _front_array(h, total, k) if out is None else out
                 out[n:n + len(h)] = h
                 n += len(h)
-            if progress is not None:
-                progress(min(start + config.embedding.batch_size, total), total, f"frozen {backbone.name} front")
+            context.report(min(start + config.embedding.batch_size, total), total, f"frozen {backbone.name} front")
     if out is None:
         reasons = "".join(f"\n  {p}: {r}" for p, r in bad[:10])
         raise DataError(f"none of the {total} clips of the corpus table can be used{reasons}\n"

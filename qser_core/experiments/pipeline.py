@@ -20,7 +20,7 @@ import numpy as np
 
 from qser_core.config import QserConfig
 from qser_core.data.corpus import EMOTIONS, Corpus, Split, label_index, load_corpus, speaker_folds, split_by_speaker
-from qser_core.progress import CancelToken, Progress
+from qser_core.progress import Progress, RunContext
 
 __all__ = [
     "FeatureSet",
@@ -117,8 +117,8 @@ def fit_reducer(config: QserConfig, features: FeatureSet, split: Split):
         features.embeddings[train], features.labels[train])
 
 
-def fit_on_split(config: QserConfig, features: FeatureSet, split: Split, *, seed: int, callback=None,
-                 cancel: CancelToken | None = None, reducer=None, on_trial=None):
+def fit_on_split(config: QserConfig, features: FeatureSet, split: Split, *, seed: int,
+                 context: RunContext | None = None, reducer=None):
     """Fit the reducer on the split's training rows only, then the configured head.
 
     Parameters
@@ -129,15 +129,12 @@ def fit_on_split(config: QserConfig, features: FeatureSet, split: Split, *, seed
     split : Split
     seed : int
         Seeds the head's weights and minibatch order.
-    callback : callable, optional
-        ``callback(epoch_log)`` after every epoch.
-    cancel : CancelToken, optional
-        Stops between batches; the best weights so far are kept.
+    context : RunContext, optional
+        ``epoch`` and ``trial`` events of the tuning search (:func:`~qser_core.experiments.tuning.fit_tuned`);
+        its cancel token stops between batches and the best weights so far are kept.
     reducer : QubitReducer, optional
         One already fitted on this split's training rows (:func:`fit_reducer`; it does not depend on
         the seed or the head), reused as is.
-    on_trial : callable, optional
-        ``on_trial(SearchEvent)`` live during the tuning search (:func:`~qser_core.experiments.tuning.fit_tuned`).
 
     Returns
     -------
@@ -154,8 +151,7 @@ def fit_on_split(config: QserConfig, features: FeatureSet, split: Split, *, seed
     has_val = len(split.val) > 0
     head, tuning = fit_tuned(config, reducer.transform(X[split.train]), y[split.train],
                              X_val=reducer.transform(X[split.val]) if has_val else None,
-                             y_val=y[split.val] if has_val else None, seed=seed, callback=callback, cancel=cancel,
-                             on_trial=on_trial)
+                             y_val=y[split.val] if has_val else None, seed=seed, context=context)
     head.tuning_ = tuning
     return reducer, head
 

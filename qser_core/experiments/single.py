@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import tempfile
-from typing import Callable
+from functools import partial
 
 from qser_core.config import QserConfig
 from qser_core.data.corpus import EMOTIONS, Split
@@ -17,11 +17,11 @@ from qser_core.experiments.pipeline import (
     FeatureSet,
     fit_on_split,
     predictions_record,
-    prepare,
     single_split,
     split_speakers,
 )
-from qser_core.progress import CancelToken, Progress
+from qser_core.experiments.protocol import protocol_run
+from qser_core.progress import RunContext
 
 __all__ = ["train_model"]
 
@@ -30,12 +30,8 @@ def train_model(
     config: QserConfig,
     *,
     features: FeatureSet | None = None,
-    progress: Progress | None = None,
-    callback: Callable | None = None,
-    cancel: CancelToken | None = None,
-    track: bool = True,
+    context: RunContext | None = None,
     reducer=None,
-    on_trial: Callable | None = None,
 ) -> TrainedModel:
     """Train one head on the single speaker-disjoint train/validation/test split and score it on test.
 
@@ -45,37 +41,24 @@ def train_model(
         The head of ``config.head.kind`` is trained with the first of ``config.train.seeds``.
     features : FeatureSet, optional
         Reuse prepared inputs.
-    progress : Progress, optional
-        ``progress(done, total, message)`` during extraction.
-    callback : callable, optional
-        ``callback(epoch_log)`` after every epoch (the dashboard's live curves).
-    cancel : CancelToken, optional
-        Stops between batches; the best model so far is kept and scored.
-    track : bool, default=True
-        Record the run with MLflow: each epoch as it ends, then the test metrics, confusion matrix,
-        per-clip predictions, speaker split and the saved model as an artefact.
+    context : RunContext, optional
+        ``progress`` during extraction; ``epoch`` events (the dashboard's live curves) and ``trial``
+        events of the tuning search (candidate, epoch, best validation UA), scoped with the head and
+        seed (the chosen candidate's epochs come at the search's end); the cancel token stops between
+        batches, and the best model so far is kept and scored. With ``track`` (the default) the run is
+        recorded with MLflow: each epoch as it ends, then the test metrics, confusion matrix, per-clip
+        predictions, speaker split and the saved model as an artefact.
     reducer : QubitReducer, optional
         Already fitted on this split's training rows (shared by the heads of one comparison).
-    on_trial : callable, optional
-        ``on_trial(SearchEvent)`` live while the tuning search runs (candidate, epoch, best validation UA):
-        the Train page's view of the search. ``callback`` gets the chosen candidate's epochs at its end.
 
     Returns
     -------
     TrainedModel
     """
-    from qser_core.tracking.recorder import check_store, track_run
-
-    check_store(enabled=track)  # a store fault stops us here, not after the work
-    features = features or prepare(config, progress=progress)
-    split = single_split(config, features)
-    with track_run(config, run_type="train", enabled=track) as recorder:
-        def on_epoch(log):
-            recorder.log_epoch(log)
-            if callback:
-                callback(log)
-
-        model = _train_on_split(config, features, split, on_epoch, cancel, reducer, on_trial)
+    context = RunContext.of(context).child(head=config.head.kind, seed=int(config.train.seeds[0]))
+    with protocol_run(config, context, run_type="train", features=features, plan=partial(single_split, config)) as run:
+        features, recorder = run.features, run.recorder
+        model = _train_on_split(config, features, run.plan, run.context, reducer)
         model.run_id = recorder.run_id
         recorder.log_corpus(features.corpus.report)
         recorder.set_outcome_from(model.head.history_, epochs=config.train.epochs,
@@ -84,11 +67,10 @@ def train_model(
     return model
 
 
-def _train_on_split(config: QserConfig, features: FeatureSet, split: Split, callback, cancel,
-                    reducer, on_trial=None) -> TrainedModel:
+def _train_on_split(config: QserConfig, features: FeatureSet, split: Split, context: RunContext,
+                    reducer) -> TrainedModel:
     seed = config.train.seeds[0]
-    reducer, head = fit_on_split(config, features, split, seed=seed, callback=callback, cancel=cancel,
-                                 reducer=reducer, on_trial=on_trial)
+    reducer, head = fit_on_split(config, features, split, seed=seed, context=context, reducer=reducer)
     y_pred = head.predict(reducer.transform(features.embeddings[split.test]))
     y_true = features.labels[split.test]
     metrics = classification_metrics(y_true, y_pred)

@@ -37,7 +37,7 @@ from qser_core.experiments.compare import pair_with_quantum
 from qser_core.experiments.crossval import FoldResult, FoldTask, plan_fold_tasks, run_fold_task, summarise
 from qser_core.experiments.pipeline import prepare
 from qser_core.experiments.sweep_ray import _remote, drain, init_ray, shutdown_ray
-from qser_core.progress import CancelToken, Progress
+from qser_core.progress import Event, RunContext
 
 __all__ = [
     "Cell",
@@ -179,8 +179,8 @@ def _paired_vs_matched(cells: list[Cell], entries: list[dict], predictions: dict
 
 # ------------------------------------------------------------------ the driver
 def run_sweep(base: QserConfig, grid: Mapping[str, Sequence[Any]], *, name: str | None = None,
-              address: str | None = None, workers: int | None = None, progress: Progress | None = None,
-              cancel: CancelToken | None = None, on_update=None) -> SweepResult:
+              address: str | None = None, workers: int | None = None,
+              context: RunContext | None = None) -> SweepResult:
     """Run (or resume) a sweep on Ray and record it with MLflow.
 
     Parameters
@@ -193,13 +193,11 @@ def run_sweep(base: QserConfig, grid: Mapping[str, Sequence[Any]], *, name: str 
         Sweep name; default :func:`sweep_name`. Re-running a name skips its finished configurations.
     address, workers : optional
         See :func:`init_ray`.
-    progress : callable, optional
-        ``progress(done, total, message)`` over extraction, then over tasks.
-    cancel : CancelToken, optional
-        Stops the sweep: pending tasks are cancelled, finished configurations kept.
-    on_update : callable, optional
-        ``on_update(result)`` with the live :class:`SweepResult` whenever a configuration is recorded
-        or fails (the dashboard's table).
+    context : RunContext, optional
+        ``progress(done, total, message)`` over extraction, then over tasks; a ``sweep`` event (payload:
+        the live :class:`SweepResult`) whenever a configuration is recorded or fails (the dashboard's
+        table). Its cancel token stops the sweep: pending tasks are cancelled, finished configurations
+        kept. Each Ray task gets the token only; ``track`` is not read: a sweep is always recorded.
 
     Returns
     -------
@@ -214,8 +212,8 @@ def run_sweep(base: QserConfig, grid: Mapping[str, Sequence[Any]], *, name: str 
     try:
         with store.parent_run(name, base, grid) as parent:
             result.run_id = parent.run_id
-            driver = _Driver(name, cells, entries, parent, progress, cancel)
-            driver.result, driver.on_update = result, on_update
+            driver = _Driver(name, cells, entries, parent, RunContext.of(context))
+            driver.result = result
             try:
                 driver.reuse(store.finished_children(name))
                 driver.notify()  # sweep.json from the start: `qser sweep show` finds even a sweep killed early
@@ -238,9 +236,9 @@ def run_sweep(base: QserConfig, grid: Mapping[str, Sequence[Any]], *, name: str 
 class _Driver:
     """Submits the tasks of the unfinished cells and records each cell when its last task returns."""
 
-    def __init__(self, name, cells, entries, parent, progress, cancel) -> None:
+    def __init__(self, name, cells, entries, parent, context: RunContext) -> None:
         self.name, self.cells, self.entries, self.parent = name, cells, entries, parent
-        self.progress, self.cancel = progress, cancel
+        self.context = context
         self.predictions: dict[str, dict] = {}
         self.runs: dict[str, list[FoldResult]] = {}
         self.need: dict[str, int] = {}
@@ -250,8 +248,7 @@ class _Driver:
         """Tell the caller, and rewrite ``sweep.json`` so a killed driver still leaves its finished cells."""
         self.result.tasks = self.counts()
         self.parent.log_json("sweep.json", self.result.summary())
-        if self.on_update is not None:
-            self.on_update(self.result)
+        self.context.emit(Event("sweep", payload=self.result))
 
     def counts(self) -> dict[str, int]:
         return {"total": self.total + self.skipped, "run": self.done, "skipped": self.skipped, "failed": self.failed}
@@ -283,20 +280,20 @@ class _Driver:
             groups.setdefault(cell.config.digest(*FRONT_END), []).append(cell)
         self.total = sum(len(c.config.train.seeds) * c.config.data.n_folds for c in todo.values())
         for group in groups.values():
-            features = prepare(group[0].config, progress=self.progress)  # once per front end, on the driver
+            features = prepare(group[0].config, progress=self.context.progress)  # once per front end, on the driver
             ref = ray.put(features)  # every task of the group reads this one copy
             for cell in group:
                 tasks = plan_fold_tasks(effective_config(cell.config), features)
                 self.need[cell.digest], self.runs[cell.digest] = len(tasks), []
+                worker = RunContext(cancel=self.context.cancel)  # the token only: bar and table stay here
                 for task in tasks:
-                    pending[remote.remote(task, ref, cancel=self.cancel)] = (cell.digest, task)
+                    pending[remote.remote(task, ref, context=worker)] = (cell.digest, task)
         self._report("tasks submitted")
         self.notify()
-        drain(pending, self._on_result, self._on_error, cancel=self.cancel)
+        drain(pending, self._on_result, self._on_error, cancel=self.context.cancel)
 
     def _report(self, message: str) -> None:
-        if self.progress:
-            self.progress(self.done, max(self.total, 1), message)
+        self.context.report(self.done, max(self.total, 1), message)
 
     def _on_result(self, key: tuple[str, FoldTask], result: FoldResult) -> None:
         digest, task = key

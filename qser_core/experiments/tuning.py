@@ -33,13 +33,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from qser_core.config import QserConfig
 from qser_core.errors import TrainingCancelled
-from qser_core.progress import CancelToken
+from qser_core.progress import Event, RunContext
 
 __all__ = ["TRIALS", "LEARNING_RATES", "Trial", "Tuning", "SearchEvent", "search_space", "fit_tuned", "describe"]
 
@@ -120,7 +120,7 @@ class Tuning:
 
 @dataclass(frozen=True)
 class SearchEvent:
-    """What the search is doing now: sent to ``on_trial`` when a candidate starts and after each of its epochs.
+    """What the search is doing now (a ``trial`` event's payload): when a candidate starts and after each of its epochs.
 
     Attributes
     ----------
@@ -201,8 +201,7 @@ def _apply(config: QserConfig, overrides: dict[str, Any]) -> QserConfig:
 
 
 def fit_tuned(config: QserConfig, X, y, *, X_val=None, y_val=None, seed: int = 0,
-              callback: Callable | None = None, cancel: CancelToken | None = None,
-              on_trial: Callable[[SearchEvent], None] | None = None):
+              context: RunContext | None = None):
     """Fit one head per candidate of :func:`search_space`; keep the best on the validation speakers.
 
     Parameters
@@ -216,17 +215,16 @@ def fit_tuned(config: QserConfig, X, y, *, X_val=None, y_val=None, seed: int = 0
         choose on, so the config's own values are used (one trial).
     seed : int, default=0
         The same seed for every candidate (same initial weights where the shapes agree).
-    callback : callable, optional
-        ``callback(epoch_log)``: live when there is one candidate (``train.tune=false``); with a search,
-        replayed for the chosen trial's epochs once the search is over
-        (so a run record holds one curve per fold, not one per candidate).
-    cancel : CancelToken, optional
-        Stops the trial in progress and the search. The best candidate finished so far is kept (or,
-        when the first one was stopped, its best epoch so far); ``tuning.stopped`` says where the
-        search was cut and the kept head's ``history_.cancelled`` is True, so it is recorded as stopped.
-    on_trial : callable, optional
-        ``on_trial(SearchEvent)`` live, when each candidate starts and after each of its epochs: what a
-        person watching the search sees (candidate k / n, its settings, epoch, best validation UA so far).
+    context : RunContext, optional
+        Events: ``epoch`` ones live when there is one candidate (``train.tune=false``); with a search,
+        replayed for the chosen trial's epochs once the search is over (so a run record holds one
+        curve per fold, not one per candidate). ``trial`` ones (payload: a :class:`SearchEvent`) live,
+        when each candidate starts and after each of its epochs: what a person watching the search
+        sees (candidate k / n, its settings, epoch, best validation UA so far).
+        Its cancel token stops the trial in progress and the search. The best candidate finished so
+        far is kept (or, when the first one was stopped, its best epoch so far); ``tuning.stopped``
+        says where the search was cut and the kept head's ``history_.cancelled`` is True, so it is
+        recorded as stopped.
 
     Returns
     -------
@@ -241,20 +239,21 @@ def fit_tuned(config: QserConfig, X, y, *, X_val=None, y_val=None, seed: int = 0
     """
     from qser_core.heads.factory import make_head
 
+    context = RunContext.of(context)
     space = search_space(config) if X_val is not None and len(X_val) else [{}]
     best, best_ua, trials, stopped, chosen_k = None, -np.inf, [], None, 0
     for k, overrides in enumerate(space, start=1):
-        if cancel is not None and cancel.cancelled and best is not None:
+        if context.cancelled and best is not None:
             stopped = {"candidate": k, "of": len(space), "overrides": dict(overrides), "epoch": 0}
             break
         trial_config = _apply(config, overrides)
         head = make_head(trial_config.head, trial_config.train, n_qubits=config.reduce.n_qubits, seed=seed)
-        on_epoch = _live(callback if len(space) == 1 else None, on_trial, k, len(space), overrides,
-                         best_ua if best is not None else np.nan)
-        on_epoch(None)
+        trial, announce = _live(context, len(space) == 1, k, len(space), overrides,
+                                best_ua if best is not None else np.nan)
+        announce(None)  # the candidate starts (no epoch log yet)
         try:
-            # one candidate: its epochs reach the callback live; several: the chosen one's are replayed below
-            head.fit(X, y, X_val=X_val, y_val=y_val, callback=on_epoch, cancel=cancel)
+            # one candidate: its epochs reach the caller live; several: the chosen one's are replayed below
+            head.fit(X, y, X_val=X_val, y_val=y_val, context=trial)
         except TrainingCancelled:
             if best is None:
                 raise
@@ -273,23 +272,30 @@ def fit_tuned(config: QserConfig, X, y, *, X_val=None, y_val=None, seed: int = 0
     if stopped is not None:
         stopped["chosen_candidate"] = chosen_k
         best.history_.cancelled = True  # the head is a partial result: recorded as stopped, never as finished
-    if callback is not None and len(space) > 1:
+    if len(space) > 1:
         for log in best.history_.epochs:
-            callback(log)
+            context.emit(Event("epoch", payload=log))
     return best, Tuning(head=config.head.kind, chosen=chosen, trials=trials, stopped=stopped)
 
 
-def _live(callback, on_trial, k: int, n: int, overrides: dict[str, Any], best_before: float) -> Callable:
-    """The per-epoch callback of candidate ``k``: the caller's ``callback`` (if live) and a :class:`SearchEvent`."""
+def _live(context: RunContext, live: bool, k: int, n: int, overrides: dict[str, Any],
+          best_before: float):
+    """Candidate ``k``'s context (each epoch goes on to the caller if ``live``, and as a ``trial`` event)
+    and ``announce(epoch_log)``, which sends that ``trial`` event (``None``: the candidate starts)."""
     best = [best_before]
 
-    def on_epoch(log) -> None:
-        if log is not None:
-            if callback is not None:
-                callback(log)
-            if not np.isnan(log.val_ua):
-                best[0] = log.val_ua if np.isnan(best[0]) else max(best[0], log.val_ua)
-        if on_trial is not None:
-            on_trial(SearchEvent(candidate=k, n_candidates=n, overrides=dict(overrides), epoch_log=log,
-                                 best_val_ua=float(best[0])))
-    return on_epoch
+    def announce(log) -> None:
+        context.emit(Event("trial", payload=SearchEvent(candidate=k, n_candidates=n, overrides=dict(overrides),
+                                                        epoch_log=log, best_val_ua=float(best[0]))))
+
+    def on_event(event: Event) -> None:
+        if event.kind != "epoch":
+            context.emit(event)
+            return
+        if live:
+            context.emit(event)
+        log = event.payload
+        if not np.isnan(log.val_ua):
+            best[0] = log.val_ua if np.isnan(best[0]) else max(best[0], log.val_ua)
+        announce(log)
+    return context.replace(on_event=on_event), announce

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from qser_core.config import N_CLASSES
 from qser_core.errors import DataError
 from qser_core.heads.training import fit_module, predict_logits, seed_everything
-from qser_core.progress import CancelToken
+from qser_core.progress import RunContext
 
 __all__ = ["BaseTorchHead"]
 
@@ -79,7 +79,7 @@ class BaseTorchHead(ClassifierMixin, BaseEstimator):
         return y
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, *, X_val=None, y_val=None, callback=None, cancel: CancelToken | None = None):
+    def fit(self, X, y, *, X_val=None, y_val=None, context: RunContext | None = None):
         """Train the head.
 
         Parameters
@@ -90,10 +90,9 @@ class BaseTorchHead(ClassifierMixin, BaseEstimator):
             Integer labels 0..5.
         X_val, y_val : array-like or None, default=None
             Validation set for early stopping (validation UA).
-        callback : callable or None, default=None
-            ``callback(EpochLog)`` after every epoch.
-        cancel : CancelToken or None, default=None
-            Stop between batches; the best model so far is kept (``history_.cancelled``).
+        context : RunContext or None, default=None
+            An ``epoch`` event after every epoch; its cancel token stops training between batches
+            and the best model so far is kept (``history_.cancelled``).
 
         Returns
         -------
@@ -105,7 +104,7 @@ class BaseTorchHead(ClassifierMixin, BaseEstimator):
         self.history_ = fit_module(
             module, X, y, X_val=X_val, y_val=y_val, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
             patience=self.patience, weight_decay=self.weight_decay, seed=int(self.seed),
-            callback=callback, cancel=cancel,
+            context=context,
         )
         self.module_ = module
         self.n_features_in_ = X.shape[1]

@@ -31,9 +31,10 @@ from sklearn.metrics import balanced_accuracy_score, log_loss
 from torch import nn
 
 from qser_core.config import N_CLASSES
-from qser_core.errors import ConfigError, TrainingCancelled
+from qser_core.errors import ConfigError
 from qser_core.heads.base import BaseTorchHead
 from qser_core.heads.training import EpochLog, History
+from qser_core.progress import Event, RunContext
 
 __all__ = ["ClassicalHead", "mlp_params", "matched_hidden", "logreg_C", "CLASSICAL_KINDS", "MATCH_TOLERANCE"]
 
@@ -152,19 +153,18 @@ class ClassicalHead(BaseTorchHead):
         self.weight_decay = weight_decay
         self.seed = seed
 
-    def fit(self, X, y, *, X_val=None, y_val=None, callback=None, cancel=None):
+    def fit(self, X, y, *, X_val=None, y_val=None, context: RunContext | None = None):
         if self.kind != "logreg":
             self.C_ = None
-            return super().fit(X, y, X_val=X_val, y_val=y_val, callback=callback, cancel=cancel)
-        return self._fit_logreg(X, y, X_val=X_val, y_val=y_val, callback=callback, cancel=cancel)
+            return super().fit(X, y, X_val=X_val, y_val=y_val, context=context)
+        return self._fit_logreg(X, y, X_val=X_val, y_val=y_val, context=RunContext.of(context))
     fit.__doc__ = BaseTorchHead.fit.__doc__
 
-    def _fit_logreg(self, X, y, *, X_val, y_val, callback, cancel):
+    def _fit_logreg(self, X, y, *, X_val, y_val, context: RunContext):
         """Multinomial L2 logistic regression by L-BFGS, copied into an ``nn.Linear``."""
         X, y, X_val, y_val = self._check_fit_inputs(X, y, X_val, y_val)
-        if cancel is not None and cancel.cancelled:
-            raise TrainingCancelled("training was cancelled before the logistic regression was fitted; "
-                                    "start the run again")
+        context.check_cancelled("training was cancelled before the logistic regression was fitted; "
+                                "start the run again")
         start = time.perf_counter()
         module = self._build_module(X.shape[1])
         self.C_ = logreg_C(float(self.weight_decay), len(X))
@@ -182,8 +182,7 @@ class ClassicalHead(BaseTorchHead):
         self.n_features_in_, self.classes_ = X.shape[1], np.arange(N_CLASSES)
         self.n_params_ = int(sum(p.numel() for p in module.parameters()))
         self.history_ = self._one_step_history(model, X, y, X_val, y_val, time.perf_counter() - start)
-        if callback is not None:
-            callback(self.history_.epochs[0])
+        context.emit(Event("epoch", payload=self.history_.epochs[0]))
         return self
 
     @staticmethod

@@ -21,6 +21,7 @@ from qser_core.heads.circuits import CircuitSpec
 from qser_core.errors import ConfigError
 from qser_core.heads.executors import get_executor
 from qser_core.heads.noisy_simulator import ExpvalNorm
+from qser_core.progress import RunContext
 
 __all__ = ["QuantumModule", "QuantumHead", "quantum_param_count"]
 
@@ -173,13 +174,13 @@ class QuantumHead(BaseTorchHead):
                                  seed=int(self.seed))
         return QuantumModule(self.spec_, executor=self.executor, normalise=bool(self.noise_aware))
 
-    def fit(self, X, y, *, X_val=None, y_val=None, callback=None, cancel=None):
+    def fit(self, X, y, *, X_val=None, y_val=None, context: RunContext | None = None):
         if self.noise_aware and self.executor != "torch":
             raise ConfigError(f"noise-aware training runs on the torch simulator; got head.executor={self.executor!r}. "
                               "Set head.executor=torch or head.noise_aware=false")
         self._noisy_fit = bool(self.noise_aware)
         try:
-            super().fit(X, y, X_val=X_val, y_val=y_val, callback=callback, cancel=cancel)
+            super().fit(X, y, X_val=X_val, y_val=y_val, context=context)
         finally:
             self._noisy_fit = False
         if self.noise_aware:

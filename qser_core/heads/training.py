@@ -14,14 +14,12 @@ import copy
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable
-
 import numpy as np
 import torch
 from torch import nn
 
 from qser_core.errors import ConfigError, DataError, TrainingCancelled
-from qser_core.progress import CancelToken
+from qser_core.progress import Event, RunContext
 
 __all__ = ["EpochLog", "History", "fit_module", "seed_everything", "predict_logits"]
 
@@ -106,8 +104,7 @@ def fit_module(
     patience: int = 30,
     weight_decay: float = 0.0,
     seed: int = 0,
-    callback: Callable[[EpochLog], None] | None = None,
-    cancel: CancelToken | None = None,
+    context: RunContext | None = None,
 ) -> History:
     """Train ``module`` with Adam + cross-entropy, early stopping and best-checkpoint restore.
 
@@ -135,12 +132,11 @@ def fit_module(
     seed : int, default=0
         Seeds the minibatch order (a ``torch.Generator``) and the global RNGs; initialise
         the module's weights under :func:`seed_everything` too for full reproducibility.
-    callback : callable or None, default=None
-        ``callback(EpochLog)`` after each epoch.
-    cancel : CancelToken or None, default=None
-        Checked between batches. On cancel the loop stops, the best weights so far are
-        restored and ``History.cancelled`` is True. If not a single epoch finished there
-        is nothing to restore and :class:`~qser_core.errors.TrainingCancelled` is raised.
+    context : RunContext or None, default=None
+        Emits an ``epoch`` :class:`~qser_core.progress.Event` (payload: the :class:`EpochLog`) after
+        each epoch. Its cancel token is checked between batches: the loop stops, the best weights so
+        far are restored and ``History.cancelled`` is True. If not a single epoch finished there is
+        nothing to restore and :class:`~qser_core.errors.TrainingCancelled` is raised.
 
     Returns
     -------
@@ -175,6 +171,7 @@ def fit_module(
                 f"{tuple(Xv.shape)} and {len(yv)} labels"
             )
 
+    context = RunContext.of(context)
     seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
@@ -191,7 +188,7 @@ def fit_module(
         order = torch.randperm(n, generator=gen)
         total_loss, total_hits, seen = 0.0, 0, 0
         for start in range(0, n, batch_size):
-            if cancel is not None and cancel.cancelled:
+            if context.cancelled:
                 history.cancelled = True
                 break
             idx = order[start : start + batch_size]
@@ -225,8 +222,7 @@ def fit_module(
             since_best = 0
         else:
             since_best += 1
-        if callback is not None:
-            callback(log)
+        context.emit(Event("epoch", payload=log))
         if since_best >= patience:
             history.stopped_early = epoch < epochs
             break

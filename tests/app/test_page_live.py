@@ -21,8 +21,9 @@ def demo_clip(demo_config):
 def recorded_logreg(demo_config):
     """A logreg model trained and recorded the way `qser train` does (the run store of the test session)."""
     from qser_core.experiments.single import train_model
+    from qser_core.progress import RunContext
 
-    return train_model(demo_config.replace("head", kind="logreg"), track=True)
+    return train_model(demo_config.replace("head", kind="logreg"), context=RunContext(track=True))
 
 
 @pytest.mark.slow

@@ -11,6 +11,10 @@ import pytest
 from qser_core.errors import DataError
 from qser_core.experiments.catalogue import (confusion_csv, eligible_models, load_recorded_model, model_label,
                                              recorded_models, zip_model)
+from qser_core.progress import RunContext
+
+UNTRACKED = RunContext(track=False)  # the run is recorded nowhere
+TRACKED = RunContext(track=True)  # the run is recorded in the test's store
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +26,7 @@ class TestRecorded:
     def test_a_recorded_training_run_gives_back_its_model(self, store, quick_config, demo_fast_features):
         from qser_core.experiments.single import train_model
 
-        model = train_model(quick_config, features=demo_fast_features, track=True)
+        model = train_model(quick_config, features=demo_fast_features, context=TRACKED)
         listed = recorded_models()
         assert list(listed) == [model.run_id]
         assert listed[model.run_id].startswith("logreg · 8 qubits · efficientnet-lite0 · UA ")
@@ -34,9 +38,9 @@ class TestRecorded:
     def test_eligible_models_keep_one_head_and_count_the_others(self, store, quick_config, demo_fast_features):
         from qser_core.experiments.single import train_model
 
-        train_model(quick_config, features=demo_fast_features, track=True)
+        train_model(quick_config, features=demo_fast_features, context=TRACKED)
         quantum = train_model(quick_config.with_overrides(["head.kind=quantum", "train.epochs=1"]),
-                              features=demo_fast_features, track=True)
+                              features=demo_fast_features, context=TRACKED)
         eligible, others = eligible_models("quantum")
         assert list(eligible) == [quantum.run_id] and others == 1
         assert eligible[quantum.run_id].startswith("quantum · 8 qubits")
@@ -59,7 +63,7 @@ class TestDownloads:
         from qser_core.experiments.model import load_model
         from qser_core.experiments.single import train_model
 
-        model = train_model(quick_config, features=demo_fast_features, track=False)
+        model = train_model(quick_config, features=demo_fast_features, context=UNTRACKED)
         with zipfile.ZipFile(io.BytesIO(zip_model(model))) as archive:
             assert "model/config.toml" in archive.namelist()
             archive.extractall(tmp_path)

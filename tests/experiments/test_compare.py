@@ -11,14 +11,17 @@ from qser_core.experiments.compare import PREDICTION_RUN_TYPES, compare_heads, c
 from qser_core.experiments.crossval import evaluate
 from qser_core.experiments.metrics import IntervalWarning
 from qser_core.experiments.single import train_model
-from qser_core.progress import CancelToken
+from qser_core.progress import CancelToken, RunContext
+
+UNTRACKED = RunContext(track=False)  # the run is recorded nowhere
+TRACKED = RunContext(track=True)  # the run is recorded in the test's store
 
 
 class TestCompareHeads:
     @pytest.mark.slow  # every head's protocol run twice
     def test_each_head_matches_its_own_evaluation(self, small_config, small_features):
-        comparison = compare_heads(small_config, ["logreg", "quantum"], features=small_features, track=False)
-        alone = {kind: evaluate(small_config.replace("head", kind=kind), features=small_features, track=False)
+        comparison = compare_heads(small_config, ["logreg", "quantum"], features=small_features, context=UNTRACKED)
+        alone = {kind: evaluate(small_config.replace("head", kind=kind), features=small_features, context=UNTRACKED)
                  for kind in ("logreg", "quantum")}
         for kind, evaluation in alone.items():
             assert comparison.results[kind].summary() == evaluation.summary()
@@ -32,21 +35,21 @@ class TestCompareHeads:
 
     def test_single_split_matches_train_model(self, small_config, small_features):
         comparison = compare_heads(small_config, ["mlp", "quantum"], protocol="single", features=small_features,
-                                   track=False)
+                                   context=UNTRACKED)
         for kind in ("mlp", "quantum"):
-            alone = train_model(small_config.replace("head", kind=kind), features=small_features, track=False)
+            alone = train_model(small_config.replace("head", kind=kind), features=small_features, context=UNTRACKED)
             assert comparison.results[kind].metrics == alone.metrics
         assert comparison.paired["mlp"]["n_clips"] == comparison.results["quantum"].metrics["n_test"]
 
     def test_without_the_quantum_head_there_is_no_paired_test(self, small_config, small_features):
-        comparison = compare_heads(small_config, ["logreg"], protocol="single", features=small_features, track=False)
+        comparison = compare_heads(small_config, ["logreg"], protocol="single", features=small_features, context=UNTRACKED)
         assert list(comparison.results) == ["logreg"] and comparison.paired == {}
 
     def test_cancelled_before_the_start_runs_nothing(self, small_config, small_features):
         token = CancelToken()
         token.cancel()
-        comparison = compare_heads(small_config, ["logreg", "quantum"], features=small_features, cancel=token,
-                                   track=False)
+        comparison = compare_heads(small_config, ["logreg", "quantum"], features=small_features,
+                                   context=RunContext(cancel=token, track=False))
         assert comparison.results == {} and comparison.cancelled
 
     def test_stopped_as_a_head_starts_keeps_the_heads_before(self, small_config, small_features):
@@ -56,8 +59,8 @@ class TestCompareHeads:
             if message.startswith("quantum"):
                 token.cancel()  # as the quantum head's first task starts, before any epoch of it
 
-        comparison = compare_heads(small_config, ["logreg", "quantum"], features=small_features, progress=progress,
-                                   cancel=token, track=False)
+        comparison = compare_heads(small_config, ["logreg", "quantum"], features=small_features,
+                                   context=RunContext(progress=progress, cancel=token, track=False))
         assert list(comparison.results) == ["logreg"] and comparison.cancelled and comparison.paired == {}
         assert len(comparison.results["logreg"].results) == 6  # the logreg head finished every task
 
@@ -66,14 +69,15 @@ class TestCompareHeads:
 
         token = CancelToken()
 
-        def on_trial(kind, fold, seed, event):  # Stop in the quantum head's second candidate of its first task
-            if kind == "quantum" and event.candidate == 2 and event.epoch_log is not None:
+        def on_event(event):  # Stop in the quantum head's second candidate of its first task
+            if event.kind == "trial" and event.head == "quantum" and event.payload.candidate == 2 \
+                    and event.payload.epoch_log is not None:
                 token.cancel()
 
         config = small_config.with_overrides(["head.n_layers=2"])
         with pytest.warns(IntervalWarning, match="only 1 value"):  # stopped in its first task
-            comparison = compare_heads(config, ["logreg", "quantum"], features=small_features, cancel=token,
-                                       on_trial=on_trial, track=True)
+            comparison = compare_heads(config, ["logreg", "quantum"], features=small_features,
+                                       context=RunContext(cancel=token, on_event=on_event, track=True))
         assert comparison.cancelled and comparison.paired == {} and "no paired tests" in comparison.paired_note
         quantum = comparison.results["quantum"]
         assert [r.status for r in quantum.results] == ["stopped"]
@@ -89,12 +93,12 @@ class TestCompareHeads:
     ])
     def test_bad_heads_or_protocol(self, small_config, small_features, kinds, protocol, match):
         with pytest.raises(ConfigError, match=match):
-            compare_heads(small_config, kinds, protocol=protocol, features=small_features, track=False)
+            compare_heads(small_config, kinds, protocol=protocol, features=small_features, context=UNTRACKED)
 
 
 class TestCompareRuns:
     def test_recorded_runs_give_the_paired_test_of_the_comparison(self, small_config, small_features):
-        comparison = compare_heads(small_config, ["logreg", "quantum"], features=small_features, track=True)
+        comparison = compare_heads(small_config, ["logreg", "quantum"], features=small_features, context=TRACKED)
         run_a, run_b = (comparison.results[k].run_id for k in ("quantum", "logreg"))
         result = compare_runs(run_a, run_b)
         assert (result["run_a"], result["run_b"], result["metric"]) == (run_a, run_b, "ua")

@@ -17,7 +17,10 @@ from qser_core.errors import DataError
 from qser_core.experiments.compare import compare_predictions
 from qser_core.experiments.crossval import evaluate, plan_fold_tasks, run_fold_task, summarise
 from qser_core.experiments.pipeline import fit_reducer
-from qser_core.progress import CancelToken
+from qser_core.progress import CancelToken, RunContext
+
+UNTRACKED = RunContext(track=False)  # the run is recorded nowhere
+TRACKED = RunContext(track=True)  # the run is recorded in the test's store
 
 
 class TestPrepare:
@@ -35,7 +38,7 @@ class TestEvaluate:
     @pytest.mark.parametrize("kind", ["logreg", "mlp-matched", "quantum"])
     def test_cross_validation_summary(self, demo_fast_config, demo_fast_features, kind):
         config = demo_fast_config.replace("head", kind=kind)
-        summary = evaluate(config, features=demo_fast_features, track=False).summary()
+        summary = evaluate(config, features=demo_fast_features, context=UNTRACKED).summary()
         assert summary["folds"] == 3 and summary["seeds"] == [0]
         assert summary["n_clips"] == len(demo_fast_features.table)
         assert summary["n_speakers"] == demo_fast_features.table["speaker"].nunique()
@@ -50,28 +53,28 @@ class TestEvaluate:
 
     def test_same_config_same_metrics(self, demo_fast_config, demo_fast_features):
         config = demo_fast_config.replace("head", kind="quantum")
-        a = evaluate(config, features=demo_fast_features, track=False).summary()
-        b = evaluate(config, features=demo_fast_features, track=False).summary()
+        a = evaluate(config, features=demo_fast_features, context=UNTRACKED).summary()
+        b = evaluate(config, features=demo_fast_features, context=UNTRACKED).summary()
         assert a["ua"] == b["ua"] and a["confusion"] == b["confusion"]
 
     # 3 folds of a tiny synthetic corpus: an interval near 0 or 1 may be clipped; what is tested here is the pairing
     @pytest.mark.filterwarnings("ignore:the t-interval left:qser_core.experiments.metrics.IntervalWarning")
     @pytest.mark.slow  # three cross-validations end to end
     def test_paired_comparison_on_the_same_clips(self, demo_fast_config, demo_fast_features):
-        a = evaluate(demo_fast_config.replace("head", kind="logreg"), features=demo_fast_features, track=False)
-        b = evaluate(demo_fast_config.replace("head", kind="quantum"), features=demo_fast_features, track=False)
+        a = evaluate(demo_fast_config.replace("head", kind="logreg"), features=demo_fast_features, context=UNTRACKED)
+        b = evaluate(demo_fast_config.replace("head", kind="quantum"), features=demo_fast_features, context=UNTRACKED)
         result = compare_predictions(a.predictions_record(), b.predictions_record())
         assert result["n_clips"] == len(demo_fast_features.table)
         assert 0.0 <= result["mcnemar"]["p_value"] <= 1.0
         other = evaluate(demo_fast_config.replace("data", split_seed=5).replace("head", kind="logreg"),
-                         features=demo_fast_features, track=False)
+                         features=demo_fast_features, context=UNTRACKED)
         with pytest.raises(DataError, match="different folds"):
             compare_predictions(a.predictions_record(), other.predictions_record())
 
     def test_tracked_run_is_recorded(self, demo_fast_config, demo_fast_features):
         from qser_core.tracking.reader import list_runs, load_run
 
-        evaluation = evaluate(demo_fast_config.replace("head", kind="logreg"), features=demo_fast_features, track=True)
+        evaluation = evaluate(demo_fast_config.replace("head", kind="logreg"), features=demo_fast_features, context=TRACKED)
         assert evaluation.run_id
         runs = list_runs()
         assert evaluation.run_id in set(runs["run_id"])
@@ -86,7 +89,7 @@ def test_real_speech_end_to_end(emodb_audio):
         ["data.dataset=emodb", f"data.data_dir={emodb_audio}", "data.n_folds=5", "head.kind=logreg",
          "reduce.n_qubits=8", "train.epochs=40"]
     )
-    summary = evaluate(config, track=False).summary()
+    summary = evaluate(config, context=UNTRACKED).summary()
     assert summary["n_clips"] == 454 and summary["n_speakers"] == 10
     assert summary["ua"] > 0.35, summary
 
@@ -121,13 +124,14 @@ class TestPcaView:
 
 # ------------------------------------------------------------------ fold tasks
 class SetOnFirstEpoch:
-    """Epoch callback for a worker process: cancels ``token`` (here a "started" signal) once an epoch ended."""
+    """``on_event`` for a worker process: cancels ``token`` (here a "started" signal) once an epoch ended."""
 
     def __init__(self, token: CancelToken) -> None:
         self.token = token
 
-    def __call__(self, log) -> None:
-        self.token.cancel()
+    def __call__(self, event) -> None:
+        if event.kind == "epoch":
+            self.token.cancel()
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +171,8 @@ class TestFoldTasks:
         config = small_config.replace("head", kind="mlp").replace("train", epochs=10_000, patience=10_000, tune=False)
         task = plan_fold_tasks(config, small_features)[0]
         started, cancel = CancelToken(), CancelToken()
-        future = worker.submit(run_fold_task, task, small_features, callback=SetOnFirstEpoch(started), cancel=cancel)
+        context = RunContext(cancel=cancel, on_event=SetOnFirstEpoch(started))  # pickled into the worker
+        future = worker.submit(run_fold_task, task, small_features, context=context)
         while not started.cancelled and not future.done():
             time.sleep(0.05)
         cancel.cancel()
@@ -180,8 +185,21 @@ class TestFoldTasks:
         results = [run_fold_task(t, small_features) for t in tasks]
         forward, backward = summarise(config, results), summarise(config, results[::-1])
         assert forward.summary() == backward.summary()
-        assert forward.summary() == evaluate(config, features=small_features, track=False).summary()
+        assert forward.summary() == evaluate(config, features=small_features, context=UNTRACKED).summary()
         assert summarise(config, results[:4], planned=len(tasks)).cancelled
+
+
+class TestEvents:
+    def test_every_event_says_which_task_it_belongs_to(self, small_config, small_features):
+        events = []
+        evaluation = evaluate(small_config.replace("head", kind="logreg"), features=small_features,
+                              context=RunContext(track=False, on_event=events.append))
+        tasks = [(r.fold, r.seed) for r in evaluation.results]
+        folds = [e for e in events if e.kind == "fold"]
+        assert [(e.fold, e.seed) for e in folds] == [(e.payload.fold, e.payload.seed) for e in folds] == tasks
+        epochs = [e for e in events if e.kind == "epoch"]  # the chosen candidate's, one per task (one solve)
+        assert [(e.head, e.fold, e.seed) for e in epochs] == [("logreg", *task) for task in tasks]
+        assert {e.head for e in events} == {"logreg"} and any(e.kind == "trial" for e in events)
 
 
 class TestCancel:
@@ -193,7 +211,7 @@ class TestCancel:
                 token.cancel()  # as the fifth task (seed 1, fold 2) starts, before any epoch of it
 
         evaluation = evaluate(small_config.replace("head", kind="logreg"), features=small_features,
-                              progress=progress, cancel=token, track=False)
+                              context=RunContext(progress=progress, cancel=token, track=False))
         assert [(r.seed, r.fold) for r in evaluation.results] == [(0, 0), (0, 1), (0, 2), (1, 0)]
         assert evaluation.cancelled and evaluation.summary()["cancelled"]
         assert list(evaluation.predictions_record()["y_pred"]) == ["0"]  # seed 1 lacks folds: left out
@@ -205,8 +223,8 @@ class TestTrainingRowsOnly:
         config = small_config.replace("head", kind="logreg")
         fold0 = plan_fold_tasks(config, small_features)[0].split
         clean, noisy = {}, {}
-        evaluate(config, features=small_features, track=False, reducers=clean)
-        evaluate(config, features=perturb(small_features, np.concatenate([fold0.val, fold0.test])), track=False,
+        evaluate(config, features=small_features, context=UNTRACKED, reducers=clean)
+        evaluate(config, features=perturb(small_features, np.concatenate([fold0.val, fold0.test])), context=UNTRACKED,
                  reducers=noisy)
         assert same_reducer(clean[0], noisy[0])
         # the control: the other folds train on fold 0's test speakers, so their reducers move

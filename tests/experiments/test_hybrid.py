@@ -26,7 +26,10 @@ from qser_core.experiments.hybrid_model import (
 from qser_core.experiments.hybrid import train_hybrid
 from qser_core.experiments.pipeline import FeatureSet, single_split
 from qser_core.features.reduce import QubitReducer
-from qser_core.progress import CancelToken
+from qser_core.progress import CancelToken, RunContext
+
+UNTRACKED = RunContext(track=False)  # the run is recorded nowhere
+TRACKED = RunContext(track=True)  # the run is recorded in the test's store
 
 N_QUBITS = 4
 SETTINGS = [f"reduce.n_qubits={N_QUBITS}", "head.n_layers=1", "head.ansatz=strong", "train.epochs=2",
@@ -97,7 +100,7 @@ class TestReducerAffine:
 class TestInputs:
     def test_backbone_without_blocks_raises(self, config):
         bad = config.replace("embedding", backbone="egemaps")
-        for call in (lambda: check_hybrid_config(bad), lambda: train_hybrid(bad, track=False)):
+        for call in (lambda: check_hybrid_config(bad), lambda: train_hybrid(bad, context=UNTRACKED)):
             with pytest.raises(ConfigError, match=r"backbone='egemaps'.*one of efficientnet-lite0, random-cnn"):
                 call()
         assert HYBRID_BACKBONES == ("efficientnet-lite0", "random-cnn")
@@ -198,12 +201,14 @@ class TestGradients:
 class TestTrainHybrid:
     def test_two_epochs_give_finite_metrics(self, config, parts):
         stages = []
-        result = train_hybrid(config, callback=lambda stage, log: stages.append(stage), track=False)
+        events = RunContext(track=False, on_event=lambda e: stages.append((e.kind, e.stage)))
+        result = train_hybrid(config, context=events)
         for metrics in (result.metrics, result.baseline_metrics):
             assert all(np.isfinite(metrics[k]) and 0 <= metrics[k] <= 1 for k in ("ua", "wa", "macro_f1"))
             assert metrics["n_test"] == 12
         assert len(result.history) == 2 and len(result.baseline_history) == 2
-        assert stages == ["frozen", "frozen", "hybrid", "hybrid"]
+        assert stages == [("stage", "frozen"), ("epoch", "frozen"), ("epoch", "frozen"),
+                          ("stage", "hybrid"), ("epoch", "hybrid"), ("epoch", "hybrid")]
         assert result.n_params == result.model.n_trainable() > 1_000_000 > result.baseline_params
         split = result.split_speakers
         assert not set(split["train"]) & set(split["test"]) and not set(split["val"]) & set(split["test"])
@@ -212,13 +217,13 @@ class TestTrainHybrid:
 
     def test_deeper_search_warm_starts_from_the_chosen_circuit(self, config, parts):
         # head.n_layers=2 lets the search pick 1 or 2 layers; the hybrid must take the chosen circuit
-        result = train_hybrid(config.replace("head", n_layers=2), track=False)
+        result = train_hybrid(config.replace("head", n_layers=2), context=UNTRACKED)
         chosen = {"head.n_layers": 2, "train.lr": config.train.lr}  # what the config says where the search is silent
         chosen.update(result.tuning.chosen)
         assert result.model.quantum.spec.n_layers == result.summary()["n_layers"] == chosen["head.n_layers"]
 
     def test_same_seed_same_result(self, config, parts):
-        a, b = (train_hybrid(config, track=False) for _ in range(2))
+        a, b = (train_hybrid(config, context=UNTRACKED) for _ in range(2))
         assert a.metrics == b.metrics
         assert [e.train_loss for e in a.history] == [e.train_loss for e in b.history]
         for (k, v), w in zip(a.model.state_dict().items(), b.model.state_dict().values()):
@@ -227,11 +232,12 @@ class TestTrainHybrid:
     def test_cancel_keeps_the_best_epoch(self, config, parts):
         token = CancelToken()
 
-        def stop(stage, log):
-            if stage == "hybrid":
+        def stop(event):
+            if event.kind == "epoch" and event.stage == "hybrid":
                 token.cancel()
 
-        result = train_hybrid(config.replace("train", epochs=5), callback=stop, cancel=token, track=False)
+        result = train_hybrid(config.replace("train", epochs=5),
+                              context=RunContext(cancel=token, on_event=stop, track=False))
         assert result.cancelled and len(result.history) == 1
         assert np.isfinite(result.metrics["ua"])
 
@@ -239,12 +245,12 @@ class TestTrainHybrid:
         token = CancelToken()
         token.cancel()
         with pytest.raises(TrainingCancelled, match="cancelled"):
-            train_hybrid(config, cancel=token, track=False)
+            train_hybrid(config, context=RunContext(cancel=token, track=False))
 
     def test_run_is_recorded(self, config, parts):
         from qser_core.tracking.reader import load_run
 
-        result = train_hybrid(config.replace("head", kind="logreg"), track=True)
+        result = train_hybrid(config.replace("head", kind="logreg"), context=TRACKED)
         assert result.config.head.kind == "quantum"
         run = load_run(result.run_id)
         assert run["tags"]["qser.run_type"] == "hybrid"
@@ -260,11 +266,11 @@ class TestTrainingRowsOnly:
         features = FeatureSet(corpus=corpus, embeddings=parts["E"], labels=parts["labels"])
         config = config.replace("train", epochs=1)
         split = single_split(config, features)
-        clean = train_hybrid(config, features=features, track=False)
+        clean = train_hybrid(config, features=features, context=UNTRACKED)
         held_out = perturb(features, np.concatenate([split.val, split.test]))
-        assert same_reducer(train_hybrid(config, features=held_out, track=False).reducer, clean.reducer)
+        assert same_reducer(train_hybrid(config, features=held_out, context=UNTRACKED).reducer, clean.reducer)
         # the control: the same noise on a few training rows does move the scaler and PCA
-        moved = train_hybrid(config, features=perturb(features, split.train[:4]), track=False)
+        moved = train_hybrid(config, features=perturb(features, split.train[:4]), context=UNTRACKED)
         assert not same_reducer(moved.reducer, clean.reducer)
 
 
@@ -285,7 +291,8 @@ class TestFrontActivations:
         token = CancelToken()
         token.cancel()
         with pytest.raises(TrainingCancelled, match="while computing the frozen backbone activations"):
-            front_activations(parts["table"], config.replace("train", trainable_blocks=3), cancel=token)
+            front_activations(parts["table"], config.replace("train", trainable_blocks=3),
+                              context=RunContext(cancel=token))
 
 
 # ------------------------------------------------------------------------- clips that cannot be used
@@ -350,7 +357,7 @@ class TestUnusableClips:
     def test_run_finishes_names_and_records_them(self, config, bad_manifest, store, caplog):
         from qser_core.tracking.reader import load_json, load_run
 
-        result = train_hybrid(_bad_config(config, bad_manifest), track=True)
+        result = train_hybrid(_bad_config(config, bad_manifest), context=TRACKED)
         summary = result.summary()
         assert summary["n_clips"] == 48 and np.isfinite(summary["hybrid"]["ua"])
         _assert_all_named(summary["skipped"])
@@ -372,7 +379,7 @@ class TestUnusableClips:
         rows[usable] = get_backbone("efficientnet-lite0").trainable_part(torch.from_numpy(H), trainable_blocks=1) \
             .detach().numpy()
         features = FeatureSet(corpus=corpus, embeddings=rows, labels=label_index(corpus.table["emotion"]))
-        result = train_hybrid(bad_config, features=features, track=False)
+        result = train_hybrid(bad_config, features=features, context=UNTRACKED)
         assert result.corpus_report.n_clips == 48 and np.isfinite(result.metrics["ua"])
         _assert_all_named(result.corpus_report.skipped)  # indexing's 3 and the front's 2
 

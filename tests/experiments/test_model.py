@@ -8,14 +8,18 @@ import numpy as np
 import pytest
 
 from qser_core.data.corpus import EMOTIONS
+from qser_core.progress import RunContext
 from qser_core.errors import DataError
 from qser_core.experiments.model import load_model, predict_timed
 from qser_core.experiments.single import train_model
 
+UNTRACKED = RunContext(track=False)  # the run is recorded nowhere
+TRACKED = RunContext(track=True)  # the run is recorded in the test's store
+
 
 class TestTrainedModel:
     def test_train_save_load_predict(self, demo_fast_config, demo_fast_features, tmp_path):
-        model = train_model(demo_fast_config.replace("head", kind="quantum"), features=demo_fast_features, track=False)
+        model = train_model(demo_fast_config.replace("head", kind="quantum"), features=demo_fast_features, context=UNTRACKED)
         assert {"ua", "wa", "macro_f1", "confusion", "params"} <= set(model.metrics)
         assert not set(model.split_speakers["train"]) & set(model.split_speakers["test"])
         folder = model.save(tmp_path / "model")
@@ -35,12 +39,12 @@ class TestTrainedModel:
         from qser_core.tracking.reader import load_run
         from qser_core.experiments.compare import compare_predictions
 
-        model = train_model(demo_fast_config.replace("head", kind="mlp"), features=demo_fast_features, track=True)
+        model = train_model(demo_fast_config.replace("head", kind="mlp"), features=demo_fast_features, context=TRACKED)
         record = load_run(model.run_id)
         assert len(record["history"]) == len(model.history)
         assert record["predictions"]["clips"] == model.predictions["clips"]
         assert record["metrics"]["ua"] == pytest.approx(model.metrics["ua"])
-        other = train_model(demo_fast_config.replace("head", kind="logreg"), features=demo_fast_features, track=False)
+        other = train_model(demo_fast_config.replace("head", kind="logreg"), features=demo_fast_features, context=UNTRACKED)
         paired = compare_predictions(record["predictions"], other.predictions)
         assert paired["n_clips"] == model.metrics["n_test"]
 
@@ -49,7 +53,7 @@ class TestTrainedModel:
 
         from qser_core.tracking.recorder import tracking_uri
 
-        model = train_model(demo_fast_config.replace("head", kind="logreg"), features=demo_fast_features, track=True)
+        model = train_model(demo_fast_config.replace("head", kind="logreg"), features=demo_fast_features, context=TRACKED)
         mlflow.set_tracking_uri(tracking_uri())
         folder = mlflow.artifacts.download_artifacts(run_id=model.run_id, artifact_path="model", dst_path=str(tmp_path))
         clip = demo_fast_features.table["path"].iloc[3]
@@ -58,7 +62,7 @@ class TestTrainedModel:
 
 class TestPredictTimed:
     def test_heads_share_one_embedding_and_match_single_predictions(self, demo_fast_config, demo_fast_features):
-        models = {kind: train_model(demo_fast_config.replace("head", kind=kind), features=demo_fast_features, track=False)
+        models = {kind: train_model(demo_fast_config.replace("head", kind=kind), features=demo_fast_features, context=UNTRACKED)
                   for kind in ("logreg", "quantum")}
         clip = demo_fast_features.table["path"].iloc[7]
         probabilities, seconds = predict_timed(models, clip)
@@ -68,7 +72,7 @@ class TestPredictTimed:
         assert all(np.isfinite(list(seconds.values())))
 
     def test_models_with_different_backbones_are_refused(self, demo_fast_config, demo_fast_features):
-        a = train_model(demo_fast_config.replace("head", kind="logreg"), features=demo_fast_features, track=False)
+        a = train_model(demo_fast_config.replace("head", kind="logreg"), features=demo_fast_features, context=UNTRACKED)
         b = type(a)(config=a.config.replace("embedding", backbone="random-cnn"), reducer=a.reducer, head=a.head)
         with pytest.raises(DataError, match="another backbone"):
             predict_timed({"a": a, "b": b}, demo_fast_features.table["path"].iloc[0])

@@ -5,25 +5,28 @@ from __future__ import annotations
 import numpy as np
 
 from qser_core.experiments.pipeline import single_split, split_speakers
+from qser_core.progress import RunContext
 from qser_core.experiments.single import train_model
+
+UNTRACKED = RunContext(track=False)  # the run is recorded nowhere
 
 
 class TestTrainingRowsOnly:
     def test_reducer_sees_neither_validation_nor_test_rows(self, small_config, small_features, perturb, same_reducer):
         config = small_config.replace("head", kind="logreg")
         split = single_split(config, small_features)
-        clean = train_model(config, features=small_features, track=False)
+        clean = train_model(config, features=small_features, context=UNTRACKED)
         held_out = perturb(small_features, np.concatenate([split.val, split.test]))
-        assert same_reducer(train_model(config, features=held_out, track=False).reducer, clean.reducer)
+        assert same_reducer(train_model(config, features=held_out, context=UNTRACKED).reducer, clean.reducer)
         # the control: the same noise on a few training rows does move the scaler and PCA
-        moved = train_model(config, features=perturb(small_features, split.train[:6]), track=False)
+        moved = train_model(config, features=perturb(small_features, split.train[:6]), context=UNTRACKED)
         assert not same_reducer(moved.reducer, clean.reducer)
 
 
 class TestTrainModel:
     def test_scored_on_the_test_speakers_of_the_config_split(self, small_config, small_features):
         config = small_config.replace("head", kind="mlp")
-        model = train_model(config, features=small_features, track=False)
+        model = train_model(config, features=small_features, context=UNTRACKED)
         split = single_split(config, small_features)
         assert model.split_speakers == split_speakers(small_features, split)
         assert model.metrics["n_test"] == len(split.test) == len(model.predictions["clips"])

@@ -10,7 +10,9 @@ import pytest
 from qser_core.config import QserConfig
 from qser_core.errors import ConfigError, DataError
 from qser_core.experiments.sweep import drain, expand_grid, load_sweep, parse_grid, read_sweep_toml, run_sweep, sweep_name
-from qser_core.progress import CancelToken
+from qser_core.progress import CancelToken, RunContext
+
+UNTRACKED = RunContext(track=False)  # the run is recorded nowhere
 
 BASE = ["train.epochs=3", "train.patience=2", "data.n_folds=2", "reduce.n_qubits=4", "head.n_layers=1",
         "head.ansatz=basic"]
@@ -150,7 +152,7 @@ class TestSweep:
         from qser_core.tracking.reader import load_json
 
         for entry in first.configurations:
-            alone = evaluate(base.replace("head", kind=entry["head"]), track=False)
+            alone = evaluate(base.replace("head", kind=entry["head"]), context=UNTRACKED)
             assert alone.summary()["ua"] == entry["ua"]
             assert alone.summary()["params"] == entry["params"]
             assert alone.predictions_record() == load_json(entry["run_id"], "predictions.json")
@@ -166,7 +168,7 @@ class TestSweep:
         """The sweep and ``qser evaluate --head mlp-matched,quantum`` give the same number with the same sign."""
         from qser_core.experiments.compare import compare_heads
 
-        comparison = compare_heads(base, ["mlp-matched", "quantum"], protocol="crossval", track=False)
+        comparison = compare_heads(base, ["mlp-matched", "quantum"], protocol="crossval", context=UNTRACKED)
         evaluate_side = comparison.paired["mlp-matched"]
         sweep_side = next(c for c in first.configurations if c["head"] == "quantum")["vs_matched"]
         assert sweep_side["delta_ua"] == evaluate_side["bootstrap"]["diff"]
@@ -203,7 +205,7 @@ class TestSweep:
                 token.cancel()  # as soon as one configuration is recorded
 
         grid = {"head.kind": ["logreg", "quantum"], "reduce.n_qubits": [2, 3]}
-        stopped = run_sweep(base, grid, name="stopped", progress=progress, cancel=token)
+        stopped = run_sweep(base, grid, name="stopped", context=RunContext(progress=progress, cancel=token))
         statuses = [c["status"] for c in stopped.configurations]
         assert stopped.status == "interrupted" and "cancelled" in statuses and "finished" in statuses
         assert load_sweep("stopped").status == "interrupted"

@@ -11,6 +11,7 @@ from qser_core.config import HEAD_KINDS, QserConfig
 from qser_core.data.splits import Split
 from qser_core.experiments.pipeline import FeatureSet, fit_on_split
 from qser_core.experiments.tuning import TRIALS, fit_tuned, search_space
+from qser_core.progress import RunContext
 
 
 def _config(kind, *overrides):
@@ -57,7 +58,8 @@ class TestChoice:
         X, y = _angles(seed=0)
         X_val, y_val = _angles(n=60, seed=1)
         logs = []
-        head, tuning = fit_tuned(_config(kind), X, y, X_val=X_val, y_val=y_val, callback=logs.append)
+        epochs = RunContext(on_event=lambda e: logs.append(e.payload) if e.kind == "epoch" else None)
+        head, tuning = fit_tuned(_config(kind), X, y, X_val=X_val, y_val=y_val, context=epochs)
         best = max(tuning.trials, key=lambda t: t.val_ua)
         assert tuning.chosen == best.overrides == tuning.trials[[t.val_ua for t in tuning.trials].index(best.val_ua)].overrides
         assert head.history_.best_score == pytest.approx(best.val_ua)
@@ -110,9 +112,16 @@ class TestLiveSearch:
         X, y = _angles()
         X_val, y_val = _angles(n=60, seed=1)
         events, logs = [], []
+
+        def on_event(event):
+            if event.kind == "epoch":
+                logs.append(("replay", event.payload))
+            else:
+                logs.append(("live", event.payload))
+                events.append(event.payload)
+
         head, tuning = fit_tuned(_config("quantum", "head.n_layers=2", "train.epochs=3"), X, y, X_val=X_val,
-                                 y_val=y_val, callback=lambda log: logs.append(("replay", log)),
-                                 on_trial=lambda e: logs.append(("live", e)) or events.append(e))
+                                 y_val=y_val, context=RunContext(on_event=on_event))
         assert [e.candidate for e in events if e.epoch_log is None] == [1, 2, 3, 4]
         assert {e.n_candidates for e in events} == {TRIALS}
         # each candidate's epochs arrive live, before any replay, with its own settings
@@ -132,12 +141,13 @@ class TestLiveSearch:
         X_val, y_val = _angles(n=60, seed=1)
         token = CancelToken()
 
-        def on_trial(event):  # Stop pressed while candidate 2 trains, after `epoch` of its epochs
-            if event.candidate == 2 and (event.epoch_log.epoch if event.epoch_log else 0) == epoch:
+        def on_event(event):  # Stop pressed while candidate 2 trains, after `epoch` of its epochs
+            trial = event.payload
+            if event.kind == "trial" and trial.candidate == 2 and (trial.epoch_log.epoch if trial.epoch_log else 0) == epoch:
                 token.cancel()
 
         head, tuning = fit_tuned(_config("quantum", "head.n_layers=2", "train.epochs=4"), X, y, X_val=X_val,
-                                 y_val=y_val, cancel=token, on_trial=on_trial)
+                                 y_val=y_val, context=RunContext(cancel=token, on_event=on_event))
         assert tuning.cancelled and head.history_.cancelled  # recorded as stopped, never as finished
         assert tuning.stopped["candidate"] == 2 and tuning.stopped["of"] == TRIALS
         assert tuning.stopped["epoch"] == epoch and tuning.stopped["chosen_candidate"] in (1, 2)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from qser_core.config import QserConfig
+from qser_core.progress import RunContext
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +28,7 @@ def hw_features(hw_config):
 def hw_model(hw_config, hw_features):
     from qser_core.experiments.single import train_model
 
-    return train_model(hw_config, features=hw_features, track=False)
+    return train_model(hw_config, features=hw_features, context=RunContext(track=False))
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from qser_core.config import HardwareConfig, QserConfig
+from qser_core.progress import RunContext
 from qser_core.errors import ConfigError
 from qser_core.heads.circuits import CircuitSpec
 from qser_core.heads.executors import executor_names, get_executor
@@ -122,7 +123,7 @@ def aware_model(hw_config, hw_features):
     from qser_core.experiments.single import train_model
 
     return train_model(hw_config.replace("head", noise_aware=True, noise_backend="ibm_torino"), features=hw_features,
-                       track=False)
+                       context=RunContext(track=False))
 
 
 class TestComparisonAndAdvice:

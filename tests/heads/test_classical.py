@@ -12,6 +12,7 @@ from qser_core.heads import circuits
 from qser_core.heads.circuits import CircuitSpec
 from qser_core.heads.classical import ClassicalHead, matched_hidden, mlp_params
 from qser_core.heads.quantum import quantum_param_count
+from qser_core.progress import CancelToken, RunContext
 
 
 def _data(n=120, d=4, seed=0):
@@ -104,22 +105,21 @@ class TestLogregSolver:
         head = ClassicalHead("logreg").fit(X, y)
         assert head.C_ == np.inf and np.abs(head.module_.weight.detach().numpy()).max() > 10
 
-    def test_one_step_history_and_callback(self):
+    def test_one_step_history_and_epoch_event(self):
         rng = np.random.default_rng(0)
         X, y = rng.uniform(0, np.pi, (60, 3)), np.arange(60) % 6
         logs = []
-        head = ClassicalHead("logreg", weight_decay=1e-3).fit(X, y, X_val=X[:30], y_val=y[:30], callback=logs.append)
+        events = RunContext(on_event=lambda e: logs.append(e.payload) if e.kind == "epoch" else None)
+        head = ClassicalHead("logreg", weight_decay=1e-3).fit(X, y, X_val=X[:30], y_val=y[:30], context=events)
         assert logs == head.history_.epochs and len(logs) == 1 and head.history_.best_epoch == 1
         assert head.history_.best_score == logs[0].val_ua
 
     def test_cancelled_before_fit(self):
         from qser_core.errors import TrainingCancelled
-        from qser_core.progress import CancelToken
-
         token = CancelToken()
         token.cancel()
         with pytest.raises(TrainingCancelled, match="cancelled before the logistic regression was fitted"):
-            ClassicalHead("logreg").fit(np.zeros((12, 2)), np.arange(12) % 6, cancel=token)
+            ClassicalHead("logreg").fit(np.zeros((12, 2)), np.arange(12) % 6, context=RunContext(cancel=token))
 
 
 @pytest.mark.slow

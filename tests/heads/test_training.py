@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from qser_core.errors import ConfigError, DataError, TrainingCancelled
-from qser_core.progress import CancelToken
+from qser_core.progress import CancelToken, RunContext
 from qser_core.heads.training import EpochLog, fit_module, predict_logits, seed_everything
 
 
@@ -30,7 +30,7 @@ class TestFit:
         X, y = _blobs()
         logs = []
         hist = fit_module(_model(), X, y, X_val=X[:60], y_val=y[:60], epochs=15, lr=0.05, batch_size=32,
-                          patience=20, seed=0, callback=logs.append)
+                          patience=20, seed=0, context=RunContext(on_event=lambda e: logs.append(e.payload)))
         assert [e.epoch for e in logs] == list(range(1, 16))
         assert all(isinstance(e, EpochLog) for e in logs)
         assert hist.epochs == logs
@@ -92,12 +92,13 @@ class TestCancel:
         X, y = _blobs()
         token = CancelToken()
 
-        def cb(log):
-            if log.epoch == 2:
+        def stop_at_epoch_2(event):
+            if event.kind == "epoch" and event.payload.epoch == 2:
                 token.cancel()
 
         model = _model()
-        hist = fit_module(model, X, y, X_val=X[:60], y_val=y[:60], epochs=50, seed=0, callback=cb, cancel=token)
+        context = RunContext(cancel=token, on_event=stop_at_epoch_2)
+        hist = fit_module(model, X, y, X_val=X[:60], y_val=y[:60], epochs=50, seed=0, context=context)
         assert hist.cancelled and len(hist.epochs) == 2
         scores = [e.val_ua for e in hist.epochs]
         assert hist.best_epoch == 1 + int(np.argmax(scores)) and hist.best_score == max(scores)
@@ -111,7 +112,7 @@ class TestCancel:
         token = CancelToken()
         token.cancel()
         with pytest.raises(TrainingCancelled, match="before the first epoch finished"):
-            fit_module(_model(), X, y, epochs=3, cancel=token)
+            fit_module(_model(), X, y, epochs=3, context=RunContext(cancel=token))
 
 
 class TestInputs:

@@ -28,11 +28,13 @@ TINY = ["reduce.n_qubits=4", "head.n_layers=1", "train.epochs=2", "data.n_folds=
 
 
 def _stop_in_second_candidate(token):
-    """``on_trial`` that presses Stop after epoch 2 of the quantum head's candidate 2 (what a user did, 26 s in)."""
-    def on_trial(kind, fold, seed, event):
-        if kind == "quantum" and event.candidate == 2 and event.epoch_log is not None and event.epoch_log.epoch == 2:
+    """``on_event`` that presses Stop after epoch 2 of the quantum head's candidate 2 (what a user did, 26 s in)."""
+    def on_event(event):
+        trial = event.payload
+        if event.kind == "trial" and event.head == "quantum" and trial.candidate == 2 \
+                and trial.epoch_log is not None and trial.epoch_log.epoch == 2:
             token.cancel()
-    return on_trial
+    return on_event
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def mixed_store(tmp_path_factory):
     from qser_core.experiments.compare import compare_heads
     from qser_core.experiments.pipeline import prepare
     from qser_core.experiments.sweep_store import parent_run
-    from qser_core.progress import CancelToken
+    from qser_core.progress import CancelToken, RunContext
     from qser_core.tracking.recorder import track_run
 
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path_factory.mktemp('mixed') / 'runs.db'}",
@@ -50,8 +52,8 @@ def mixed_store(tmp_path_factory):
     for key, value in env.items():
         mp.setenv(key, value)
     token = CancelToken()
-    stopped = compare_heads(QserConfig(), ["logreg", "mlp", "quantum"], protocol="single", cancel=token,
-                            on_trial=_stop_in_second_candidate(token))
+    stopped = compare_heads(QserConfig(), ["logreg", "mlp", "quantum"], protocol="single",
+                            context=RunContext(cancel=token, on_event=_stop_in_second_candidate(token)))
     tiny = QserConfig().with_overrides(TINY)
     features = prepare(tiny)
     finished = compare_heads(tiny, ["quantum"], protocol="single", features=features)
