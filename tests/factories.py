@@ -15,6 +15,11 @@ from qser_core.config import QserConfig
 from qser_core.data.corpus import EMOTIONS
 from qser_core.tracking.recorder import track_run
 from qser_core.heads.training import EpochLog
+from qser_core.progress import RunContext
+
+#: Run contexts of the protocol tests: recorded nowhere, or in the test's own store.
+UNTRACKED = RunContext(track=False)
+TRACKED = RunContext(track=True)
 
 
 def write_tone(path, freq: float, *, seed: int = 0, seconds: float = 0.4, sr: int = 16000) -> str:

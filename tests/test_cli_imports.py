@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from factories import UNTRACKED
 
 #: What a command may import when it runs, never when the parser is built.
 HEAVY = ("torch", "pennylane", "qiskit", "qiskit_aer", "qiskit_ibm_runtime", "sklearn", "mlflow", "ray", "librosa",
@@ -43,7 +44,7 @@ class TestLightPredict:
         from qser_core.experiments.single import train_model
 
         config = QserConfig().with_overrides(["head.kind=logreg", "train.tune=false", "train.epochs=2"])
-        folder = train_model(config, track=False).save(tmp_path / "model")
+        folder = train_model(config, context=UNTRACKED).save(tmp_path / "model")
         code = ("import qser_core.heads\n"
                 "from qser_core.experiments.model import load_model\n"
                 f"load_model({str(folder)!r})")

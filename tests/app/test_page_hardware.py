@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app_harness import assert_clean, elements, open_page, texts
+from factories import UNTRACKED, TRACKED
 
 SMALL = ["reduce.n_qubits=3", "head.n_layers=1", "train.epochs=2"]
 
@@ -16,7 +17,7 @@ def model_dir(tmp_path_factory):
     from qser_core.experiments.single import train_model
 
     config = QserConfig().with_overrides(SMALL)
-    return str(train_model(config, track=False).save(tmp_path_factory.mktemp("page") / "model"))
+    return str(train_model(config, context=UNTRACKED).save(tmp_path_factory.mktemp("page") / "model"))
 
 
 @pytest.fixture
@@ -39,8 +40,8 @@ class TestHardwarePage:
         from qser_core.experiments.single import train_model
 
         config = QserConfig().with_overrides(SMALL)
-        quantum = train_model(config, track=True)
-        classical = train_model(config.replace("head", kind="logreg"), track=True)
+        quantum = train_model(config, context=TRACKED)
+        classical = train_model(config.replace("head", kind="logreg"), context=TRACKED)
         at = open_page("pages/hardware.py", **{"hardware.shots": 64, "hardware.clips": 6})
         assert_clean(at)
         picker = at.selectbox(key="hardware.run")
@@ -131,7 +132,7 @@ class TestSameCountAsCircuitPage:
 def _train(config, **head):
     from qser_core.experiments.single import train_model
 
-    return train_model(config.replace("head", **head) if head else config, track=True)
+    return train_model(config.replace("head", **head) if head else config, context=TRACKED)
 
 
 class TestShotsAdvisor:

@@ -11,10 +11,7 @@ import pytest
 from qser_core.errors import DataError
 from qser_core.experiments.catalogue import (confusion_csv, eligible_models, load_recorded_model, model_label,
                                              recorded_models, zip_model)
-from qser_core.progress import RunContext
-
-UNTRACKED = RunContext(track=False)  # the run is recorded nowhere
-TRACKED = RunContext(track=True)  # the run is recorded in the test's store
+from factories import UNTRACKED, TRACKED
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,7 @@ from qser_core.experiments.crossval import evaluate
 from qser_core.experiments.metrics import IntervalWarning
 from qser_core.experiments.single import train_model
 from qser_core.progress import CancelToken, RunContext
-
-UNTRACKED = RunContext(track=False)  # the run is recorded nowhere
-TRACKED = RunContext(track=True)  # the run is recorded in the test's store
+from factories import UNTRACKED, TRACKED
 
 
 class TestCompareHeads:

@@ -18,9 +18,7 @@ from qser_core.experiments.compare import compare_predictions
 from qser_core.experiments.crossval import evaluate, plan_fold_tasks, run_fold_task, summarise
 from qser_core.experiments.pipeline import fit_reducer
 from qser_core.progress import CancelToken, RunContext
-
-UNTRACKED = RunContext(track=False)  # the run is recorded nowhere
-TRACKED = RunContext(track=True)  # the run is recorded in the test's store
+from factories import UNTRACKED, TRACKED
 
 
 class TestPrepare:

@@ -27,9 +27,8 @@ from qser_core.experiments.hybrid import train_hybrid
 from qser_core.experiments.pipeline import FeatureSet, single_split
 from qser_core.features.reduce import QubitReducer
 from qser_core.progress import CancelToken, RunContext
+from factories import UNTRACKED, TRACKED
 
-UNTRACKED = RunContext(track=False)  # the run is recorded nowhere
-TRACKED = RunContext(track=True)  # the run is recorded in the test's store
 
 N_QUBITS = 4
 SETTINGS = [f"reduce.n_qubits={N_QUBITS}", "head.n_layers=1", "head.ansatz=strong", "train.epochs=2",

@@ -8,13 +8,10 @@ import numpy as np
 import pytest
 
 from qser_core.data.corpus import EMOTIONS
-from qser_core.progress import RunContext
 from qser_core.errors import DataError
 from qser_core.experiments.model import load_model, predict_timed
 from qser_core.experiments.single import train_model
-
-UNTRACKED = RunContext(track=False)  # the run is recorded nowhere
-TRACKED = RunContext(track=True)  # the run is recorded in the test's store
+from factories import UNTRACKED, TRACKED
 
 
 class TestTrainedModel:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from qser_core.experiments.pipeline import single_split, split_speakers
-from qser_core.progress import RunContext
 from qser_core.experiments.single import train_model
-
-UNTRACKED = RunContext(track=False)  # the run is recorded nowhere
+from factories import UNTRACKED
 
 
 class TestTrainingRowsOnly:

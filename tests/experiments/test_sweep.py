@@ -11,8 +11,8 @@ from qser_core.config import QserConfig
 from qser_core.errors import ConfigError, DataError
 from qser_core.experiments.sweep import drain, expand_grid, load_sweep, parse_grid, read_sweep_toml, run_sweep, sweep_name
 from qser_core.progress import CancelToken, RunContext
+from factories import UNTRACKED
 
-UNTRACKED = RunContext(track=False)  # the run is recorded nowhere
 
 BASE = ["train.epochs=3", "train.patience=2", "data.n_folds=2", "reduce.n_qubits=4", "head.n_layers=1",
         "head.ansatz=basic"]
