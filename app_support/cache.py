@@ -206,14 +206,14 @@ def startup(config: QserConfig):
 @st.cache_resource(show_spinner="Loading the recorded model…", max_entries=8)
 def recorded_model(run_id: str):
     """The model stored with a recorded training run (shared, never mutated)."""
-    from qser_core.experiments.catalogue import load_recorded_model
+    from app_support.catalogue import load_recorded_model
 
     return load_recorded_model(run_id)
 
 
 @st.cache_resource(show_spinner="Loading the saved model…", max_entries=8)
 def _saved_model(folder: str, stamp: float):
-    from qser_core.experiments.model import load_model
+    from qser_core.experiments.models.trained import load_model
 
     return load_model(folder)
 
@@ -232,8 +232,8 @@ def saved_model(folder: str):
 
 @st.cache_data(max_entries=32, show_spinner="Running the paired tests…")
 def paired_test(run_a: str, run_b: str) -> dict[str, Any]:
-    """:func:`qser_core.experiments.compare.compare_runs` (UA) between two recorded runs (DataError if unpaired)."""
-    from qser_core.experiments.compare import compare_runs
+    """:func:`qser_core.experiments.protocols.compare.compare_runs` (UA) between two recorded runs (DataError if unpaired)."""
+    from qser_core.experiments.protocols.compare import compare_runs
 
     return compare_runs(run_a, run_b, metric="ua")
 
@@ -254,21 +254,21 @@ def decode(data: bytes, sr: int, duration: float, top_db: float, name: str = "")
 # ------------------------------------------------------------------ sweeps
 @st.cache_data(ttl=5, show_spinner=False)
 def sweeps(job_state: object = None):
-    """Recorded sweeps (:func:`qser_core.experiments.sweep.list_sweeps`), refreshed every few seconds.
+    """Recorded sweeps (:func:`qser_core.experiments.sweeps.runner.list_sweeps`), refreshed every few seconds.
 
     ``job_state`` is only part of the cache key: the page passes its launched job's identity and whether it
     is still running, so a sweep that finishes inside the time-to-live is listed at once.
     """
-    from qser_core.experiments.sweep import list_sweeps
+    from qser_core.experiments.sweeps.runner import list_sweeps
 
     return list_sweeps()
 
 
 @st.cache_data(ttl=5, max_entries=16, show_spinner="Loading the sweep…")
 def sweep_record(name: str):
-    """The last recorded state of one sweep (:func:`qser_core.experiments.sweep.load_sweep`); short-lived,
+    """The last recorded state of one sweep (:func:`qser_core.experiments.sweeps.runner.load_sweep`); short-lived,
     since a running sweep rewrites it."""
-    from qser_core.experiments.sweep import load_sweep
+    from qser_core.experiments.sweeps.runner import load_sweep
 
     return load_sweep(name)
 

@@ -71,7 +71,7 @@ def partners(config: QserConfig, *, exclude: str | None = None,
     Returns ``{run_id: label}``, the same head settings first (newest first within each group); a label
     says when the circuit, reduction or embeddings differ.
     """
-    from qser_core.experiments.catalogue import eligible_models
+    from app_support.catalogue import eligible_models
 
     labels, _ = eligible_models("quantum", include_stopped=include_stopped)
     same, other = {}, {}

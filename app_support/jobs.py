@@ -1,14 +1,14 @@
 """Background training jobs: a thread around the library's comparison runner, so training carries on
 while the user visits other pages.
 
-The thread runs :func:`qser_core.experiments.compare.compare_heads` (the heads on identical inputs, paired
+The thread runs :func:`qser_core.experiments.protocols.compare.compare_heads` (the heads on identical inputs, paired
 tests against the quantum head) and keeps what the Train page shows (per-head epoch logs, progress,
 results, paired tests, the error message) behind a lock; the page polls it from an
 ``st.fragment(run_every=...)``. The Stop button calls :meth:`TrainingJob.stop`, which cancels the
 library's :class:`qser_core.progress.CancelToken`, so the training loop itself stops between batches.
 No Streamlit call happens in the thread.
 
-The ``hybrid`` mode runs :func:`qser_core.experiments.hybrid.train_hybrid` instead: one run whose epochs come
+The ``hybrid`` mode runs :func:`qser_core.experiments.protocols.hybrid.train_hybrid` instead: one run whose epochs come
 in two curve groups, ``frozen`` (the frozen-backbone PQC head, trained first) and ``hybrid``
 (backbone tail + reduction + PQC trained end to end from there).
 """
@@ -66,9 +66,9 @@ class TrainingJob(BackgroundJob):
         Head kinds to compare (``logreg``, ``mlp``, ``mlp-matched``, ``quantum``). Ignored in the
         ``hybrid`` mode, whose curve groups are :data:`HYBRID_STAGES`.
     mode : {"quick", "cross-validation", "hybrid"}, default="quick"
-        ``quick``: :func:`~qser_core.experiments.compare.compare_heads` on the single speaker-disjoint split;
+        ``quick``: :func:`~qser_core.experiments.protocols.compare.compare_heads` on the single speaker-disjoint split;
         ``cross-validation``: the same over folds × seeds;
-        ``hybrid``: :func:`qser_core.experiments.hybrid.train_hybrid` (the frozen-backbone PQC head, then the
+        ``hybrid``: :func:`qser_core.experiments.protocols.hybrid.train_hybrid` (the frozen-backbone PQC head, then the
         backbone tail + reduction + PQC trained end to end, on the same split and seed).
     track : bool, default=True
         Record every run with MLflow.
@@ -149,8 +149,8 @@ class TrainingJob(BackgroundJob):
         return status
 
     def _run_heads(self) -> str:
-        """:func:`~qser_core.experiments.compare.compare_heads` over the job's heads."""
-        from qser_core.experiments.compare import compare_heads
+        """:func:`~qser_core.experiments.protocols.compare.compare_heads` over the job's heads."""
+        from qser_core.experiments.protocols.compare import compare_heads
 
         comparison = compare_heads(self.config, self.heads, protocol=PROTOCOL_OF_MODE[self.mode],
                                    context=self.run_context(track=self.track, on_event=self._on_event))
@@ -160,12 +160,12 @@ class TrainingJob(BackgroundJob):
         return "stopped" if comparison.cancelled else "done"
 
     def _run_hybrid(self) -> str:
-        """One :func:`~qser_core.experiments.hybrid.train_hybrid` run; epochs go to the ``frozen`` / ``hybrid`` curves.
+        """One :func:`~qser_core.experiments.protocols.hybrid.train_hybrid` run; epochs go to the ``frozen`` / ``hybrid`` curves.
 
         No ``prepare`` first: without ``features`` the hybrid run takes its embeddings from
         the frozen activations it computes anyway, so no separate extraction pass is needed.
         """
-        from qser_core.experiments.hybrid import train_hybrid
+        from qser_core.experiments.protocols.hybrid import train_hybrid
 
         result = train_hybrid(self.config, context=self.run_context(track=self.track, on_event=self._on_event))
         with self._lock:

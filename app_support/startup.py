@@ -134,7 +134,7 @@ def default_models_dir(config: QserConfig) -> Path:
 def load_default_models(config: QserConfig) -> dict | None:
     """The default models of ``config`` (saved by an earlier start, or shipped), or None when they are not there."""
     from qser_core.errors import QserError
-    from qser_core.experiments.model import load_model
+    from qser_core.experiments.models.trained import load_model
 
     for folder in (default_models_dir(config), SHIPPED / models_key(config)):
         if all((folder / head).is_dir() for head in DEFAULT_HEADS):

@@ -3,7 +3,7 @@
 Why a process: Ray started from a thread of the Streamlit server tied its local head to that thread, and
 ~60 s after the sweep ended Ray's GCS watchdog terminated the whole server ("Failed to connect to GCS
 within 60 seconds", issue 19). Here the server never imports Ray: a child process
-(``python -m app_support.sweep_job``) runs :func:`qser_core.experiments.sweep.run_sweep`, owns Ray from
+(``python -m app_support.sweep_job``) runs :func:`qser_core.experiments.sweeps.runner.run_sweep`, owns Ray from
 start to exit (``ray.shutdown`` on the way out), and tells the server how it goes. The thread of
 :class:`SweepJob` only relays those messages. No Streamlit call happens in either.
 
@@ -32,7 +32,7 @@ from typing import Any, Mapping, Sequence
 from app_support.background import BackgroundJob
 from qser_core.config import QserConfig
 from qser_core.errors import QserError
-from qser_core.experiments.sweep import SweepResult
+from qser_core.experiments.sweeps.runner import SweepResult
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -158,7 +158,7 @@ def _jsonable(value: Any) -> Any:
 
 def _child() -> int:
     """``python -m app_support.sweep_job``: run the requested sweep, report on the protocol pipe."""
-    from qser_core.experiments.sweep import run_sweep, shutdown_ray
+    from qser_core.experiments.sweeps.runner import run_sweep, shutdown_ray
     from qser_core.progress import CancelToken, RunContext
 
     protocol = os.fdopen(os.dup(1), "w", buffering=1)

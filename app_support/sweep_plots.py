@@ -1,4 +1,4 @@
-"""Plotly figures of the Sweeps page, drawn from :meth:`qser_core.experiments.sweep.SweepResult.frame`.
+"""Plotly figures of the Sweeps page, drawn from :meth:`qser_core.experiments.sweeps.runner.SweepResult.frame`.
 
 Presentation only: the numbers (UA means, 95% intervals, paired tests) come from qser_core.
 """

@@ -18,7 +18,7 @@ from app_support import jobs, state
 from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, EXECUTORS, HEAD_KINDS, QserConfig
 from qser_core.config_help import field_help
 from qser_core.errors import QserError
-from qser_core.experiments.watch import epoch_status, search_status
+from app_support.watch import epoch_status, search_status
 from qser_core.hardware.backends import FAKE_BACKENDS  # names only: Qiskit loads with a device
 from qser_core.progress import Progress
 
@@ -246,11 +246,11 @@ MODEL_SOURCES = {"recorded": "a recorded training run (any session, `qser train`
 def model_picker(*, page: str, head: str | None = None) -> tuple[str, str] | None:
     """Pick one trained model: ``("recorded", run_id)``, ``("folder", path)``, or None while none is chosen.
 
-    Recorded runs are listed by :mod:`qser_core.experiments.catalogue` (as on the Live demo);
+    Recorded runs are listed by :mod:`app_support.catalogue` (as on the Live demo);
     ``head`` keeps only that head kind and a caption says how many other recorded models were left
     out. Load the choice with :func:`app_support.cache.picked_model`.
     """
-    from qser_core.experiments.catalogue import eligible_models, recorded_models
+    from app_support.catalogue import eligible_models, recorded_models
 
     source = st.radio("Model", list(MODEL_SOURCES), format_func=MODEL_SOURCES.get, key=f"{page}.source",
                       horizontal=True)
@@ -281,9 +281,9 @@ def model_picker(*, page: str, head: str | None = None) -> tuple[str, str] | Non
 def stopped_toggle(*, page: str) -> bool:
     """A checkbox "Include stopped runs": model pickers leave runs stopped by the user out unless it is ticked.
 
-    The rule itself is :func:`qser_core.experiments.catalogue.usable`; the caption says how many were left out.
+    The rule itself is :func:`app_support.catalogue.usable`; the caption says how many were left out.
     """
-    from qser_core.experiments.catalogue import stopped_models
+    from app_support.catalogue import stopped_models
 
     n = stopped_models()
     include = st.checkbox("Include stopped runs (partial models)", value=False, key=f"{page}.include_stopped",
@@ -298,7 +298,7 @@ def stopped_toggle(*, page: str) -> bool:
 def model_downloads(model: Any, *, name: str, key: str) -> None:
     """Download buttons for a trained model (zip of its saved folder) and its test confusion matrix (CSV)."""
     from qser_core.data.corpus import EMOTIONS
-    from qser_core.experiments.catalogue import zip_model
+    from app_support.catalogue import zip_model
 
     slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-") or "model"
     cols = st.columns(2)
@@ -311,7 +311,7 @@ def model_downloads(model: Any, *, name: str, key: str) -> None:
 
 def confusion_download(matrix: Any, labels: Any, *, name: str, key: str, column: Any = None) -> None:
     """A download button for a confusion matrix as CSV (rows: true emotion, columns: predicted)."""
-    from qser_core.experiments.catalogue import confusion_csv
+    from app_support.catalogue import confusion_csv
 
     (column or st).download_button("Confusion matrix (CSV)", confusion_csv(matrix, list(labels)),
                                    file_name=f"{name}-confusion.csv", mime="text/csv", key=key,

@@ -2,7 +2,7 @@
 
 EmoDB (beside the project), the default front end (EfficientNet-Lite0, 128 mel bands),
 speaker-disjoint cross-validation (5 folds × 3 seeds), every head on identical inputs
-(:func:`qser_core.experiments.compare.compare_heads`) with the same tuning budget
+(:func:`qser_core.experiments.protocols.compare.compare_heads`) with the same tuning budget
 (:mod:`qser_core.experiments.tuning`) at k = 4 and 8 components:
 
 - mean UA with its 95% interval for logreg, mlp, mlp-matched and quantum;
@@ -53,7 +53,7 @@ def run(quick: bool, *, checkpoint=None, previous: list[dict] | None = None) -> 
     """
     if not EMODB.is_dir():
         return [skipped("accuracy baselines (EmoDB)", f"EmoDB is not at {EMODB}")]
-    from qser_core.experiments.compare import compare_heads
+    from qser_core.experiments.protocols.compare import compare_heads
     from qser_core.progress import RunContext
     from qser_core.experiments.pipeline import prepare
 
@@ -133,7 +133,7 @@ def _paired_row(k: int, comparison) -> dict:
 def _hybrid_row(quick: bool) -> dict:
     if quick:
         return skipped("hybrid − frozen PQC UA (single split, k=8)", "not run with --quick (trains the backbone's last block)")
-    from qser_core.experiments.hybrid import train_hybrid
+    from qser_core.experiments.protocols.hybrid import train_hybrid
     from qser_core.progress import RunContext
 
     start = time.perf_counter()

@@ -39,7 +39,7 @@ def _seconds(args: list[str], repeat: int) -> list[float]:
 def run(quick: bool) -> list[dict]:
     """One row per command: median seconds of fresh starts against ``python -c pass``."""
     from qser_core.config import QserConfig
-    from qser_core.experiments.single import train_model
+    from qser_core.experiments.protocols.single import train_model
     from qser_core.progress import RunContext
 
     repeat = 3 if quick else 7

@@ -19,7 +19,7 @@ def run(quick: bool) -> list[dict]:
     import torch
 
     from qser_core.data.audio import load_batch
-    from qser_core.experiments.hybrid_model import HybridModel
+    from qser_core.experiments.models.hybrid_network import HybridModel
     from qser_core.features.backbones import get_backbone
     from qser_core.features.reduce import QubitReducer
 

@@ -2,7 +2,7 @@
 
 A 3-second WAV file to both Live-demo heads' probabilities (logistic regression and the quantum
 head, trained on the demo corpus as the dashboard's default models are) through
-:func:`qser_core.experiments.model.predict_timed`: decoding, log-mel, backbone once, then each
+:func:`qser_core.experiments.models.trained.predict_timed`: decoding, log-mel, backbone once, then each
 reducer + head. Warm (the first call is the reference), median of 20 (target <= 300 ms).
 """
 
@@ -24,9 +24,9 @@ def run(quick: bool) -> list[dict]:
 
     from qser_core.config import QserConfig
     from qser_core.data.audio import audio_kwargs, load_audio
-    from qser_core.experiments.model import predict_timed
+    from qser_core.experiments.models.trained import predict_timed
     from qser_core.experiments.pipeline import prepare
-    from qser_core.experiments.single import train_model
+    from qser_core.experiments.protocols.single import train_model
     from qser_core.progress import RunContext
 
     config = QserConfig().replace("train", epochs=2 if quick else 30)

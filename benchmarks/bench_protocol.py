@@ -89,7 +89,7 @@ def _config(kind: str, *, epochs: int):
 
 def _protocol(kind: str, features, *, epochs: int, quick: bool) -> dict:
     """``evaluate`` end to end; ``quick``: the first fold task alone, × 15 (PCA counted per task: an upper bound)."""
-    from qser_core.experiments.crossval import evaluate, plan_fold_tasks, run_fold_task
+    from qser_core.experiments.protocols.crossval import evaluate, plan_fold_tasks, run_fold_task
 
     config = _config(kind, epochs=epochs)
     start = time.perf_counter()

@@ -48,7 +48,7 @@ def _sweep_seconds(workers: int, epochs: int, *, then=None) -> tuple[float, dict
     import ray
 
     from qser_core.config import QserConfig
-    from qser_core.experiments.sweep import run_sweep
+    from qser_core.experiments.sweeps.runner import run_sweep
 
     ray.shutdown()
     ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -84,8 +84,8 @@ def _warm_driver() -> None:
 def _warm_task():
     """The sweep's first task at 1 epoch, and its features: what a worker runs to warm up."""
     from qser_core.config import QserConfig
-    from qser_core.experiments.crossval import plan_fold_tasks, prepare
-    from qser_core.experiments.sweep_grid import effective_config, expand_grid
+    from qser_core.experiments.protocols.crossval import plan_fold_tasks, prepare
+    from qser_core.experiments.sweeps.grid import effective_config, expand_grid
 
     base = QserConfig().with_overrides([*BASE, "train.epochs=1"])
     config = effective_config(expand_grid(base, GRID)[-1].config)
@@ -96,7 +96,7 @@ def _warm_task():
 def _warm_worker(task_and_features) -> None:
     import time as clock
 
-    from qser_core.experiments.crossval import run_fold_task
+    from qser_core.experiments.protocols.crossval import run_fold_task
 
     run_fold_task(*task_and_features)
     clock.sleep(0.5)  # hold this worker so the next warm-up task lands on another one
@@ -111,7 +111,7 @@ def _overhead(n_tasks: int) -> tuple[float, float]:
     import ray
 
     from qser_core.config import QserConfig
-    from qser_core.experiments.crossval import prepare
+    from qser_core.experiments.protocols.crossval import prepare
 
     features = prepare(QserConfig())
     remote, ref = ray.remote(num_cpus=1)(_touch), ray.put(features)
@@ -135,7 +135,7 @@ def run(quick: bool) -> list[dict]:
         try:
             if quick:  # Ray's start and the workers' imports cost ~20 s per sweep here: only the overhead row
                 return [skipped("sweep, 2 Ray workers", "not run with --quick (two Ray starts, ~50 s; "
-                                "tests/experiments/test_sweep.py runs real sweeps)", unit="s"),
+                                "tests/experiments/sweeps/test_runner.py runs real sweeps)", unit="s"),
                         _overhead_row(*_overhead_alone(50), tasks=50)]
             _warm_driver()
             overhead: list[tuple[float, float]] = []

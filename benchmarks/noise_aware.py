@@ -30,7 +30,7 @@ DEFAULTS = ("head.kind=quantum", "head.ansatz=strong", "head.n_layers=2", "reduc
 def main(argv: list[str] | None = None) -> int:
     from qser_core.config import load_config
     from qser_core.experiments.pipeline import prepare
-    from qser_core.experiments.single import train_model
+    from qser_core.experiments.protocols.single import train_model
     from qser_core.progress import RunContext
     from qser_core.hardware.advisor import advise
     from qser_core.hardware.noise_aware import compare_training

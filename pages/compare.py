@@ -5,7 +5,7 @@ import streamlit as st
 import pandas as pd
 
 from app_support import cache, plots
-from qser_core.experiments.compare import PREDICTION_RUN_TYPES
+from qser_core.experiments.protocols.compare import PREDICTION_RUN_TYPES
 from qser_core.tracking.reader import comparable, delete_run, sweep_grid
 
 P = "compare"

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from app_support import cache, microphone, plots, state, widgets
-from qser_core.experiments.catalogue import recorded_models
-from qser_core.experiments.model import predict_timed
+from app_support.catalogue import recorded_models
+from qser_core.experiments.models.trained import predict_timed
 
 P = "live"
 ORDER = f"{P}.order"  # input sources, the most recently changed last: the newest input wins

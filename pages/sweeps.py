@@ -1,6 +1,6 @@
 """Sweeps: a grid of configurations × folds × seeds on Ray — define, launch, watch, reopen, draw.
 
-The same as ``qser sweep --grid ...``: :func:`qser_core.experiments.sweep.run_sweep` in its own process,
+The same as ``qser sweep --grid ...``: :func:`qser_core.experiments.sweeps.runner.run_sweep` in its own process,
 watched by a background thread (:mod:`app_support.sweep_job`: Ray never runs inside the server); past
 sweeps come back from the run store.
 """
@@ -9,7 +9,7 @@ import streamlit as st
 
 from app_support import cache, state, sweep_job, sweep_plots, widgets
 from qser_core.errors import QserError
-from qser_core.experiments.sweep import expand_grid, parse_grid
+from qser_core.experiments.sweeps.runner import expand_grid, parse_grid
 
 P = "sweeps"
 JOB = f"{P}.job"

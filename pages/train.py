@@ -1,7 +1,7 @@
 """Train: classical and quantum heads on the same inputs, live curves, Stop, results with intervals.
 
 The hybrid protocol trains the backbone tail + reduction + PQC end to end and compares it with the
-frozen-backbone PQC head on the same split and seed (:func:`qser_core.experiments.hybrid.train_hybrid`).
+frozen-backbone PQC head on the same split and seed (:func:`qser_core.experiments.protocols.hybrid.train_hybrid`).
 """
 
 import pandas as pd
@@ -11,7 +11,7 @@ from app_support import jobs, plots, state, widgets
 from qser_core.config import ANSATZE, ENCODINGS, HEAD_KINDS, LAYER_RANGE, QUBIT_RANGE
 from qser_core.data.corpus import EMOTIONS
 from qser_core.errors import ConfigError
-from qser_core.experiments.hybrid_model import check_hybrid_config
+from qser_core.experiments.models.hybrid_network import check_hybrid_config
 
 P = "train"
 st.title("Train")

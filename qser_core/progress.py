@@ -104,8 +104,8 @@ class CancelToken:
 
 #: What an :class:`Event` can report, and its ``payload``: ``epoch`` (an
 #: :class:`~qser_core.heads.training.EpochLog`), ``trial`` (a :class:`~qser_core.experiments.tuning.SearchEvent`),
-#: ``fold`` (a :class:`~qser_core.experiments.crossval.FoldResult`), ``stage`` (None: the stage starts) and
-#: ``sweep`` (the live :class:`~qser_core.experiments.sweep.SweepResult`).
+#: ``fold`` (a :class:`~qser_core.experiments.protocols.crossval.FoldResult`), ``stage`` (None: the stage starts) and
+#: ``sweep`` (the live :class:`~qser_core.experiments.sweeps.runner.SweepResult`).
 EVENT_KINDS = ("epoch", "trial", "fold", "stage", "sweep")
 #: Where an event belongs; :meth:`RunContext.child` fills them in.
 SCOPE_FIELDS = ("head", "stage", "fold", "seed")

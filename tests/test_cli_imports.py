@@ -41,12 +41,12 @@ class TestLightParser:
 class TestLightPredict:
     def test_a_classical_model_predicts_without_pennylane(self, tmp_path):
         from qser_core.config import QserConfig
-        from qser_core.experiments.single import train_model
+        from qser_core.experiments.protocols.single import train_model
 
         config = QserConfig().with_overrides(["head.kind=logreg", "train.tune=false", "train.epochs=2"])
         folder = train_model(config, context=UNTRACKED).save(tmp_path / "model")
         code = ("import qser_core.heads\n"
-                "from qser_core.experiments.model import load_model\n"
+                "from qser_core.experiments.models.trained import load_model\n"
                 f"load_model({str(folder)!r})")
         assert "pennylane" not in _imported_after(code)
         assert "qiskit" not in _imported_after(code)

@@ -16,11 +16,20 @@ PACKAGE = Path(__file__).resolve().parents[1] / "qser_core"
 #: The stages in pipeline order; a module may import its own stage and earlier ones. ``base`` is config,
 #: errors, progress and the package's own ``__init__``.
 STAGES = ("base", "data", "features", "heads", "tracking", "experiments", "hardware", "cli")
+#: Inside ``experiments``, in order: the shared modules (pipeline, tuning, metrics), what training produces, how it
+#: is produced, and the grids that run the protocols.
+EXPERIMENT_FOLDERS = ("shared", "models", "protocols", "sweeps")
 
 
 def stage_of(module: str) -> str:
     parts = module.split(".")
     return parts[1] if len(parts) > 1 and (PACKAGE / parts[1]).is_dir() else "base"
+
+
+def experiments_folder(module: str) -> str:
+    parts = module.split(".")
+    inside = len(parts) > 2 and parts[1] == "experiments" and parts[2] in EXPERIMENT_FOLDERS
+    return parts[2] if inside else "shared"
 
 
 def module_name(path: Path) -> str:
@@ -61,6 +70,25 @@ class TestLayering:
 
     def test_no_stage_imports_a_later_one(self):
         assert violations() == []
+
+    def test_inside_experiments_models_protocols_and_sweeps_import_down(self):
+        wrong = []
+        for path in sorted((PACKAGE / "experiments").rglob("*.py")):
+            name = module_name(path)
+            own = EXPERIMENT_FOLDERS.index(experiments_folder(name))
+            wrong += [f"{name} -> {target}" for target in sorted(references(path))
+                      if stage_of(target) == "experiments"
+                      and EXPERIMENT_FOLDERS.index(experiments_folder(target)) > own]
+        assert wrong == []
+
+    def test_the_library_never_imports_the_dashboard(self):
+        wrong = []
+        for path in sorted(PACKAGE.rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+            names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+            wrong += [f"{module_name(path)} -> {n}" for n in sorted(names) if n.split(".")[0] in ("streamlit", "app_support")]
+        assert wrong == []
 
     @pytest.mark.parametrize("source, expected", [
         ("from qser_core.hardware.run import plan", {"qser_core.hardware.run"}),

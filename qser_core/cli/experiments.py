@@ -50,11 +50,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     with TqdmProgress() as progress:
         context = _context(args, config, progress)
         if len(kinds) > 1:
-            from qser_core.experiments.compare import compare_heads
+            from qser_core.experiments.protocols.compare import compare_heads
 
             comparison = compare_heads(config, kinds, context=context)
         else:
-            from qser_core.experiments.crossval import evaluate
+            from qser_core.experiments.protocols.crossval import evaluate
 
             summary = evaluate(config, context=context).summary()
     if len(kinds) > 1:  # printed after the bar is cleared, so no half-drawn bar lands beside the result
@@ -77,7 +77,7 @@ def _comparison_text(summary: dict) -> str:
 def _cmd_train(args: argparse.Namespace) -> int:
     check_out_folder(args.out, what="saved model")  # before training, not after it
     config = config_from(args, **pipeline_flags(args))
-    from qser_core.experiments.single import train_model
+    from qser_core.experiments.protocols.single import train_model
 
     note_synthetic(config)
     check_storage(config, track=not args.no_track, out=args.out)
@@ -94,7 +94,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_hybrid(args: argparse.Namespace) -> int:
     flags = {**pipeline_flags(args), "train.trainable_blocks": args.trainable_blocks}
     config = config_from(args, **flags)
-    from qser_core.experiments.hybrid import train_hybrid
+    from qser_core.experiments.protocols.hybrid import train_hybrid
 
     note_synthetic(config)
     check_storage(config, track=not args.no_track)
@@ -116,7 +116,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     import time
 
     from qser_core.data.corpus import is_synthetic
-    from qser_core.experiments.model import load_model
+    from qser_core.experiments.models.trained import load_model
 
     if args.set or args.config:  # not silently ignored: the model folder fixes every setting predict uses
         print(f"qser: note: {'--set' if args.set else '--config'} is not used by predict: a saved model carries its "

@@ -91,7 +91,7 @@ def hardware_config(args: argparse.Namespace):
 
 
 def _plan(args: argparse.Namespace, *, fake: bool):
-    from qser_core.experiments.model import load_model
+    from qser_core.experiments.models.trained import load_model
     from qser_core.hardware.run import plan
 
     config = hardware_config(args)

@@ -18,7 +18,7 @@ __all__ = ["register"]
 
 def _cmd_advise(args: argparse.Namespace) -> int:
     from qser_core.cli.common import TqdmProgress
-    from qser_core.experiments.model import load_model
+    from qser_core.experiments.models.trained import load_model
     from qser_core.hardware.advisor import advise
 
     model = load_model(args.model)
@@ -39,7 +39,7 @@ def _cmd_advise(args: argparse.Namespace) -> int:
 
 def _cmd_noise_aware(args: argparse.Namespace) -> int:
     from qser_core.cli.common import TqdmProgress
-    from qser_core.experiments.model import load_model
+    from qser_core.experiments.models.trained import load_model
     from qser_core.hardware.noise_aware import compare_training
 
     models = {"ideal": load_model(args.model_ideal), "noise_aware": load_model(args.model_aware)}

@@ -66,7 +66,7 @@ def _cmd_runs_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from qser_core.experiments.compare import compare_runs
+    from qser_core.experiments.protocols.compare import compare_runs
 
     result = compare_runs(args.run_a, args.run_b, metric=args.metric)
     mc, bs = result["mcnemar"], result["bootstrap"]

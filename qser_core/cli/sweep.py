@@ -3,7 +3,7 @@
 ``qser sweep --grid head.kind=logreg,mlp-matched,quantum --grid reduce.n_qubits=2,4,8 --folds 5 --seeds 3 --json``
 
 ``--config PATH`` may hold a ``[sweep]`` table of axes beside the config tables (see
-:func:`qser_core.experiments.sweep.read_sweep_toml`); ``--grid`` axes add to it. Exit code 1 when a
+:func:`qser_core.experiments.sweeps.runner.read_sweep_toml`); ``--grid`` axes add to it. Exit code 1 when a
 configuration failed or the sweep was stopped (the JSON still lists every cell).
 """
 
@@ -25,7 +25,7 @@ def _table(result) -> str:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from qser_core.experiments.sweep import parse_grid, read_sweep_toml, run_sweep
+    from qser_core.experiments.sweeps.runner import parse_grid, read_sweep_toml, run_sweep
 
     base, grid, file_name = read_sweep_toml(args.config) if args.config else (QserConfig(), {}, None)
     flags = [f"{k}={v}" for k, v in pipeline_flags(args).items() if v is not None]
@@ -42,7 +42,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from qser_core.experiments.sweep import load_sweep
+    from qser_core.experiments.sweeps.runner import load_sweep
 
     result = load_sweep(args.name)
     emit(args, result.summary(), result.markdown() if args.markdown else _table(result))
@@ -50,7 +50,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from qser_core.experiments.sweep import list_sweeps
+    from qser_core.experiments.sweeps.runner import list_sweeps
 
     frame = list_sweeps()
     rows = [{**r, "start_time": str(r["start_time"])} for r in frame.to_dict(orient="records")]

@@ -1,16 +1,18 @@
 """Stage 4 — experiments: how heads are trained and scored on speaker-disjoint data.
 
-Contract, bottom up:
+Folders, bottom up (each imports only those above it and the shared modules here):
 
-- :mod:`~qser_core.experiments.pipeline` — features for a config, its splits, reducer + head fitted on
-  one split (the reducer on training rows only), per-clip prediction records;
-- the protocols, side by side, none importing another: :mod:`~qser_core.experiments.single` (one
-  split → :class:`~qser_core.experiments.model.TrainedModel`, the saved artefact),
-  :mod:`~qser_core.experiments.crossval` (picklable fold tasks, folds × seeds) and
-  :mod:`~qser_core.experiments.hybrid` (backbone tail + reduction + PQC end to end; the network is in
-  :mod:`~qser_core.experiments.hybrid_model`);
-- :mod:`~qser_core.experiments.compare` — the one comparison runner (several heads on identical inputs,
-  paired tests against the quantum head) and the paired test of two recorded runs.
-
-:mod:`~qser_core.experiments.metrics` holds UA/WA/macro-F1, intervals and paired tests.
+- shared: :mod:`~qser_core.experiments.pipeline` (features for a config, its splits, reducer + head
+  fitted on one split, the reducer on training rows only), :mod:`~qser_core.experiments.tuning` (the one
+  search budget every head gets) and :mod:`~qser_core.experiments.metrics` (UA/WA/macro-F1, intervals,
+  paired tests);
+- :mod:`~qser_core.experiments.models` — what training produces: the saved
+  :class:`~qser_core.experiments.models.trained.TrainedModel` (``trained``), its files without pickle
+  (``storage``) and the hybrid's network (``hybrid_network``);
+- :mod:`~qser_core.experiments.protocols` — how it is produced: one shared run set-up (``setup``), then the
+  protocols side by side, none importing another: ``single`` (one split → a TrainedModel), ``crossval``
+  (picklable fold tasks, folds × seeds), ``hybrid`` (backbone tail + reduction + PQC end to end), and
+  ``compare`` (several heads on identical inputs, paired tests against the quantum head);
+- :mod:`~qser_core.experiments.sweeps` — grids of configurations × folds × seeds: the ``grid``, the
+  resumable ``store``, the Ray tasks (``ray_tasks``) and the ``runner`` that summarises them.
 """

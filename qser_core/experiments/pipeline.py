@@ -1,7 +1,7 @@
 """The pipeline layer under every protocol: features, speaker-disjoint splits, reducer + head on a split, records.
 
-The protocols (:mod:`~qser_core.experiments.single`, :mod:`~qser_core.experiments.crossval`,
-:mod:`~qser_core.experiments.hybrid`) are built from these pieces and import nothing of each other:
+The protocols (:mod:`~qser_core.experiments.protocols.single`, :mod:`~qser_core.experiments.protocols.crossval`,
+:mod:`~qser_core.experiments.protocols.hybrid`) are built from these pieces and import nothing of each other:
 
 1. :func:`prepare` — corpus + cached backbone embeddings + labels (a picklable :class:`FeatureSet`);
 2. :func:`single_split` / :func:`cross_val_folds` — the speaker-disjoint parts a config asks for;

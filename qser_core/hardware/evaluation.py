@@ -63,7 +63,7 @@ def clip_sets(model, *, features=None, n_clips: int | None = None, n_train: int 
 
     Parameters
     ----------
-    model : qser_core.experiments.model.TrainedModel
+    model : qser_core.experiments.models.trained.TrainedModel
         A quantum head saved by ``qser train --out DIR``.
     features : FeatureSet, optional
         The model's corpus with embeddings (read from the cache when omitted).

@@ -1,16 +1,16 @@
-"""AppTest of the Compare runs page on runs recorded by qser_core.experiments.crossval.evaluate."""
+"""AppTest of the Compare runs page on runs recorded by qser_core.experiments.protocols.crossval.evaluate."""
 
 from __future__ import annotations
 
 import pytest
 
 from app_harness import assert_clean, elements, open_page, texts
-from qser_core.experiments.compare import compare_runs
+from qser_core.experiments.protocols.compare import compare_runs
 
 
 @pytest.fixture(scope="module")
 def two_runs(demo_config):
-    from qser_core.experiments.crossval import evaluate
+    from qser_core.experiments.protocols.crossval import evaluate
     from qser_core.experiments.pipeline import prepare
 
     from qser_core.experiments.metrics import IntervalWarning

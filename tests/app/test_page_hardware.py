@@ -14,7 +14,7 @@ SMALL = ["reduce.n_qubits=3", "head.n_layers=1", "train.epochs=2"]
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     from qser_core.config import QserConfig
-    from qser_core.experiments.single import train_model
+    from qser_core.experiments.protocols.single import train_model
 
     config = QserConfig().with_overrides(SMALL)
     return str(train_model(config, context=UNTRACKED).save(tmp_path_factory.mktemp("page") / "model"))
@@ -37,7 +37,7 @@ class TestHardwarePage:
 
     def test_offers_recorded_quantum_models_only(self, run_store):
         from qser_core.config import QserConfig
-        from qser_core.experiments.single import train_model
+        from qser_core.experiments.protocols.single import train_model
 
         config = QserConfig().with_overrides(SMALL)
         quantum = train_model(config, context=TRACKED)
@@ -130,7 +130,7 @@ class TestSameCountAsCircuitPage:
 
 
 def _train(config, **head):
-    from qser_core.experiments.single import train_model
+    from qser_core.experiments.protocols.single import train_model
 
     return train_model(config.replace("head", **head) if head else config, context=TRACKED)
 

@@ -20,7 +20,7 @@ def demo_clip(demo_config):
 @pytest.fixture(scope="module")
 def recorded_logreg(demo_config):
     """A logreg model trained and recorded the way `qser train` does (the run store of the test session)."""
-    from qser_core.experiments.single import train_model
+    from qser_core.experiments.protocols.single import train_model
     from qser_core.progress import RunContext
 
     return train_model(demo_config.replace("head", kind="logreg"), context=RunContext(track=True))

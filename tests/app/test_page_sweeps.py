@@ -14,7 +14,7 @@ GRID = {"head.kind": ["mlp-matched", "quantum"], "reduce.n_qubits": ["2", "4"]}
 @pytest.fixture(scope="module")
 def recorded(local_ray, demo_config):
     """A finished 4-cell sweep (2 heads × 2 qubit counts, 2 folds, 1 seed, 2 epochs)."""
-    from qser_core.experiments.sweep import run_sweep
+    from qser_core.experiments.sweeps.runner import run_sweep
 
     config = demo_config.replace("head", ansatz="basic")
     return run_sweep(config, GRID, name="page")
@@ -36,7 +36,7 @@ class TestRecordedSweep:
 
 class TestPlots:
     def _frame(self, uas, n_values):
-        from qser_core.experiments.sweep import SweepResult
+        from qser_core.experiments.sweeps.runner import SweepResult
 
         cells = [{"settings": {"reduce.n_qubits": k}, "head": "quantum", "n_qubits": k, "n_layers": 1,
                   "status": "finished", "ua": ua, "ua_ci95": [ua - 0.05, ua + 0.05], "params": 10,
@@ -62,7 +62,7 @@ class TestPlots:
 class TestStop:
     def test_snapshot_says_what_is_left(self):
         from app_support.sweep_job import SweepSnapshot
-        from qser_core.experiments.sweep import SweepResult
+        from qser_core.experiments.sweeps.runner import SweepResult
 
         cells = [{"status": s} for s in ("finished", "pending", "pending")]
         result = SweepResult("s", "r", "running", cells)

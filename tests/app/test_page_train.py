@@ -245,7 +245,7 @@ class TestHybridProtocol:
     def test_unsupported_backbone_is_a_message(self, demo_config):
         from app_support.jobs import TrainingJob
         from qser_core.errors import ConfigError
-        from qser_core.experiments.hybrid_model import check_hybrid_config
+        from qser_core.experiments.models.hybrid_network import check_hybrid_config
 
         config = demo_config.replace("embedding", backbone="egemaps")
         with pytest.raises(ConfigError, match="egemaps") as caught:

@@ -26,7 +26,7 @@ def hw_features(hw_config):
 
 @pytest.fixture(scope="session")
 def hw_model(hw_config, hw_features):
-    from qser_core.experiments.single import train_model
+    from qser_core.experiments.protocols.single import train_model
 
     return train_model(hw_config, features=hw_features, context=RunContext(track=False))
 

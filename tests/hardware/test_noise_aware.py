@@ -108,7 +108,7 @@ class TestConfig:
             base.with_overrides(["head.noise_scale=-1"])
 
     def test_noise_aware_is_a_sweep_axis(self):
-        from qser_core.experiments.sweep_grid import expand_grid, parse_grid
+        from qser_core.experiments.sweeps.grid import expand_grid, parse_grid
 
         grid = parse_grid(["head.noise_aware=false,true", "head.noise_scale=0.5,1"])
         assert grid == {"head.noise_aware": ["false", "true"], "head.noise_scale": ["0.5", "1"]}
@@ -120,7 +120,7 @@ class TestConfig:
 
 @pytest.fixture(scope="module")
 def aware_model(hw_config, hw_features):
-    from qser_core.experiments.single import train_model
+    from qser_core.experiments.protocols.single import train_model
 
     return train_model(hw_config.replace("head", noise_aware=True, noise_backend="ibm_torino"), features=hw_features,
                        context=RunContext(track=False))
@@ -128,7 +128,7 @@ def aware_model(hw_config, hw_features):
 
 class TestComparisonAndAdvice:
     def test_saved_noise_aware_head_loads_and_predicts_the_same(self, aware_model, tmp_path):
-        from qser_core.experiments.model import load_model
+        from qser_core.experiments.models.trained import load_model
 
         back = load_model(aware_model.save(tmp_path / "aware"))
         X = np.random.default_rng(0).uniform(0, np.pi, (5, 3))

@@ -5,7 +5,7 @@ The training runs are real: ``compare_heads`` with the DEFAULT settings (tuning 
 stopped by a cancel token while the quantum head's second candidate trains, as the Train page's Stop does; a
 finished quantum run; a cross-validated logistic regression; a sweep's parent run (the sweep store's own function).
 The hybrid and hardware records are written through the recorder with the run types and metric names those
-modules use (their training costs minutes; tests/experiments/test_hybrid.py and tests/hardware/ run them).
+modules use (their training costs minutes; tests/experiments/protocols/test_hybrid.py and tests/hardware/ run them).
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ def _stop_in_second_candidate(token):
 @pytest.fixture(scope="module")
 def mixed_store(tmp_path_factory):
     """Record logreg, MLP, quantum (finished and stopped), cross-validation, hybrid, sweep and hardware runs."""
-    from qser_core.experiments.compare import compare_heads
+    from qser_core.experiments.protocols.compare import compare_heads
     from qser_core.experiments.pipeline import prepare
-    from qser_core.experiments.sweep_store import parent_run
+    from qser_core.experiments.sweeps.store import parent_run
     from qser_core.progress import CancelToken, RunContext
     from qser_core.tracking.recorder import track_run
 
@@ -106,7 +106,7 @@ class TestStopInsideTheSearch:
         assert "KILLED, stopped" in shown.stdout and "candidate 2 / 4" in shown.stdout
 
     def test_pickers_leave_stopped_runs_out_unless_asked(self, mixed_store):
-        from qser_core.experiments.catalogue import eligible_models, recorded_models, stopped_models
+        from app_support.catalogue import eligible_models, recorded_models, stopped_models
 
         stopped = mixed_store["stopped"].results["quantum"].run_id
         finished = mixed_store["finished"].results["quantum"].run_id

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qser_core.errors import DataError
-from qser_core.experiments.catalogue import (confusion_csv, eligible_models, load_recorded_model, model_label,
+from app_support.catalogue import (confusion_csv, eligible_models, load_recorded_model, model_label,
                                              recorded_models, zip_model)
 from factories import UNTRACKED, TRACKED
 
@@ -21,7 +21,7 @@ def quick_config(demo_fast_config):
 
 class TestRecorded:
     def test_a_recorded_training_run_gives_back_its_model(self, store, quick_config, demo_fast_features):
-        from qser_core.experiments.single import train_model
+        from qser_core.experiments.protocols.single import train_model
 
         model = train_model(quick_config, features=demo_fast_features, context=TRACKED)
         listed = recorded_models()
@@ -33,7 +33,7 @@ class TestRecorded:
                            model.head.predict_proba(model.reducer.transform(X)))
 
     def test_eligible_models_keep_one_head_and_count_the_others(self, store, quick_config, demo_fast_features):
-        from qser_core.experiments.single import train_model
+        from qser_core.experiments.protocols.single import train_model
 
         train_model(quick_config, features=demo_fast_features, context=TRACKED)
         quantum = train_model(quick_config.with_overrides(["head.kind=quantum", "train.epochs=1"]),
@@ -57,8 +57,8 @@ class TestRecorded:
 
 class TestDownloads:
     def test_zip_holds_the_saved_folder(self, quick_config, demo_fast_features, tmp_path):
-        from qser_core.experiments.model import load_model
-        from qser_core.experiments.single import train_model
+        from qser_core.experiments.models.trained import load_model
+        from qser_core.experiments.protocols.single import train_model
 
         model = train_model(quick_config, features=demo_fast_features, context=UNTRACKED)
         with zipfile.ZipFile(io.BytesIO(zip_model(model))) as archive:

@@ -1,4 +1,4 @@
-"""Tests of qser_core.experiments.crossval: fold tasks (plan, run anywhere, summarise) and evaluate, on the
+"""Tests of qser_core.experiments.protocols.crossval: fold tasks (plan, run anywhere, summarise) and evaluate, on the
 demo corpus and on real speech (EmoDB)."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 from qser_core.config import QserConfig
 from qser_core.data.corpus import EMOTIONS
 from qser_core.errors import DataError
-from qser_core.experiments.compare import compare_predictions
-from qser_core.experiments.crossval import evaluate, plan_fold_tasks, run_fold_task, summarise
+from qser_core.experiments.protocols.compare import compare_predictions
+from qser_core.experiments.protocols.crossval import evaluate, plan_fold_tasks, run_fold_task, summarise
 from qser_core.experiments.pipeline import fit_reducer
 from qser_core.progress import CancelToken, RunContext
 from factories import UNTRACKED, TRACKED

@@ -1,4 +1,4 @@
-"""Tests of qser_core.experiments.hybrid_model (the model) and qser_core.experiments.hybrid (training it against the frozen head)."""
+"""Tests of qser_core.experiments.models.hybrid_network (the model) and qser_core.experiments.protocols.hybrid (training it against the frozen head)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ from qser_core.config import QserConfig
 from qser_core.data.corpus import index_corpus, label_index
 from qser_core.errors import AudioError, ConfigError, DataError, TrainingCancelled
 from qser_core.heads.quantum import QuantumHead
-from qser_core.experiments.hybrid_model import (
+from qser_core.experiments.models.hybrid_network import (
     HYBRID_BACKBONES,
     HybridModel,
     check_hybrid_config,
     front_activations,
     learning_rate_scales,
 )
-from qser_core.experiments.hybrid import train_hybrid
+from qser_core.experiments.protocols.hybrid import train_hybrid
 from qser_core.experiments.pipeline import FeatureSet, single_split
 from qser_core.features.reduce import QubitReducer
 from qser_core.progress import CancelToken, RunContext
@@ -280,7 +280,7 @@ class TestFrontActivations:
         assert H.shape == (48, 192, 4, 10) and H.dtype == np.float32  # 128 mel bands → 4 rows after the stem
 
     def test_memory_guard(self, config, parts, monkeypatch):
-        import qser_core.experiments.hybrid_model as hybrid
+        import qser_core.experiments.models.hybrid_network as hybrid
 
         monkeypatch.setattr(hybrid, "MAX_FRONT_BYTES", 1000)
         with pytest.raises(ConfigError, match=r"train.trainable_blocks=2 needs .* lower train.trainable_blocks"):

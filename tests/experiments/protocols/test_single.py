@@ -1,11 +1,11 @@
-"""Tests of qser_core.experiments.single: one head on the single speaker-disjoint split."""
+"""Tests of qser_core.experiments.protocols.single: one head on the single speaker-disjoint split."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from qser_core.experiments.pipeline import single_split, split_speakers
-from qser_core.experiments.single import train_model
+from qser_core.experiments.protocols.single import train_model
 from factories import UNTRACKED
 
 

@@ -1,6 +1,6 @@
 """Where sweeps are recorded: the parent MLflow run of a sweep and one child run per configuration.
 
-Used by :mod:`qser_core.experiments.sweep` (only the driver writes). A sweep's parent run carries the tag
+Used by :mod:`qser_core.experiments.sweeps.runner` (only the driver writes). A sweep's parent run carries the tag
 ``qser.sweep = NAME`` and the artefact ``sweep.json`` (what ``qser sweep show NAME`` prints); each child
 run is recorded like one ``qser evaluate`` run (config, summary with 95% intervals, per-clip predictions,
 folds, speaker split) plus the tags ``qser.sweep`` and ``mlflow.parentRunId``. A re-run of the sweep
@@ -96,7 +96,7 @@ def finished_children(name: str) -> dict[str, dict[str, Any]]:
 
 def record_child(parent, config: QserConfig, name: str, evaluation) -> str:
     """Write one finished configuration as a child run of ``parent``, as ``qser evaluate`` records a run."""
-    from qser_core.experiments.crossval import _record
+    from qser_core.experiments.protocols.crossval import _record
     from qser_core.tracking.recorder import track_run
 
     with track_run(config, run_type="evaluate", tags={"qser.sweep": name}, parent_run_id=parent.run_id) as recorder:

@@ -1,6 +1,6 @@
 """The saved artefact: a fitted reducer + head, saved, loaded, predicting clips.
 
-:func:`qser_core.experiments.single.train_model` (``qser train --head quantum --out models/q8``) makes
+:func:`qser_core.experiments.protocols.single.train_model` (``qser train --head quantum --out models/q8``) makes
 one; ``qser predict clip.wav --model models/q8`` and the dashboard's Live demo use it.
 """
 
@@ -61,8 +61,8 @@ class TrainedModel:
         return out
 
     def save(self, folder: str | Path) -> Path:
-        """Write the model folder without pickle (:mod:`qser_core.experiments.model_io`: arrays, weights, manifest)."""
-        from qser_core.experiments.model_io import save_parts
+        """Write the model folder without pickle (:mod:`qser_core.experiments.models.storage`: arrays, weights, manifest)."""
+        from qser_core.experiments.models.storage import save_parts
 
         record = {"metrics": self.metrics, "split_speakers": self.split_speakers, "run_id": self.run_id,
                   "history": [log if isinstance(log, dict) else asdict(log) for log in self.history]}
@@ -71,7 +71,7 @@ class TrainedModel:
     @classmethod
     def load(cls, folder: str | Path) -> "TrainedModel":
         """Read a folder written by :meth:`save`; every file is checked against its sha256, nothing is unpickled."""
-        from qser_core.experiments.model_io import load_parts
+        from qser_core.experiments.models.storage import load_parts
 
         config, reducer, head, record = load_parts(folder)
         return cls(config=config, reducer=reducer, head=head,

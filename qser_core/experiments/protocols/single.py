@@ -1,7 +1,7 @@
 """Single-split training: one head on the speaker-disjoint train/validation/test split, scored on test.
 
 ``qser train --head quantum --out models/q8`` and the dashboard's quick Train protocol run
-:func:`train_model`; the result is a :class:`~qser_core.experiments.model.TrainedModel`.
+:func:`train_model`; the result is a :class:`~qser_core.experiments.models.trained.TrainedModel`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from functools import partial
 from qser_core.config import QserConfig
 from qser_core.data.corpus import EMOTIONS, Split
 from qser_core.experiments.metrics import classification_metrics
-from qser_core.experiments.model import TrainedModel
+from qser_core.experiments.models.trained import TrainedModel
 from qser_core.experiments.pipeline import (
     FeatureSet,
     fit_on_split,
@@ -20,7 +20,7 @@ from qser_core.experiments.pipeline import (
     single_split,
     split_speakers,
 )
-from qser_core.experiments.protocol import protocol_run
+from qser_core.experiments.protocols.setup import protocol_run
 from qser_core.progress import RunContext
 
 __all__ = ["train_model"]

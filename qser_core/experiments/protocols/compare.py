@@ -17,7 +17,7 @@ import numpy as np
 
 from qser_core.config import HEAD_KINDS, QserConfig
 from qser_core.errors import ConfigError, DataError, TrainingCancelled
-from qser_core.experiments import crossval, single
+from qser_core.experiments.protocols import crossval, single
 from qser_core.experiments.metrics import mcnemar, paired_bootstrap
 from qser_core.experiments.pipeline import FeatureSet, fit_reducer, prepare, single_split
 from qser_core.progress import RunContext
@@ -34,7 +34,7 @@ __all__ = [
     "pair_with_quantum",
 ]
 
-#: ``crossval``: folds × seeds (:mod:`~qser_core.experiments.crossval`); ``single``: one split, first seed.
+#: ``crossval``: folds × seeds (:mod:`~qser_core.experiments.protocols.crossval`); ``single``: one split, first seed.
 PROTOCOLS = ("crossval", "single")
 #: Every other head is tested against this one.
 REFERENCE_HEAD = "quantum"
@@ -107,8 +107,8 @@ def compare_heads(
     kinds : sequence of str
         Heads to run (``logreg``, ``mlp``, ``mlp-matched``, ``quantum``), in order.
     protocol : {"crossval", "single"}, default="crossval"
-        ``crossval``: :func:`~qser_core.experiments.crossval.evaluate` per head (folds × seeds);
-        ``single``: :func:`~qser_core.experiments.single.train_model` per head (one split, first seed).
+        ``crossval``: :func:`~qser_core.experiments.protocols.crossval.evaluate` per head (folds × seeds);
+        ``single``: :func:`~qser_core.experiments.protocols.single.train_model` per head (one split, first seed).
     features : FeatureSet, optional
         Reuse prepared inputs.
     context : RunContext, optional

@@ -9,7 +9,7 @@ import pytest
 
 from qser_core.config import QserConfig
 from qser_core.errors import ConfigError, DataError
-from qser_core.experiments.sweep import drain, expand_grid, load_sweep, parse_grid, read_sweep_toml, run_sweep, sweep_name
+from qser_core.experiments.sweeps.runner import drain, expand_grid, load_sweep, parse_grid, read_sweep_toml, run_sweep, sweep_name
 from qser_core.progress import CancelToken, RunContext
 from factories import UNTRACKED
 
@@ -31,7 +31,7 @@ def first(local_ray, base):
 
 
 def _children(parent_id: str) -> list:
-    from qser_core.experiments.sweep_store import _search
+    from qser_core.experiments.sweeps.store import _search
 
     return _search(f"tags.`mlflow.parentRunId` = '{parent_id}'")
 
@@ -45,7 +45,7 @@ def _cell(kind, k, ua=None, *, params=None, vs=None, status="finished"):
 
 class TestMarkdown:
     def test_two_axes_pivot_in_grid_order(self):
-        from qser_core.experiments.sweep import SweepResult
+        from qser_core.experiments.sweeps.runner import SweepResult
 
         cells = [_cell("quantum", 8, 0.5, params=100, vs={"delta_ua": -0.02, "p_value": 0.31}),
                  _cell("quantum", 2, 0.3, params=30), _cell("logreg", 8, 0.55, params=54),
@@ -59,7 +59,7 @@ class TestMarkdown:
         assert lines[3] == "| 2 | 0.300 [0.250, 0.350], 30 params | failed |"
 
     def test_one_axis_lists_cells(self):
-        from qser_core.experiments.sweep import SweepResult
+        from qser_core.experiments.sweeps.runner import SweepResult
 
         cells = [{**_cell("logreg", 4, 0.4), "settings": {"head.kind": "logreg"}}]
         text = SweepResult("s", None, "finished", cells, axes=["head.kind"]).markdown()
@@ -148,7 +148,7 @@ class TestSweep:
         assert {r.data.tags["qser.status"] for r in children} == {"finished"}
 
     def test_same_results_as_one_by_one(self, first, base):
-        from qser_core.experiments.crossval import evaluate
+        from qser_core.experiments.protocols.crossval import evaluate
         from qser_core.tracking.reader import load_json
 
         for entry in first.configurations:
@@ -166,7 +166,7 @@ class TestSweep:
 
     def test_one_cell_paired_the_same_way_as_evaluate(self, first, base):
         """The sweep and ``qser evaluate --head mlp-matched,quantum`` give the same number with the same sign."""
-        from qser_core.experiments.compare import compare_heads
+        from qser_core.experiments.protocols.compare import compare_heads
 
         comparison = compare_heads(base, ["mlp-matched", "quantum"], protocol="crossval", context=UNTRACKED)
         evaluate_side = comparison.paired["mlp-matched"]
@@ -219,7 +219,7 @@ class TestSweep:
 
 class TestFailures:
     def test_a_failed_task_is_retried_once_then_reported(self, local_ray, tmp_path):
-        from qser_core.experiments.sweep import _remote
+        from qser_core.experiments.sweeps.runner import _remote
 
         def flaky(marker: str, fail_times: int, value: int) -> int:
             """Fails the first ``fail_times`` calls (counted in a file: each attempt is a new call)."""
@@ -283,7 +283,7 @@ class TestKilledDriver:
     def test_sigkill_leaves_an_interrupted_sweep_with_its_finished_cells(self, local_ray):
         import time
 
-        from qser_core.experiments.sweep import list_sweeps
+        from qser_core.experiments.sweeps.runner import list_sweeps
         from qser_core.tracking.reader import list_runs
 
         grid = ["--grid", "head.kind=logreg,mlp,quantum"]

@@ -1,4 +1,4 @@
-"""Tests of qser_core.experiments.compare: several heads on identical inputs, and paired tests of recorded runs."""
+"""Tests of qser_core.experiments.protocols.compare: several heads on identical inputs, and paired tests of recorded runs."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 import pytest
 
 from qser_core.errors import ConfigError, DataError
-from qser_core.experiments.compare import PREDICTION_RUN_TYPES, compare_heads, compare_predictions, compare_runs
-from qser_core.experiments.crossval import evaluate
+from qser_core.experiments.protocols.compare import PREDICTION_RUN_TYPES, compare_heads, compare_predictions, compare_runs
+from qser_core.experiments.protocols.crossval import evaluate
 from qser_core.experiments.metrics import IntervalWarning
-from qser_core.experiments.single import train_model
+from qser_core.experiments.protocols.single import train_model
 from qser_core.progress import CancelToken, RunContext
 from factories import UNTRACKED, TRACKED
 

@@ -1,7 +1,7 @@
 """Saving and loading a trained model without pickle, with every file checked on load.
 
 ``qser train --out DIR`` writes, ``qser predict --model DIR`` reads (through
-:class:`~qser_core.experiments.model.TrainedModel`). A model folder holds::
+:class:`~qser_core.experiments.models.trained.TrainedModel`). A model folder holds::
 
     config.toml     the experiment's config
     reducer.npz     the fitted reducer as its affine map W, b (then clipped to [0, π]) and its explained

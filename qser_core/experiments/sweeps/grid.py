@@ -1,7 +1,7 @@
 """Sweep grids: axes from ``--grid section.field=v1,v2`` or a TOML ``[sweep]`` table, expanded into cells.
 
 ``qser sweep --grid reduce.n_qubits=2,4,8 --grid head.n_layers=1,2`` expands into six cells; each
-:class:`Cell` holds its configuration and the digest that keys resuming (:mod:`qser_core.experiments.sweep`).
+:class:`Cell` holds its configuration and the digest that keys resuming (:mod:`qser_core.experiments.sweeps.runner`).
 """
 
 from __future__ import annotations

@@ -31,12 +31,12 @@ import pandas as pd
 
 from qser_core.config import QserConfig
 from qser_core.errors import TrainingCancelled
-from qser_core.experiments import sweep_store as store
-from qser_core.experiments.sweep_grid import Cell, effective_config, expand_grid, parse_grid, read_sweep_toml, sweep_name
-from qser_core.experiments.compare import pair_with_quantum
-from qser_core.experiments.crossval import FoldResult, FoldTask, plan_fold_tasks, run_fold_task, summarise
+from qser_core.experiments.sweeps import store
+from qser_core.experiments.sweeps.grid import Cell, effective_config, expand_grid, parse_grid, read_sweep_toml, sweep_name
+from qser_core.experiments.protocols.compare import pair_with_quantum
+from qser_core.experiments.protocols.crossval import FoldResult, FoldTask, plan_fold_tasks, run_fold_task, summarise
 from qser_core.experiments.pipeline import prepare
-from qser_core.experiments.sweep_ray import _remote, drain, init_ray, shutdown_ray
+from qser_core.experiments.sweeps.ray_tasks import _remote, drain, init_ray, shutdown_ray
 from qser_core.progress import Event, RunContext
 
 __all__ = [
@@ -160,7 +160,7 @@ def _fill(entry: dict[str, Any], summary: Mapping[str, Any], run_id: str | None)
 def _paired_vs_matched(cells: list[Cell], entries: list[dict], predictions: dict[str, dict]) -> None:
     """Quantum cell vs its parameter-matched MLP (same cell, head.kind=mlp-matched): ΔUA and McNemar's p.
 
-    The pairing is :func:`~qser_core.experiments.compare.pair_with_quantum`, the rule ``qser evaluate`` and the
+    The pairing is :func:`~qser_core.experiments.protocols.compare.pair_with_quantum`, the rule ``qser evaluate`` and the
     Train page use: ΔUA = quantum − matched MLP, the paired bootstrap on the first seed's test clips.
     """
     by_digest = {c.digest: e for c, e in zip(cells, entries)}

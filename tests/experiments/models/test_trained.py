@@ -1,4 +1,4 @@
-"""Tests of qser_core.experiments.model (the saved artefact) as qser_core.experiments.single trains it."""
+"""Tests of qser_core.experiments.models.trained (the saved artefact) as qser_core.experiments.protocols.single trains it."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from qser_core.data.corpus import EMOTIONS
 from qser_core.errors import DataError
-from qser_core.experiments.model import load_model, predict_timed
-from qser_core.experiments.single import train_model
+from qser_core.experiments.models.trained import load_model, predict_timed
+from qser_core.experiments.protocols.single import train_model
 from factories import UNTRACKED, TRACKED
 
 
@@ -34,7 +34,7 @@ class TestTrainedModel:
 
     def test_tracked_training_records_curves_predictions_and_the_model(self, demo_fast_config, demo_fast_features):
         from qser_core.tracking.reader import load_run
-        from qser_core.experiments.compare import compare_predictions
+        from qser_core.experiments.protocols.compare import compare_predictions
 
         model = train_model(demo_fast_config.replace("head", kind="mlp"), features=demo_fast_features, context=TRACKED)
         record = load_run(model.run_id)

@@ -1,4 +1,4 @@
-"""Tests of qser_core.experiments.model_io: saved models without pickle, every file checked on load."""
+"""Tests of qser_core.experiments.models.storage: saved models without pickle, every file checked on load."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from qser_core.config import QserConfig
 from qser_core.errors import DataError
-from qser_core.experiments.model import TrainedModel
+from qser_core.experiments.models.trained import TrainedModel
 from qser_core.features.reduce import QubitReducer
 from qser_core.heads.classical import ClassicalHead
 from qser_core.heads.quantum import QuantumHead

@@ -105,14 +105,14 @@ def eligible_models(head: str, *, max_results: int = 200,
 
 
 def load_recorded_model(run_id: str):
-    """The :class:`~qser_core.experiments.model.TrainedModel` stored with a recorded training run.
+    """The :class:`~qser_core.experiments.models.trained.TrainedModel` stored with a recorded training run.
 
     Raises
     ------
     DataError
         The run does not exist or stored no model (stopped before the end, or not a training run).
     """
-    from qser_core.experiments.model import load_model
+    from qser_core.experiments.models.trained import load_model
     from qser_core.tracking.reader import download_artifacts, load_run
 
     if "model" not in load_run(run_id)["artifacts"]:

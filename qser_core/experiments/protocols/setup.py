@@ -1,7 +1,7 @@
 """The set-up every protocol shares: store check, inputs, tracked run, epoch logging.
 
-:func:`~qser_core.experiments.single.train_model`, :func:`~qser_core.experiments.crossval.evaluate` and
-:func:`~qser_core.experiments.hybrid.train_hybrid` each open their run with :func:`protocol_run`, so
+:func:`~qser_core.experiments.protocols.single.train_model`, :func:`~qser_core.experiments.protocols.crossval.evaluate` and
+:func:`~qser_core.experiments.protocols.hybrid.train_hybrid` each open their run with :func:`protocol_run`, so
 they cannot drift apart in the order of these steps:
 
 1. the run store is opened first (:func:`~qser_core.tracking.recorder.check_store`): a fault stops the

@@ -1,7 +1,7 @@
 """The hybrid experiment: train backbone tail → reduction → PQC end to end against the frozen head.
 
 ``qser hybrid --set train.trainable_blocks=1 --set reduce.n_qubits=8`` and the dashboard's Train
-page (protocol "hybrid") run :func:`train_hybrid`; the model itself is in :mod:`qser_core.experiments.hybrid_model`.
+page (protocol "hybrid") run :func:`train_hybrid`; the model itself is in :mod:`qser_core.experiments.models.hybrid_network`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from torch import nn
 from qser_core.config import QserConfig
 from qser_core.data.corpus import EMOTIONS, drop_unusable, label_index, load_corpus
 from qser_core.errors import DataError
-from qser_core.experiments.hybrid_model import (
+from qser_core.experiments.models.hybrid_network import (
     REDUCTION_LR_SCALE,
     TAIL_LR_SCALE,
     HybridModel,
@@ -29,7 +29,7 @@ from qser_core.experiments.hybrid_model import (
 from qser_core.experiments.metrics import classification_metrics
 from qser_core.experiments.pipeline import FeatureSet, fit_on_split, single_split, split_speakers
 from qser_core.heads.training import EpochLog, fit_module, seed_everything
-from qser_core.experiments.protocol import protocol_run
+from qser_core.experiments.protocols.setup import protocol_run
 from qser_core.progress import Event, RunContext
 
 __all__ = ["HybridResult", "train_hybrid"]

@@ -1,4 +1,4 @@
-"""Tests of qser_core.experiments.protocol: the one set-up of the single, cross-validation and hybrid runs."""
+"""Tests of qser_core.experiments.protocols.setup: the one set-up of the single, cross-validation and hybrid runs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from qser_core.config import QserConfig
 from qser_core.errors import BackendError, DataError
-from qser_core.experiments.protocol import protocol_run
+from qser_core.experiments.protocols.setup import protocol_run
 from qser_core.progress import Event, RunContext
 
 
@@ -28,11 +28,11 @@ def damaged_home(tmp_path, monkeypatch):
 
 def _run(protocol: str):
     if protocol == "train":
-        from qser_core.experiments.single import train_model as run
+        from qser_core.experiments.protocols.single import train_model as run
     elif protocol == "evaluate":
-        from qser_core.experiments.crossval import evaluate as run
+        from qser_core.experiments.protocols.crossval import evaluate as run
     else:
-        from qser_core.experiments.hybrid import train_hybrid as run
+        from qser_core.experiments.protocols.hybrid import train_hybrid as run
     return run
 
 

@@ -1,6 +1,6 @@
 """Ray for sweeps: start or join a session quietly and safely, run tasks, stop them.
 
-Used by :mod:`qser_core.experiments.sweep`. Ray is started by the process that drives the sweep (``qser
+Used by :mod:`qser_core.experiments.sweeps.runner`. Ray is started by the process that drives the sweep (``qser
 sweep``, or the dashboard's sweep process, :mod:`app_support.sweep_job`), never from a thread of a
 long-lived server: Ray's local head lives as long as that process and :func:`shutdown_ray` ends it.
 """

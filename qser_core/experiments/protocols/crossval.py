@@ -1,7 +1,7 @@
 """Speaker-disjoint cross-validation as fold tasks: plan (fold × seed), run one task, summarise.
 
 ``qser evaluate --head quantum --qubits 8 --folds 5 --seeds 3 --json`` ends here (through
-:mod:`qser_core.experiments.compare` when several heads are asked for).
+:mod:`qser_core.experiments.protocols.compare` when several heads are asked for).
 
 A :class:`FoldTask` and a :class:`FoldResult` are plain picklable values, so tasks can run in
 worker processes (``concurrent.futures``, Ray) from the same :class:`~qser_core.experiments.pipeline.FeatureSet`
@@ -30,7 +30,7 @@ from qser_core.experiments.pipeline import (
     predictions_record,
     split_speakers,
 )
-from qser_core.experiments.protocol import protocol_run
+from qser_core.experiments.protocols.setup import protocol_run
 from qser_core.progress import Event, RunContext
 
 __all__ = ["FoldTask", "FoldResult", "Evaluation", "plan_fold_tasks", "run_fold_task", "summarise", "evaluate"]
@@ -286,7 +286,7 @@ def evaluate(
         matrix, per-clip predictions, per-task results and speaker split.
     reducers : dict of int to QubitReducer, optional
         Reducers by fold, reused where present and filled in otherwise
-        (:func:`~qser_core.experiments.compare.compare_heads` shares one dict across heads).
+        (:func:`~qser_core.experiments.protocols.compare.compare_heads` shares one dict across heads).
 
     Returns
     -------
