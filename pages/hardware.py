@@ -269,6 +269,7 @@ cols = st.columns(2)
 for col, (axis, (title, kwargs)) in zip(cols, AXES.items()):
     if col.button(f"Draw the {title} curve", key=f"{P}.curve.{axis}"):
         from qser_core.hardware.run import noise_curve
+        from qser_core.progress import RunContext
 
         bar = col.progress(0.0, text="starting…")
 
@@ -276,7 +277,7 @@ for col, (axis, (title, kwargs)) in zip(cols, AXES.items()):
             bar.progress(done / total, text=f"{done} / {total} points done · {message}")
 
         st.session_state[f"{P}.curve.{axis}.data"] = noise_curve(cache.picked_model(source), run, device,
-                                                                  progress=progress, **kwargs)
+                                                                  context=RunContext(progress=progress), **kwargs)
     if data := st.session_state.get(f"{P}.curve.{axis}.data"):
         points = data["points"]
         fig = go.Figure(go.Scatter(

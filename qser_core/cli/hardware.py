@@ -122,12 +122,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_curve(args: argparse.Namespace) -> int:
     from qser_core.cli.common import TqdmProgress
     from qser_core.hardware.run import noise_curve
+    from qser_core.progress import RunContext
 
     args.fake = True
     model, run, device = _plan(args, fake=True)
     with TqdmProgress() as progress:
         curve = noise_curve(model, run, device, noise_scales=args.noise_scales, shots=args.shot_counts,
-                            track=not args.no_track, progress=progress)
+                            context=RunContext(progress=progress, track=not args.no_track))
     rows = [f"{curve['axis']} {p[curve['axis']]:>8}: UA {p['ua']:.3f} [{p['ua_ci95'][0]:.3f}, {p['ua_ci95'][1]:.3f}]  "
             f"WA {p['wa']:.3f}  macro-F1 {p['macro_f1']:.3f}  jobs {p['jobs']}" for p in curve["points"]]
     emit(args, curve, "\n".join(rows + [f"ideal UA {curve['ideal']['ua']:.3f}; {curve['jobs']} jobs in all"]))

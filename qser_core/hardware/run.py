@@ -20,6 +20,7 @@ from qser_core.hardware.estimate import budget_check
 from qser_core.hardware.evaluation import ClipSet, DeviceRun, prepare_run, score_run
 from qser_core.hardware.execute import Mitigation, expectations, job_status, local_target, submit, wait
 from qser_core.hardware.noise import NOISE_SCALES, check_noise_scale
+from qser_core.progress import RunContext
 
 __all__ = ["plan", "dispatch", "noise_curve", "fetch", "job_list", "summary"]
 
@@ -179,7 +180,7 @@ def summary(result: dict[str, Any], *, per_clip: bool = False) -> dict[str, Any]
 
 
 def noise_curve(model, run: DeviceRun, device, *, noise_scales: Sequence[float] | None = None,
-                shots: Sequence[int] | None = None, track: bool = True, progress=None) -> dict[str, Any]:
+                shots: Sequence[int] | None = None, context: RunContext | None = None) -> dict[str, Any]:
     """Accuracy versus noise scale λ (at the run's shots) or versus shots (at the run's λ): one job per point.
 
     Parameters
@@ -192,9 +193,10 @@ def noise_curve(model, run: DeviceRun, device, *, noise_scales: Sequence[float] 
         λ values; default :data:`~qser_core.hardware.noise.NOISE_SCALES` unless ``shots`` is given.
     shots : sequence of int, optional
         Shot counts (64 … 8192).
-    track : bool, default=True
-    progress : callable, optional
-        ``progress(done, total, message)``.
+    context : RunContext, optional
+        Progress per point, ``track`` (record the curve's run and jobs, default True) and a cancel token,
+        checked between points: a stopped curve raises :class:`~qser_core.errors.TrainingCancelled` and its
+        recorded points stay in the run.
 
     Returns
     -------
@@ -210,11 +212,13 @@ def noise_curve(model, run: DeviceRun, device, *, noise_scales: Sequence[float] 
         raise ConfigError("give either noise scales or shot counts for a curve, not both")
     axis = "shots" if shots else "noise_scale"
     values = [int(s) for s in shots] if shots else [check_noise_scale(float(x)) for x in (noise_scales or NOISE_SCALES)]
+    context = RunContext.of(context)
+    track = context.track
     points, job_ids = [], []
     with track_run(_config(model, run), run_type="hardware", tags=_tags(run, f"curve-{axis}"), enabled=track) as rec:
         for i, value in enumerate(values):
-            if progress:
-                progress(i, len(values), f"{axis} = {value}")
+            context.report(i, len(values), f"{axis} = {value}")
+            context.check_cancelled(f"the {axis} curve was stopped after {i} of {len(values)} points")
             point = dataclasses.replace(run, **({"shots": value} if axis == "shots" else {"noise_scale": value}))
             target = local_target(point.isa, device, noise_scale=point.noise_scale, seed=point.seed)
             execution = submit(point.isa, point.angles, target=target, shots=point.shots, primitive=point.primitive,
@@ -230,8 +234,7 @@ def noise_curve(model, run: DeviceRun, device, *, noise_scales: Sequence[float] 
             points.append({"noise_scale": point.noise_scale, "shots": point.shots, "job_id": execution.job_id,
                            **summary(scored)["noisy"],
                            **({"recalibrated_ua": scored["recalibrated"]["ua"]} if "recalibrated" in scored else {})})
-        if progress:
-            progress(len(values), len(values), "done")
+        context.report(len(values), len(values), "done")
     ideal = summary(scored)["ideal"]
     return {"axis": axis, "points": points, "ideal": ideal, "jobs": len(points), "run_id": rec.run_id,
             "backend": run.backend, "transpiled": run.isa.stats}

@@ -118,6 +118,25 @@ class TestCurve:
         assert [p["noise_scale"] for p in curve["points"]] == [0.0, 2.0]
         assert all("ua" in p and "recalibrated_ua" in p for p in curve["points"])
 
+    def test_a_stopped_curve_keeps_its_recorded_points(self, planned, hw_model, hw_store):
+        from qser_core.errors import TrainingCancelled
+        from qser_core.progress import CancelToken, RunContext
+
+        token, seen = CancelToken(), []
+
+        def progress(done, total, message):  # stop once the first point is done
+            seen.append(done)
+            if done == 1:
+                token.cancel()
+
+        run, device = planned
+        with pytest.raises(TrainingCancelled, match="stopped after 1 of 3 points"):
+            noise_curve(hw_model, run, device, noise_scales=[0.0, 1.0, 2.0],
+                        context=RunContext(progress=progress, cancel=token))
+        assert seen == [0, 1]
+        recorded = [j for j in job_list() if j.get("noise_scale") == 0.0]
+        assert recorded, "the finished point's job stays recorded"
+
 
 class TestSameCounts:
     def test_circuit_page_report_and_hardware_plan_agree(self, planned, hw_model):
