@@ -289,5 +289,6 @@ def _record(recorder, result: HybridResult) -> None:
         "frozen": {k: v for k, v in result.baseline_metrics.items() if k not in drop},
         "gain": result.gain,
         "trainable_blocks": result.config.train.trainable_blocks,
-        "cancelled": result.cancelled, "seconds": result.seconds, "front_seconds": result.front_seconds,
+        # "run_seconds", not "seconds": that is also an epoch field, and a final value at step 0 read back as epoch 0
+        "cancelled": result.cancelled, "run_seconds": result.seconds, "front_seconds": result.front_seconds,
     })

@@ -256,6 +256,9 @@ class TestTrainHybrid:
         assert run["metrics"]["ua"] == pytest.approx(result.metrics["ua"])
         assert run["metrics"]["frozen.ua"] == pytest.approx(result.baseline_metrics["ua"])
         assert set(run["history"]["prefix"]) == {"", "frozen/"}
+        hybrid_epochs = run["history"][run["history"]["prefix"] == ""]["epoch"].tolist()
+        assert hybrid_epochs == [e.epoch for e in result.history]  # no stray epoch 0 from the run's final metrics
+        assert run["metrics"]["run_seconds"] == pytest.approx(result.seconds)
 
 
 @pytest.mark.slow
