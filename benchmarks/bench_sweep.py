@@ -84,7 +84,8 @@ def _warm_driver() -> None:
 def _warm_task():
     """The sweep's first task at 1 epoch, and its features: what a worker runs to warm up."""
     from qser_core.config import QserConfig
-    from qser_core.experiments.protocols.crossval import plan_fold_tasks, prepare
+    from qser_core.experiments.pipeline import prepare
+    from qser_core.experiments.protocols.crossval import plan_fold_tasks
     from qser_core.experiments.sweeps.grid import effective_config, expand_grid
 
     base = QserConfig().with_overrides([*BASE, "train.epochs=1"])
@@ -111,7 +112,7 @@ def _overhead(n_tasks: int) -> tuple[float, float]:
     import ray
 
     from qser_core.config import QserConfig
-    from qser_core.experiments.protocols.crossval import prepare
+    from qser_core.experiments.pipeline import prepare
 
     features = prepare(QserConfig())
     remote, ref = ray.remote(num_cpus=1)(_touch), ray.put(features)

@@ -146,7 +146,8 @@ def _train_and_stop_mid_search(page, title: str) -> None:
     # the quantum head's column in its live search view ("candidate 2 / 4" or the like), after logreg's own
     # search; the wait is a wait, not a speed target
     column = page.locator('[data-testid="stColumn"]').filter(has_text=re.compile(r"^\s*quantum"))
-    column.filter(has_text=re.compile(r"candidate \d+ ?/ ?\d+")).first.wait_for(timeout=600_000)
+    # an epoch of the search done: a Stop before the first epoch keeps no model and is recorded interrupted
+    column.filter(has_text=re.compile(r"candidate \d+ ?/ ?\d+.*epoch [1-9]")).first.wait_for(timeout=600_000)
     page.locator(f".{_key_class('train.stop')} button").click()
     start = time.perf_counter()
     while time.perf_counter() - start < 300:  # the job ends at the search's next check of Stop
