@@ -51,15 +51,22 @@ def render(report: dict[str, Any], *, source: str) -> str:
         "| benchmark | result | reference (same run) | ratio | target | verdict |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
+    info = []  # rows without a target: one sentence under the table (the JSON keeps them in full)
     for r in report["rows"]:
         if r["verdict"] == "skipped":
             lines.append(f"| {r['name']} | — | — | — | {r['target'] or '—'} | skipped: {r.get('why', '')} |")
             continue
         value = "—" if r["value"] is None else f"{_num(r['value'])} {r['unit']}" + _extrapolated(r, "measured")
+        if r["verdict"] == "info":
+            info.append(f"{r['name']} {value}" + (f" ({r['reference']}: {_num(r['reference_value'])} {r['unit']})"
+                                                  if r["reference"] else ""))
+            continue
         ref = "—" if r["reference"] is None else (f"{r['reference']}: {_num(r['reference_value'])} {r['unit']}"
                                                   + _extrapolated(r, "reference_measured"))
         ratio = "—" if r["ratio"] is None else f"{_num(r['ratio'])}×"
         lines.append(f"| {r['name']} | {value} | {ref} | {ratio} | {r['target'] or '—'} | {r['verdict']} |")
+    if info:
+        lines += ["", "Measured without a target: " + "; ".join(info) + "."]
     return "\n".join(lines)
 
 

@@ -68,6 +68,7 @@ class TestReadmeTable:
                             "load_average_1m": 0.4},
                 "rows": [row("extraction", value=151.2, unit="clips/s", reference="per-clip loop",
                              reference_value=17.0, ratio=8.9, target=(">=", 40, "value")),
+                         row("whole protocol", value=86.9, unit="s", reference="matched MLP", reference_value=14.4),
                          skipped("noisy evaluation", "not available: qser_core.hardware")]}
 
     def test_render_states_run_and_rows(self):
@@ -75,6 +76,8 @@ class TestReadmeTable:
         assert "2026-11-30 16:05 UTC" in block and "AMD EPYC, 2 cores" in block and "abcdef1234" in block
         assert "| extraction | 151 clips/s | per-clip loop: 17 clips/s | 8.9× | value >= 40 clips/s | pass |" in block
         assert "skipped: not available: qser_core.hardware" in block
+        assert "| whole protocol |" not in block  # rows without a target: one sentence under the table
+        assert block.endswith("Measured without a target: whole protocol 86.9 s (matched MLP: 14.4 s).")
 
     def test_update_replaces_only_between_markers(self, tmp_path):
         readme = tmp_path / "README.md"
