@@ -94,6 +94,12 @@ TRANSPILE_TRIALS = 8
 SEED_MAX = 2**32 - 1
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path`` itself when it exists, else its nearest existing parent: what decides whether ``path`` can be a
+    folder (a file there means it cannot) and whether it can be created (that parent must be writable)."""
+    return next((p for p in (path, *path.parents) if p.exists()), Path(path.anchor or "."))
+
+
 def qser_home() -> Path:
     """Folder for caches, the demo corpus and run records (``$QSER_HOME``, default ``~/.cache/qser``)."""
     return Path(os.environ.get("QSER_HOME", Path.home() / ".cache" / "qser")).expanduser()

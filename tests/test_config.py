@@ -380,3 +380,14 @@ class TestSeedsAndFiles:
     def test_config_that_is_a_folder(self, tmp_path):
         with pytest.raises(ConfigError, match=r"is a folder, not a TOML file; give the file itself"):
             load_config(tmp_path)
+
+
+class TestNearestExisting:
+    def test_the_path_itself_or_its_nearest_existing_parent(self, tmp_path):
+        from qser_core.config import nearest_existing
+
+        (tmp_path / "a").mkdir()
+        (tmp_path / "f").write_text("x")
+        assert nearest_existing(tmp_path / "a") == tmp_path / "a"
+        assert nearest_existing(tmp_path / "a" / "new" / "deeper") == tmp_path / "a"
+        assert nearest_existing(tmp_path / "f" / "below") == tmp_path / "f"  # a file: the path cannot be a folder

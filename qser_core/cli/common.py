@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, HEAD_KINDS, QserConfig, load_config, qser_home
+from qser_core.config import ANSATZE, BACKBONES, DATASETS, ENCODINGS, HEAD_KINDS, QserConfig, load_config, nearest_existing, qser_home
 from qser_core.errors import ConfigError, StorageError
 
 
@@ -167,15 +167,13 @@ def note_synthetic(config: QserConfig) -> None:
 def check_out_folder(out: str | os.PathLike, *, what: str = "output") -> Path:
     """Refuse an ``--out`` that cannot become a folder (an existing file, or a path below one) before any work."""
     path = Path(out).expanduser()
-    for parent in (path, *path.parents):
-        if parent.exists():
-            if not parent.is_dir():
-                where = "is" if parent == path else f"lies below {parent}, which is"
-                raise ConfigError(f"--out {out} {where} an existing file, not a folder; give a folder for the {what} "
-                                  "(a new one is created)")
-            if not os.access(parent, os.W_OK):
-                raise ConfigError(f"--out {out}: cannot write in {parent}; give a folder you can write to")
-            break
+    parent = nearest_existing(path)
+    if not parent.is_dir():
+        where = "is" if parent == path else f"lies below {parent}, which is"
+        raise ConfigError(f"--out {out} {where} an existing file, not a folder; give a folder for the {what} "
+                          "(a new one is created)")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"--out {out}: cannot write in {parent}; give a folder you can write to")
     return path
 
 

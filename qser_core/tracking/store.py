@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import unquote, urlparse
 
-from qser_core.config import qser_home
+from qser_core.config import nearest_existing, qser_home
 from qser_core.errors import BackendError, DataError, StorageError
 
 _log = logging.getLogger(__name__)
@@ -305,13 +305,11 @@ def _open(uri: str) -> "GuardedClient":
 
 def check_home_folder(folder: Path, *, what: str = "QSER_HOME") -> None:
     """Refuse a ``folder`` that is a file or lies below one (``QSER_HOME=/etc/passwd``), naming it."""
-    for parent in (folder, *folder.parents):
-        if parent.exists():
-            if not parent.is_dir():
-                where = "is" if parent == folder else f"lies below {parent}, which is"
-                raise StorageError(f"{what} {folder} {where} a file, not a folder; set QSER_HOME to a folder "
-                                   "(it is created if missing)")
-            return
+    parent = nearest_existing(folder)
+    if not parent.is_dir():
+        where = "is" if parent == folder else f"lies below {parent}, which is"
+        raise StorageError(f"{what} {folder} {where} a file, not a folder; set QSER_HOME to a folder "
+                           "(it is created if missing)")
 
 
 def writable(folder: Path) -> bool:
