@@ -75,8 +75,10 @@ ANSATZE = ("basic", "strong", "hea")
 #: registered name is accepted). Listed here so menus need not import torch and PennyLane.
 EXECUTORS = ("torch", "default.qubit", "lightning.qubit")
 
-#: Outputs of every head: the six emotions of :data:`qser_core.data.corpus.EMOTIONS`.
-N_CLASSES = 6
+#: The six emotions shared by every corpus; integer labels index into this tuple.
+EMOTIONS = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
+#: Outputs of every head: one per emotion.
+N_CLASSES = len(EMOTIONS)
 #: Allowed qubits (= PCA components), inclusive: 2 is the fewest that can entangle; 12 is what
 #: the simulators train at interactive speed (a 2**12 statevector per sample).
 QUBIT_RANGE = (2, 12)

@@ -15,10 +15,14 @@ HEAVY = ("torch", "pennylane", "qiskit", "qiskit_aer", "qiskit_ibm_runtime", "sk
          "pandas", "scipy")
 
 
-def _imported_after(code: str) -> list[str]:
+def _modules_after(code: str) -> set[str]:
     probe = f"import sys\n{code}\nprint(__import__('json').dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    modules = set(json.loads(out.strip().splitlines()[-1]))
+    return set(json.loads(out.strip().splitlines()[-1]))
+
+
+def _imported_after(code: str) -> list[str]:
+    modules = _modules_after(code)
     return [name for name in HEAVY if name in modules]
 
 
@@ -38,6 +42,16 @@ class TestLightParser:
         assert _imported_after(code) == []
 
 
+class TestConsole:
+    def test_the_console_script_returns_mains_status_and_freezes_only_then(self):
+        code = ("import gc, sys\n"
+                "from qser_core.cli import console, main\n"
+                "assert main(['config', 'show']) == 0 and gc.get_freeze_count() == 0\n"
+                "sys.argv = ['qser', 'config', 'show']\n"
+                "assert console() == 0 and gc.get_freeze_count() > 0")
+        subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+
+
 class TestLightPredict:
     def test_a_classical_model_predicts_without_pennylane(self, tmp_path):
         from qser_core.config import QserConfig
@@ -50,6 +64,8 @@ class TestLightPredict:
                 f"load_model({str(folder)!r})")
         assert "pennylane" not in _imported_after(code)
         assert "qiskit" not in _imported_after(code)
+        # nor what only fitting or indexing needs (0.15 s of the cold `qser predict`, measured with -X importtime)
+        assert not {"qser_core.data.corpus", "sklearn.decomposition", "sklearn.cross_decomposition"} & _modules_after(code)
 
     def test_the_heads_package_still_offers_every_name(self):
         code = ("import qser_core.heads as heads\n"

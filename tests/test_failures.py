@@ -291,7 +291,7 @@ class TestDatasetChoice:
 
     def test_synthetic_marker_labels_a_demo_folder_used_as_crema_d(self, tmp_path, qser_home):
         from qser_core.config import QserConfig
-        from qser_core.data.corpus import is_synthetic
+        from qser_core.data.demo import is_synthetic
         from qser_core.data.demo import demo_corpus_dir
 
         demo = demo_corpus_dir()

@@ -2,7 +2,7 @@
 
 import sys
 
-from qser_core.cli import main
+from qser_core.cli import console
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

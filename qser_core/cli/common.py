@@ -155,7 +155,7 @@ def pipeline_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 def note_synthetic(config: QserConfig) -> None:
     """Say plainly on stderr when results come from synthetic speech (dataset ``demo`` or a SYNTHETIC.txt folder)."""
-    from qser_core.data.corpus import is_synthetic
+    from qser_core.data.demo import is_synthetic
 
     if is_synthetic(config.data):
         where = "dataset 'demo'" if config.data.dataset == "demo" else f"folder {config.data.data_dir} (SYNTHETIC.txt)"

@@ -115,7 +115,7 @@ def _cmd_hybrid(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import time
 
-    from qser_core.data.corpus import is_synthetic
+    from qser_core.data.demo import is_synthetic
     from qser_core.experiments.models.trained import load_model
 
     if args.set or args.config:  # not silently ignored: the model folder fixes every setting predict uses

@@ -7,17 +7,36 @@ why); :func:`split_by_speaker` and :func:`speaker_folds` never put one speaker i
 makes the synthetic demo corpus and ``download`` fetches CREMA-D. Integer labels index :data:`EMOTIONS`.
 """
 
-from qser_core.data.corpus import (
-    COLUMNS,
-    EMOTIONS,
-    Corpus,
-    IndexReport,
-    counts_by,
-    index_corpus,
-    label_index,
-    load_corpus,
-)
-from qser_core.data.splits import Split, speaker_folds, split_by_speaker
+import importlib
+
+#: Public name → submodule. Imported on first use (PEP 562), so a module that needs only
+#: :data:`EMOTIONS` or the audio decoder (a saved model's ``predict``) skips the corpus table's imports.
+_EXPORTS = {
+    "COLUMNS": "corpus",
+    "EMOTIONS": "corpus",
+    "Corpus": "corpus",
+    "IndexReport": "corpus",
+    "counts_by": "corpus",
+    "index_corpus": "corpus",
+    "label_index": "corpus",
+    "load_corpus": "corpus",
+    "Split": "splits",
+    "speaker_folds": "splits",
+    "split_by_speaker": "splits",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value  # later look-ups skip this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "EMOTIONS",

@@ -24,7 +24,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from qser_core.config import DATASETS, DataConfig
+from qser_core.config import DATASETS, EMOTIONS, DataConfig
 from qser_core.data.corpora import _PARSERS, OTHER_AUDIO, _audio_files, _check_audio, _Skip
 from qser_core.errors import DataError
 from qser_core.data.splits import Split, speaker_folds, split_by_speaker
@@ -40,7 +40,6 @@ __all__ = [
     "load_corpus",
     "require_emotions",
     "drop_unusable",
-    "is_synthetic",
     "split_by_speaker",
     "speaker_folds",
     "counts_by",
@@ -49,8 +48,6 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-#: The six emotions shared by every corpus; integer labels index into this tuple.
-EMOTIONS = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
 #: Columns of :attr:`Corpus.table`, in order.
 COLUMNS = ("path", "speaker", "emotion", "sentence", "intensity", "sex", "age")
 
@@ -144,7 +141,6 @@ def label_index(emotions: Iterable[str]) -> np.ndarray:
         raise DataError(f"emotion labels must be one of {', '.join(EMOTIONS)}; got {', '.join(unknown[:10])}; "
                         "index the corpus with qser_core.data.corpus.index_corpus, which maps and drops labels")
     return np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
-
 
 
 # ---------------------------------------------------------------------------- indexing
@@ -380,17 +376,6 @@ def drop_unusable(corpus: Corpus, bad: Iterable[tuple[str, str]]) -> tuple[Corpu
         _log.warning("%s", corpus.report.summary())  # indexing logged its part; this adds what decoding found
     require_emotions(corpus.table, source=f"{corpus.root} (dataset {corpus.dataset!r})")
     return corpus, keep
-
-
-def is_synthetic(data: DataConfig) -> bool:
-    """True when results on ``data`` come from synthetic speech: dataset ``demo``, or any folder marked
-    with the demo corpus's ``SYNTHETIC.txt`` (a ``qser data demo`` folder used as ``crema-d``)."""
-    if data.dataset == "demo":
-        return True
-    from qser_core.data.demo import is_demo_corpus
-
-    return bool(data.data_dir) and data.dataset != "manifest" and is_demo_corpus(data.data_dir)
-
 
 
 # ---------------------------------------------------------------------------- summaries

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qser_core.config import qser_home
+from qser_core.config import EMOTIONS, DataConfig, qser_home
 from qser_core.errors import BackendError, ConfigError, DataError
 from qser_core.data.espeak import check_available, synthesize
 from qser_core.progress import Progress
@@ -53,6 +53,7 @@ __all__ = [
     "generate_demo_corpus",
     "demo_corpus_dir",
     "is_demo_corpus",
+    "is_synthetic",
 ]
 
 
@@ -71,9 +72,6 @@ SENTENCES: dict[str, str] = {
     "TSI": "The surface is slick",
     "WSI": "We'll stop in a couple of minutes",
 }
-
-#: Same order as ``qser_core.data.corpus.EMOTIONS`` (kept here so data.py can import this module).
-_EMOTIONS = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
 
 #: Version of the recipe; part of the cache folder name, bump it when clips change.
 CORPUS_VERSION = "v1"
@@ -208,7 +206,7 @@ def _render_clip(spk: _Speaker, index: int, sentence: str, emotion: str, seed: i
     """One clip: (file name, int16 waveform at 16 kHz)."""
     import soxr
 
-    rng = np.random.default_rng([seed, 2, index, list(SENTENCES).index(sentence), _EMOTIONS.index(emotion)])
+    rng = np.random.default_rng([seed, 2, index, list(SENTENCES).index(sentence), EMOTIONS.index(emotion)])
     p = EMOTION_PROSODY[emotion]
     if sentence == "IEO" and emotion != "NEU":  # CREMA-D varies intensity on this sentence only
         intensity = ("LO", "MD", "HI")[int(rng.integers(3))]
@@ -265,7 +263,7 @@ def _render_speaker(out: str, speaker: _Speaker, index: int, seed: int) -> int:
     folder = Path(out)
     count = 0
     for sentence in SENTENCES:
-        for emotion in _EMOTIONS:
+        for emotion in EMOTIONS:
             name, y = _render_clip(speaker, index, sentence, emotion, seed)
             _write_wav(folder / name, y)
             count += 1
@@ -364,7 +362,7 @@ def generate_demo_corpus(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / _MARKER).unlink(missing_ok=True)
     speakers = _speakers(n_speakers, seed)
-    per_speaker = len(SENTENCES) * len(_EMOTIONS)
+    per_speaker = len(SENTENCES) * len(EMOTIONS)
     total = n_speakers * per_speaker
     if progress is not None:
         progress(0, total, "synthesising demo speech")
@@ -384,6 +382,14 @@ def generate_demo_corpus(
         encoding="utf-8",
     )
     return folder
+
+
+def is_synthetic(data: DataConfig) -> bool:
+    """True when results on ``data`` come from synthetic speech: dataset ``demo``, or any folder marked
+    with the demo corpus's ``SYNTHETIC.txt`` (a ``qser data demo`` folder used as ``crema-d``)."""
+    if data.dataset == "demo":
+        return True
+    return bool(data.data_dir) and data.dataset != "manifest" and is_demo_corpus(data.data_dir)
 
 
 def is_demo_corpus(path: str | os.PathLike) -> bool:

@@ -29,8 +29,6 @@ import math
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.cross_decomposition import PLSRegression
-from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
@@ -105,6 +103,7 @@ class QubitReducer(TransformerMixin, BaseEstimator):
 
     def _projection(self, k: int, n_rows: int, n_features: int):
         if self.method == "pca":
+            from sklearn.decomposition import PCA  # here, not at the top: a saved model's loader never fits one
             # Eigen-decomposition of the covariance: exact like the full SVD, ~3x faster on
             # CREMA-D-sized training sets (6,000 x 2,560); randomized SVD is faster still but its
             # fit_transform differs from fit + transform and its 12th component drifts by ~0.5%.
@@ -213,6 +212,8 @@ class QubitReducer(TransformerMixin, BaseEstimator):
 
 def _affine_step(step) -> tuple[np.ndarray, np.ndarray]:
     """``(A, c)`` with ``step.transform(x) == A @ x + c`` (unclipped) for the reducer's three step types."""
+    from sklearn.decomposition import PCA
+
     if isinstance(step, StandardScaler):
         n = step.n_features_in_
         scale = np.broadcast_to(np.asarray(step.scale_ if step.with_std else 1.0, float), (n,))
@@ -304,6 +305,8 @@ class LabelPLS(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y) -> "LabelPLS":
         """Fit on training rows ``X`` and their labels ``y`` (integers 0..5)."""
+        from sklearn.cross_decomposition import PLSRegression  # imported when fitted: loading a model never is
+
         X = check_array(X, dtype=(np.float64, np.float32))
         y = np.asarray(y)
         if y.shape != (len(X),):

@@ -136,7 +136,7 @@ def _epoch_values(log: Any) -> tuple[int, dict[str, float]]:
 
 
 def _is_synthetic(config: QserConfig) -> bool:
-    from qser_core.data.corpus import is_synthetic
+    from qser_core.data.demo import is_synthetic
 
     return is_synthetic(config.data)
 

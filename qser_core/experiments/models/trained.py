@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from qser_core.config import QserConfig
-from qser_core.data.corpus import EMOTIONS
+from qser_core.config import EMOTIONS, QserConfig
 from qser_core.errors import DataError
 
 __all__ = ["TrainedModel", "load_model", "predict_timed"]
