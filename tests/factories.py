@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import soundfile as sf
 
 from qser_core.config import QserConfig
@@ -20,6 +21,10 @@ from qser_core.progress import RunContext
 #: Run contexts of the protocol tests: recorded nowhere, or in the test's own store.
 UNTRACKED = RunContext(track=False)
 TRACKED = RunContext(track=True)
+#: For modules whose runs are 2 folds × 1 seed to stay short: the product rightly warns that an interval over two
+#: values is weak (tests/experiments/test_metrics.py and test_cli.py assert it), so those modules silence the repeats,
+#: by the warning's exact words only.
+TWO_VALUE_INTERVALS = pytest.mark.filterwarnings("ignore:only 2 values behind this 95% interval")
 
 
 def write_tone(path, freq: float, *, seed: int = 0, seconds: float = 0.4, sr: int = 16000) -> str:

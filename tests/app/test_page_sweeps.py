@@ -7,6 +7,9 @@ import time
 import pytest
 
 from app_harness import assert_clean, elements, open_page
+from factories import TWO_VALUE_INTERVALS
+
+pytestmark = TWO_VALUE_INTERVALS
 
 GRID = {"head.kind": ["mlp-matched", "quantum"], "reduce.n_qubits": ["2", "4"]}
 

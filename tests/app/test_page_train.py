@@ -7,6 +7,9 @@ import time
 import pytest
 
 from app_harness import assert_clean, elements, open_page, texts, wait_for_job, wav_bytes
+from factories import TWO_VALUE_INTERVALS
+
+pytestmark = TWO_VALUE_INTERVALS
 
 
 def _demo_path(config) -> str:

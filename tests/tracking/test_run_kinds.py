@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from qser_core.config import QserConfig
+from factories import TWO_VALUE_INTERVALS
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, TWO_VALUE_INTERVALS]
 
 TINY = ["reduce.n_qubits=4", "head.n_layers=1", "train.epochs=2", "data.n_folds=2", "train.tune=false"]
 

@@ -11,7 +11,9 @@ from qser_core.config import QserConfig
 from qser_core.errors import ConfigError, DataError
 from qser_core.experiments.sweeps.runner import drain, expand_grid, load_sweep, parse_grid, read_sweep_toml, run_sweep, sweep_name
 from qser_core.progress import CancelToken, RunContext
-from factories import UNTRACKED
+from factories import TWO_VALUE_INTERVALS, UNTRACKED
+
+pytestmark = TWO_VALUE_INTERVALS
 
 
 BASE = ["train.epochs=3", "train.patience=2", "data.n_folds=2", "reduce.n_qubits=4", "head.n_layers=1",
