@@ -12,9 +12,10 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
-from qser_core.errors import QserError
+from qser_core.errors import QserError, TrainingCancelled
 from qser_core.progress import CancelToken, Event, RunContext
 
 
@@ -87,3 +88,57 @@ class BackgroundJob:
         finally:
             with self._lock:
                 self._end = time.perf_counter()
+
+
+@dataclass(frozen=True)
+class CallSnapshot:
+    """A consistent copy of a :class:`CallJob` for one render."""
+
+    status: str  # running | done | stopped | failed
+    progress: tuple[int, int, str]  # done, total, message
+    error: str  # failed: what went wrong; stopped: the library's message (what was kept, what to do)
+    result: Any  # the call's return value once done, else None
+    seconds: float
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+
+class CallJob(BackgroundJob):
+    """One library call that takes ``context=`` (a noise curve, the shots advice, a comparison), in the background.
+
+    ``call(context=...)`` runs with :meth:`BackgroundJob.run_context`, so the page shows its progress and Stop
+    reaches it between its jobs; the library raises :class:`~qser_core.errors.TrainingCancelled` there, and the
+    job ends ``stopped`` with that message.
+
+    Parameters
+    ----------
+    call : callable
+        ``call(context=RunContext)``, returning the result the page shows.
+    track : bool, default=True
+        The context's ``track`` (a noise curve records its run and jobs).
+    """
+
+    thread_name = "qser-offline"
+    failure = "the offline jobs failed"
+
+    def __init__(self, call: Callable[..., Any], *, track: bool = True) -> None:
+        super().__init__()
+        self._call, self._track, self._result = call, track, None
+
+    def snapshot(self) -> CallSnapshot:
+        """Status, progress, message and result, read together."""
+        with self._lock:
+            return CallSnapshot(self._status, self._progress, self._error, self._result, self._seconds())
+
+    def _work(self) -> str:
+        try:
+            result = self._call(context=self.run_context(track=self._track))
+        except TrainingCancelled as exc:
+            with self._lock:
+                self._error = str(exc)
+            return "stopped"
+        with self._lock:
+            self._result = result
+        return "done"

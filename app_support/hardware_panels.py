@@ -1,9 +1,10 @@
 """The Hardware page's two longer panels: the shots budget advisor beside the dispatch, and the noise-aware comparison.
 
 Both run several offline Aer jobs (:func:`qser_core.hardware.advisor.advise`,
-:func:`qser_core.hardware.noise_aware.compare_training`) on a button, with a progress bar. Their results
-stay in session state under the model and the settings that produced them, so any rerun (another widget,
-or coming back to the same settings) shows them again without new jobs. Which recorded models can
+:func:`qser_core.hardware.noise_aware.compare_training`) in the background from a button, with progress and a
+Stop (:func:`offline_run`, which the page's noise and shot curves use too). Their results stay in session state
+under the model and the settings that produced them, so any rerun (another widget, or coming back to the same
+settings) shows them again without new jobs. Which recorded models can
 partner the picked head in the comparison is decided here too (:func:`partners`).
 """
 
@@ -127,13 +128,50 @@ def offline_noise(backend: str, n_qubits: int | None = None) -> tuple[str, str]:
 
 
 # ------------------------------------------------------------------ shared pieces
-def _progress(label: str) -> Callable[[int, int, str], None]:
-    bar = st.progress(0.0, text=label)
+def offline_run(page: str, name: str, *, key: Any, button: str, call: Callable[..., Any], results: dict,
+                track: bool = False) -> None:
+    """A button that runs ``call`` (a library call taking ``context=``) in the background, with progress and a Stop.
 
-    def progress(done: int, total: int, message: str = "") -> None:
-        bar.progress(min(done / total, 1.0) if total else 0.0, text=f"{done} / {total} jobs done · {message}")
+    Once done, its result goes to ``results[key]``, where the panel finds it on this and every later rerun; a Stop
+    or a failure is said under the button until the next run. The job lives in this session's state, so other
+    widgets (and other pages) stay usable while it runs.
+    """
+    from app_support.background import CallJob
 
-    return progress
+    slot, note = f"{page}.{name}.job", f"{page}.{name}.note"
+    current = st.session_state.get(slot)
+    busy = current is not None and not current[1].snapshot().finished
+    if st.button(button, key=f"{page}.{name}.run", disabled=busy,
+                 help="Running: wait for it, or press Stop below." if busy else None):
+        st.session_state.pop(note, None)
+        st.session_state[slot] = (key, CallJob(call, track=track).start())
+        busy = True
+    if said := st.session_state.get(note):
+        status, message = said
+        (st.warning if status == "stopped" else st.error)(("Stopped: " if status == "stopped" else "") + message)
+    if st.session_state.get(slot) is not None:
+        st.fragment(_watch, run_every=1.0 if busy else None)(page, name, results)
+
+
+def _watch(page: str, name: str, results: dict) -> None:
+    """The running job's progress and Stop; once it ends, its result (or its message) and a rerun of the page."""
+    slot = f"{page}.{name}.job"
+    key, job = st.session_state[slot]
+    snap = job.snapshot()
+    if not snap.finished:
+        done, total, message = snap.progress
+        st.progress(min(done / total, 1.0) if total else 0.0,
+                    text=f"{done} / {total} offline jobs done · {message} · {snap.seconds:.0f} s")
+        if st.button("Stop", key=f"{page}.{name}.stop", help="Stops after the job that is running."):
+            job.stop()
+            st.caption("Stopping after the job that is running…")
+        return
+    del st.session_state[slot]
+    if snap.status == "done":
+        results[key] = snap.result
+    else:
+        st.session_state[f"{page}.{name}.note"] = (snap.status, snap.error)
+    st.rerun(scope="app")  # draw the result where the panel shows it
 
 
 def _interval(value: float, ci: Any) -> str:
@@ -161,13 +199,13 @@ def shots_advisor(page: str, source: tuple[str, str], *, backend: str, note: str
                                   value=round(100 * AGREEMENT_TARGET), key=f"{page}.advise.target")
     key = (source, backend, float(noise_scale), int(n_clips), tuple(sorted(tried)), int(target), budget_s)
     results = st.session_state.setdefault(f"{page}.advise.results", {})
-    if st.button(f"Advise shots ({len(tried)} offline jobs)", key=f"{page}.advise.run", disabled=not tried):
-        try:
-            results[key] = advise(cache.picked_model(source), backend=backend, shots=sorted(tried),
-                                  target=target / 100, noise_scale=noise_scale, n_clips=n_clips or None,
-                                  budget_s=budget_s, progress=_progress("Scoring the shots curve…"))
-        except QserError as exc:
-            st.error(str(exc))
+    if not tried:
+        st.caption("Pick at least one shot count to advise.")
+        return
+    offline_run(page, "advise", key=key, button=f"Advise shots ({len(tried)} offline jobs)", results=results,
+                call=functools.partial(advise, cache.picked_model(source), backend=backend, shots=sorted(tried),
+                                       target=target / 100, noise_scale=noise_scale, n_clips=n_clips or None,
+                                       budget_s=budget_s))
     if (advice := results.get(key)) is None:
         return
     rec, shots = advice["recommendation"], advice["recommendation"]["shots"]
@@ -234,15 +272,17 @@ def noise_aware_comparison(page: str, source: tuple[str, str], *, backend: str, 
         return
     key = (source, partner, backend, int(shots), int(n_clips), int(recalibrate))
     results = st.session_state.setdefault(f"{page}.compare.results", {})
-    if st.button(f"Compare the two heads ({2 * len(COMPARE_SCALES)} offline jobs)", key=f"{page}.compare.run"):
-        try:
-            other = cache.picked_model(partner)
-            check_partner(config, other.config)
-            results[key] = compare_training({mine: cache.picked_model(source), theirs: other}, backend=backend,
-                                            noise_scales=COMPARE_SCALES, shots=shots, n_clips=n_clips or None,
-                                            recalibrate=recalibrate, progress=_progress("Scoring both heads…"))
-        except QserError as exc:
-            st.error(str(exc))
+    try:
+        other = cache.picked_model(partner)
+        check_partner(config, other.config)
+    except QserError as exc:  # before any job: the partner cannot be compared with the picked head
+        st.error(str(exc))
+        return
+    offline_run(page, "compare", key=key, button=f"Compare the two heads ({2 * len(COMPARE_SCALES)} offline jobs)",
+                results=results,
+                call=functools.partial(compare_training, {mine: cache.picked_model(source), theirs: other},
+                                       backend=backend, noise_scales=COMPARE_SCALES, shots=shots,
+                                       n_clips=n_clips or None, recalibrate=recalibrate))
     if (result := results.get(key)) is None:
         return
     st.plotly_chart(plots.noise_aware_curves(result), key=f"{page}.compare.fig")

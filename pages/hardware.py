@@ -1,6 +1,7 @@
 """Hardware: a trained quantum head in ideal simulation, under a real device's noise (offline) and on IBM Quantum."""
 
 import dataclasses
+import functools
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -265,20 +266,17 @@ st.caption("Bars are 95% bootstrap intervals over the test clips. λ = 0 is the 
            "sampled with shots, so it can sit a little above or below “ideal” (exact ⟨Z⟩): that gap is shot noise.")
 AXES = {"noise_scale": ("noise scale λ", {"noise_scales": [0, 0.25, 0.5, 1, 2]}),
         "shots": ("shots per clip", {"shots": [64, 256, 1024, 4096]})}
+curves = st.session_state.setdefault(f"{P}.curves", {})
+from qser_core.hardware.run import noise_curve  # noqa: E402  (the curves' heavy imports, only when they are offered)
+
 cols = st.columns(2)
 for col, (axis, (title, kwargs)) in zip(cols, AXES.items()):
-    if col.button(f"Draw the {title} curve", key=f"{P}.curve.{axis}"):
-        from qser_core.hardware.run import noise_curve
-        from qser_core.progress import RunContext
-
-        bar = col.progress(0.0, text="starting…")
-
-        def progress(done: int, total: int, message: str, bar=bar) -> None:
-            bar.progress(done / total, text=f"{done} / {total} points done · {message}")
-
-        st.session_state[f"{P}.curve.{axis}.data"] = noise_curve(cache.picked_model(source), run, device,
-                                                                  context=RunContext(progress=progress), **kwargs)
-    if data := st.session_state.get(f"{P}.curve.{axis}.data"):
+    key = (source, hw, axis)  # the model and the run's settings drawn with
+    with col:
+        hardware_panels.offline_run(P, f"curve.{axis}", key=key, button=f"Draw the {title} curve", results=curves,
+                                    track=True, call=functools.partial(noise_curve, cache.picked_model(source), run,
+                                                                       device, **kwargs))
+    if data := curves.get(key):
         points = data["points"]
         fig = go.Figure(go.Scatter(
             x=[p[axis] for p in points], y=[p["ua"] for p in points], mode="lines+markers", name="UA",

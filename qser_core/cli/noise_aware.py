@@ -20,12 +20,13 @@ def _cmd_advise(args: argparse.Namespace) -> int:
     from qser_core.cli.common import TqdmProgress
     from qser_core.experiments.models.trained import load_model
     from qser_core.hardware.advisor import advise
+    from qser_core.progress import RunContext
 
     model = load_model(args.model)
     with TqdmProgress() as progress:
         out = advise(model, backend=args.backend or model.config.hardware.backend, shots=args.shots,
                      target=args.target, noise_scale=args.noise_scale, n_clips=args.clips, budget_s=args.budget_s,
-                     progress=progress)
+                     context=RunContext(progress=progress))
     rec = out["recommendation"]
     lines = [f"{p['shots']:>6} shots: agreement {p['agreement']:.1%}, UA {p['ua']:.3f}" for p in out["points"]]
     lines.append(f"ideal UA {out['ideal']['ua']:.3f} [{out['ideal']['ua_ci95'][0]:.3f}, {out['ideal']['ua_ci95'][1]:.3f}]")
@@ -41,11 +42,12 @@ def _cmd_noise_aware(args: argparse.Namespace) -> int:
     from qser_core.cli.common import TqdmProgress
     from qser_core.experiments.models.trained import load_model
     from qser_core.hardware.noise_aware import compare_training
+    from qser_core.progress import RunContext
 
     models = {"ideal": load_model(args.model_ideal), "noise_aware": load_model(args.model_aware)}
     with TqdmProgress() as progress:
         out = compare_training(models, backend=args.backend, noise_scales=args.noise_scales, shots=args.shots,
-                               n_clips=args.clips, recalibrate=args.recalibrate, progress=progress)
+                               n_clips=args.clips, recalibrate=args.recalibrate, context=RunContext(progress=progress))
     lines = []
     for p in out["points"]:
         d = p["paired"]

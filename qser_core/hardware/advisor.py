@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from qser_core.config import HardwareConfig
 from qser_core.errors import ConfigError
+from qser_core.progress import RunContext
 
 __all__ = ["AGREEMENT_TARGET", "recommend", "clips_within", "advise"]
 
@@ -81,7 +82,7 @@ def clips_within(budget_s: float, cost) -> int:
 
 def advise(model, *, backend: str = "ibm_fez", shots: Sequence[int] | None = None, target: float = AGREEMENT_TARGET,
            noise_scale: float = 1.0, n_clips: int | None = None, budget_s: float | None = None, seed: int = 0,
-           features=None, progress=None) -> dict[str, Any]:
+           features=None, context: RunContext | None = None) -> dict[str, Any]:
     """Recommend shots per clip for ``model`` on ``backend`` and the test clips that fit the QPU budget.
 
     Parameters
@@ -102,8 +103,9 @@ def advise(model, *, backend: str = "ibm_fez", shots: Sequence[int] | None = Non
         Remaining QPU seconds of the account (default: the Open Plan's 600 s).
     seed : int, default=0
     features : FeatureSet, optional
-    progress : callable, optional
-        ``progress(done, total, message)``.
+    context : RunContext, optional
+        Progress per shot count and a cancel token, checked before each job: a stopped advice raises
+        :class:`~qser_core.errors.TrainingCancelled` (a recommendation from part of the curve would mislead).
 
     Returns
     -------
@@ -127,15 +129,16 @@ def advise(model, *, backend: str = "ibm_fez", shots: Sequence[int] | None = Non
                               noise_scale=check_noise_scale(float(noise_scale)))
     run, device = plan(model, hardware, fake=True, seed=seed, features=features)
     ideal = score_point_ideal(run)
+    context = RunContext.of(context)
     points = []
     for i, count in enumerate(counts):
-        if progress:
-            progress(i, len(counts), f"{count} shots")
+        context.report(i, len(counts), f"{count} shots")
+        context.check_cancelled(f"the shots advice was stopped after {i} of {len(counts)} shot counts; nothing is "
+                                "recommended from part of the curve, so advise again")
         scored = score_point(run, device, shots=count)
         points.append({"shots": count, "ua": scored["noisy"]["ua"], "ua_ci95": scored["noisy"]["ua_ci95"],
                        "agreement": scored["agreement"]["agreement"], "job_id": scored["job_id"]})
-    if progress:
-        progress(len(counts), len(counts), "done")
+    context.report(len(counts), len(counts), "done")
     rec = recommend(points, ideal["ua_ci95"], target=target)
     budget = float(budget_s) if budget_s is not None else OPEN_PLAN_SECONDS
     out = {"backend": run.backend, "noise_scale": float(noise_scale), "target": float(target),

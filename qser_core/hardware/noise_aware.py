@@ -31,6 +31,7 @@ import numpy as np
 
 from qser_core.config import HardwareConfig
 from qser_core.errors import ConfigError, DataError
+from qser_core.progress import RunContext
 
 __all__ = ["COMPARE_SCALES", "calibrated_rates", "torch_noisy", "score_point", "compare_training"]
 
@@ -144,7 +145,8 @@ def _headline(scores: dict[str, Any]) -> dict[str, Any]:
 
 def compare_training(models: dict[str, Any], *, backend: str = "ibm_fez",
                      noise_scales: Sequence[float] = COMPARE_SCALES, shots: int = 1024, n_clips: int | None = None,
-                     recalibrate: int = 100, seed: int = 0, features=None, progress=None) -> dict[str, Any]:
+                     recalibrate: int = 100, seed: int = 0, features=None,
+                     context: RunContext | None = None) -> dict[str, Any]:
     """Ideal-trained and noise-aware heads under the same device noise, same clips, paired tests.
 
     Parameters
@@ -162,8 +164,9 @@ def compare_training(models: dict[str, Any], *, backend: str = "ibm_fez",
     seed : int, default=0
     features : FeatureSet, optional
         The corpus with embeddings (read from the cache when omitted).
-    progress : callable, optional
-        ``progress(done, total, message)``.
+    context : RunContext, optional
+        Progress per job and a cancel token, checked before each job: a stopped comparison raises
+        :class:`~qser_core.errors.TrainingCancelled` (a verdict from some of the λ values would mislead).
 
     Returns
     -------
@@ -190,13 +193,15 @@ def compare_training(models: dict[str, Any], *, backend: str = "ibm_fez",
         raise DataError("the two heads were not tested on the same clips; train both on the same data and split "
                         "settings (data.*) so their test speakers match")
     y_true = runs["ideal"][0].test.y_true
+    context = RunContext.of(context)
     points, total, done = [], len(scales) * len(runs), 0
     for lam in scales:
         row: dict[str, Any] = {"noise_scale": lam}
         preds = {}
         for name, (run, device) in runs.items():
-            if progress:
-                progress(done, total, f"{name} head at λ = {lam}")
+            context.report(done, total, f"{name} head at λ = {lam}")
+            context.check_cancelled(f"the comparison was stopped after {done} of {total} jobs; no verdict is drawn "
+                                    "from part of the λ values, so compare again")
             scored = score_point(run, device, noise_scale=lam)
             done += 1
             preds[name] = np.asarray(scored["noisy"]["y_pred"])
@@ -207,8 +212,7 @@ def compare_training(models: dict[str, Any], *, backend: str = "ibm_fez",
         row["paired"] = {"ua_diff": boot["diff"], "ua_diff_ci95": list(boot["ci95"]), "p_value": boot["p_value"],
                          "mcnemar": mcnemar(y_true, preds["noise_aware"], preds["ideal"])}
         points.append(row)
-    if progress:
-        progress(total, total, "done")
+    context.report(total, total, "done")
     ideal = {name: _headline(score_point_ideal(run)) for name, (run, _) in runs.items()}
     helps = {str(p["noise_scale"]): bool(p["paired"]["ua_diff_ci95"][0] > 0) for p in points}
     return {"backend": backend, "shots": int(shots), "noise_scales": scales, "n_test": len(y_true),

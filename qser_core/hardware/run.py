@@ -218,7 +218,8 @@ def noise_curve(model, run: DeviceRun, device, *, noise_scales: Sequence[float] 
     with track_run(_config(model, run), run_type="hardware", tags=_tags(run, f"curve-{axis}"), enabled=track) as rec:
         for i, value in enumerate(values):
             context.report(i, len(values), f"{axis} = {value}")
-            context.check_cancelled(f"the {axis} curve was stopped after {i} of {len(values)} points")
+            context.check_cancelled(f"the {axis} curve was stopped after {i} of {len(values)} points"
+                                    + ("; its recorded run keeps them" if track and i else ""))
             point = dataclasses.replace(run, **({"shots": value} if axis == "shots" else {"noise_scale": value}))
             target = local_target(point.isa, device, noise_scale=point.noise_scale, seed=point.seed)
             execution = submit(point.isa, point.angles, target=target, shots=point.shots, primitive=point.primitive,

@@ -64,6 +64,19 @@ def wait_for_job(at: AppTest, timeout: float = 240.0):
     return job
 
 
+def wait_for_offline(at: AppTest, slot: str, timeout: float = 240.0) -> AppTest:
+    """Wait for the page's background offline job ``slot`` (``"hardware.advise"``: its button's key less ``.run``),
+    then rerun as its polling fragment would, until the page has taken its result."""
+    try:
+        _, job = at.session_state[f"{slot}.job"]
+    except KeyError:  # finished and taken already
+        return at
+    job.join(timeout)
+    assert not job.alive, f"{slot} did not finish within {timeout} s"
+    at.run()
+    return at
+
+
 def wav_bytes(y: np.ndarray, sr: int) -> bytes:
     """16-bit PCM WAV bytes of a waveform."""
     import soundfile as sf

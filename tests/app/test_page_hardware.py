@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app_harness import assert_clean, elements, open_page, texts
+from app_harness import assert_clean, elements, open_page, texts, wait_for_offline
 from factories import UNTRACKED, TRACKED
 
 SMALL = ["reduce.n_qubits=3", "head.n_layers=1", "train.epochs=2"]
@@ -82,6 +82,7 @@ class TestHardwarePage:
         assert "64 shots · λ 1.0" in shown.format_func(shown.value)
         if primitive == "estimator":  # the noise curve: per-point intervals, axis titles, progress
             at.button(key="hardware.curve.noise_scale").click().run()
+            wait_for_offline(at, "hardware.curve.noise_scale")
             assert_clean(at)
             figure = elements(at, "plotly_chart")[-1].proto.spec
             assert '"error_y"' in figure and "noise scale" in figure and "unweighted accuracy" in figure
@@ -143,6 +144,7 @@ class TestShotsAdvisor:
         assert_clean(at)
         assert "ibm_fez's offline calibration snapshot" in texts(at)
         at.button(key="hardware.advise.run").click().run()
+        wait_for_offline(at, "hardware.advise")
         assert_clean(at)
         labels = {m.label: m.value for m in at.metric}
         assert labels["Recommended shots"] in ("64", "512") and int(labels["Test clips in 600 QPU s"]) > 6
@@ -158,6 +160,29 @@ class TestShotsAdvisor:
         assert {m.label: m.value for m in at.metric}["Recommended shots"] == str(recommended)
 
 
+class TestOfflineJobsStop:
+    def test_stop_while_the_advice_runs_says_so_and_keeps_the_page(self, model_dir, run_store):
+        from app_support.background import CallJob
+        from test_background import _until_stopped
+
+        at = open_page("pages/hardware.py", **{"hardware.source": "folder", "hardware.model": model_dir,
+                                               "hardware.shots": 64, "hardware.clips": 6})
+        assert_clean(at)
+        # a job as the advisor's button starts it, whose Stop cannot race with its end (the real advice's Stop is
+        # tests/hardware/test_noise_aware.py::TestStop): running, the panel shows its progress and a Stop
+        at.session_state["hardware.advise.job"] = ("advice key", CallJob(_until_stopped).start())
+        at.run()
+        assert_clean(at)
+        assert at.button(key="hardware.advise.run").disabled
+        assert any("0 / 2 offline jobs done · first step" in p.proto.text for p in elements(at, "progress"))
+        at.button(key="hardware.advise.stop").click().run()
+        wait_for_offline(at, "hardware.advise")
+        assert_clean(at)
+        assert [w.value for w in at.warning if w.value == "Stopped: stopped after 1 of 2 steps; start again"]
+        assert not at.button(key="hardware.advise.run").disabled  # ready for the next run, which clears the note
+        assert "advice key" not in at.session_state["hardware.advise.results"]
+
+
 class TestNoiseAwareComparison:
     def test_without_a_partner_says_how_to_train_one(self, model_dir, run_store):
         at = open_page("pages/hardware.py", **{"hardware.source": "folder", "hardware.model": model_dir,
@@ -168,8 +193,8 @@ class TestNoiseAwareComparison:
         assert "**Noise-aware PQC** ticked" in shown
         assert "qser train --set reduce.n_qubits=3 --set head.n_layers=1" in shown and "head.noise_aware=true" in shown
         at.text_input(key="hardware.partner_folder").input(model_dir).run()  # itself: trained the same way
-        at.button(key="hardware.compare.run").click().run()
-        assert [e.value for e in at.error] and "trained the same way" in at.error[0].value
+        assert [e.value for e in at.error] and "trained the same way" in at.error[0].value  # said before any job
+        assert not [b for b in at.button if b.key == "hardware.compare.run"]
 
     def test_both_heads_drawn_with_the_paired_difference_and_verdict(self, run_store):
         from qser_core.config import QserConfig
@@ -185,6 +210,7 @@ class TestNoiseAwareComparison:
         assert partner.label.startswith("Noise-aware partner") and partner.options == [partner.format_func(aware.run_id)]
         assert other_split.run_id[:8] not in " ".join(partner.options)
         at.button(key="hardware.compare.run").click().run()
+        wait_for_offline(at, "hardware.compare")
         assert_clean(at)
         figure = next(e for e in elements(at, "plotly_chart") if "noise-aware" in e.proto.spec).proto.spec
         assert '"ideal-trained"' in figure and '"error_y"' in figure and "noise scale" in figure

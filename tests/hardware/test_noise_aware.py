@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from qser_core.config import HardwareConfig, QserConfig
-from qser_core.progress import RunContext
-from qser_core.errors import ConfigError
+from qser_core.progress import CancelToken, RunContext
+from qser_core.errors import ConfigError, TrainingCancelled
 from qser_core.heads.circuits import CircuitSpec
 from qser_core.heads.executors import executor_names, get_executor
 
@@ -170,6 +170,35 @@ class TestComparisonAndAdvice:
         run, device = plan(hw_model, HardwareConfig(backend="ibm_fez", clips=8), fake=True, features=hw_features)
         cost = lambda n: estimate_qpu_time(run.isa, device, n_rows=n, shots=out["budget_shots"])["quantum_seconds"]  # noqa: E731
         assert cost(out["clips_fit"]) <= 600 < cost(out["clips_fit"] + 1)
+
+
+class TestStop:
+    """Stop (the context's cancel token) is checked before each job; the call raises and keeps no half result."""
+
+    @staticmethod
+    def _stop_after(jobs: int) -> RunContext:
+        token = CancelToken()
+
+        def progress(done, total, message=""):
+            if done == jobs:
+                token.cancel()  # as the page's Stop does while job ``jobs`` + 1 is about to start
+
+        return RunContext(progress=progress, cancel=token, track=False)
+
+    def test_advice_stops_between_shot_counts(self, hw_model, hw_features):
+        from qser_core.hardware.advisor import advise
+
+        with pytest.raises(TrainingCancelled, match="stopped after 1 of 2 shot counts; nothing is recommended"):
+            advise(hw_model, backend="ibm_fez", shots=(64, 512), n_clips=8, features=hw_features,
+                   context=self._stop_after(1))
+
+    def test_comparison_stops_between_jobs(self, hw_model, aware_model, hw_features):
+        from qser_core.hardware.noise_aware import compare_training
+
+        with pytest.raises(TrainingCancelled, match="stopped after 1 of 2 jobs; no verdict"):
+            compare_training({"ideal": hw_model, "noise_aware": aware_model}, backend="ibm_torino",
+                             noise_scales=(1.0,), shots=128, n_clips=8, recalibrate=0, features=hw_features,
+                             context=self._stop_after(1))
 
 
 class TestRecommend:
