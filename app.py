@@ -28,6 +28,7 @@ pages = {
         st.Page("pages/sweeps.py", title="Sweeps", icon=":material/grid_on:"),
         st.Page("pages/live.py", title="Live demo", icon=":material/mic:"),
         st.Page("pages/hardware.py", title="Hardware", icon=":material/dns:"),
+        st.Page("pages/settings.py", title="Settings", icon=":material/tune:"),
     ],
 }
 page = st.navigation(pages)

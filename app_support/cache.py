@@ -48,11 +48,14 @@ def corpus_on_disk(config: QserConfig) -> bool:
     return config.data.dataset != "demo" or demo_corpus_ready()
 
 
-def cache_status(config: QserConfig) -> dict[str, Any]:
-    """How many clips of the corpus have cached embeddings (not cached: it changes as extraction runs)."""
+def cache_status(config: QserConfig, indexed=None) -> dict[str, Any]:
+    """How many clips of the corpus have cached embeddings (not cached: it changes as extraction runs).
+
+    ``indexed``: the corpus of ``config`` when the caller has it already (the start-up job's, on the Overview).
+    """
     from qser_core.features.cache import cache_status as status  # the cache alone: no torch on the Overview
 
-    return status(corpus(config).table, config)
+    return status((indexed or corpus(config)).table, config)
 
 
 @st.cache_data(show_spinner="Reading cached embeddings…", max_entries=4)

@@ -1,10 +1,9 @@
-"""Overview: what the lab compares, the active dataset, its size, cache state and recorded runs."""
+"""Overview: what the lab compares, the active dataset, its size, cache state and recorded runs; where to go next."""
 
 import streamlit as st
 
-from app_support import cache, state, widgets
+from app_support import cache, state
 
-P = "overview"
 #: Explicit icons: without one, Streamlit compiles its emoji regular expression to look for a leading emoji in the
 #: text (0.35 s on the first alert of a server, on the first page's path).
 ALERT_ICONS = {"warning": ":material/warning:", "info": ":material/info:"}
@@ -43,38 +42,49 @@ def preparing() -> None:
                 text=f"Preparing the corpus: {message or 'indexing'} ({done} / {total})")
 
 
-@st.fragment(run_every=1.0)
-def opening_store() -> None:
-    """The runs metric while the start-up job opens the run store, filled in once it is open (this fragment only:
-    the rest of the page is not drawn again)."""
-    if boot.ready("runs"):
-        st.metric("Recorded runs", len(cache.runs()))
+def numbers(waiting: bool, indexed=None) -> None:
+    """Size, cache state and recorded runs; "…" for what the start-up job is still preparing, filled in as it
+    finishes (this fragment only: the rest of the page is not drawn again), then the page once more without polling.
+
+    On a warm restart the job indexes the corpus once the page is drawn (pandas' import and the folder, 0.45 s off
+    the first page). ``indexed``: the corpus the page indexed itself (after a failed job).
+    """
+    corpus = indexed or (boot.corpus if boot.ready("corpus") else None)
+    runs_open = failed or boot.ready("runs")
+    cols = st.columns(4)
+    if corpus is None:
+        for col, label in zip(cols, ("Clips", "Speakers", "Emotions", "Skipped files")):
+            col.metric(label, "…", help="indexing the corpus")
     else:
-        st.metric("Recorded runs", "…", help="opening the run store")
+        table = corpus.table
+        cols[0].metric("Clips", len(table))
+        cols[1].metric("Speakers", table["speaker"].nunique())
+        cols[2].metric("Emotions", table["emotion"].nunique())
+        cols[3].metric("Skipped files", len(corpus.report.skipped))
+    cols = st.columns(2)
+    label = f"Cached embeddings ({config.embedding.backbone})"
+    if corpus is None:
+        cols[0].metric(label, "…", help="indexing the corpus")
+    else:
+        status = cache.cache_status(config, corpus)
+        cols[0].metric(label, f"{status.get('cached', 0)} / {status.get('total', len(corpus.table))}")
+    if runs_open:
+        cols[1].metric("Recorded runs", len(cache.runs()))
+    else:  # the run store opens in the background (MLflow's import alone takes seconds)
+        cols[1].metric("Recorded runs", "…", help="opening the run store")
+    if waiting and ((corpus is not None and runs_open) or boot.snapshot().status == "failed"):
+        st.rerun(scope="app")  # all there (or the job failed: the page indexes and says why): no more polling
 
 
-# A failed start-up job is not shown as such: the page indexes the corpus itself, so its own message (and, once the
-# folder is fixed, its numbers) appear, instead of the start-up job's stale error.
 failed = boot.snapshot().status == "failed"
 if not (failed or cache.corpus_on_disk(config) or boot.ready("corpus", wait=1.0)):  # fresh home: synthesising
     preparing()
 else:
-    corpus = cache.corpus(config)
-    table = corpus.table
-    cols = st.columns(4)
-    cols[0].metric("Clips", len(table))
-    cols[1].metric("Speakers", table["speaker"].nunique())
-    cols[2].metric("Emotions", table["emotion"].nunique())
-    cols[3].metric("Skipped files", len(corpus.report.skipped))
-    status = cache.cache_status(config)
-    cached, total = status.get("cached", 0), status.get("total", len(table))
-    cols = st.columns(2)
-    cols[0].metric(f"Cached embeddings ({config.embedding.backbone})", f"{cached} / {total}")
-    with cols[1]:
-        if failed or boot.ready("runs"):
-            st.metric("Recorded runs", len(cache.runs()))
-        else:  # the run store opens in the background (MLflow's import alone takes seconds)
-            opening_store()
+    # A failed start-up job is not shown as such: the page indexes the corpus itself (here, not in the fragment, so
+    # app.py's boundary shows a QserError), and the folder's own message, or once fixed its numbers, appear instead.
+    indexed = cache.corpus(config) if failed else None
+    waiting = not (failed or (boot.ready("corpus") and boot.ready("runs")))
+    st.fragment(numbers, run_every=1.0 if waiting else None)(waiting, indexed)
 st.caption(f"Caches, the demo corpus and run records live in `{state.remembered_path().parent}`.")
 
 st.subheader("Where to go next")
@@ -83,9 +93,4 @@ st.page_link("pages/embeddings.py", label="Extract embeddings and choose the num
              icon=":material/scatter_plot:")
 st.page_link("pages/train.py", label="Train classical and quantum heads side by side", icon=":material/model_training:")
 st.page_link("pages/live.py", label="Predict the emotion of your own voice", icon=":material/mic:")
-
-st.subheader("All settings")
-st.caption("Every field of the experiment's configuration (`qser --set section.field=value` reaches the same ones); "
-           "hover the ? beside a field for its meaning and unit. Pages show the main ones; the dataset is chosen in "
-           "the sidebar.")
-widgets.settings_editor(page=P)
+st.page_link("pages/settings.py", label="Every setting, with its meaning and unit", icon=":material/tune:")

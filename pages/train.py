@@ -57,7 +57,7 @@ with cols[1]:
     widgets.bind(st.selectbox, "head", "ansatz", "Ansatz", page=P, options=ANSATZE)
     widgets.bind(st.checkbox, "head", "noise_aware", "Noise-aware PQC", page=P,
                  help="Train the PQC with gate and readout errors sampled from a fake IBM device's calibration "
-                      "(head.noise_backend, × head.noise_scale; both under All settings)")
+                      "(head.noise_backend, × head.noise_scale; both on the Settings page)")
 with cols[2]:
     widgets.bind(st.number_input, "train", "epochs", "Epochs (max)", page=P, min_value=1, max_value=1000)
     widgets.bind(st.number_input, "train", "lr", "Learning rate", page=P, min_value=1e-5, max_value=1.0,

@@ -31,6 +31,7 @@ PAGES = [  # (url path, title shown on the page)
     ("train", "Train"),
     ("compare", "Compare runs"),
     ("hardware", "Hardware"),
+    ("settings", "Settings"),
     ("live", "Live demo"),
 ]
 
