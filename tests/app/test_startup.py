@@ -30,12 +30,17 @@ class TestStartupJob:
         job.start().join(600)
         assert job.snapshot().status == "done" and job.later_error == "no models today"
 
-    def test_the_run_store_waits_for_the_first_page(self, demo_config):
+    def test_a_warm_start_indexes_and_opens_the_store_after_the_first_page(self, demo_config):
+        from qser_core.data.demo import demo_corpus_ready
+
+        assert demo_corpus_ready()  # the fixture synthesised it: a warm restart
         job = startup.StartupJob(demo_config).start()
-        assert job.ready("corpus", wait=300) and not job.ready("runs", wait=0.5)  # MLflow not imported yet
+        assert not job.ready("corpus", wait=0.5) and job.corpus is None  # pandas and the folder wait for the page
         job.page_drawn.set()
+        assert job.ready("corpus", wait=300) and len(job.corpus.table) > 0
         assert job.ready("runs", wait=300)
         job.join(600)
+        assert job.snapshot().status == "done"
 
 
 class TestDefaultModels:
