@@ -7,7 +7,7 @@ why); :func:`split_by_speaker` and :func:`speaker_folds` never put one speaker i
 makes the synthetic demo corpus and ``download`` fetches CREMA-D. Integer labels index :data:`EMOTIONS`.
 """
 
-import importlib
+from qser_core.lazy import lazy_exports
 
 #: Public name → submodule. Imported on first use (PEP 562), so a module that needs only
 #: :data:`EMOTIONS` or the audio decoder (a saved model's ``predict``) skips the corpus table's imports.
@@ -26,16 +26,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value  # later look-ups skip this hook
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __all__ = [

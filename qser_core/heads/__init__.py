@@ -9,7 +9,7 @@ Imports run one way: circuits → simulator → executors → quantum; training 
 quantum → factory.
 """
 
-import importlib
+from qser_core.lazy import lazy_exports
 
 #: Public name → submodule. Imported on first use (PEP 562), so a classical head or a saved model's
 #: loader never pays for PennyLane (1.2 s of the cold ``qser predict``, measured with -X importtime).
@@ -30,16 +30,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value  # later look-ups skip this hook
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __all__ = [
