@@ -81,7 +81,7 @@ class TestHardwarePage:
         shown = at.selectbox(key="hardware.show")
         assert "64 shots · λ 1.0" in shown.format_func(shown.value)
         if primitive == "estimator":  # the noise curve: per-point intervals, axis titles, progress
-            at.button(key="hardware.curve.noise_scale").click().run()
+            at.button(key="hardware.curve.noise_scale.run").click().run()
             wait_for_offline(at, "hardware.curve.noise_scale")
             assert_clean(at)
             figure = elements(at, "plotly_chart")[-1].proto.spec
