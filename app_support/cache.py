@@ -55,7 +55,7 @@ def cache_status(config: QserConfig, indexed=None) -> dict[str, Any]:
     """
     from qser_core.features.cache import cache_status as status  # the cache alone: no torch on the Overview
 
-    return status((indexed or corpus(config)).table, config)
+    return status((corpus(config) if indexed is None else indexed).table, config)
 
 
 @st.cache_data(show_spinner="Reading cached embeddings…", max_entries=4)

@@ -49,7 +49,7 @@ def numbers(waiting: bool, indexed=None) -> None:
     On a warm restart the job indexes the corpus once the page is drawn (pandas' import and the folder, 0.45 s off
     the first page). ``indexed``: the corpus the page indexed itself (after a failed job).
     """
-    corpus = indexed or (boot.corpus if boot.ready("corpus") else None)
+    corpus = indexed if indexed is not None else boot.corpus if boot.ready("corpus") else None
     runs_open = failed or boot.ready("runs")
     cols = st.columns(4)
     if corpus is None:
